@@ -1,0 +1,68 @@
+// Package app wires llmgate's parts from a Config, so the local server and the Lambda
+// functions build the same handlers the same way.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/llmgate/llmgate/internal/admin"
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// App holds the built handlers and what they share.
+type App struct {
+	Config  *config.Config
+	Store   *store.Store
+	Gateway http.Handler // LLM routes
+	Admin   http.Handler // management and health routes
+	Logger  *slog.Logger
+}
+
+// New builds the store and the handlers.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	st, err := store.New(ctx, store.Options{
+		Table:    cfg.Settings.TableName,
+		Region:   cfg.Settings.Region,
+		Endpoint: cfg.Settings.DynamoDBEndpoint,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build store: %w", err)
+	}
+	return &App{
+		Config:  cfg,
+		Store:   st,
+		Gateway: gateway.New(gateway.Options{Config: cfg, Logger: log}),
+		Admin:   admin.New(admin.Options{Config: cfg, Store: st, Logger: log}),
+		Logger:  log,
+	}, nil
+}
+
+// adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
+var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/health", "/global/"}
+
+// IsAdminPath reports whether path belongs to the admin handler.
+func IsAdminPath(path string) bool {
+	for _, p := range adminPrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Handler serves both handlers from one listener, as the local server does.
+func (a *App) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsAdminPath(r.URL.Path) {
+			a.Admin.ServeHTTP(w, r)
+			return
+		}
+		a.Gateway.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,375 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/llmgate/llmgate/internal/duration"
+)
+
+// Defaults for llmgate's own settings.
+const (
+	DefaultTableName           = "llmgate"
+	DefaultRegion              = "us-east-1"
+	DefaultPort                = 4000
+	DefaultMaxRequestBodyBytes = 10 << 20
+	DefaultAuthCacheTTL        = Duration(5 * time.Second)
+	DefaultReservationTTL      = Duration(20 * time.Minute)
+	DefaultRotatorSchedule     = Duration(time.Minute)
+	DefaultSecretsPrefix       = "llmgate/keys/"
+)
+
+// envPrefix marks a value that LiteLLM reads from the environment: "os.environ/NAME".
+const envPrefix = "os.environ/"
+
+// Load reads the config file at path (empty path: an empty config), resolves
+// os.environ/NAME references, applies env overrides and defaults, and validates.
+// Warnings (unknown keys, unset env references, settings llmgate does not use) are returned
+// for the caller to log; they never stop a LiteLLM config from loading.
+func Load(path string) (*Config, []string, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	return Parse(data, os.LookupEnv)
+}
+
+// Parse is Load on bytes with an injectable environment lookup.
+func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, []string, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("parse config: %w", err)
+	}
+	cfg := &Config{}
+	var warnings []string
+	if root.Kind != 0 {
+		doc := &root
+		if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+			doc = doc.Content[0]
+		}
+		if doc.Kind != yaml.MappingNode && !(doc.Kind == yaml.ScalarNode && doc.Tag == "!!null") {
+			return nil, nil, fmt.Errorf("parse config: the top level must be a mapping")
+		}
+		if doc.Kind == yaml.MappingNode {
+			envVars := environmentVariables(doc)
+			lookup := func(name string) (string, bool) {
+				if v, ok := envVars[name]; ok {
+					return v, true
+				}
+				return lookupEnv(name)
+			}
+			warnings = append(warnings, resolveEnv(doc, "", lookup)...)
+			warnings = append(warnings, unknownKeys(doc, reflect.TypeOf(*cfg), "")...)
+			if err := doc.Decode(cfg); err != nil {
+				return nil, nil, fmt.Errorf("parse config: %s", cleanYAMLError(err))
+			}
+		}
+	}
+	if err := applyEnv(cfg, lookupEnv); err != nil {
+		return nil, nil, err
+	}
+	applyDefaults(cfg)
+	if cfg.GeneralSettings.DatabaseURL != "" {
+		warnings = append(warnings, "general_settings.database_url is not used: llmgate keeps its state in DynamoDB (table "+cfg.Settings.TableName+")")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
+}
+
+func environmentVariables(doc *yaml.Node) map[string]string {
+	out := map[string]string{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "environment_variables" || doc.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		m := doc.Content[i+1]
+		for j := 0; j+1 < len(m.Content); j += 2 {
+			out[m.Content[j].Value] = m.Content[j+1].Value
+		}
+	}
+	return out
+}
+
+// resolveEnv replaces every scalar "os.environ/NAME" with the variable's value, in place.
+func resolveEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) []string {
+	var warnings []string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if name, ok := strings.CutPrefix(n.Value, envPrefix); ok {
+			v, found := lookup(name)
+			if !found {
+				warnings = append(warnings, fmt.Sprintf("%s: environment variable %s is not set", path, name))
+			}
+			n.Value, n.Tag, n.Style = v, "!!str", 0
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			warnings = append(warnings, resolveEnv(n.Content[i+1], join(path, n.Content[i].Value), lookup)...)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			warnings = append(warnings, resolveEnv(c, fmt.Sprintf("%s[%d]", path, i), lookup)...)
+		}
+	}
+	return warnings
+}
+
+// unknownKeys lists mapping keys that have no field in t, so configs written for LiteLLM
+// load with a warning for each setting llmgate ignores.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var warnings []string
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			f, ok := fields[key]
+			if !ok {
+				warnings = append(warnings, fmt.Sprintf("%s: unknown or unsupported setting, ignored", join(path, key)))
+				continue
+			}
+			warnings = append(warnings, unknownKeys(n.Content[i+1], f.Type, join(path, key))...)
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			warnings = append(warnings, unknownKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))...)
+		}
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, c := range n.Content {
+			warnings = append(warnings, unknownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return warnings
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	out := make(map[string]reflect.StructField, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = f
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// cleanYAMLError turns "yaml: unmarshal errors:\n  line 3: cannot unmarshal ..." into one line.
+func cleanYAMLError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:\n", "")
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// applyEnv applies LITELLM_MASTER_KEY and LLMGATE_* overrides.
+func applyEnv(cfg *Config, lookupEnv func(string) (string, bool)) error {
+	if v, ok := lookupEnv("LITELLM_MASTER_KEY"); ok && v != "" {
+		cfg.GeneralSettings.MasterKey = v
+	}
+	s := &cfg.Settings
+	if v, ok := lookupEnv("LLMGATE_TABLE"); ok && v != "" {
+		s.TableName = v
+	}
+	if v, ok := lookupEnv("LLMGATE_DYNAMODB_ENDPOINT"); ok && v != "" {
+		s.DynamoDBEndpoint = v
+	}
+	if v, ok := lookupEnv("LLMGATE_REGION"); ok && v != "" {
+		s.Region = v
+	} else if v, ok := lookupEnv("AWS_REGION"); ok && v != "" && s.Region == "" {
+		s.Region = v
+	}
+	if v, ok := lookupEnv("LLMGATE_PORT"); ok && v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("LLMGATE_PORT: %q is not a port number", v)
+		}
+		s.Port = p
+	}
+	if v, ok := lookupEnv("LLMGATE_BUDGET_ENFORCEMENT"); ok && v != "" {
+		s.BudgetEnforcement = v
+	}
+	if v, ok := lookupEnv("LLMGATE_SECRETS_PREFIX"); ok && v != "" {
+		s.SecretsPrefix = v
+	}
+	return nil
+}
+
+func applyDefaults(cfg *Config) {
+	s := &cfg.Settings
+	if s.TableName == "" {
+		s.TableName = DefaultTableName
+	}
+	if s.Region == "" {
+		s.Region = DefaultRegion
+	}
+	if s.Port == 0 {
+		s.Port = DefaultPort
+	}
+	if s.BudgetEnforcement == "" {
+		s.BudgetEnforcement = "reserve"
+	}
+	if s.AuthCacheTTL == 0 {
+		s.AuthCacheTTL = DefaultAuthCacheTTL
+	}
+	if s.ReservationTTL == 0 {
+		s.ReservationTTL = DefaultReservationTTL
+	}
+	if s.MaxRequestBodyBytes == 0 {
+		s.MaxRequestBodyBytes = DefaultMaxRequestBodyBytes
+		if mb := cfg.GeneralSettings.MaxRequestSizeMB; mb > 0 {
+			s.MaxRequestBodyBytes = int64(mb * (1 << 20))
+		}
+	}
+	if s.RotatorSchedule == 0 {
+		s.RotatorSchedule = DefaultRotatorSchedule
+	}
+	if s.SecretsPrefix == "" {
+		s.SecretsPrefix = DefaultSecretsPrefix
+	}
+}
+
+// Validate checks the config and names the first invalid value by its path.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, reason string) { errs = append(errs, fmt.Errorf("%s: %s", path, reason)) }
+	ids := map[string]int{}
+	for i, d := range c.ModelList {
+		p := fmt.Sprintf("model_list[%d]", i)
+		if strings.TrimSpace(d.ModelName) == "" {
+			bad(p+".model_name", "required")
+		}
+		if strings.TrimSpace(d.LiteLLMParams.Model) == "" {
+			bad(p+".litellm_params.model", "required")
+		}
+		lp := d.LiteLLMParams
+		for name, v := range map[string]float64{"rpm": float64(lp.RPM), "tpm": float64(lp.TPM), "weight": lp.Weight, "timeout": lp.Timeout, "stream_timeout": lp.StreamTimeout} {
+			if v < 0 {
+				bad(p+".litellm_params."+name, "must not be negative")
+			}
+		}
+		if lp.MaxRetries != nil && *lp.MaxRetries < 0 {
+			bad(p+".litellm_params.max_retries", "must not be negative")
+		}
+		for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken} {
+			if v != nil && *v < 0 {
+				bad(p+"."+name, "must not be negative")
+			}
+		}
+		if id := d.ModelInfo.ID; id != "" {
+			if j, dup := ids[id]; dup {
+				bad(p+".model_info.id", fmt.Sprintf("duplicate id %q (also model_list[%d])", id, j))
+			}
+			ids[id] = i
+		}
+	}
+	if mk := c.GeneralSettings.MasterKey; mk != "" && !strings.HasPrefix(mk, "sk-") {
+		bad("general_settings.master_key", "must start with 'sk-'")
+	}
+	ls := c.LiteLLMSettings
+	if ls.MaxBudget != nil && *ls.MaxBudget < 0 {
+		bad("litellm_settings.max_budget", "must not be negative")
+	}
+	if ls.BudgetDuration != "" {
+		if _, err := duration.Parse(ls.BudgetDuration); err != nil {
+			bad("litellm_settings.budget_duration", err.Error())
+		}
+	}
+	if ls.Timezone != "" {
+		if _, err := time.LoadLocation(ls.Timezone); err != nil {
+			bad("litellm_settings.timezone", fmt.Sprintf("unknown time zone %q", ls.Timezone))
+		}
+	}
+	if ls.NumRetries != nil && *ls.NumRetries < 0 {
+		bad("litellm_settings.num_retries", "must not be negative")
+	}
+	rs := c.RouterSettings
+	switch rs.RoutingStrategy {
+	case "", "simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing":
+	default:
+		bad("router_settings.routing_strategy", fmt.Sprintf("unknown strategy %q (want simple-shuffle, least-busy, latency-based-routing, usage-based-routing or cost-based-routing)", rs.RoutingStrategy))
+	}
+	if rs.NumRetries != nil && *rs.NumRetries < 0 {
+		bad("router_settings.num_retries", "must not be negative")
+	}
+	if rs.AllowedFails != nil && *rs.AllowedFails < 0 {
+		bad("router_settings.allowed_fails", "must not be negative")
+	}
+	if rs.CooldownTime != nil && *rs.CooldownTime < 0 {
+		bad("router_settings.cooldown_time", "must not be negative")
+	}
+	for alias, v := range rs.ModelGroupAlias {
+		switch v := v.(type) {
+		case string:
+		case map[string]any:
+			if m, _ := v["model"].(string); m == "" {
+				bad("router_settings.model_group_alias."+alias+".model", "required")
+			}
+		default:
+			bad("router_settings.model_group_alias."+alias, "must be a model group name or {model: ..., hidden: ...}")
+		}
+	}
+	s := c.Settings
+	switch s.BudgetEnforcement {
+	case "reserve", "post_hoc":
+	default:
+		bad("llmgate_settings.budget_enforcement", fmt.Sprintf("%q: want reserve or post_hoc", s.BudgetEnforcement))
+	}
+	if s.Port <= 0 || s.Port > 65535 {
+		bad("llmgate_settings.port", fmt.Sprintf("%d is not a port number", s.Port))
+	}
+	if s.MaxRequestBodyBytes < 0 {
+		bad("llmgate_settings.max_request_body_bytes", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// UnmarshalYAML reads "30s", "5m", "48h", "1d", "2w" or a number of seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f < 0 {
+			return fmt.Errorf("line %d: duration %q must not be negative", n.Line, v)
+		}
+		*d = Duration(f * float64(time.Second))
+		return nil
+	}
+	if std, err := time.ParseDuration(v); err == nil {
+		if std < 0 {
+			return fmt.Errorf("line %d: duration %q must not be negative", n.Line, v)
+		}
+		*d = Duration(std)
+		return nil
+	}
+	p, err := duration.Parse(v)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(p.Approx())
+	return nil
+}

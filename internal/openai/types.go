@@ -1,0 +1,56 @@
+package openai
+
+import "encoding/json"
+
+// Usage is the token usage of a call, in OpenAI's shape, with the detail fields the gateway
+// prices (cached prompt tokens; Anthropic cache writes).
+type Usage struct {
+	PromptTokens        int                  `json:"prompt_tokens"`
+	CompletionTokens    int                  `json:"completion_tokens"`
+	TotalTokens         int                  `json:"total_tokens"`
+	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
+	// CacheCreationInputTokens is Anthropic's cache write count, which LiteLLM also reports.
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens,omitempty"`
+}
+
+// PromptTokensDetails breaks prompt tokens down.
+type PromptTokensDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+// Model is one entry of GET /v1/models.
+type Model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// ModelList is the body of GET /v1/models.
+type ModelList struct {
+	Object string  `json:"object"`
+	Data   []Model `json:"data"`
+}
+
+// Request is the part of a chat, completion or embedding request the gateway itself reads.
+// The provider receives the raw body too, so fields the gateway does not model pass through.
+type Request struct {
+	Model         string          `json:"model"`
+	Stream        bool            `json:"stream,omitempty"`
+	StreamOptions *StreamOptions  `json:"stream_options,omitempty"`
+	MaxTokens     *int            `json:"max_tokens,omitempty"`
+	MaxCompTokens *int            `json:"max_completion_tokens,omitempty"`
+	N             *int            `json:"n,omitempty"`
+	User          string          `json:"user,omitempty"`
+	Messages      json.RawMessage `json:"messages,omitempty"`
+	Prompt        json.RawMessage `json:"prompt,omitempty"`
+	Input         json.RawMessage `json:"input,omitempty"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+	// MockResponse is LiteLLM's testing feature: answer with this text, call no upstream.
+	MockResponse *string `json:"mock_response,omitempty"`
+}
+
+// StreamOptions is stream_options.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}

@@ -1,0 +1,115 @@
+// Package provider is the seam between the gateway and LLM providers. Each provider family
+// lives in its own subpackage and turns an OpenAI-format request into its wire format and
+// the answer back into OpenAI format, streaming included.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/openai"
+)
+
+// Kind is the kind of call.
+type Kind string
+
+// Kinds of calls.
+const (
+	Chat       Kind = "chat"       // /v1/chat/completions
+	Completion Kind = "completion" // /v1/completions
+	Embedding  Kind = "embedding"  // /v1/embeddings
+)
+
+// Call is one request to one deployment.
+type Call struct {
+	Kind Kind
+	// Body is the OpenAI-format request JSON as the client sent it (after the gateway's own
+	// edits, such as a clamped max_tokens). OpenAI-compatible providers forward it with
+	// "model" replaced, so fields the gateway does not model pass through unchanged.
+	Body []byte
+	// Request is the part of Body the gateway reads.
+	Request *openai.Request
+	// Model is the upstream model name: litellm_params.model without the provider prefix.
+	Model string
+	// Params are the deployment's litellm_params (api_base, api_key, api_version, ...).
+	Params config.LiteLLMParams
+	// Timeout bounds the upstream call (0: none beyond ctx).
+	Timeout time.Duration
+}
+
+// Response is a complete (non-streamed) answer in OpenAI format.
+type Response struct {
+	Body  []byte       // OpenAI-format response JSON
+	Usage openai.Usage // usage as the provider reported it
+}
+
+// Stream yields OpenAI-format chat.completion.chunk (or completion) JSON objects.
+type Stream interface {
+	// Next returns the next chunk's JSON (no "data: " framing) or io.EOF after the last.
+	// Usage-only chunks the client did not ask for are never returned; their usage is kept.
+	Next() ([]byte, error)
+	// Usage is the usage reported so far (complete after io.EOF).
+	Usage() openai.Usage
+	// Close releases the upstream connection; it is safe to call more than once.
+	Close() error
+}
+
+// Provider calls one provider family.
+type Provider interface {
+	// Do makes a non-streaming call.
+	Do(ctx context.Context, c *Call) (*Response, error)
+	// Stream makes a streaming call. The provider asks the upstream for usage (e.g.
+	// stream_options.include_usage) whatever the client asked; the stream strips the usage
+	// chunk when the client did not ask for it.
+	Stream(ctx context.Context, c *Call) (Stream, error)
+}
+
+// Error is an upstream failure, classified so the router can retry, fall back or cool down.
+// Message must never contain API keys.
+type Error struct {
+	Status     int    // HTTP status to answer with (upstream's, or 502/504 for transport errors)
+	Type       string // OpenAI error type
+	Code       string // OpenAI error code ("context_length_exceeded", ...), may be empty
+	Message    string
+	Provider   string
+	RetryAfter time.Duration // from the upstream's retry-after, if any
+	// Retryable is true for failures another attempt or deployment may not hit: 429, 5xx,
+	// timeouts and connection errors.
+	Retryable bool
+	// ContextWindow is true when the prompt did not fit the model's context window.
+	ContextWindow bool
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %d %s", e.Provider, e.Status, e.Message)
+}
+
+// OpenAI converts e to the error the client sees.
+func (e *Error) OpenAI() *openai.Error {
+	typ := e.Type
+	if typ == "" {
+		typ = openai.TypeServer
+	}
+	oe := openai.Errorf(e.Status, typ, e.Message)
+	if e.Code != "" {
+		oe.Code = e.Code
+	}
+	if e.RetryAfter > 0 {
+		oe.Header = http.Header{"Retry-After": {fmt.Sprint(int(e.RetryAfter.Seconds() + 0.999))}}
+	}
+	return oe
+}
+
+// Split splits litellm_params.model into the provider prefix and the upstream model name:
+// "openai/gpt-4o" → ("openai", "gpt-4o"); "azure/my-deploy" → ("azure", "my-deploy");
+// a bare "gpt-4o" is OpenAI's, as LiteLLM treats it.
+func Split(model string) (prefix, name string) {
+	if p, n, ok := strings.Cut(model, "/"); ok {
+		return p, n
+	}
+	return "openai", model
+}
