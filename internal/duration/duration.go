@@ -56,8 +56,15 @@ func Parse(s string) (D, error) {
 	default:
 		return D{}, fmt.Errorf("invalid duration %q: unknown unit %q (want s, m, h, d, w or mo)", s, string(u))
 	}
-	return D{Value: n, Unit: u}, nil
+	d := D{Value: n, Unit: u}
+	if d.Approx() > maxDuration {
+		return D{}, fmt.Errorf("invalid duration %q: longer than 100 years", s)
+	}
+	return d, nil
 }
+
+// maxDuration keeps every duration far inside time.Duration's range (about 292 years).
+const maxDuration = 100 * 365 * 24 * time.Hour
 
 // Add returns t plus d; months are added on the calendar, clamped to the month's last day.
 func (d D) Add(t time.Time) time.Time {
