@@ -1,0 +1,243 @@
+package pricing
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/openai"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12+1e-9*math.Abs(b) }
+
+func TestEmbedded_ParsesTheSnapshot(t *testing.T) {
+	m := Embedded()
+	if m.Len() != 2983 {
+		t.Fatalf("Len = %d, want the snapshot's 2985 entries but sample_spec and last_updated", m.Len())
+	}
+	if _, ok := m.Lookup("sample_spec"); ok {
+		t.Error("sample_spec (documentation, not a model) was kept")
+	}
+}
+
+func TestCostMapLookup(t *testing.T) {
+	tests := []struct {
+		model     string
+		wantFound bool
+		wantIn    float64
+		wantOut   float64
+		wantMaxIn int
+	}{
+		{"gpt-4o", true, 2.5e-06, 1e-05, 128000},
+		{"openai/gpt-4o", true, 2.5e-06, 1e-05, 128000}, // prefix stripped
+		{"azure/gpt-4o", true, 2.5e-06, 1e-05, 128000},  // exact provider key
+		{"groq/llama-3.1-8b-instant", true, 0, 0, 0},    // exact provider key (prices checked below)
+		{"gemini/gemini-2.0-flash", true, 1e-07, 4e-07, 1048576},
+		{"bedrock/meta.llama3-1-70b-instruct-v1:0", true, 9.9e-07, 9.9e-07, 128000},
+		{"openai/no-such-model", false, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			e, ok := Embedded().Lookup(tt.model)
+			if ok != tt.wantFound {
+				t.Fatalf("found = %v, want %v", ok, tt.wantFound)
+			}
+			if !ok || strings.HasPrefix(tt.model, "groq/") {
+				return
+			}
+			if e.InputCostPerToken != tt.wantIn || e.OutputCostPerToken != tt.wantOut || e.MaxInputTokens != tt.wantMaxIn {
+				t.Errorf("entry = in %g out %g maxIn %d, want in %g out %g maxIn %d",
+					e.InputCostPerToken, e.OutputCostPerToken, e.MaxInputTokens, tt.wantIn, tt.wantOut, tt.wantMaxIn)
+			}
+		})
+	}
+}
+
+func TestPriceCost(t *testing.T) {
+	p := NewWithMap(Embedded(), nil)
+	dep := func(model string) config.Deployment {
+		return config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: model}}
+	}
+	withInfo := func(d config.Deployment, mi config.ModelInfo) config.Deployment { d.ModelInfo = mi; return d }
+	tests := []struct {
+		name  string
+		dep   config.Deployment
+		usage openai.Usage
+		want  float64
+	}{
+		{
+			name:  "gpt-4o input and output",
+			dep:   dep("openai/gpt-4o"),
+			usage: openai.Usage{PromptTokens: 1000, CompletionTokens: 500},
+			want:  1000*2.5e-06 + 500*1e-05,
+		},
+		{
+			name: "cached prompt tokens at the cache read price",
+			dep:  dep("openai/gpt-4o"),
+			usage: openai.Usage{PromptTokens: 1000, CompletionTokens: 10,
+				PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 800}},
+			want: 200*2.5e-06 + 800*1.25e-06 + 10*1e-05,
+		},
+		{
+			name: "anthropic cache writes at the cache creation price",
+			dep:  dep("anthropic/claude-sonnet-4-5"),
+			usage: openai.Usage{PromptTokens: 3000, CompletionTokens: 100, CacheCreationInputTokens: 2000,
+				PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 500}},
+			want: 500*3e-06 + 500*3e-07 + 2000*3.75e-06 + 100*1.5e-05,
+		},
+		{
+			name:  "embedding input tokens",
+			dep:   dep("openai/text-embedding-3-small"),
+			usage: openai.Usage{PromptTokens: 10000, TotalTokens: 10000},
+			want:  10000 * 2e-08,
+		},
+		{
+			name: "model_info prices override the map",
+			dep: withInfo(dep("openai/gpt-4o"), config.ModelInfo{
+				InputCostPerToken: ptr(1e-06), OutputCostPerToken: ptr(2e-06)}),
+			usage: openai.Usage{PromptTokens: 100, CompletionTokens: 100},
+			want:  100*1e-06 + 100*2e-06,
+		},
+		{
+			name: "litellm_params prices override the map",
+			dep: config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o",
+				InputCostPerToken: ptr(3e-06), OutputCostPerToken: ptr(4e-06)}},
+			usage: openai.Usage{PromptTokens: 10, CompletionTokens: 10},
+			want:  10*3e-06 + 10*4e-06,
+		},
+		{
+			name:  "base_model prices a custom deployment name",
+			dep:   withInfo(dep("azure/my-deploy"), config.ModelInfo{BaseModel: "azure/gpt-4o"}),
+			usage: openai.Usage{PromptTokens: 1000, CompletionTokens: 1000},
+			want:  1000*2.5e-06 + 1000*1e-05,
+		},
+		{
+			name:  "unknown model costs nothing",
+			dep:   dep("openai/my-finetune"),
+			usage: openai.Usage{PromptTokens: 1000, CompletionTokens: 1000},
+			want:  0,
+		},
+		{
+			name:  "unknown model priced by config",
+			dep:   withInfo(dep("openai/my-finetune"), config.ModelInfo{InputCostPerToken: ptr(1e-06)}),
+			usage: openai.Usage{PromptTokens: 1000, CompletionTokens: 1000},
+			want:  1000 * 1e-06,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := p.Price(tt.dep, tt.dep.LiteLLMParams.Model).Cost(tt.usage)
+			if !near(got, tt.want) {
+				t.Errorf("Cost = %g, want %g", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrice_FreeAndLimits(t *testing.T) {
+	p := NewWithMap(Embedded(), nil)
+	tests := []struct {
+		name       string
+		dep        config.Deployment
+		wantFree   bool
+		wantKnown  bool
+		wantMaxOut int
+	}{
+		{"priced model is not free", config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini"}}, false, true, 16384},
+		{"explicit zero price is free", config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini"},
+			ModelInfo: config.ModelInfo{InputCostPerToken: ptr(0.0), OutputCostPerToken: ptr(0.0)}}, true, true, 16384},
+		{"unknown model is not free", config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "openai/mystery"}}, false, false, 0},
+		{"model_info max_output_tokens wins", config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini"},
+			ModelInfo: config.ModelInfo{MaxOutputTokens: 1000}}, false, true, 1000},
+		{"max_tokens when the map has no max_output_tokens", config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "openai/text-embedding-3-small"}}, false, true, 8191},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pr := p.Price(tt.dep, tt.dep.LiteLLMParams.Model)
+			if pr.Free != tt.wantFree || pr.Known != tt.wantKnown || pr.MaxOutputTokens != tt.wantMaxOut {
+				t.Errorf("Free %v Known %v MaxOutputTokens %d, want %v %v %d", pr.Free, pr.Known, pr.MaxOutputTokens, tt.wantFree, tt.wantKnown, tt.wantMaxOut)
+			}
+		})
+	}
+}
+
+func TestPrice_WorstCase(t *testing.T) {
+	pr := Price{Input: 1e-06, Output: 3e-06}
+	if got, want := pr.WorstCase(1000, 500), 1000*1e-06+500*3e-06; !near(got, want) {
+		t.Errorf("WorstCase = %g, want %g", got, want)
+	}
+}
+
+func TestPricer_WarnsOncePerUnknownModel(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewWithMap(Embedded(), slog.New(slog.NewJSONHandler(&buf, nil)))
+	d := config.Deployment{ModelName: "ft", LiteLLMParams: config.LiteLLMParams{Model: "openai/my-finetune"}}
+	for range 3 {
+		p.Price(d, d.LiteLLMParams.Model)
+	}
+	p.Price(config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: "mock/demo"}}, "mock/demo")
+	if n := strings.Count(buf.String(), "\n"); n != 1 {
+		t.Errorf("logged %d warnings, want 1:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "openai/my-finetune") {
+		t.Errorf("warning does not name the model: %s", buf.String())
+	}
+}
+
+func TestNew_CostMapPathReplacesTheSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "costs.json")
+	data, _ := json.Marshal(map[string]any{"my-model": map[string]any{
+		"input_cost_per_token": 0.5, "output_cost_per_token": 1.5, "litellm_provider": "openai", "mode": "chat"}})
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(config.Settings{CostMapPath: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Price(config.Deployment{}, "openai/my-model").Cost(openai.Usage{PromptTokens: 2, CompletionTokens: 2}); got != 4 {
+		t.Errorf("cost = %g, want 4", got)
+	}
+	if got := p.Price(config.Deployment{}, "openai/gpt-4o"); got.Known {
+		t.Errorf("gpt-4o priced from the embedded snapshot, want only the file's models: %+v", got)
+	}
+	if _, err := New(config.Settings{CostMapPath: filepath.Join(t.TempDir(), "missing.json")}, nil); err == nil {
+		t.Error("missing cost map file: no error")
+	}
+}
+
+func TestPromptTokens(t *testing.T) {
+	tests := []struct {
+		name string
+		req  string
+		want int
+	}{
+		{"chat text", `{"messages":[{"role":"user","content":"Hello, how are you?"}]}`, 3 + 3 + 1 + 5},
+		{"chat parts with an image", `{"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}`, 3 + 3 + 1 + 4 + ImageTokens},
+		{"null content with tool calls", `{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"1"}]}]}`, 3 + 3 + 3 + 3},
+		{"completion prompt", `{"prompt":"Say this is a test"}`, 5},
+		{"embedding input array", `{"input":["abcd","abcdefgh"]}`, 3},
+		{"embedding token ids", `{"input":[1,2,3,4,5]}`, 5},
+		{"embedding token id arrays", `{"input":[[1,2],[3]]}`, 3},
+		{"nothing", `{}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r openai.Request
+			if err := json.Unmarshal([]byte(tt.req), &r); err != nil {
+				t.Fatal(err)
+			}
+			if got := PromptTokens(&r); got != tt.want {
+				t.Errorf("PromptTokens = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
