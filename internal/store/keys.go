@@ -1,0 +1,404 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/store/schema"
+)
+
+// ErrAliasTaken: another key already has the key_alias.
+var ErrAliasTaken = fmt.Errorf("key alias %w", ErrExists)
+
+// aliasItem is the ALIAS#<key_alias> item that makes key aliases unique.
+type aliasItem struct {
+	Token string `dynamodbav:"token"`
+}
+
+// IsPointer reports whether k is a rotated-out hash that only points to its successor.
+func (k *Key) IsPointer() bool { return k.ActiveToken != "" }
+
+// index sets the key's index attributes from its fields: by_kind, by_user, by_team,
+// due_reset when a budget resets, due_rotate when auto_rotate is on.
+func (k *Key) index() {
+	pk := PrefixKey + k.Token
+	k.Kind = KindKey
+	k.GSISort = gsiSort(SortPrefixKey, k.CreatedAt, k.Token)
+	k.GSIUser, k.GSITeam = aws.ToString(k.UserID), aws.ToString(k.TeamID)
+	setResetIndex(&k.Index, pk, budgetResets(k.Budget, k.BudgetLimits, k.ModelMaxBudget))
+	k.RotateShard, k.RotateAt = "", 0
+	if k.AutoRotate && k.KeyRotationAt != nil {
+		k.RotateShard, k.RotateAt = Shard(pk), k.KeyRotationAt.Unix()
+	}
+	k.ExpiresAt = 0
+	if k.Expires != nil {
+		k.ExpiresAt = k.Expires.Unix()
+	}
+}
+
+// GetKey reads the key record with the given hash (a rotated-out hash comes back as a
+// pointer: IsPointer, ActiveToken, RevokeAt). ErrNotFound if there is none.
+func (s *Store) GetKey(ctx context.Context, token string) (*Key, error) {
+	var k Key
+	if err := s.get(ctx, PrefixKey+token, SortKey, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// KeyTokenByAlias returns the hash of the key with the alias. ErrNotFound if none.
+func (s *Store) KeyTokenByAlias(ctx context.Context, alias string) (string, error) {
+	var a aliasItem
+	if err := s.get(ctx, PrefixAlias+alias, SortAlias, &a); err != nil {
+		return "", err
+	}
+	return a.Token, nil
+}
+
+// PutKey adds the creation of k to the transaction: the key item (which must not exist) and,
+// with a key_alias, the ALIAS# item (ErrAliasTaken if another key has it). It fills the
+// index attributes and the budgets' headroom.
+func (t *Tx) PutKey(k *Key) error {
+	if err := t.putKeyItem(k); err != nil {
+		return err
+	}
+	if a := aws.ToString(k.KeyAlias); a != "" {
+		return t.put(PrefixAlias+a, SortAlias, aliasItem{Token: k.Token}, nil,
+			fmt.Errorf("%w: %q", ErrAliasTaken, a))
+	}
+	return nil
+}
+
+func (t *Tx) putKeyItem(k *Key) error {
+	fillHeadroom(&k.Budget, k.BudgetLimits, k.ModelMaxBudget)
+	k.index()
+	return t.put(PrefixKey+k.Token, SortKey, k, nil, fmt.Errorf("key %w", ErrExists))
+}
+
+// UpdateKey adds the change of a key from old (as read) to new; see Tx.update. A changed
+// key_alias moves the ALIAS# item in the same transaction.
+func (t *Tx) UpdateKey(old, new *Key) error {
+	new.index()
+	if err := t.update(PrefixKey+old.Token, SortKey, old, new); err != nil {
+		return err
+	}
+	oa, na := aws.ToString(old.KeyAlias), aws.ToString(new.KeyAlias)
+	if oa == na {
+		return nil
+	}
+	if oa != "" {
+		t.delAlias(oa, old.Token)
+	}
+	if na != "" {
+		return t.put(PrefixAlias+na, SortAlias, aliasItem{Token: new.Token}, nil, fmt.Errorf("%w: %q", ErrAliasTaken, na))
+	}
+	return nil
+}
+
+// DeleteKey adds the deletion of a key (and its alias) to the transaction.
+func (t *Tx) DeleteKey(k *Key) {
+	t.del(PrefixKey+k.Token, SortKey, "", nil, nil)
+	if a := aws.ToString(k.KeyAlias); a != "" {
+		t.delAlias(a, k.Token)
+	}
+}
+
+// delAlias deletes an ALIAS# item if it still names token.
+func (t *Tx) delAlias(alias, token string) {
+	t.del(PrefixAlias+alias, SortAlias, "attribute_not_exists(pk) OR #t = :t",
+		item{":t": &types.AttributeValueMemberS{Value: token}}, ErrConflict)
+	d := t.items[len(t.items)-1].Delete
+	d.ExpressionAttributeNames = map[string]string{"#t": "token"}
+}
+
+// CreateKey stores a new key (and its alias) in one transaction.
+func (s *Store) CreateKey(ctx context.Context, k *Key) error {
+	tx := s.Tx()
+	if err := tx.PutKey(k); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// UpdateKey reads the key, lets change edit a copy, and writes the difference (retrying
+// when the key changed meanwhile). It returns the key as written.
+func (s *Store) UpdateKey(ctx context.Context, token string, change func(*Key) error) (*Key, error) {
+	var out *Key
+	err := Retry(ctx, func() error {
+		old, err := s.GetKey(ctx, token)
+		if err != nil {
+			return err
+		}
+		if old.IsPointer() {
+			return fmt.Errorf("key %s: %w", token, ErrNotFound)
+		}
+		k, err := Clone(old)
+		if err != nil {
+			return err
+		}
+		if err := change(k); err != nil {
+			return err
+		}
+		tx := s.Tx()
+		if err := tx.UpdateKey(old, k); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		out = k
+		return nil
+	})
+	return out, err
+}
+
+// DeleteKeys deletes keys and their aliases, in transactions of at most MaxTxItems writes.
+func (s *Store) DeleteKeys(ctx context.Context, keys []*Key) error {
+	tx := s.Tx()
+	for _, k := range keys {
+		if tx.Len()+2 > MaxTxItems {
+			if err := tx.Commit(ctx); err != nil {
+				return err
+			}
+			tx = s.Tx()
+		}
+		tx.DeleteKey(k)
+	}
+	return tx.Commit(ctx)
+}
+
+// KeyFilter selects the keys of a list: all keys, or a user's, or a team's.
+type KeyFilter struct {
+	UserID string
+	TeamID string
+}
+
+// ListKeys returns one page of keys (newest first when p.Desc) and the number of matches,
+// from the by_user, by_team or by_kind index: never a scan.
+func (s *Store) ListKeys(ctx context.Context, f KeyFilter, p Page) ([]Key, int, error) {
+	index, attr, value := schema.IndexByKind, "kind", KindKey
+	switch {
+	case f.UserID != "":
+		index, attr, value = schema.IndexByUser, "gsi_user", f.UserID
+	case f.TeamID != "":
+		index, attr, value = schema.IndexByTeam, "gsi_team", f.TeamID
+	}
+	var keys []Key
+	n, err := s.query(ctx, index, attr, value, SortPrefixKey, p, &keys)
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.UserID != "" && f.TeamID != "" {
+		kept := keys[:0]
+		for _, k := range keys {
+			if aws.ToString(k.TeamID) == f.TeamID {
+				kept = append(kept, k)
+			}
+		}
+		keys = kept
+	}
+	return keys, n, nil
+}
+
+// AllKeys returns every key of a user or a team (for deletes and info pages).
+func (s *Store) AllKeys(ctx context.Context, f KeyFilter) ([]Key, error) {
+	keys, _, err := s.ListKeys(ctx, f, Page{Number: 1, Size: 1 << 30})
+	return keys, err
+}
+
+// RotateKeyInput says how to re-key a virtual key.
+type RotateKeyInput struct {
+	OldToken string
+	NewToken string // SHA-256 hex of the new secret
+	KeyName  string // "sk-...wxyz" of the new secret
+	// Grace keeps the old secret working until Now+Grace; 0 revokes it at once.
+	Grace time.Duration
+	Now   time.Time
+	// Change edits the new record before it is written (regenerate may update fields).
+	Change func(*Key) error
+}
+
+// pointerItem is a rotated-out hash: it resolves to ActiveToken until RevokeAt, and the
+// rotator (due_expire) or TTL removes it after.
+type pointerItem struct {
+	PK          string    `dynamodbav:"pk"`
+	SK          string    `dynamodbav:"sk"`
+	Token       string    `dynamodbav:"token"`
+	KeyName     string    `dynamodbav:"key_name"`
+	ActiveToken string    `dynamodbav:"active_token"`
+	RevokeAt    time.Time `dynamodbav:"revoke_at"`
+	ExpireShard string    `dynamodbav:"expire_shard"`
+	ExpireAt    int64     `dynamodbav:"expire_at"`
+	TTL         int64     `dynamodbav:"ttl"`
+}
+
+// RotateKey re-keys a virtual key in one transaction: the record moves to the new hash with
+// rotation_count+1, last_rotation_at = Now and, for auto-rotating keys, key_rotation_at =
+// Now + rotation_interval; the alias follows it; the old hash is deleted, or with a grace
+// period becomes a pointer to the new hash that works until revoke_at and that TTL then
+// removes. The old record must not change between the read and the write (spend included),
+// else the transaction is retried from a fresh read.
+func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) {
+	var out *Key
+	err := Retry(ctx, func() error {
+		old, err := s.GetKey(ctx, in.OldToken)
+		if err != nil {
+			return err
+		}
+		if old.IsPointer() {
+			return fmt.Errorf("key %s: %w", in.OldToken, ErrNotFound)
+		}
+		k, err := Clone(old)
+		if err != nil {
+			return err
+		}
+		now := in.Now.UTC()
+		k.Token, k.KeyName = in.NewToken, in.KeyName
+		k.RotationCount++
+		k.LastRotationAt = &now
+		k.UpdatedAt = now
+		if in.Change != nil {
+			if err := in.Change(k); err != nil {
+				return err
+			}
+		}
+		if err := k.ScheduleRotation(now); err != nil {
+			return err
+		}
+		tx := s.Tx()
+		if err := tx.putKeyItem(k); err != nil {
+			return err
+		}
+		if a := aws.ToString(k.KeyAlias); a != "" {
+			// The alias follows the key, if it still names the old hash.
+			ai, err := marshal(aliasItem{Token: k.Token})
+			if err != nil {
+				return err
+			}
+			for n, v := range keyOf(PrefixAlias+a, SortAlias) {
+				ai[n] = v
+			}
+			tx.add(types.TransactWriteItem{Put: &types.Put{
+				TableName: aws.String(s.table), Item: ai,
+				ConditionExpression:       aws.String("#t = :old"),
+				ExpressionAttributeNames:  map[string]string{"#t": "token"},
+				ExpressionAttributeValues: item{":old": &types.AttributeValueMemberS{Value: old.Token}},
+			}}, ErrConflict)
+		}
+		// The old record is replaced only if nothing wrote to it since the read.
+		guard, vals := "updated_at = :u AND spend = :s", struct {
+			U time.Time `dynamodbav:":u"`
+			S float64   `dynamodbav:":s"`
+		}{old.UpdatedAt, old.Spend}
+		gv, err := marshal(vals)
+		if err != nil {
+			return err
+		}
+		if in.Grace > 0 {
+			revoke := now.Add(in.Grace)
+			ptr, err := marshal(pointerItem{
+				PK: PrefixKey + old.Token, SK: SortKey, Token: old.Token, KeyName: old.KeyName,
+				ActiveToken: k.Token, RevokeAt: revoke,
+				ExpireShard: Shard(PrefixKey + old.Token), ExpireAt: revoke.Unix(),
+				TTL: revoke.Add(time.Hour).Unix(),
+			})
+			if err != nil {
+				return err
+			}
+			tx.add(types.TransactWriteItem{Put: &types.Put{
+				TableName: aws.String(s.table), Item: ptr,
+				ConditionExpression: aws.String(guard), ExpressionAttributeValues: gv,
+			}}, ErrConflict)
+		} else {
+			tx.del(PrefixKey+old.Token, SortKey, guard, gv, ErrConflict)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		out = k
+		return nil
+	})
+	return out, err
+}
+
+// ScheduleRotation sets key_rotation_at = now + rotation_interval for an auto-rotating key
+// (and clears it otherwise).
+func (k *Key) ScheduleRotation(now time.Time) error {
+	if !k.AutoRotate || k.RotationInterval == nil {
+		k.KeyRotationAt = nil
+		return nil
+	}
+	d, err := duration.Parse(*k.RotationInterval)
+	if err != nil {
+		return fmt.Errorf("rotation_interval: %w", err)
+	}
+	at := d.Add(now.UTC())
+	k.KeyRotationAt = &at
+	return nil
+}
+
+// BatchRecords reads a key's user, team and membership in one BatchGetItem; absent records
+// are nil. Empty ids are skipped.
+func (s *Store) BatchRecords(ctx context.Context, userID, teamID string) (*User, *Team, *Membership, error) {
+	var keys []item
+	if userID != "" {
+		keys = append(keys, keyOf(PrefixUser+userID, SortUser))
+	}
+	if teamID != "" {
+		keys = append(keys, keyOf(PrefixTeam+teamID, SortTeam))
+		if userID != "" {
+			keys = append(keys, keyOf(PrefixTeam+teamID, SortMember+userID))
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil, nil, nil
+	}
+	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	var items []item
+	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt > 5 {
+			return nil, nil, nil, errors.New("batch get: unprocessed keys after retries")
+		}
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("batch get user/team: %w", err)
+		}
+		items = append(items, out.Responses[s.table]...)
+		req = out.UnprocessedKeys
+	}
+	var (
+		u *User
+		t *Team
+		m *Membership
+	)
+	for _, it := range items {
+		sk, _ := it[schema.AttrSK].(*types.AttributeValueMemberS)
+		if sk == nil {
+			continue
+		}
+		var err error
+		switch {
+		case sk.Value == SortUser:
+			u = new(User)
+			err = attributevalue.UnmarshalMap(it, u)
+		case sk.Value == SortTeam:
+			t = new(Team)
+			err = attributevalue.UnmarshalMap(it, t)
+		default:
+			m = new(Membership)
+			err = attributevalue.UnmarshalMap(it, m)
+		}
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("decode %s: %w", sk.Value, err)
+		}
+	}
+	return u, t, m, nil
+}

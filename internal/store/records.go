@@ -1,0 +1,402 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/store/schema"
+)
+
+// Errors of record writes. Callers test them with errors.Is.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a record with that id (or a unique alias or email) already exists.
+	ErrExists = errors.New("already exists")
+	// ErrConflict: the record changed since it was read; read it again and retry.
+	ErrConflict = errors.New("changed concurrently")
+)
+
+// MaxTxItems is DynamoDB's limit on the items of one TransactWriteItems.
+const MaxTxItems = 100
+
+// Shards spreads the sparse due_* indexes over this many partitions; the rotator queries
+// each shard ("0" … "Shards-1") with reset_at / rotate_at / expire_at <= now.
+const Shards = 4
+
+// Shard returns the shard of the item whose partition key is pk.
+func Shard(pk string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(pk))
+	return strconv.Itoa(int(h.Sum32() % Shards))
+}
+
+// Sort-key prefixes of the kind, user and team indexes (gsi_sort), so one index can hold
+// several kinds of items (spend logs share by_user and by_team).
+const (
+	SortPrefixKey  = "KEY#"
+	SortPrefixUser = "USER#"
+	SortPrefixTeam = "TEAM#"
+)
+
+// gsiSort orders records by creation time: "<prefix><RFC 3339 UTC, fixed width>#<id>".
+func gsiSort(prefix string, created time.Time, id string) string {
+	return prefix + created.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + id
+}
+
+type item = map[string]types.AttributeValue
+
+// keyOf is the primary key of an item.
+func keyOf(pk, sk string) item {
+	return item{
+		schema.AttrPK: &types.AttributeValueMemberS{Value: pk},
+		schema.AttrSK: &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// marshal encodes a record; NULL attributes (nil pointers) are left out, so absent and null
+// are the same thing in the table.
+func marshal(v any) (item, error) {
+	m, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return nil, fmt.Errorf("marshal %T: %w", v, err)
+	}
+	for k, av := range m {
+		if _, ok := av.(*types.AttributeValueMemberNULL); ok {
+			delete(m, k)
+		}
+	}
+	return m, nil
+}
+
+// counters are attributes that reservations and settlements change concurrently; admin
+// updates never write them directly (max_budget changes recompute remaining from spend in
+// the same expression).
+var counters = map[string]bool{"spend": true, "remaining": true, "inflight": true, "model_spend": true}
+
+// Tx collects the writes of one TransactWriteItems: all of them happen or none.
+type Tx struct {
+	s     *Store
+	items []types.TransactWriteItem
+	// fails says what a failed condition of each item means.
+	fails []error
+}
+
+// Tx starts a transaction.
+func (s *Store) Tx() *Tx { return &Tx{s: s} }
+
+// Len is the number of writes collected.
+func (t *Tx) Len() int { return len(t.items) }
+
+func (t *Tx) add(w types.TransactWriteItem, onFail error) {
+	t.items = append(t.items, w)
+	t.fails = append(t.fails, onFail)
+}
+
+// put adds a Put of a new item (the item must not exist: onFail otherwise).
+func (t *Tx) put(pk, sk string, rec any, extra item, onFail error) error {
+	m, err := marshal(rec)
+	if err != nil {
+		return err
+	}
+	for k, v := range keyOf(pk, sk) {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	t.add(types.TransactWriteItem{Put: &types.Put{
+		TableName:           aws.String(t.s.table),
+		Item:                m,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}}, onFail)
+	return nil
+}
+
+// del adds a Delete; cond (may be empty) guards it.
+func (t *Tx) del(pk, sk, cond string, values item, onFail error) {
+	d := &types.Delete{TableName: aws.String(t.s.table), Key: keyOf(pk, sk)}
+	if cond != "" {
+		d.ConditionExpression = aws.String(cond)
+		if len(values) > 0 {
+			d.ExpressionAttributeValues = values
+		}
+	}
+	t.add(types.TransactWriteItem{Delete: d}, onFail)
+}
+
+// update adds an Update that turns the stored record old into new: every attribute that
+// differs is set (or removed) under the condition that it still holds the value that was
+// read, so a concurrent admin change makes the write fail with ErrConflict instead of being
+// lost. Counters are never written, except that a changed max_budget sets
+// remaining = max_budget - spend in the same expression, which stays exact under
+// concurrent reservations. It adds nothing when old and new are equal.
+func (t *Tx) update(pk, sk string, old, new any) error {
+	om, err := marshal(old)
+	if err != nil {
+		return err
+	}
+	nm, err := marshal(new)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	values := item{}
+	var sets, removes, conds []string
+	conds = append(conds, "attribute_exists(pk)")
+	attrs := make([]string, 0, len(om)+len(nm))
+	seen := map[string]bool{}
+	for _, m := range []item{om, nm} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				attrs = append(attrs, k)
+			}
+		}
+	}
+	sort.Strings(attrs)
+	for i, a := range attrs {
+		if counters[a] {
+			continue
+		}
+		ov, inOld := om[a]
+		nv, inNew := nm[a]
+		if inOld && inNew && reflect.DeepEqual(ov, nv) {
+			continue
+		}
+		n := "#a" + strconv.Itoa(i)
+		names[n] = a
+		if inOld {
+			values[":o"+strconv.Itoa(i)] = ov
+			conds = append(conds, n+" = :o"+strconv.Itoa(i))
+		} else {
+			conds = append(conds, "attribute_not_exists("+n+")")
+		}
+		if inNew {
+			values[":n"+strconv.Itoa(i)] = nv
+			sets = append(sets, n+" = :n"+strconv.Itoa(i))
+		} else {
+			removes = append(removes, n)
+		}
+		if a == "max_budget" {
+			names["#rem"], names["#spend"] = "remaining", "spend"
+			if inNew {
+				sets = append(sets, "#rem = :n"+strconv.Itoa(i)+" - #spend")
+			} else {
+				removes = append(removes, "#rem")
+			}
+		}
+	}
+	if len(sets) == 0 && len(removes) == 0 {
+		return nil
+	}
+	var expr []string
+	if len(sets) > 0 {
+		expr = append(expr, "SET "+strings.Join(sets, ", "))
+	}
+	if len(removes) > 0 {
+		expr = append(expr, "REMOVE "+strings.Join(removes, ", "))
+	}
+	u := &types.Update{
+		TableName:                aws.String(t.s.table),
+		Key:                      keyOf(pk, sk),
+		UpdateExpression:         aws.String(strings.Join(expr, " ")),
+		ConditionExpression:      aws.String(strings.Join(conds, " AND ")),
+		ExpressionAttributeNames: names,
+	}
+	if len(values) > 0 {
+		u.ExpressionAttributeValues = values
+	}
+	t.add(types.TransactWriteItem{Update: u}, ErrConflict)
+	return nil
+}
+
+// Commit runs the transaction. A failed condition returns the error registered for that
+// item (ErrExists, ErrConflict, ...), wrapped with what failed.
+func (t *Tx) Commit(ctx context.Context) error {
+	switch n := len(t.items); {
+	case n == 0:
+		return nil
+	case n > MaxTxItems:
+		return fmt.Errorf("transaction of %d writes is over DynamoDB's limit of %d", n, MaxTxItems)
+	}
+	_, err := t.s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: t.items})
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for i, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(t.fails) {
+				return t.fails[i]
+			}
+		}
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "TransactionConflict" {
+				return fmt.Errorf("transaction: %w", ErrConflict)
+			}
+		}
+	}
+	return fmt.Errorf("transact write: %w", err)
+}
+
+// Retry runs fn until it does not fail with ErrConflict, at most a few times: fn must read
+// what it changes afresh on each call.
+func Retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := range 5 {
+		if err = fn(); !errors.Is(err, ErrConflict) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// get reads one item with a strongly consistent read into out; ErrNotFound if absent.
+func (s *Store) get(ctx context.Context, pk, sk string, out any) error {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            keyOf(pk, sk),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", pk, err)
+	}
+	if len(res.Item) == 0 {
+		return fmt.Errorf("%s: %w", pk, ErrNotFound)
+	}
+	if err := attributevalue.UnmarshalMap(res.Item, out); err != nil {
+		return fmt.Errorf("decode %s: %w", pk, err)
+	}
+	return nil
+}
+
+// Page is one page of a list, counted as LiteLLM's list endpoints count (1-based pages).
+type Page struct {
+	Number int // 1-based
+	Size   int
+	Desc   bool // newest first
+}
+
+// query pages through an index partition (items whose gsi_sort starts with sortPrefix),
+// decodes the items of the requested page into out (a pointer to a slice) and returns the
+// number of matching items.
+func (s *Store) query(ctx context.Context, index, attr, value, sortPrefix string, p Page, out any) (int, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		IndexName:              aws.String(index),
+		KeyConditionExpression: aws.String("#p = :p AND begins_with(gsi_sort, :s)"),
+		ExpressionAttributeNames: map[string]string{
+			"#p": attr,
+		},
+		ExpressionAttributeValues: item{
+			":p": &types.AttributeValueMemberS{Value: value},
+			":s": &types.AttributeValueMemberS{Value: sortPrefix},
+		},
+		ScanIndexForward: aws.Bool(!p.Desc),
+	}
+	skip := (p.Number - 1) * p.Size
+	var page []item
+	total := 0
+	pager := dynamodb.NewQueryPaginator(s.db, in)
+	for pager.HasMorePages() {
+		res, err := pager.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("query %s %s: %w", index, value, err)
+		}
+		for _, it := range res.Items {
+			if total >= skip && len(page) < p.Size {
+				page = append(page, it)
+			}
+			total++
+		}
+	}
+	if err := attributevalue.UnmarshalListOfMaps(page, out); err != nil {
+		return 0, fmt.Errorf("decode %s %s: %w", index, value, err)
+	}
+	return total, nil
+}
+
+// remaining returns max - spend, or nil when there is no max.
+func remaining(max *float64, spend float64) *float64 {
+	if max == nil {
+		return nil
+	}
+	r := *max - spend
+	return &r
+}
+
+// earliest returns the earliest non-nil time as unix seconds, 0 if none.
+func earliest(ts ...*time.Time) int64 {
+	var min int64
+	for _, t := range ts {
+		if t != nil && (min == 0 || t.Unix() < min) {
+			min = t.Unix()
+		}
+	}
+	return min
+}
+
+// budgetResets returns the reset times of a record's budget, windows and model budgets.
+func budgetResets(b Budget, windows []BudgetWindow, models map[string]ModelBudget) []*time.Time {
+	ts := []*time.Time{b.BudgetResetAt}
+	for i := range windows {
+		ts = append(ts, windows[i].ResetAt)
+	}
+	for _, m := range models {
+		ts = append(ts, m.ResetAt)
+	}
+	return ts
+}
+
+// setResetIndex puts the record in the due_reset index when any of its budgets resets.
+func setResetIndex(ix *Index, pk string, resets []*time.Time) {
+	ix.ResetAt = earliest(resets...)
+	ix.ResetShard = ""
+	if ix.ResetAt != 0 {
+		ix.ResetShard = Shard(pk)
+	}
+}
+
+// fillHeadroom sets remaining = max - spend on a record's budget, windows and model budgets;
+// writers call it on records they create.
+func fillHeadroom(b *Budget, windows []BudgetWindow, models map[string]ModelBudget) {
+	b.Remaining = remaining(b.MaxBudget, b.Spend)
+	for i := range windows {
+		windows[i].Remaining = windows[i].MaxBudget - windows[i].Spend
+	}
+	for k, m := range models {
+		m.Remaining = m.BudgetLimit - m.Spend
+		models[k] = m
+	}
+}
+
+// Clone returns a deep copy of a record, as it would read back from the table.
+func Clone[T any](v *T) (*T, error) {
+	m, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return nil, fmt.Errorf("copy %T: %w", v, err)
+	}
+	var c T
+	if err := attributevalue.UnmarshalMap(m, &c); err != nil {
+		return nil, fmt.Errorf("copy %T: %w", v, err)
+	}
+	return &c, nil
+}

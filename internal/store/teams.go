@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/store/schema"
+)
+
+func (t *Team) index() {
+	t.Kind = KindTeam
+	t.GSISort = gsiSort(SortPrefixTeam, t.CreatedAt, t.TeamID)
+	setResetIndex(&t.Index, PrefixTeam+t.TeamID, budgetResets(t.Budget, t.BudgetLimits, nil))
+}
+
+// GetTeam reads a team. ErrNotFound if absent.
+func (s *Store) GetTeam(ctx context.Context, id string) (*Team, error) {
+	var t Team
+	if err := s.get(ctx, PrefixTeam+id, SortTeam, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// PutTeam adds the creation of a team to the transaction.
+func (t *Tx) PutTeam(team *Team) error {
+	fillHeadroom(&team.Budget, team.BudgetLimits, nil)
+	team.index()
+	return t.put(PrefixTeam+team.TeamID, SortTeam, team, nil, fmt.Errorf("team %w: %s", ErrExists, team.TeamID))
+}
+
+// UpdateTeam adds the change of a team from old (as read) to new.
+func (t *Tx) UpdateTeam(old, new *Team) error {
+	new.index()
+	return t.update(PrefixTeam+old.TeamID, SortTeam, old, new)
+}
+
+// DeleteTeam adds the deletion of a team record.
+func (t *Tx) DeleteTeam(team *Team) {
+	t.del(PrefixTeam+team.TeamID, SortTeam, "", nil, nil)
+}
+
+// PutMembership adds a user's membership item in a team (ErrExists if there is one).
+func (t *Tx) PutMembership(m *Membership) error {
+	fillHeadroom(&m.Budget, nil, nil)
+	var resets Index
+	setResetIndex(&resets, PrefixTeam+m.TeamID, budgetResets(m.Budget, nil, nil))
+	extra, err := marshal(struct {
+		ResetShard string `dynamodbav:"reset_shard,omitempty"`
+		ResetAt    int64  `dynamodbav:"reset_at,omitempty"`
+	}{resets.ResetShard, resets.ResetAt})
+	if err != nil {
+		return err
+	}
+	return t.put(PrefixTeam+m.TeamID, SortMember+m.UserID, m, extra,
+		fmt.Errorf("membership of user %s in team %s %w", m.UserID, m.TeamID, ErrExists))
+}
+
+// DeleteMembership adds the deletion of a membership item.
+func (t *Tx) DeleteMembership(teamID, userID string) {
+	t.del(PrefixTeam+teamID, SortMember+userID, "", nil, nil)
+}
+
+// Memberships returns the membership items of a team.
+func (s *Store) Memberships(ctx context.Context, teamID string) ([]Membership, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :m)"),
+		ExpressionAttributeValues: item{
+			":p": &types.AttributeValueMemberS{Value: PrefixTeam + teamID},
+			":m": &types.AttributeValueMemberS{Value: SortMember},
+		},
+		ConsistentRead: aws.Bool(true),
+	}
+	var out []Membership
+	pager := dynamodb.NewQueryPaginator(s.db, in)
+	for pager.HasMorePages() {
+		res, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query memberships of team %s: %w", teamID, err)
+		}
+		var page []Membership
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &page); err != nil {
+			return nil, fmt.Errorf("decode memberships of team %s: %w", teamID, err)
+		}
+		out = append(out, page...)
+	}
+	return out, nil
+}
+
+// ListTeams returns one page of teams and the number of teams (by_kind index).
+func (s *Store) ListTeams(ctx context.Context, p Page) ([]Team, int, error) {
+	var teams []Team
+	n, err := s.query(ctx, schema.IndexByKind, "kind", KindTeam, SortPrefixTeam, p, &teams)
+	return teams, n, err
+}
