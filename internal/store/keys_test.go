@@ -51,8 +51,6 @@ func reserve(t *testing.T, c *dynamodb.Client, table, token string, cost float64
 	}
 }
 
-
-
 func TestCreateKey_SetsHeadroomAndIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
