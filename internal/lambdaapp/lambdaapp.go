@@ -1,0 +1,71 @@
+// Package lambdaapp builds the app.App a Lambda function serves, the same way for every
+// function: the JSON logger, secrets from Secrets Manager into the environment
+// (secretenv.Env), the bundled config.yaml (EnvConfig), then app.New.
+package lambdaapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/llmgate/llmgate/internal/app"
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/secretenv"
+)
+
+// EnvConfig names the environment variable holding the config file's path. When it is unset
+// the function reads config.yaml from its working directory, the deployment package's root
+// (/var/task), where `make build` bundles it next to bootstrap.
+const EnvConfig = "LLMGATE_CONFIG"
+
+// DefaultConfigPath is the config file read when EnvConfig is unset.
+const DefaultConfigPath = "config.yaml"
+
+// Logger returns a JSON logger on stderr at the level Lambda's log configuration asks for
+// (AWS_LAMBDA_LOG_LEVEL; INFO when unset).
+func Logger() *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToUpper(os.Getenv("AWS_LAMBDA_LOG_LEVEL")) {
+	case "TRACE", "DEBUG":
+		level = slog.LevelDebug
+	case "WARN":
+		level = slog.LevelWarn
+	case "ERROR", "FATAL":
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// New loads the secrets listed in secretenv.Env, then the config, and builds the app.
+func New(ctx context.Context, log *slog.Logger) (*app.App, error) {
+	if spec := os.Getenv(secretenv.Env); strings.TrimSpace(spec) != "" {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load AWS config: %w", err)
+		}
+		if err := secretenv.Load(ctx, secretsmanager.NewFromConfig(awsCfg), spec); err != nil {
+			return nil, fmt.Errorf("load secrets: %w", err)
+		}
+	}
+	path := os.Getenv(EnvConfig)
+	if path == "" {
+		path = DefaultConfigPath
+	}
+	cfg, warnings, err := config.Load(path)
+	for _, w := range warnings {
+		log.WarnContext(ctx, "config", "warning", w)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
+	return a, nil
+}
