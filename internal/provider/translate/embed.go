@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
-	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/internal/openai"
 )
@@ -37,16 +36,6 @@ func DecodeEmbeddingRequest(name string, body []byte) (*EmbeddingRequest, error)
 		return nil, BadRequest(name, "encoding_format: want float or base64, got %q", r.EncodingFormat)
 	}
 	return &r, nil
-}
-
-// EstimateTokens estimates the tokens of texts at one token per four characters (rounded
-// up, per text), the usual rule of thumb for English, for providers that report no count.
-func EstimateTokens(texts ...string) int {
-	n := 0
-	for _, t := range texts {
-		n += (utf8.RuneCountInString(t) + 3) / 4
-	}
-	return n
 }
 
 // EmbeddingList is the OpenAI embeddings answer.
