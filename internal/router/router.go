@@ -1,0 +1,365 @@
+// Package router routes a call for a model group to one of its deployments, as LiteLLM's
+// Router does: model groups and aliases from the config, wildcard groups, routing
+// strategies, retries, fallbacks and per-deployment cooldowns.
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/pricing"
+	"github.com/llmgate/llmgate/internal/provider"
+)
+
+// Defaults, as LiteLLM's Router has them.
+const (
+	DefaultNumRetries   = 2 // openai.DEFAULT_MAX_RETRIES
+	DefaultAllowedFails = 3
+	DefaultCooldown     = 5 * time.Second
+	// DefaultTimeout bounds a whole call, retries and fallbacks included, when neither
+	// router_settings.timeout nor litellm_settings.request_timeout is set.
+	DefaultTimeout = 10 * time.Minute
+	// failWindow is how long failures count toward allowed_fails.
+	failWindow = time.Minute
+	// maxBackoff caps the wait between two retries when the upstream gives no retry-after.
+	maxBackoff = 8 * time.Second
+)
+
+// Routing strategies (router_settings.routing_strategy).
+const (
+	SimpleShuffle = "simple-shuffle"
+	LeastBusy     = "least-busy"
+	LatencyBased  = "latency-based-routing"
+)
+
+// Providers finds the provider for a litellm_params.model prefix ("openai", "mock", ...).
+type Providers interface {
+	Lookup(prefix string) (provider.Provider, error)
+}
+
+// ProviderFunc adapts a function to Providers.
+type ProviderFunc func(prefix string) (provider.Provider, error)
+
+// Lookup calls f.
+func (f ProviderFunc) Lookup(prefix string) (provider.Provider, error) { return f(prefix) }
+
+// Clock is the router's time: cooldowns, latency and the waits between retries.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done, whichever comes first, and returns ctx.Err() then.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Options are the router's dependencies. Clock and Rand are for tests.
+type Options struct {
+	Config    *config.Config
+	Providers Providers
+	Pricer    *pricing.Pricer
+	Logger    *slog.Logger
+	Clock     Clock          // nil: the real clock
+	Rand      func() float64 // nil: math/rand/v2; values in [0, 1)
+}
+
+// Router routes calls. It is safe for concurrent use.
+type Router struct {
+	groups       map[string]*Group
+	wildcards    []*Group // groups whose name has a "*", longest name first
+	order        []string // group names in config order
+	aliases      map[string]string
+	hidden       map[string]bool
+	fallbacks    map[string][]string
+	ctxFallbacks map[string][]string
+	deployments  []*Deployment
+
+	strategy     string
+	numRetries   int
+	allowedFails int
+	cooldown     time.Duration
+	timeout      time.Duration
+
+	providers Providers
+	mock      provider.Provider
+	pricer    *pricing.Pricer
+	log       *slog.Logger
+	clock     Clock
+	rand      func() float64
+}
+
+// Group is a model group: the deployments that share a model_name.
+type Group struct {
+	Name        string
+	Deployments []*Deployment
+	by          weightBy
+}
+
+// Route is a resolved model: the group to call and, for a wildcard group, the text its
+// "*" matched.
+type Route struct {
+	// Model is the model group name callers see: the requested name after aliases (for a
+	// wildcard group, the requested model, such as "openai/gpt-4o-mini").
+	Model    string
+	Group    *Group
+	wildcard string
+	isWild   bool
+}
+
+// New builds the router from the config.
+func New(o Options) (*Router, error) {
+	cfg := o.Config
+	r := &Router{
+		groups:       map[string]*Group{},
+		aliases:      map[string]string{},
+		hidden:       map[string]bool{},
+		fallbacks:    fallbackMap(cfg.RouterSettings.Fallbacks, cfg.LiteLLMSettings.Fallbacks),
+		ctxFallbacks: fallbackMap(cfg.RouterSettings.ContextWindowFallbacks, cfg.LiteLLMSettings.ContextWindowFallbacks),
+		strategy:     cfg.RouterSettings.RoutingStrategy,
+		numRetries:   DefaultNumRetries,
+		allowedFails: DefaultAllowedFails,
+		cooldown:     DefaultCooldown,
+		timeout:      DefaultTimeout,
+		providers:    o.Providers,
+		pricer:       o.Pricer,
+		log:          o.Logger,
+		clock:        o.Clock,
+		rand:         o.Rand,
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.clock == nil {
+		r.clock = realClock{}
+	}
+	if r.rand == nil {
+		r.rand = rand.Float64
+	}
+	if r.pricer == nil {
+		r.pricer = pricing.NewWithMap(pricing.Embedded(), r.log)
+	}
+	switch r.strategy {
+	case "", SimpleShuffle:
+		r.strategy = SimpleShuffle
+	case LeastBusy, LatencyBased:
+	default:
+		r.log.Warn("routing strategy not supported by llmgate: using simple-shuffle", "routing_strategy", r.strategy)
+		r.strategy = SimpleShuffle
+	}
+	if n := firstInt(cfg.RouterSettings.NumRetries, cfg.LiteLLMSettings.NumRetries); n != nil {
+		r.numRetries = *n
+	}
+	if n := cfg.RouterSettings.AllowedFails; n != nil {
+		r.allowedFails = *n
+	}
+	if c := cfg.RouterSettings.CooldownTime; c != nil {
+		r.cooldown = seconds(*c)
+	}
+	if t := cfg.RouterSettings.Timeout; t > 0 {
+		r.timeout = seconds(t)
+	} else if t := cfg.LiteLLMSettings.RequestTimeout; t > 0 {
+		r.timeout = seconds(t)
+	}
+	if o.Providers == nil {
+		return nil, fmt.Errorf("router: no providers")
+	}
+	if p, err := o.Providers.Lookup("mock"); err == nil {
+		r.mock = p
+	}
+
+	ids := map[string]bool{}
+	for i, dc := range cfg.ModelList {
+		d := newDeployment(dc, r.timeout)
+		if d.ID == "" {
+			d.ID = generatedID(dc, ids)
+		}
+		ids[d.ID] = true
+		if !strings.Contains(d.Model, "*") {
+			d.price = r.pricer.Price(dc, d.Model)
+		}
+		if prefix, _ := provider.Split(d.Model); !strings.Contains(prefix, "*") {
+			d.provider, d.providerErr = o.Providers.Lookup(prefix)
+			if d.providerErr != nil {
+				r.log.Warn("deployment's provider is not available: its calls will fail", "model_list_index", i,
+					"model_group", dc.ModelName, "provider", prefix, "error", d.providerErr.Error())
+			}
+		}
+		g := r.groups[dc.ModelName]
+		if g == nil {
+			g = &Group{Name: dc.ModelName}
+			r.groups[dc.ModelName] = g
+			r.order = append(r.order, dc.ModelName)
+			if strings.Contains(dc.ModelName, "*") {
+				r.wildcards = append(r.wildcards, g)
+			}
+		}
+		g.Deployments = append(g.Deployments, d)
+		r.deployments = append(r.deployments, d)
+	}
+	for _, g := range r.groups {
+		g.by = weighting(g.Deployments)
+	}
+	sort.SliceStable(r.wildcards, func(i, j int) bool { return len(r.wildcards[i].Name) > len(r.wildcards[j].Name) })
+	for alias, target := range cfg.LiteLLMSettings.ModelGroupAlias {
+		r.aliases[alias] = target
+	}
+	for alias, v := range cfg.RouterSettings.ModelGroupAlias {
+		switch v := v.(type) {
+		case string:
+			r.aliases[alias] = v
+		case map[string]any:
+			m, _ := v["model"].(string)
+			r.aliases[alias] = m
+			if h, _ := v["hidden"].(bool); h {
+				r.hidden[alias] = true
+			}
+		}
+	}
+	return r, nil
+}
+
+// Resolve maps a requested model to its route: a model_group_alias (unless a group has
+// that name) is replaced by its target, then an exact group name, then the most specific
+// wildcard group whose pattern matches.
+func (r *Router) Resolve(model string) (Route, bool) {
+	if target, ok := r.aliases[model]; ok {
+		if _, isGroup := r.groups[model]; !isGroup {
+			model = target // one step: an alias names a group, not another alias
+		}
+	}
+	if g, ok := r.groups[model]; ok {
+		return Route{Model: model, Group: g}, true
+	}
+	for _, g := range r.wildcards {
+		if m, ok := matchWildcard(g.Name, model); ok {
+			return Route{Model: model, Group: g, wildcard: m, isWild: true}, true
+		}
+	}
+	return Route{}, false
+}
+
+// Models lists the names callers may request, in config order: the model groups, then
+// the aliases that are not hidden.
+func (r *Router) Models() []string {
+	out := append([]string(nil), r.order...)
+	aliases := make([]string, 0, len(r.aliases))
+	for a := range r.aliases {
+		if _, isGroup := r.groups[a]; !isGroup && !r.hidden[a] {
+			aliases = append(aliases, a)
+		}
+	}
+	sort.Strings(aliases)
+	return append(out, aliases...)
+}
+
+// Deployments lists every deployment in config order.
+func (r *Router) Deployments() []*Deployment { return r.deployments }
+
+// Price is the worst-case price of the route: the highest input and output prices and
+// the largest output limit among its deployments. It is Free only if every deployment is.
+func (rt Route) Price(r *Router) pricing.Price {
+	var worst pricing.Price
+	worst.Free = true
+	for _, d := range rt.Group.Deployments {
+		p := rt.priceOf(r, d)
+		worst.Input = max(worst.Input, p.Input)
+		worst.Output = max(worst.Output, p.Output)
+		worst.MaxOutputTokens = max(worst.MaxOutputTokens, p.MaxOutputTokens)
+		worst.Known = worst.Known || p.Known
+		worst.Free = worst.Free && p.Free
+	}
+	return worst
+}
+
+// model is the litellm_params.model deployment d serves on this route.
+func (rt Route) model(d *Deployment) string {
+	if rt.isWild {
+		return strings.Replace(d.Model, "*", rt.wildcard, 1)
+	}
+	return d.Model
+}
+
+func (rt Route) priceOf(r *Router, d *Deployment) pricing.Price {
+	if rt.isWild && strings.Contains(d.Model, "*") {
+		return r.pricer.Price(d.Config, rt.model(d))
+	}
+	return d.price
+}
+
+// matchWildcard matches model against a pattern with one or more "*" and returns the text
+// the first "*" matched.
+func matchWildcard(pattern, model string) (string, bool) {
+	before, after, _ := strings.Cut(pattern, "*")
+	if !strings.HasPrefix(model, before) {
+		return "", false
+	}
+	rest := model[len(before):]
+	if !strings.Contains(after, "*") {
+		if !strings.HasSuffix(rest, after) || len(rest) < len(after) {
+			return "", false
+		}
+		return rest[:len(rest)-len(after)], true
+	}
+	// More stars: the first one matches up to the shortest rest that matches the remainder.
+	for i := 0; i <= len(rest); i++ {
+		if _, ok := matchWildcard(after, rest[i:]); ok {
+			return rest[:i], true
+		}
+	}
+	return "", false
+}
+
+func fallbackMap(lists ...[]map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for _, list := range lists {
+		for _, m := range list {
+			for group, fbs := range m {
+				out[group] = append(out[group], fbs...)
+			}
+		}
+	}
+	return out
+}
+
+// generatedID is a stable id for a deployment without model_info.id, from what
+// distinguishes it (as LiteLLM hashes the deployment's params).
+func generatedID(dc config.Deployment, taken map[string]bool) string {
+	lp := dc.LiteLLMParams
+	sum := sha256.Sum256([]byte(strings.Join([]string{dc.ModelName, lp.Model, lp.APIBase, lp.APIVersion, lp.AWSRegionName}, "\x00")))
+	id := hex.EncodeToString(sum[:])[:16]
+	for n := 2; taken[id]; n++ {
+		id = fmt.Sprintf("%s-%d", id[:16], n)
+	}
+	return id
+}
+
+func firstInt(vs ...*int) *int {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
