@@ -51,8 +51,8 @@ const DefaultDimensions = 16
 
 // Mock responses that fail the call, as LiteLLM's mock_response does.
 const (
-	RateLimitError            = "litellm.RateLimitError"
-	InternalServerError       = "litellm.InternalServerError"
+	RateLimitError             = "litellm.RateLimitError"
+	InternalServerError        = "litellm.InternalServerError"
 	ContextWindowExceededError = "litellm.ContextWindowExceededError"
 )
 
