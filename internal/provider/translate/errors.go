@@ -62,8 +62,8 @@ func ContextWindowError(name, msg string) *provider.Error {
 // TransportError classifies a failure to reach the upstream or to read its answer. A
 // cancelled context is not the upstream's fault: it comes back as ctx's error, wrapped, so
 // callers can tell with errors.Is(err, context.Canceled) and do not retry it. Timeouts are a
-// retryable 408 and anything else (refused or reset connections, broken streams) a
-// retryable 502.
+// retryable 408 and anything else (refused or reset connections, broken streams, answers
+// that cannot be decoded) a retryable 502.
 func TransportError(name string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", name, err)
@@ -77,7 +77,7 @@ func TransportError(name string, err error) error {
 	}
 	return &provider.Error{
 		Status: http.StatusBadGateway, Type: openai.TypeServer, Provider: name, Retryable: true,
-		Message: name + ": upstream connection failed: " + err.Error(),
+		Message: name + ": upstream request failed: " + err.Error(),
 	}
 }
 

@@ -1,0 +1,169 @@
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/providertest"
+	"github.com/llmgate/llmgate/internal/provider/sse"
+	"github.com/llmgate/llmgate/internal/provider/translate"
+)
+
+// toolStream is a real-shaped streamGenerateContent answer: text in two chunks, then two
+// function calls in one chunk with the finish reason and final usage.
+var toolStream = []providertest.Event{
+	{Data: `{"candidates":[{"content":{"parts":[{"text":"Let me "}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":20,"totalTokenCount":20},"modelVersion":"gemini-2.5-flash-001","responseId":"r-1"}`},
+	{Data: `{"candidates":[{"content":{"parts":[{"text":"thinking","thought":true},{"text":"check."}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":3,"totalTokenCount":23},"modelVersion":"gemini-2.5-flash-001","responseId":"r-1"}`},
+	{Data: `{"candidates":[{"content":{"parts":[{"functionCall":{"name":"weather","args":{"city":"Paris"}}},{"functionCall":{"name":"weather","args":{"city":"Rome"}}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":9,"thoughtsTokenCount":4,"totalTokenCount":33},"modelVersion":"gemini-2.5-flash-001","responseId":"r-1"}`},
+}
+
+// callIDs matches generated tool call ids, which the test cannot predict.
+var callIDs = regexp.MustCompile(`"call_[0-9a-f]{24}"`)
+
+func TestStream_TranslatesChunks(t *testing.T) {
+	const head = `"id":"r-1","model":"gemini-2.5-flash-001","object":"chat.completion.chunk"`
+	chunks := []string{
+		`{` + head + `,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"content":"Let me "},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"content":"check."},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_ID","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_ID","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Rome\"}"}}]},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls","logprobs":null}]}`,
+	}
+	usageChunk := `{` + head + `,"choices":[],"usage":{"prompt_tokens":20,"completion_tokens":13,"total_tokens":33}}`
+	tests := []struct {
+		name string
+		body string
+		want []string
+	}{
+		{"without include_usage no usage chunk", `{"stream":true,"messages":[{"role":"user","content":"Weather?"}]}`, chunks},
+		{"with include_usage a final usage chunk", `{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Weather?"}]}`,
+			append(append([]string(nil), chunks...), usageChunk)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := providertest.NewUpstream(t, func(w http.ResponseWriter, _ *http.Request) { providertest.WriteSSE(w, toolStream...) })
+			s, err := (&Provider{}).Stream(context.Background(), call(provider.Chat, up.URL, tt.body))
+			if err != nil {
+				t.Fatalf("Stream: %v", err)
+			}
+			got, err := providertest.Drain(t, s)
+			if err != nil {
+				t.Fatalf("stream failed: %v", err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d chunks, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
+			}
+			for i := range got {
+				g := callIDs.ReplaceAllString(got[i], `"call_ID"`)
+				if want := providertest.Compact(t, tt.want[i]); g != want {
+					t.Errorf("chunk %d\ngot:  %s\nwant: %s", i, g, want)
+				}
+			}
+			req := up.Last(t)
+			if req.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || req.Query != "alt=sse" {
+				t.Errorf("request %s?%s, want streamGenerateContent?alt=sse", req.Path, req.Query)
+			}
+		})
+	}
+}
+
+func TestStream_Failures(t *testing.T) {
+	tests := []struct {
+		name          string
+		events        []providertest.Event
+		wantStatus    int
+		wantRetryable bool
+	}{
+		{"an error event mid-stream is classified by its code", []providertest.Event{toolStream[0],
+			{Data: `{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`}}, 503, true},
+		{"a stream that ends without a finish reason is a retryable 502", toolStream[:2], 502, true},
+		{"a chunk that is not JSON is a retryable 502", []providertest.Event{toolStream[0], {Data: `{"candidates":`}}, 502, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := providertest.NewUpstream(t, func(w http.ResponseWriter, _ *http.Request) { providertest.WriteSSE(w, tt.events...) })
+			s, err := (&Provider{}).Stream(context.Background(), call(provider.Chat, up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
+			if err != nil {
+				t.Fatalf("Stream: %v", err)
+			}
+			chunks, err := providertest.Drain(t, s)
+			var pe *provider.Error
+			if !errors.As(err, &pe) || pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable {
+				t.Fatalf("after %d chunks err = %v, want *provider.Error %d retryable=%v", len(chunks), err, tt.wantStatus, tt.wantRetryable)
+			}
+			if len(chunks) == 0 {
+				t.Error("chunks before the failure were not delivered")
+			}
+		})
+	}
+}
+
+func TestStream_CancellationStopsTheUpstream(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	up := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		providertest.WriteSSE(w, toolStream[0])
+		<-r.Context().Done()
+		close(upstreamDone)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := (&Provider{}).Stream(ctx, call(provider.Chat, up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Next(); err != nil {
+		t.Fatalf("first chunk: %v", err)
+	}
+	cancel()
+	for {
+		if _, err := s.Next(); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Next after cancel = %v, want context.Canceled", err)
+			}
+			break
+		}
+	}
+	select {
+	case <-upstreamDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream request was not cancelled")
+	}
+}
+
+// FuzzDecoder feeds arbitrary upstream bytes to the stream decoder: it must never panic,
+// must end, and every chunk it yields must be a JSON chat.completion.chunk.
+func FuzzDecoder(f *testing.F) {
+	var sb strings.Builder
+	for _, e := range toolStream {
+		fmt.Fprintf(&sb, "data: %s\n\n", e.Data)
+	}
+	f.Add([]byte(sb.String()))
+	f.Add([]byte("data: {\"error\":{\"code\":429,\"message\":\"quota\",\"status\":\"RESOURCE_EXHAUSTED\"}}\n\n"))
+	f.Add([]byte("data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}\n\n"))
+	f.Add([]byte("data: {\"candidates\":[{\"index\":3,\"finishReason\":\"MAX_TOKENS\",\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}}]}\n\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), choices: map[int]*choiceState{}}
+		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		for range 10000 {
+			b, err := s.Next()
+			if err != nil { // io.EOF or a classified failure
+				return
+			}
+			var c translate.Chunk
+			if err := json.Unmarshal(b, &c); err != nil || c.Object != "chat.completion.chunk" {
+				t.Fatalf("chunk %s: %v", b, err)
+			}
+		}
+		t.Fatal("stream did not end")
+	})
+}
