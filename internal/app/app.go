@@ -10,8 +10,13 @@ import (
 	"strings"
 
 	"github.com/llmgate/llmgate/internal/admin"
+	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/pricing"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/mock"
+	"github.com/llmgate/llmgate/internal/router"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -34,13 +39,46 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, fmt.Errorf("build store: %w", err)
 	}
+	authn := auth.New(auth.OptionsFromConfig(cfg, st, log))
+	decider, err := admin.NewKeyDecider(ctx, cfg.GeneralSettings.CustomKeyGenerate, cfg.Settings.Region)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := newGateway(cfg, log, authn)
+	if err != nil {
+		return nil, err
+	}
 	return &App{
 		Config:  cfg,
 		Store:   st,
-		Gateway: gateway.New(gateway.Options{Config: cfg, Logger: log}),
-		Admin:   admin.New(admin.Options{Config: cfg, Store: st, Logger: log}),
+		Gateway: gw,
+		Admin:   admin.New(admin.Options{Config: cfg, Store: st, Auth: authn, KeyDecider: decider, Logger: log}),
 		Logger:  log,
 	}, nil
+}
+
+// newGateway builds the LLM routes: prices, the router over the providers, the handler.
+func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticator) (*gateway.Gateway, error) {
+	pricer, err := pricing.New(cfg.Settings, log)
+	if err != nil {
+		return nil, err
+	}
+	rtr, err := router.New(router.Options{Config: cfg, Providers: providers(), Pricer: pricer, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn})
+}
+
+// providers serves the mock provider until the provider registry is wired in.
+func providers() router.Providers {
+	m := mock.New()
+	return router.ProviderFunc(func(prefix string) (provider.Provider, error) {
+		if prefix == mock.Prefix {
+			return m, nil
+		}
+		return nil, fmt.Errorf("provider %q is not available", prefix)
+	})
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.

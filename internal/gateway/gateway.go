@@ -2,31 +2,433 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/pricing"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/router"
 )
 
-// Options are the gateway's dependencies.
+// Response headers, as LiteLLM Proxy sends them.
+const (
+	HeaderCallID       = "X-Litellm-Call-Id"
+	HeaderResponseCost = "X-Litellm-Response-Cost"
+	HeaderModelID      = "X-Litellm-Model-Id"
+	HeaderModelAPIBase = "X-Litellm-Model-Api-Base"
+	HeaderDuration     = "X-Litellm-Response-Duration-Ms"
+)
+
+// settleTimeout bounds the settle write after a call, which outlives the client's request.
+const settleTimeout = 10 * time.Second
+
+// defaultMaxTokens is the output a worst-case estimate assumes when neither the request nor
+// the cost map bounds it.
+const defaultMaxTokens = 4096
+
+// Options are the gateway's dependencies. Router is required; a nil Authenticator turns
+// auth off (every model allowed) and a nil Limiter applies no budgets or limits.
 type Options struct {
-	Config *config.Config
-	Logger *slog.Logger
+	Config        *config.Config
+	Logger        *slog.Logger
+	Router        *router.Router
+	Authenticator Authenticator
+	Limiter       Limiter
+}
+
+// Gateway serves the LLM routes.
+type Gateway struct {
+	mux     *http.ServeMux
+	router  *router.Router
+	auth    Authenticator
+	limiter Limiter
+	log     *slog.Logger
+	maxBody int64
 }
 
 // New returns the gateway handler.
-func New(o Options) http.Handler {
-	mux := http.NewServeMux()
-	for _, route := range []string{
-		"POST /v1/chat/completions", "POST /chat/completions",
-		"POST /v1/completions", "POST /completions",
-		"POST /v1/embeddings", "POST /embeddings",
-		"GET /v1/models", "GET /models", "GET /model/info", "GET /v1/model/info",
-	} {
-		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
-			openai.WriteError(w, openai.NotImplemented(r.URL.Path))
-		})
+func New(o Options) (*Gateway, error) {
+	if o.Router == nil {
+		return nil, errors.New("gateway: a router is required")
 	}
-	return mux
+	g := &Gateway{
+		mux:     http.NewServeMux(),
+		router:  o.Router,
+		auth:    o.Authenticator,
+		limiter: o.Limiter,
+		log:     o.Logger,
+		maxBody: config.DefaultMaxRequestBodyBytes,
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Config != nil && o.Config.Settings.MaxRequestBodyBytes > 0 {
+		g.maxBody = o.Config.Settings.MaxRequestBodyBytes
+	}
+	for _, rt := range []struct {
+		path string
+		kind provider.Kind
+	}{
+		{"/chat/completions", provider.Chat},
+		{"/completions", provider.Completion},
+		{"/embeddings", provider.Embedding},
+	} {
+		h := g.llm(rt.kind, rt.path)
+		g.mux.Handle("POST /v1"+rt.path, h)
+		g.mux.Handle("POST "+rt.path, h)
+	}
+	for _, p := range []string{"GET /v1/models", "GET /models"} {
+		g.mux.HandleFunc(p, g.models)
+	}
+	for _, p := range []string{"GET /model/info", "GET /v1/model/info"} {
+		g.mux.HandleFunc(p, g.modelInfo)
+	}
+	return g, nil
+}
+
+// ServeHTTP serves the LLM routes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// call is one LLM request on its way through the gateway: what the log line, the response
+// headers and the settle need.
+type call struct {
+	id       string
+	route    string
+	kind     provider.Kind
+	start    time.Time
+	req      openai.Request
+	body     []byte
+	model    string // model group after aliases
+	result   router.Result
+	usage    openai.Usage
+	cost     float64
+	status   int
+	errType  string
+	canceled bool
+}
+
+func (g *Gateway) llm(kind provider.Kind, route string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{id: uuid.NewString(), route: route, kind: kind, start: time.Now(), status: http.StatusOK}
+		w.Header().Set(HeaderCallID, c.id)
+		defer g.logCall(r.Context(), c)
+		res, err := g.serveLLM(w, r, c)
+		if err != nil {
+			c.fail(err)
+			openai.WriteError(w, err)
+		}
+		if res != nil {
+			// The answer is complete: send it before the settle write.
+			_ = http.NewResponseController(w).Flush()
+			g.settle(r.Context(), res, c)
+		}
+	})
+}
+
+// serveLLM runs a call: authenticate, read, resolve, reserve, route. An error it returns
+// has not been written to w yet. The reservation it returns, if any, is to be settled.
+func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res Reservation, err error) {
+	ctx := r.Context()
+	caller, err := g.caller(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.readBody(w, r, c); err != nil {
+		return nil, err
+	}
+	if c.req.Model == "" {
+		return nil, openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "you must provide a model parameter").WithParam("model")
+	}
+	c.model = c.req.Model
+	if caller != nil {
+		if c.model, err = caller.ResolveModel(c.req.Model); err != nil {
+			return nil, err
+		}
+	}
+	rt, ok := g.router.Resolve(c.model)
+	if !ok {
+		return nil, openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
+			"%s: Invalid model name passed in model=%s. Call `/v1/models` to view available models for your key.", c.route, c.req.Model)).WithParam("model")
+	}
+	c.model = rt.Model
+
+	if g.limiter != nil {
+		if res, err = g.limiter.Reserve(ctx, caller, g.charge(c, rt)); err != nil {
+			return nil, err
+		}
+		for k, vs := range res.Header() {
+			w.Header()[k] = vs
+		}
+		if err := c.clamp(res.MaxTokens()); err != nil {
+			return res, err
+		}
+	}
+
+	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req}
+	if c.req.Stream && c.kind != provider.Embedding {
+		return res, g.stream(w, r, c, rt, pc)
+	}
+	resp, result, err := g.router.Do(ctx, rt, pc)
+	c.result = result
+	if err != nil {
+		return res, err
+	}
+	c.usage = resp.Usage
+	c.cost = result.Price.Cost(resp.Usage)
+	h := w.Header()
+	g.deploymentHeaders(h, c)
+	h.Set(HeaderResponseCost, strconv.FormatFloat(c.cost, 'g', -1, 64))
+	h.Set(HeaderDuration, durationMS(time.Since(c.start)))
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp.Body)
+	return res, nil
+}
+
+// readBody reads and parses the request body within the size limit.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) error {
+	tooLarge := openai.Errorf(http.StatusRequestEntityTooLarge, openai.TypeInvalidRequest,
+		fmt.Sprintf("Request body is too large: the limit is %d bytes", g.maxBody))
+	if r.ContentLength > g.maxBody {
+		return tooLarge
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1) // +1: io.ReadAll's final read sees EOF without growing
+	body, err := readAll(http.MaxBytesReader(w, r.Body, g.maxBody), buf)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge
+		}
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "could not read the request body")
+	}
+	c.body = body
+	if err := json.Unmarshal(body, &c.req); err != nil {
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			"We could not parse the JSON body of your request. The API expects a JSON payload: "+jsonProblem(err))
+	}
+	return nil
+}
+
+// readAll is io.ReadAll into buf.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}
+
+// jsonProblem says what is wrong with a body without echoing it.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("%s must be %s, not %s", te.Field, te.Type, te.Value)
+	}
+	return "invalid JSON"
+}
+
+// charge is the worst case of the call, for the limiter.
+func (g *Gateway) charge(c *call, rt router.Route) Charge {
+	price := rt.Price(g.router)
+	ch := Charge{
+		RequestID:          c.id,
+		Route:              c.route,
+		Model:              rt.Model,
+		PromptTokens:       pricing.PromptTokens(&c.req),
+		OutputCostPerToken: price.Output,
+		Free:               price.Free,
+		Stream:             c.req.Stream,
+		Tags:               tags(c.req.Metadata),
+	}
+	if c.kind != provider.Embedding {
+		ch.MaxTokens = requestedMaxTokens(&c.req)
+		if ch.MaxTokens == 0 {
+			ch.MaxTokens = price.MaxOutputTokens
+		}
+		if ch.MaxTokens == 0 {
+			ch.MaxTokens = defaultMaxTokens
+		}
+	}
+	n := 1
+	if c.req.N != nil && *c.req.N > 1 {
+		n = *c.req.N
+	}
+	ch.Cost = price.WorstCase(ch.PromptTokens, n*ch.MaxTokens)
+	return ch
+}
+
+func requestedMaxTokens(r *openai.Request) int {
+	for _, m := range []*int{r.MaxCompTokens, r.MaxTokens} {
+		if m != nil && *m > 0 {
+			return *m
+		}
+	}
+	return 0
+}
+
+func tags(metadata json.RawMessage) []string {
+	if len(metadata) == 0 {
+		return nil
+	}
+	var m struct {
+		Tags []string `json:"tags"`
+	}
+	_ = json.Unmarshal(metadata, &m)
+	return m.Tags
+}
+
+// clamp lowers the request's completion-token limit to limit (0: leave it), in the body the
+// provider forwards as well as in the parsed request.
+func (c *call) clamp(limit int) error {
+	if limit <= 0 || c.kind == provider.Embedding {
+		return nil
+	}
+	if cur := requestedMaxTokens(&c.req); cur > 0 && cur <= limit {
+		return nil
+	}
+	field := "max_tokens"
+	if c.req.MaxCompTokens != nil {
+		field = "max_completion_tokens"
+		c.req.MaxCompTokens = &limit
+	} else {
+		c.req.MaxTokens = &limit
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(c.body, &fields); err != nil {
+		return fmt.Errorf("clamp %s: %w", field, err)
+	}
+	fields[field] = json.RawMessage(strconv.Itoa(limit))
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Errorf("clamp %s: %w", field, err)
+	}
+	c.body = body
+	return nil
+}
+
+// settle reports the call's outcome to its reservation, once, with a context the client's
+// disconnect does not cancel.
+func (g *Gateway) settle(ctx context.Context, res Reservation, c *call) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	o := Outcome{
+		Model:     c.model,
+		Usage:     c.usage,
+		Cost:      c.cost,
+		Success:   c.status == http.StatusOK && c.errType == "",
+		Status:    c.status,
+		ErrorType: c.errType,
+		Start:     c.start,
+		End:       time.Now(),
+	}
+	if d := c.result.Deployment; d != nil {
+		o.Deployment = d.ID
+		o.Provider, _ = provider.Split(c.result.Upstream)
+		o.APIBase = apiBase(d.Config.LiteLLMParams.APIBase)
+	}
+	if c.result.Model != "" {
+		o.Model = c.result.Model
+	}
+	if err := res.Settle(ctx, o); err != nil {
+		g.log.LogAttrs(ctx, slog.LevelError, "settle failed", slog.String("request_id", c.id), slog.String("error", err.Error()))
+	}
+}
+
+// fail records the error a call ended with.
+func (c *call) fail(err error) {
+	var oe *openai.Error
+	switch {
+	case errors.As(err, &oe):
+		c.status, c.errType = oe.Status, oe.Type
+	case errors.Is(err, context.Canceled):
+		c.status, c.errType, c.canceled = statusClientClosed, "client_closed", true
+	default:
+		c.status, c.errType = http.StatusInternalServerError, openai.TypeServer
+	}
+}
+
+// statusClientClosed is the status logged (never sent) when the client went away.
+const statusClientClosed = 499
+
+func (g *Gateway) deploymentHeaders(h http.Header, c *call) {
+	if d := c.result.Deployment; d != nil {
+		h.Set(HeaderModelID, d.ID)
+		if b := apiBase(d.Config.LiteLLMParams.APIBase); b != "" {
+			h.Set(HeaderModelAPIBase, b)
+		}
+	}
+}
+
+// apiBase is an api_base without its query (which may carry a key).
+func apiBase(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func durationMS(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+// logCall writes the request's log line: never a key or message content.
+func (g *Gateway) logCall(ctx context.Context, c *call) {
+	level := slog.LevelInfo
+	if c.status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !g.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := [...]slog.Attr{
+		slog.String("request_id", c.id),
+		slog.String("route", c.route),
+		slog.String("model", c.model),
+		slog.String("deployment", deploymentID(c.result.Deployment)),
+		slog.Int("status", c.status),
+		slog.Float64("duration_ms", float64(time.Since(c.start))/float64(time.Millisecond)),
+		slog.Bool("stream", c.req.Stream),
+		slog.Int("prompt_tokens", c.usage.PromptTokens),
+		slog.Int("completion_tokens", c.usage.CompletionTokens),
+		slog.Float64("cost", c.cost),
+		slog.Int("attempts", c.result.Attempts),
+		slog.String("error_type", c.errType),
+	}
+	g.log.LogAttrs(ctx, level, "llm request", attrs[:]...)
+}
+
+func deploymentID(d *router.Deployment) string {
+	if d == nil {
+		return ""
+	}
+	return d.ID
 }

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/provider"
+)
+
+// modelCreated is the "created" time LiteLLM gives every model (DEFAULT_MODEL_CREATED_AT_TIME).
+const modelCreated = 1677610602
+
+// models answers GET /v1/models: the model groups and aliases the caller may use.
+func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
+	caller, err := g.caller(r)
+	if err != nil {
+		openai.WriteError(w, err)
+		return
+	}
+	list := openai.ModelList{Object: "list", Data: []openai.Model{}}
+	for _, name := range g.router.Models() {
+		if caller == nil || caller.Allowed(name) {
+			list.Data = append(list.Data, openai.Model{ID: name, Object: "model", Created: modelCreated, OwnedBy: "openai"})
+		}
+	}
+	openai.WriteJSON(w, http.StatusOK, list)
+}
+
+// safeParams are the litellm_params /model/info shows: never api_key, AWS credentials or
+// headers, which may hold secrets.
+type safeParams struct {
+	Model         string   `json:"model"`
+	APIBase       string   `json:"api_base,omitempty"`
+	APIVersion    string   `json:"api_version,omitempty"`
+	AWSRegionName string   `json:"aws_region_name,omitempty"`
+	RPM           int      `json:"rpm,omitempty"`
+	TPM           int      `json:"tpm,omitempty"`
+	Weight        float64  `json:"weight,omitempty"`
+	Timeout       float64  `json:"timeout,omitempty"`
+	StreamTimeout float64  `json:"stream_timeout,omitempty"`
+	MaxRetries    *int     `json:"max_retries,omitempty"`
+	InputCost     *float64 `json:"input_cost_per_token,omitempty"`
+	OutputCost    *float64 `json:"output_cost_per_token,omitempty"`
+}
+
+type modelInfo struct {
+	ID                          string   `json:"id"`
+	DBModel                     bool     `json:"db_model"`
+	Mode                        string   `json:"mode,omitempty"`
+	BaseModel                   string   `json:"base_model,omitempty"`
+	LiteLLMProvider             string   `json:"litellm_provider"`
+	InputCostPerToken           float64  `json:"input_cost_per_token"`
+	OutputCostPerToken          float64  `json:"output_cost_per_token"`
+	CacheReadInputTokenCost     float64  `json:"cache_read_input_token_cost"`
+	CacheCreationInputTokenCost float64  `json:"cache_creation_input_token_cost"`
+	MaxInputTokens              int      `json:"max_input_tokens,omitempty"`
+	MaxOutputTokens             int      `json:"max_output_tokens,omitempty"`
+	AccessGroups                []string `json:"access_groups,omitempty"`
+	Description                 string   `json:"description,omitempty"`
+}
+
+type modelEntry struct {
+	ModelName     string     `json:"model_name"`
+	LiteLLMParams safeParams `json:"litellm_params"`
+	ModelInfo     modelInfo  `json:"model_info"`
+}
+
+// modelInfo answers GET /model/info: each deployment the caller may use, with its prices
+// and limits and without secrets.
+func (g *Gateway) modelInfo(w http.ResponseWriter, r *http.Request) {
+	caller, err := g.caller(r)
+	if err != nil {
+		openai.WriteError(w, err)
+		return
+	}
+	out := struct {
+		Data []modelEntry `json:"data"`
+	}{Data: []modelEntry{}}
+	for _, d := range g.router.Deployments() {
+		if caller != nil && !caller.Allowed(d.Group) {
+			continue
+		}
+		lp, mi, price := d.Config.LiteLLMParams, d.Config.ModelInfo, d.Price()
+		prefix, _ := provider.Split(d.Model)
+		out.Data = append(out.Data, modelEntry{
+			ModelName: d.Group,
+			LiteLLMParams: safeParams{
+				Model: lp.Model, APIBase: apiBase(lp.APIBase), APIVersion: lp.APIVersion, AWSRegionName: lp.AWSRegionName,
+				RPM: lp.RPM, TPM: lp.TPM, Weight: lp.Weight, Timeout: lp.Timeout, StreamTimeout: lp.StreamTimeout,
+				MaxRetries: lp.MaxRetries, InputCost: lp.InputCostPerToken, OutputCost: lp.OutputCostPerToken,
+			},
+			ModelInfo: modelInfo{
+				ID: d.ID, Mode: mi.Mode, BaseModel: mi.BaseModel, LiteLLMProvider: prefix,
+				InputCostPerToken: price.Input, OutputCostPerToken: price.Output,
+				CacheReadInputTokenCost: price.CacheRead, CacheCreationInputTokenCost: price.CacheCreation,
+				MaxInputTokens: price.MaxInputTokens, MaxOutputTokens: price.MaxOutputTokens,
+				AccessGroups: mi.AccessGroups, Description: mi.Description,
+			},
+		})
+	}
+	openai.WriteJSON(w, http.StatusOK, out)
+}
+
+// caller authenticates r; nil when auth is off.
+func (g *Gateway) caller(r *http.Request) (Caller, error) {
+	if g.auth == nil {
+		return nil, nil
+	}
+	return g.auth.Authenticate(r.Context(), r)
+}
