@@ -84,18 +84,9 @@ func TestDo_BlockedPromptIsContentFilter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Do: %v", err)
 	}
-	providertest.JSONEqual(t, []byte(providertest.WithoutCreated(t, resp.Body)), []byte(`{"id":"`+idOf(t, resp.Body)+`","object":"chat.completion","model":"gemini-2.5-flash",
+	providertest.JSONEqual(t, []byte(providertest.WithoutCreated(t, resp.Body)), []byte(`{"id":"`+providertest.ID(t, resp.Body)+`","object":"chat.completion","model":"gemini-2.5-flash",
 		"choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter","logprobs":null}],
 		"usage":{"prompt_tokens":8,"completion_tokens":0,"total_tokens":8}}`))
-}
-
-func idOf(t *testing.T, body []byte) string {
-	t.Helper()
-	var v struct{ ID string }
-	if err := json.Unmarshal(body, &v); err != nil || v.ID == "" {
-		t.Fatalf("no id in %s", body)
-	}
-	return v.ID
 }
 
 func TestDo_ClassifiesErrors(t *testing.T) {

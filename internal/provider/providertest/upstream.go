@@ -152,3 +152,13 @@ func Compact(t testing.TB, s string) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// ID returns the "id" of a JSON object (a completion or chunk); it fails t if there is none.
+func ID(t testing.TB, b []byte) string {
+	t.Helper()
+	var v struct{ ID string }
+	if err := json.Unmarshal(b, &v); err != nil || v.ID == "" {
+		t.Fatalf("no id in %s", b)
+	}
+	return v.ID
+}

@@ -1,0 +1,154 @@
+// Package bedrock calls Amazon Bedrock through aws-sdk-go-v2's bedrockruntime: Converse and
+// ConverseStream for OpenAI-format chat requests, InvokeModel for Titan and Cohere
+// embeddings, and answers in OpenAI's format.
+//
+// Credentials come from litellm_params aws_access_key_id / aws_secret_access_key /
+// aws_session_token when set, else from the SDK's default chain (in Lambda, the function's
+// role). The region is aws_region_name, else the SDK's (AWS_REGION). api_base, when set,
+// is the endpoint (a VPC endpoint, or a fake one in tests). The SDK does not retry: the
+// router does.
+package bedrock
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/smithy-go"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/translate"
+)
+
+const name = "bedrock"
+
+// Provider calls Bedrock. The zero value is ready to use; it caches one SDK client per
+// region, endpoint and credentials.
+type Provider struct {
+	// HTTPClient sends the SDK's requests; nil means the SDK's default.
+	HTTPClient aws.HTTPClient
+
+	mu      sync.Mutex
+	clients map[clientKey]*bedrockruntime.Client
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+type clientKey struct {
+	region, endpoint                 string
+	accessKey, secretKey, sessionTok string
+}
+
+// client returns the cached client for the deployment's region, endpoint and credentials.
+func (p *Provider) client(ctx context.Context, params config.LiteLLMParams) (*bedrockruntime.Client, error) {
+	k := clientKey{
+		region: params.AWSRegionName, endpoint: params.APIBase,
+		accessKey: params.AWSAccessKeyID, secretKey: params.AWSSecretAccessKey, sessionTok: params.AWSSessionToken,
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[k]; ok {
+		return c, nil
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if k.region != "" {
+		opts = append(opts, awsconfig.WithRegion(k.region))
+	}
+	if k.accessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(k.accessKey, k.secretKey, k.sessionTok)))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, configError("load AWS config: " + err.Error())
+	}
+	if cfg.Region == "" {
+		return nil, configError("no AWS region: set litellm_params.aws_region_name or AWS_REGION")
+	}
+	c := bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
+		if k.endpoint != "" {
+			o.BaseEndpoint = aws.String(k.endpoint)
+		}
+		if p.HTTPClient != nil {
+			o.HTTPClient = p.HTTPClient
+		}
+		o.Retryer = aws.NopRetryer{}
+	})
+	if p.clients == nil {
+		p.clients = map[clientKey]*bedrockruntime.Client{}
+	}
+	p.clients[k] = c
+	return c, nil
+}
+
+// configError is a deployment misconfiguration: another deployment may work.
+func configError(msg string) *provider.Error {
+	return &provider.Error{
+		Status: http.StatusInternalServerError, Type: openai.TypeServer, Provider: name, Retryable: true,
+		Message: name + ": " + msg,
+	}
+}
+
+// modelID strips LiteLLM's "converse/" route prefix ("bedrock/converse/<model id>").
+func modelID(model string) string { return strings.TrimPrefix(model, "converse/") }
+
+// withTimeout bounds ctx by the call's timeout, if any.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// apiError classifies an SDK error. Bedrock's exceptions carry their kind in their code;
+// the HTTP status decides for codes not listed. ValidationExceptions about input length are
+// context window errors.
+func apiError(err error) error {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return translate.TransportError(name, err)
+	}
+	msg := name + ": " + ae.ErrorCode() + ": " + ae.ErrorMessage()
+	status := http.StatusInternalServerError
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 400 {
+		status = re.HTTPStatusCode()
+	}
+	switch ae.ErrorCode() {
+	case "ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException":
+		status = http.StatusTooManyRequests
+	case "ModelTimeoutException":
+		status = http.StatusRequestTimeout
+	case "ServiceUnavailableException", "ModelNotReadyException":
+		status = http.StatusServiceUnavailable
+	case "InternalServerException", "ModelErrorException", "ModelStreamErrorException":
+		status = http.StatusInternalServerError
+	case "AccessDeniedException":
+		status = http.StatusForbidden
+	case "UnrecognizedClientException", "ExpiredTokenException":
+		status = http.StatusUnauthorized
+	case "ResourceNotFoundException":
+		status = http.StatusNotFound
+	case "ValidationException":
+		status = http.StatusBadRequest
+		if isContextWindow(ae.ErrorMessage()) {
+			return translate.ContextWindowError(name, msg)
+		}
+	}
+	return translate.HTTPError(name, status, nil, msg)
+}
+
+func isContextWindow(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "too long") || strings.Contains(m, "context window") ||
+		strings.Contains(m, "exceed context limit") || strings.Contains(m, "maximum context length")
+}
