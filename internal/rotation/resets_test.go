@@ -1,0 +1,316 @@
+package rotation_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/rotation"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// budgetKey returns a key with max_budget 10 of which spend has used 7, resetting at resetAt.
+func budgetKey(token, dur string, resetAt time.Time, mods ...func(*store.Key)) *store.Key {
+	k := &store.Key{Token: token, KeyName: "sk-...test"}
+	k.MaxBudget, k.Spend = ptr(10.0), 7
+	k.BudgetDuration, k.BudgetResetAt = dur, &resetAt
+	k.CreatedAt, k.UpdatedAt = resetAt.Add(-time.Hour), resetAt.Add(-time.Hour)
+	for _, m := range mods {
+		m(k)
+	}
+	return k
+}
+
+func createKeys(t *testing.T, st *store.Store, keys ...*store.Key) {
+	t.Helper()
+	for _, k := range keys {
+		if err := st.CreateKey(context.Background(), k); err != nil {
+			t.Fatalf("CreateKey(%s): %v", k.Token, err)
+		}
+	}
+}
+
+func TestRun_ResetsEachDurationFormAlignedInTheTimeZone(t *testing.T) {
+	t.Parallel()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		dur      string
+		loc      *time.Location
+		resetAt  time.Time // the due reset
+		now      time.Time // the run
+		wantNext time.Time
+	}{
+		{"30s on the half minute", "30s", nil, utc(2026, 3, 31, 23, 59, 30), utc(2026, 3, 31, 23, 59, 41), utc(2026, 4, 1, 0, 0, 0)},
+		{"15m on the quarter hour", "15m", nil, utc(2026, 1, 31, 23, 45, 0), utc(2026, 1, 31, 23, 46, 0), utc(2026, 2, 1, 0, 0, 0)},
+		{"6h boundary", "6h", nil, utc(2026, 5, 5, 12, 0, 0), utc(2026, 5, 5, 13, 1, 0), utc(2026, 5, 5, 18, 0, 0)},
+		{"1h in Kolkata (UTC+5:30) keeps the half hour", "1h", kolkata, utc(2026, 5, 5, 10, 30, 0), utc(2026, 5, 5, 10, 31, 0), utc(2026, 5, 5, 11, 30, 0)},
+		{"1d is the next midnight in Berlin", "1d", berlin, utc(2026, 1, 30, 23, 0, 0), utc(2026, 1, 30, 23, 0, 5), utc(2026, 1, 31, 23, 0, 0)},
+		{"1d across the DST change in Berlin", "1d", berlin, utc(2026, 3, 28, 23, 0, 0), utc(2026, 3, 28, 23, 1, 0), utc(2026, 3, 29, 22, 0, 0)},
+		{"1d run late still aligns to midnight", "1d", nil, utc(2026, 2, 27, 0, 0, 0), utc(2026, 2, 28, 13, 0, 0), utc(2026, 3, 1, 0, 0, 0)},
+		{"3d counts from today's midnight", "3d", nil, utc(2026, 2, 27, 0, 0, 0), utc(2026, 2, 27, 8, 0, 0), utc(2026, 3, 2, 0, 0, 0)},
+		{"7d is next Monday", "7d", nil, utc(2026, 11, 30, 0, 0, 0), utc(2026, 11, 30, 0, 0, 1), utc(2026, 12, 7, 0, 0, 0)},
+		{"30d is the first of next month", "30d", nil, utc(2026, 12, 1, 0, 0, 0), utc(2026, 12, 31, 23, 0, 0), utc(2027, 1, 1, 0, 0, 0)},
+		{"30d in Berlin is Berlin's first", "30d", berlin, utc(2026, 1, 31, 23, 0, 0), utc(2026, 1, 31, 23, 30, 0), utc(2026, 2, 28, 23, 0, 0)},
+		{"1mo clamps Jan 31 to Feb 28", "1mo", nil, utc(2026, 1, 31, 0, 0, 0), utc(2026, 1, 31, 0, 0, 2), utc(2026, 2, 28, 0, 0, 0)},
+		{"1mo across the year end", "1mo", nil, utc(2026, 12, 15, 0, 0, 0), utc(2026, 12, 15, 0, 1, 0), utc(2027, 1, 15, 0, 0, 0)},
+		{"2w is midnight two weeks on", "2w", nil, utc(2026, 5, 5, 0, 0, 0), utc(2026, 5, 5, 10, 0, 0), utc(2026, 5, 19, 0, 0, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStore(t)
+			createKeys(t, st, budgetKey("k", tt.dur, tt.resetAt))
+			c := newClock(tt.now)
+			r, _ := newRotator(st, c, nil, func(o *rotation.Options) { o.Location = tt.loc })
+
+			if rep := run(t, r); rep.Resets != 1 || rep.Failures != 0 {
+				t.Fatalf("first run: %+v, want 1 reset and no failure", rep)
+			}
+			k := getKey(t, st, "k")
+			if k.Spend != 0 || k.Remaining == nil || *k.Remaining != 10 {
+				t.Errorf("after the reset spend = %v, remaining = %v; want 0 and 10", k.Spend, k.Remaining)
+			}
+			if !sameTime(k.BudgetResetAt, &tt.wantNext) {
+				t.Errorf("budget_reset_at = %v, want %v", k.BudgetResetAt, tt.wantNext)
+			}
+			if k.ResetAt != tt.wantNext.Unix() {
+				t.Errorf("due_reset time = %d, want %d", k.ResetAt, tt.wantNext.Unix())
+			}
+			if rep := run(t, r); rep.Resets != 0 {
+				t.Errorf("second run at the same time: %d resets, want 0", rep.Resets)
+			}
+			c.Set(tt.wantNext)
+			if rep := run(t, r); rep.Resets != 1 {
+				t.Errorf("run at the next reset: %d resets, want 1", rep.Resets)
+			}
+		})
+	}
+}
+
+func TestRun_ResetsOnlyTheDueWindowsAndModelBudgets(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	now := utc(2026, 6, 10, 14, 0, 30)
+	due, later := utc(2026, 6, 10, 14, 0, 0), utc(2026, 7, 1, 0, 0, 0)
+	createKeys(t, st, budgetKey("k", "1mo", utc(2026, 7, 10, 0, 0, 0), func(k *store.Key) {
+		k.BudgetLimits = []store.BudgetWindow{
+			{BudgetDuration: "1h", MaxBudget: 5, Spend: 2, ResetAt: &due},
+			{BudgetDuration: "30d", MaxBudget: 100, Spend: 50, ResetAt: &later},
+		}
+		k.ModelMaxBudget = map[string]store.ModelBudget{
+			"gpt-4o":     {BudgetLimit: 0.5, TimePeriod: "1d", Spend: 0.3, ResetAt: &due},
+			"claude-3-5": {BudgetLimit: 2, TimePeriod: "30d", Spend: 1.5, ResetAt: &later},
+		}
+	}))
+	r, _ := newRotator(st, newClock(now), nil, nil)
+	if rep := run(t, r); rep.Resets != 1 {
+		t.Fatalf("run: %+v, want 1 reset", rep)
+	}
+	k := getKey(t, st, "k")
+	if k.Spend != 7 || *k.Remaining != 3 || !k.BudgetResetAt.Equal(utc(2026, 7, 10, 0, 0, 0)) {
+		t.Errorf("key budget = spend %v remaining %v reset %v; want it untouched (7, 3, July 10)", k.Spend, *k.Remaining, k.BudgetResetAt)
+	}
+	w := k.BudgetLimits
+	if w[0].Spend != 0 || w[0].Remaining != 5 || !w[0].ResetAt.Equal(utc(2026, 6, 10, 15, 0, 0)) {
+		t.Errorf("1h window = %+v; want spend 0, remaining 5, next reset 15:00", w[0])
+	}
+	if w[1].Spend != 50 || w[1].Remaining != 50 || !w[1].ResetAt.Equal(later) {
+		t.Errorf("30d window = %+v; want it untouched", w[1])
+	}
+	m := k.ModelMaxBudget
+	if g := m["gpt-4o"]; g.Spend != 0 || g.Remaining != 0.5 || !g.ResetAt.Equal(utc(2026, 6, 11, 0, 0, 0)) {
+		t.Errorf("gpt-4o budget = %+v; want spend 0, remaining 0.5, next reset midnight", g)
+	}
+	if c := m["claude-3-5"]; c.Spend != 1.5 || !c.ResetAt.Equal(later) {
+		t.Errorf("claude-3-5 budget = %+v; want it untouched", c)
+	}
+	if k.ResetAt != utc(2026, 6, 10, 15, 0, 0).Unix() {
+		t.Errorf("due_reset time = %v, want the earliest reset left (15:00)", time.Unix(k.ResetAt, 0).UTC())
+	}
+}
+
+func TestRun_ResetsUsersTeamsAndMemberships(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	due := utc(2026, 6, 1, 0, 0, 0)
+	b := store.Budget{MaxBudget: ptr(20.0), Spend: 12, BudgetDuration: "1d", BudgetResetAt: &due}
+	created := store.Audit{CreatedAt: due.Add(-time.Hour), UpdatedAt: due.Add(-time.Hour)}
+	tx := st.Tx()
+	if err := tx.PutUser(&store.User{UserID: "u1", UserRole: "internal_user", Budget: b, Audit: created}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.PutTeam(&store.Team{TeamID: "t1", Budget: b, Audit: created,
+		BudgetLimits: []store.BudgetWindow{{BudgetDuration: "1h", MaxBudget: 4, Spend: 4, ResetAt: &due}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.PutMembership(&store.Membership{TeamID: "t1", UserID: "u1", Budget: b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newRotator(st, newClock(due.Add(time.Minute)), nil, nil)
+	if rep := run(t, r); rep.Resets != 3 || rep.Failures != 0 {
+		t.Fatalf("run: %+v, want 3 resets (user, team, membership)", rep)
+	}
+	for _, ref := range []store.Ref{{PK: "USER#u1", SK: "USER"}, {PK: "TEAM#t1", SK: "TEAM"}, {PK: "TEAM#t1", SK: "MEMBER#u1"}} {
+		rec := budgetRecord(t, st, ref.PK, ref.SK)
+		if rec.Spend != 0 || rec.Remaining == nil || *rec.Remaining != 20 || !rec.BudgetResetAt.Equal(utc(2026, 6, 2, 0, 0, 0)) {
+			t.Errorf("%s %s: spend %v remaining %v reset %v; want 0, 20, June 2", ref.PK, ref.SK, rec.Spend, rec.Remaining, rec.BudgetResetAt)
+		}
+	}
+	if w := budgetRecord(t, st, "TEAM#t1", "TEAM").BudgetLimits[0]; w.Spend != 0 || w.Remaining != 4 {
+		t.Errorf("team window = %+v, want spend 0, remaining 4", w)
+	}
+}
+
+// reservation changes a key the way the reserve/settle protocol does (see
+// store.ResetBudgets): reserve adds c to spend and reserved and takes it from remaining;
+// settle adds actual-c to spend and remaining and takes c from reserved.
+func reservation(t *testing.T, c *dynamodb.Client, table, token string, reserve, actual float64, settle bool) {
+	t.Helper()
+	expr := "SET spend = spend + :c, remaining = remaining - :c, reserved = if_not_exists(reserved, :z) + :c"
+	vals := map[string]types.AttributeValue{
+		":c": &types.AttributeValueMemberN{Value: strconv.FormatFloat(reserve, 'f', -1, 64)},
+		":z": &types.AttributeValueMemberN{Value: "0"},
+	}
+	if settle {
+		expr = "SET spend = spend + :d, remaining = remaining - :d, reserved = reserved - :c"
+		vals = map[string]types.AttributeValue{
+			":c": vals[":c"],
+			":d": &types.AttributeValueMemberN{Value: strconv.FormatFloat(actual-reserve, 'f', -1, 64)},
+		}
+	}
+	_, err := c.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: store.PrefixKey + token},
+			"sk": &types.AttributeValueMemberS{Value: store.SortKey},
+		},
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeValues: vals,
+	})
+	if err != nil {
+		t.Fatalf("reservation: %v", err)
+	}
+}
+
+func TestRun_ReservationInFlightAcrossAResetCountsInTheNewPeriod(t *testing.T) {
+	t.Parallel()
+	client, table := dynamotest.NewTable(t)
+	st := store.NewWithClient(client, table)
+	due := utc(2026, 6, 1, 0, 0, 0)
+	createKeys(t, st, budgetKey("k", "1d", due)) // spend 7 of 10
+	reservation(t, client, table, "k", 2, 0, false)
+
+	r, _ := newRotator(st, newClock(due.Add(time.Second)), nil, nil)
+	if rep := run(t, r); rep.Resets != 1 {
+		t.Fatalf("run: %+v, want 1 reset", rep)
+	}
+	k := getKey(t, st, "k")
+	if k.Spend != 2 || *k.Remaining != 8 {
+		t.Errorf("after the reset spend = %v, remaining = %v; want the 2 still reserved: 2 and 8", k.Spend, *k.Remaining)
+	}
+	reservation(t, client, table, "k", 2, 0.5, true) // settles for less than reserved
+	k = getKey(t, st, "k")
+	if k.Spend != 0.5 || *k.Remaining != 9.5 {
+		t.Errorf("after the settle spend = %v, remaining = %v; want 0.5 and 9.5 (never negative)", k.Spend, *k.Remaining)
+	}
+}
+
+func TestRun_ParallelRunsResetEachRecordOnce(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	due := utc(2026, 6, 1, 0, 0, 0)
+	const n = 30
+	for i := range n {
+		createKeys(t, st, budgetKey(fmt.Sprintf("k%02d", i), "1h", due))
+	}
+	c := newClock(due.Add(time.Minute))
+	var wg sync.WaitGroup
+	reports := make([]rotation.Report, 3)
+	for i := range reports {
+		r, _ := newRotator(st, c, nil, nil)
+		wg.Go(func() { reports[i], _ = r.Run(context.Background()) })
+	}
+	wg.Wait()
+	total := 0
+	for _, rep := range reports {
+		total += rep.Resets
+		if rep.Failures != 0 {
+			t.Errorf("a run failed: %+v", rep)
+		}
+	}
+	if total != n {
+		t.Errorf("resets over 3 parallel runs = %d, want %d (each record once)", total, n)
+	}
+	for i := range n {
+		k := getKey(t, st, fmt.Sprintf("k%02d", i))
+		if k.Spend != 0 || !k.BudgetResetAt.Equal(utc(2026, 6, 1, 1, 0, 0)) {
+			t.Errorf("key %d: spend %v, next reset %v; want 0 and 01:00", i, k.Spend, k.BudgetResetAt)
+		}
+	}
+}
+
+func TestRun_InterruptedRunIsCompletedByTheNext(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	due := utc(2026, 6, 1, 0, 0, 0)
+	const n = 5
+	for i := range n {
+		createKeys(t, st, budgetKey(fmt.Sprintf("k%d", i), "1d", due))
+	}
+	r, _ := newRotator(st, newClock(due.Add(time.Minute)), nil, func(o *rotation.Options) { o.Limit = 1 })
+	total := 0
+	for i := range n {
+		rep := run(t, r)
+		if rep.Resets != 1 || i < n-1 && !rep.More {
+			t.Fatalf("run %d: %+v, want 1 reset and more left", i, rep)
+		}
+		total += rep.Resets
+	}
+	if rep := run(t, r); rep.Resets != 0 || rep.More {
+		t.Errorf("run after all were reset: %+v, want nothing done and nothing left", rep)
+	}
+	if total != n {
+		t.Errorf("resets = %d, want %d", total, n)
+	}
+}
+
+func TestRun_BadDurationIsAFailureAndLeavesTheBudget(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	due := utc(2026, 6, 1, 0, 0, 0)
+	createKeys(t, st, budgetKey("k", "1d", due, func(k *store.Key) {
+		k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "fortnight", MaxBudget: 5, Spend: 1, ResetAt: &due}}
+	}))
+	r, logs := newRotator(st, newClock(due.Add(time.Minute)), nil, nil)
+	rep := run(t, r)
+	if rep.Resets != 0 || rep.Failures != 1 {
+		t.Errorf("run: %+v, want 0 resets and 1 failure", rep)
+	}
+	if k := getKey(t, st, "k"); k.Spend != 7 {
+		t.Errorf("spend = %v, want 7 untouched", k.Spend)
+	}
+	if got := logs.String(); !strings.Contains(got, `"failures":1`) || !strings.Contains(got, "budget_limits[0].budget_duration") {
+		t.Errorf("log = %s; want the failure counted and its reason", got)
+	}
+}

@@ -1,0 +1,327 @@
+// Package rotation is llmgate's scheduled maintenance, run by the rotator Lambda on an
+// EventBridge schedule and by a ticker in the local server: it resets budgets whose period has
+// ended, auto-rotates keys (delivering new values to Secrets Manager), deletes rotated-out key
+// hashes past their grace period, and settles reservations that were never settled.
+//
+// Every run finds its work through the sparse due_* indexes (never a scan), does at most
+// Limit items per kind, and leaves the rest to the next run. Runs are idempotent and may
+// overlap: each change is a conditional write on the reset or rotation time it read, so two
+// runs never reset a budget or rotate a key twice.
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// DefaultLimit is how many items of each kind a run handles when Options.Limit is 0.
+const DefaultLimit = 500
+
+// Reconciler settles reservations and parallel-request leases whose expiry has passed (the
+// limits package implements it).
+type Reconciler interface {
+	SettleStale(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// Options configure a Rotator.
+type Options struct {
+	Store   *store.Store
+	Rekeyer *Rekeyer
+	// Reconciler settles stale reservations; nil skips that step.
+	Reconciler Reconciler
+	// Location aligns budget resets (litellm_settings.timezone); nil is UTC.
+	Location *time.Location
+	// RotationEnabled turns auto-rotation on (LITELLM_KEY_ROTATION_ENABLED).
+	RotationEnabled bool
+	// Grace keeps a rotated-out key working this long (LITELLM_KEY_ROTATION_GRACE_PERIOD).
+	Grace time.Duration
+	// Limit bounds the items of each kind one run handles (DefaultLimit when 0).
+	Limit int
+	// Now is the clock (time.Now when nil).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Rotator runs the scheduled maintenance.
+type Rotator struct {
+	o Options
+}
+
+// New returns a Rotator.
+func New(o Options) *Rotator {
+	if o.Limit <= 0 {
+		o.Limit = DefaultLimit
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Rotator{o: o}
+}
+
+// Report counts what one run did.
+type Report struct {
+	Resets     int  // records whose budgets were reset
+	Rotations  int  // keys rotated
+	Deliveries int  // interrupted Secrets Manager deliveries finished
+	Deletions  int  // rotated-out key hashes deleted
+	Reconciled int  // stale reservations and leases settled
+	Failures   int  // items that failed and are left for the next run
+	More       bool // a limit was reached: more items are due
+}
+
+// Run does one round of maintenance. Failures of single items are counted, logged and left
+// for the next run; the error reports steps that could not run at all (the table
+// unreachable, for instance).
+func (r *Rotator) Run(ctx context.Context) (Report, error) {
+	start := time.Now()
+	now := r.o.Now().UTC()
+	var rep Report
+	errs := []error{
+		r.resets(ctx, now, &rep),
+		r.rotations(ctx, now, &rep),
+		r.cleanup(ctx, now, &rep),
+		r.reconcile(ctx, now, &rep),
+	}
+	err := errors.Join(errs...)
+	level := slog.LevelInfo
+	if err != nil || rep.Failures > 0 {
+		level = slog.LevelWarn
+	}
+	attrs := []any{
+		"resets", rep.Resets, "rotations", rep.Rotations, "deliveries", rep.Deliveries,
+		"deletions", rep.Deletions, "reconciled", rep.Reconciled, "failures", rep.Failures,
+		"more", rep.More, "now", now, "duration_ms", time.Since(start).Milliseconds(),
+	}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	r.o.Logger.Log(ctx, level, "rotator run", attrs...)
+	return rep, err
+}
+
+// fail counts and logs the failure of one item.
+func (r *Rotator) fail(ctx context.Context, rep *Report, step string, ref store.Ref, err error) {
+	rep.Failures++
+	r.o.Logger.WarnContext(ctx, "rotator: "+step+" failed; retried next run", "pk", ref.PK, "sk", ref.SK, "error", err.Error())
+}
+
+// resets resets the budgets that are due.
+func (r *Rotator) resets(ctx context.Context, now time.Time, rep *Report) error {
+	refs, more, err := r.o.Store.DueResets(ctx, now, r.o.Limit)
+	if err != nil {
+		return fmt.Errorf("budget resets: %w", err)
+	}
+	rep.More = rep.More || more
+	for _, ref := range refs {
+		done, err := r.reset(ctx, ref, now)
+		switch {
+		case err != nil:
+			r.fail(ctx, rep, "budget reset", ref, err)
+		case done:
+			rep.Resets++
+		}
+	}
+	return nil
+}
+
+// reset resets the due budgets of one record. It reads the record afresh and, when another
+// run got there first, finds nothing due and does nothing.
+func (r *Rotator) reset(ctx context.Context, ref store.Ref, now time.Time) (bool, error) {
+	done := false
+	err := store.Retry(ctx, func() error {
+		rec, err := r.o.Store.GetBudgetRecord(ctx, ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		plan, err := Plan(rec, now, r.o.Location)
+		if err != nil || plan.Empty() {
+			return err
+		}
+		if err := r.o.Store.ResetBudgets(ctx, rec, plan); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// Plan returns which budgets of rec are due at now and when each resets next: the next
+// boundary of its duration after now, aligned in loc (duration.NextReset). A budget with a
+// reset time but no duration resets once.
+func Plan(rec *store.BudgetRecord, now time.Time, loc *time.Location) (store.BudgetReset, error) {
+	var plan store.BudgetReset
+	next := func(d string) (*time.Time, error) {
+		if strings.TrimSpace(d) == "" {
+			return nil, nil
+		}
+		p, err := duration.Parse(d)
+		if err != nil {
+			return nil, err
+		}
+		t := duration.NextReset(p, now, loc).UTC()
+		return &t, nil
+	}
+	due := func(at *time.Time) bool { return at != nil && !at.After(now) }
+	if due(rec.BudgetResetAt) {
+		n, err := next(rec.BudgetDuration)
+		if err != nil {
+			return plan, fmt.Errorf("budget_duration: %w", err)
+		}
+		plan.Budget, plan.Next = true, n
+	}
+	for i, w := range rec.BudgetLimits {
+		if !due(w.ResetAt) {
+			continue
+		}
+		n, err := next(w.BudgetDuration)
+		if err != nil {
+			return plan, fmt.Errorf("budget_limits[%d].budget_duration: %w", i, err)
+		}
+		if plan.Windows == nil {
+			plan.Windows = map[int]*time.Time{}
+		}
+		plan.Windows[i] = n
+	}
+	for m, mb := range rec.ModelMaxBudget {
+		if !due(mb.ResetAt) {
+			continue
+		}
+		n, err := next(mb.TimePeriod)
+		if err != nil {
+			return plan, fmt.Errorf("model_max_budget[%q].time_period: %w", m, err)
+		}
+		if plan.Models == nil {
+			plan.Models = map[string]*time.Time{}
+		}
+		plan.Models[m] = n
+	}
+	return plan, nil
+}
+
+// errNotDue aborts a rotation whose key changed since the run found it due.
+var errNotDue = errors.New("key no longer due for rotation")
+
+// rotations rotates the keys that are due.
+func (r *Rotator) rotations(ctx context.Context, now time.Time, rep *Report) error {
+	if !r.o.RotationEnabled {
+		return nil
+	}
+	refs, more, err := r.o.Store.DueRotations(ctx, now, r.o.Limit)
+	if err != nil {
+		return fmt.Errorf("key rotations: %w", err)
+	}
+	rep.More = rep.More || more
+	for _, ref := range refs {
+		done, err := r.rotate(ctx, ref.Token(), now)
+		switch {
+		case err != nil:
+			r.fail(ctx, rep, "key rotation", ref, err)
+		case done:
+			rep.Rotations++
+		}
+	}
+	return nil
+}
+
+// rotate rotates one key if it is still due: the rotation is conditional on the
+// key_rotation_at read here, so a key another run rotated meanwhile is left alone.
+func (r *Rotator) rotate(ctx context.Context, token string, now time.Time) (bool, error) {
+	k, err := r.o.Store.GetKey(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if k.IsPointer() || !k.AutoRotate || k.KeyRotationAt == nil || k.KeyRotationAt.After(now) {
+		return false, nil
+	}
+	if !r.o.Rekeyer.Delivers() || k.KeyAlias == nil || *k.KeyAlias == "" {
+		// Nobody could read the new value: rotating would lock the key's users out.
+		return false, errors.New("auto_rotate needs general_settings.store_virtual_keys and a key_alias, so the new value reaches Secrets Manager")
+	}
+	read := *k.KeyRotationAt
+	res, err := r.o.Rekeyer.Rekey(ctx, RekeyInput{
+		Token: token, Grace: r.o.Grace, Now: now,
+		Change: func(k *store.Key) error {
+			if !k.AutoRotate || k.KeyRotationAt == nil || !k.KeyRotationAt.Equal(read) {
+				return errNotDue
+			}
+			return nil
+		},
+	})
+	if errors.Is(err, errNotDue) || errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if res.DeliveryErr != nil {
+		// Rotated, and both values work until a later run finishes the delivery.
+		return true, fmt.Errorf("rotated, delivery to Secrets Manager pending: %w", res.DeliveryErr)
+	}
+	return true, nil
+}
+
+// cleanup deletes rotated-out hashes past their revoke time and resumes unfinished
+// deliveries.
+func (r *Rotator) cleanup(ctx context.Context, now time.Time, rep *Report) error {
+	refs, more, err := r.o.Store.DueExpired(ctx, now, r.o.Limit)
+	if err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	rep.More = rep.More || more
+	for _, ref := range refs {
+		if strings.HasPrefix(ref.PK, store.PrefixDelivery) {
+			done, err := r.o.Rekeyer.Resume(ctx, ref.Token(), now)
+			switch {
+			case err != nil:
+				r.fail(ctx, rep, "Secrets Manager delivery", ref, err)
+			case done:
+				rep.Deliveries++
+			}
+			continue
+		}
+		deleted, err := r.o.Store.DeleteRevoked(ctx, ref.Token(), now)
+		switch {
+		case err != nil:
+			r.fail(ctx, rep, "revoked key deletion", ref, err)
+		case deleted:
+			rep.Deletions++
+		}
+	}
+	return nil
+}
+
+// reconcile settles stale reservations and leases.
+func (r *Rotator) reconcile(ctx context.Context, now time.Time, rep *Report) error {
+	if r.o.Reconciler == nil {
+		return nil
+	}
+	n, err := r.o.Reconciler.SettleStale(ctx, now, r.o.Limit)
+	rep.Reconciled += n
+	if err != nil {
+		return fmt.Errorf("stale reservations: %w", err)
+	}
+	if n >= r.o.Limit {
+		rep.More = true
+	}
+	return nil
+}

@@ -1,0 +1,476 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/store/schema"
+)
+
+// What the rotator reads and writes: the due_reset, due_rotate and due_expire indexes, budget
+// resets, revoked key hashes and Secrets Manager deliveries in progress.
+
+// PrefixDelivery is the partition key prefix of a delivery in progress (DELIVERY#<new token>,
+// sk DELIVERY): a rotation whose new value is staged in Secrets Manager but not yet current.
+const (
+	PrefixDelivery = "DELIVERY#"
+	SortDelivery   = "DELIVERY"
+)
+
+// Ref is the primary key of an item found in a due index.
+type Ref struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+}
+
+// Token returns the key hash of a KEY# or DELIVERY# reference.
+func (r Ref) Token() string {
+	if t, ok := strings.CutPrefix(r.PK, PrefixKey); ok {
+		return t
+	}
+	return strings.TrimPrefix(r.PK, PrefixDelivery)
+}
+
+// DueResets lists up to limit records (keys, users, teams, memberships, the proxy budget) with
+// a budget whose reset time is at or before now, oldest first in each shard. more reports that
+// the limit left some for a later call.
+func (s *Store) DueResets(ctx context.Context, now time.Time, limit int) (refs []Ref, more bool, err error) {
+	return s.due(ctx, schema.IndexDueReset, now, limit, "", nil)
+}
+
+// DueRotations lists up to limit auto-rotating keys whose key_rotation_at is at or before now.
+func (s *Store) DueRotations(ctx context.Context, now time.Time, limit int) (refs []Ref, more bool, err error) {
+	return s.due(ctx, schema.IndexDueRotate, now, limit, "", nil)
+}
+
+// DueExpired lists up to limit rotated-out key hashes past their revoke time and deliveries
+// due for a retry. (Reservations and leases share the due_expire index; the limits package
+// settles those.)
+func (s *Store) DueExpired(ctx context.Context, now time.Time, limit int) (refs []Ref, more bool, err error) {
+	return s.due(ctx, schema.IndexDueExpire, now, limit, "begins_with(pk, :kp) OR begins_with(pk, :dp)", item{
+		":kp": &types.AttributeValueMemberS{Value: PrefixKey},
+		":dp": &types.AttributeValueMemberS{Value: PrefixDelivery},
+	})
+}
+
+// maxDuePages bounds the pages read per shard in one call, so a call stays bounded even when a
+// filter drops most items.
+const maxDuePages = 10
+
+// due queries the shards of a due index for up to limit items whose time is at or before
+// now. It starts at a random shard, so a backlog in one shard cannot starve the others.
+func (s *Store) due(ctx context.Context, index string, now time.Time, limit int, filter string, values item) ([]Ref, bool, error) {
+	shardAttr, atAttr, err := indexKeys(index)
+	if err != nil {
+		return nil, false, err
+	}
+	var refs []Ref
+	first := rand.IntN(Shards)
+	for i := range Shards {
+		shard := (first + i) % Shards
+		if len(refs) >= limit {
+			return refs, true, nil
+		}
+		vals := item{
+			":s":   &types.AttributeValueMemberS{Value: strconv.Itoa(shard)},
+			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+		}
+		for k, v := range values {
+			vals[k] = v
+		}
+		in := &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(index),
+			KeyConditionExpression:    aws.String("#s = :s AND #at <= :now"),
+			ExpressionAttributeNames:  map[string]string{"#s": shardAttr, "#at": atAttr},
+			ExpressionAttributeValues: vals,
+		}
+		if filter != "" {
+			in.FilterExpression = aws.String(filter)
+		}
+		for page := 0; ; page++ {
+			in.Limit = aws.Int32(int32(limit - len(refs)))
+			out, err := s.db.Query(ctx, in)
+			if err != nil {
+				return nil, false, fmt.Errorf("query %s shard %d: %w", index, shard, err)
+			}
+			var rs []Ref
+			if err := attributevalue.UnmarshalListOfMaps(out.Items, &rs); err != nil {
+				return nil, false, fmt.Errorf("decode %s: %w", index, err)
+			}
+			refs = append(refs, rs...)
+			if out.LastEvaluatedKey == nil {
+				break
+			}
+			if len(refs) >= limit || page+1 >= maxDuePages {
+				return refs, true, nil
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+	}
+	return refs, false, nil
+}
+
+// indexKeys returns the partition and sort key attributes of a due index.
+func indexKeys(name string) (shard, at string, err error) {
+	for _, ix := range schema.State.Indexes {
+		if ix.Name == name {
+			return ix.PartitionKey.Name, ix.SortKey.Name, nil
+		}
+	}
+	return "", "", fmt.Errorf("no index %s in the schema", name)
+}
+
+// BudgetRecord is the budget part of a record in the due_reset index: its own budget, its
+// budget_limits windows and its model_max_budget entries, and the index time.
+type BudgetRecord struct {
+	Ref
+	Budget
+	BudgetLimits   []BudgetWindow         `dynamodbav:"budget_limits,omitempty"`
+	ModelMaxBudget map[string]ModelBudget `dynamodbav:"model_max_budget,omitempty"`
+	ResetAt        int64                  `dynamodbav:"reset_at,omitempty"`
+
+	raw item // as read: conditions compare the stored values themselves
+}
+
+// GetBudgetRecord reads the budgets of a record with a strongly consistent read.
+func (s *Store) GetBudgetRecord(ctx context.Context, ref Ref) (*BudgetRecord, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            keyOf(ref.PK, ref.SK),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", ref.PK, ref.SK, err)
+	}
+	if len(res.Item) == 0 {
+		return nil, fmt.Errorf("%s %s: %w", ref.PK, ref.SK, ErrNotFound)
+	}
+	r := &BudgetRecord{raw: res.Item}
+	if err := attributevalue.UnmarshalMap(res.Item, r); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", ref.PK, ref.SK, err)
+	}
+	return r, nil
+}
+
+// BudgetReset says which budgets of a record to reset, and when each resets next (nil: no
+// further reset).
+type BudgetReset struct {
+	Budget  bool
+	Next    *time.Time            // the record's next budget_reset_at, when Budget is set
+	Windows map[int]*time.Time    // budget_limits index → its next reset_at
+	Models  map[string]*time.Time // model_max_budget model → its next reset_at
+}
+
+// Empty reports whether r resets nothing.
+func (r BudgetReset) Empty() bool { return !r.Budget && len(r.Windows) == 0 && len(r.Models) == 0 }
+
+// ResetBudgets resets the budgets r names on the record as read, in one conditional write:
+// each gets spend = reserved (what reservations still in flight hold; 0 when none) and
+// remaining = max_budget - reserved, and its next reset time; the record's due_reset time
+// moves to the earliest reset left. The write requires every reset time it replaces to be the
+// one read, so when two runs reset the same record only one succeeds: the other gets
+// ErrConflict. Spend of calls settled after the reset counts in the new period, so spend never
+// goes negative and remaining = max_budget - spend holds throughout.
+func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetReset) error {
+	if rec.raw["reset_at"] == nil {
+		return fmt.Errorf("reset %s %s: no budget of the record resets: %w", rec.PK, rec.SK, ErrConflict)
+	}
+	e := newExpr()
+	zero := e.value(&types.AttributeValueMemberN{Value: "0"})
+	e.cond("%s = %s", e.name("reset_at"), e.value(rec.raw["reset_at"]))
+
+	// resetPart resets the budget at path (a list of names; an int is a list index).
+	resetPart := func(path string, limitAttr string, at types.AttributeValue, next *time.Time) error {
+		if at == nil {
+			return fmt.Errorf("reset %s %s: %s has no reset time", rec.PK, rec.SK, path)
+		}
+		p := func(attr string) string { return path + e.name(attr) }
+		e.cond("%s = %s", p(resetAttrOf(path)), e.value(at))
+		reserved := "if_not_exists(" + p("reserved") + ", " + zero + ")"
+		e.set("%s = %s", p("spend"), reserved)
+		if limitAttr != "" {
+			e.set("%s = %s - %s", p("remaining"), p(limitAttr), reserved)
+		}
+		if next == nil {
+			e.remove(p(resetAttrOf(path)))
+			return nil
+		}
+		v, err := attributevalue.Marshal(next.UTC())
+		if err != nil {
+			return fmt.Errorf("marshal reset time: %w", err)
+		}
+		e.set("%s = %s", p(resetAttrOf(path)), e.value(v))
+		return nil
+	}
+
+	var left []*time.Time // reset times after the write
+	if r.Budget {
+		limit := ""
+		if rec.MaxBudget != nil {
+			limit = "max_budget"
+			e.cond("attribute_exists(%s)", e.name("max_budget"))
+		} else {
+			e.cond("attribute_not_exists(%s)", e.name("max_budget"))
+		}
+		if err := resetPart("", limit, rec.raw["budget_reset_at"], r.Next); err != nil {
+			return err
+		}
+		left = append(left, r.Next)
+	} else {
+		left = append(left, rec.BudgetResetAt)
+	}
+	for i, w := range rec.BudgetLimits {
+		next, ok := r.Windows[i]
+		if !ok {
+			left = append(left, w.ResetAt)
+			continue
+		}
+		path := e.name("budget_limits") + "[" + strconv.Itoa(i) + "]."
+		if err := resetPart(path, "max_budget", nested(rec.raw, "budget_limits", i, "reset_at"), next); err != nil {
+			return err
+		}
+		left = append(left, next)
+	}
+	for m, mb := range rec.ModelMaxBudget {
+		next, ok := r.Models[m]
+		if !ok {
+			left = append(left, mb.ResetAt)
+			continue
+		}
+		path := e.name("model_max_budget") + "." + e.name(m) + "."
+		if err := resetPart(path, "budget_limit", nestedMap(rec.raw, "model_max_budget", m, "reset_at"), next); err != nil {
+			return err
+		}
+		left = append(left, next)
+	}
+	if at := earliest(left...); at != 0 {
+		e.set("%s = %s", e.name("reset_at"), e.value(&types.AttributeValueMemberN{Value: strconv.FormatInt(at, 10)}))
+	} else {
+		e.remove(e.name("reset_at"))
+		e.remove(e.name("reset_shard"))
+	}
+	_, err := s.db.UpdateItem(ctx, e.update(s.table, keyOf(rec.PK, rec.SK)))
+	if isConditionFailed(err) {
+		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, err)
+	}
+	return nil
+}
+
+// resetAttrOf is the reset time attribute of the budget at path: budget_reset_at on the record
+// itself, reset_at on windows and model budgets.
+func resetAttrOf(path string) string {
+	if path == "" {
+		return "budget_reset_at"
+	}
+	return "reset_at"
+}
+
+// nested returns raw[list][i][attr], or nil.
+func nested(raw item, list string, i int, attr string) types.AttributeValue {
+	l, ok := raw[list].(*types.AttributeValueMemberL)
+	if !ok || i >= len(l.Value) {
+		return nil
+	}
+	m, ok := l.Value[i].(*types.AttributeValueMemberM)
+	if !ok {
+		return nil
+	}
+	return m.Value[attr]
+}
+
+// nestedMap returns raw[mapAttr][key][attr], or nil.
+func nestedMap(raw item, mapAttr, key, attr string) types.AttributeValue {
+	outer, ok := raw[mapAttr].(*types.AttributeValueMemberM)
+	if !ok {
+		return nil
+	}
+	inner, ok := outer.Value[key].(*types.AttributeValueMemberM)
+	if !ok {
+		return nil
+	}
+	return inner.Value[attr]
+}
+
+// DeleteRevoked deletes a rotated-out key hash whose revoke time has passed; it reports false
+// when the item is no longer such a hash (another run deleted it first, for instance).
+func (s *Store) DeleteRevoked(ctx context.Context, token string, now time.Time) (bool, error) {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       keyOf(PrefixKey+token, SortKey),
+		ConditionExpression:       aws.String("attribute_exists(active_token) AND expire_at <= :now"),
+		ExpressionAttributeValues: item{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete revoked key %s: %w", token, err)
+	}
+	return true, nil
+}
+
+// RevokePointerAt brings the revoke time of the rotated-out hash oldToken, pointing to
+// newToken, forward to at: it deletes the hash when at is not after now, and never extends a
+// revoke time. Nothing happens when the hash is gone or points elsewhere.
+func (s *Store) RevokePointerAt(ctx context.Context, oldToken, newToken string, at, now time.Time) error {
+	vals := item{":a": &types.AttributeValueMemberS{Value: newToken}}
+	var err error
+	if !at.After(now) {
+		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       keyOf(PrefixKey+oldToken, SortKey),
+			ConditionExpression:       aws.String("active_token = :a"),
+			ExpressionAttributeValues: vals,
+		})
+	} else {
+		rv, merr := attributevalue.Marshal(at.UTC())
+		if merr != nil {
+			return fmt.Errorf("marshal revoke time: %w", merr)
+		}
+		vals[":r"] = rv
+		vals[":e"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Unix(), 10)}
+		vals[":t"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(time.Hour).Unix(), 10)}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       keyOf(PrefixKey+oldToken, SortKey),
+			UpdateExpression:          aws.String("SET revoke_at = :r, expire_at = :e, #ttl = :t"),
+			ConditionExpression:       aws.String("active_token = :a AND expire_at > :e"),
+			ExpressionAttributeNames:  map[string]string{"#ttl": schema.AttrTTL},
+			ExpressionAttributeValues: vals,
+		})
+	}
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("revoke rotated-out key %s: %w", oldToken, err)
+	}
+	return nil
+}
+
+// Delivery is a rotation whose new value is staged in Secrets Manager but not yet confirmed
+// current there (pk DELIVERY#<new token>). It is written before the rotation commits and
+// deleted once the value is current and the old hash's revoke time is what was asked; until
+// then it sits in the due_expire index from RetryAt on, for a later run to finish.
+type Delivery struct {
+	NewToken string    `dynamodbav:"token"`
+	OldToken string    `dynamodbav:"old_token"`
+	KeyAlias string    `dynamodbav:"key_alias"`
+	Version  string    `dynamodbav:"version_id"`
+	RevokeAt time.Time `dynamodbav:"revoke_at"` // when the old hash must stop working
+	RetryAt  time.Time `dynamodbav:"retry_at"`
+}
+
+// deliveryTTL removes a delivery nobody finished (Secrets Manager down for a week).
+const deliveryTTL = 7 * 24 * time.Hour
+
+// PutDelivery records a delivery in progress.
+func (s *Store) PutDelivery(ctx context.Context, d *Delivery) error {
+	m, err := marshal(d)
+	if err != nil {
+		return err
+	}
+	pk := PrefixDelivery + d.NewToken
+	for k, v := range keyOf(pk, SortDelivery) {
+		m[k] = v
+	}
+	m["expire_shard"] = &types.AttributeValueMemberS{Value: Shard(pk)}
+	m["expire_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(d.RetryAt.Unix(), 10)}
+	m[schema.AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(d.RetryAt.Add(deliveryTTL).Unix(), 10)}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: m}); err != nil {
+		return fmt.Errorf("record delivery of key %s: %w", d.NewToken, err)
+	}
+	return nil
+}
+
+// GetDelivery reads the delivery of the key with hash newToken; ErrNotFound if there is none.
+func (s *Store) GetDelivery(ctx context.Context, newToken string) (*Delivery, error) {
+	var d Delivery
+	if err := s.get(ctx, PrefixDelivery+newToken, SortDelivery, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// DeleteDelivery removes the delivery of the key with hash newToken (finished or abandoned).
+func (s *Store) DeleteDelivery(ctx context.Context, newToken string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table), Key: keyOf(PrefixDelivery+newToken, SortDelivery),
+	})
+	if err != nil {
+		return fmt.Errorf("delete delivery of key %s: %w", newToken, err)
+	}
+	return nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// expr builds an update expression with placeholders for every name and value.
+type expr struct {
+	names                map[string]string // placeholder → attribute name
+	byName               map[string]string // attribute name → placeholder
+	values               item
+	sets, removes, conds []string
+}
+
+func newExpr() *expr {
+	return &expr{names: map[string]string{}, byName: map[string]string{}, values: item{}}
+}
+
+func (e *expr) name(attr string) string {
+	if p, ok := e.byName[attr]; ok {
+		return p
+	}
+	p := "#n" + strconv.Itoa(len(e.names))
+	e.names[p], e.byName[attr] = attr, p
+	return p
+}
+
+func (e *expr) value(v types.AttributeValue) string {
+	p := ":v" + strconv.Itoa(len(e.values))
+	e.values[p] = v
+	return p
+}
+
+func (e *expr) set(format string, args ...any) { e.sets = append(e.sets, fmt.Sprintf(format, args...)) }
+func (e *expr) remove(path string)             { e.removes = append(e.removes, path) }
+func (e *expr) cond(format string, args ...any) {
+	e.conds = append(e.conds, fmt.Sprintf(format, args...))
+}
+
+func (e *expr) update(table string, key item) *dynamodb.UpdateItemInput {
+	var parts []string
+	if len(e.sets) > 0 {
+		parts = append(parts, "SET "+strings.Join(e.sets, ", "))
+	}
+	if len(e.removes) > 0 {
+		parts = append(parts, "REMOVE "+strings.Join(e.removes, ", "))
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName:                aws.String(table),
+		Key:                      key,
+		UpdateExpression:         aws.String(strings.Join(parts, " ")),
+		ExpressionAttributeNames: e.names,
+	}
+	if len(e.conds) > 0 {
+		in.ConditionExpression = aws.String(strings.Join(e.conds, " AND "))
+	}
+	if len(e.values) > 0 {
+		in.ExpressionAttributeValues = e.values
+	}
+	return in
+}
