@@ -4,53 +4,178 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/store"
 )
-
-// Pinger reports whether the state table is reachable.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
 
 // Options are the admin handler's dependencies.
 type Options struct {
 	Config *config.Config
-	Store  Pinger
-	Logger *slog.Logger
+	Store  *store.Store
+	Auth   *auth.Authenticator
+	// KeyDecider is general_settings.custom_key_generate (nil when not configured).
+	KeyDecider KeyDecider
+	Logger     *slog.Logger
+	Now        func() time.Time // for tests; time.Now by default
+}
+
+// handler serves the management routes.
+type handler struct {
+	Options
+	bodyLimit int64
+}
+
+// route is one management route: who may call it and what serves it.
+type route struct {
+	pattern string
+	access  access
+	serve   func(h *handler, w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+}
+
+// access says who may call a route before the endpoint's own checks.
+type access int
+
+const (
+	public    access = iota // no key needed
+	anyKey                  // any valid key; the endpoint checks ownership
+	adminOnly               // master key or proxy_admin
+)
+
+// routes is the route table; add a line to serve another endpoint.
+var routes = []route{
+	{"POST /key/generate", anyKey, (*handler).keyGenerate},
+	{"GET /key/info", anyKey, (*handler).keyInfo},
+	{"POST /key/update", anyKey, (*handler).keyUpdate},
+	{"POST /key/delete", anyKey, (*handler).keyDelete},
+	{"POST /key/block", anyKey, (*handler).keyBlock},
+	{"POST /key/unblock", anyKey, (*handler).keyUnblock},
+	{"POST /key/regenerate", anyKey, (*handler).keyRegenerate},
+	{"POST /key/{key}/regenerate", anyKey, (*handler).keyRegenerate},
+	{"GET /key/list", anyKey, (*handler).keyList},
+	{"POST /key/{key}/reset_spend", anyKey, (*handler).keyResetSpend},
+	{"POST /user/new", adminOnly, (*handler).userNew},
+	{"GET /user/info", anyKey, (*handler).userInfo},
+	{"POST /user/update", anyKey, (*handler).userUpdate},
+	{"POST /user/delete", adminOnly, (*handler).userDelete},
+	{"GET /user/list", adminOnly, (*handler).userList},
+	{"POST /team/new", adminOnly, (*handler).teamNew},
+	{"GET /team/info", anyKey, (*handler).teamInfo},
+	{"POST /team/update", anyKey, (*handler).teamUpdate},
+	{"POST /team/delete", adminOnly, (*handler).teamDelete},
+	{"POST /team/member_add", anyKey, (*handler).teamMemberAdd},
+	{"POST /team/member_delete", anyKey, (*handler).teamMemberDelete},
+	{"POST /team/block", adminOnly, (*handler).teamBlock},
+	{"POST /team/unblock", adminOnly, (*handler).teamUnblock},
+	{"GET /team/list", anyKey, (*handler).teamList},
 }
 
 // New returns the admin handler.
 func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	h := &handler{Options: o, bodyLimit: o.Config.Settings.MaxRequestBodyBytes}
+	if h.bodyLimit <= 0 {
+		h.bodyLimit = config.DefaultMaxRequestBodyBytes
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/liveliness", liveliness)
 	mux.HandleFunc("GET /health/liveness", liveliness)
 	mux.HandleFunc("GET /health/readiness", readiness(o.Store, o.Logger))
-	for _, route := range []string{
-		"POST /key/generate", "GET /key/info", "POST /key/update", "POST /key/delete",
-		"POST /key/block", "POST /key/unblock", "POST /key/regenerate", "POST /key/{key}/regenerate",
-		"GET /key/list", "POST /key/{key}/reset_spend",
-		"POST /user/new", "GET /user/info", "POST /user/update", "POST /user/delete", "GET /user/list",
-		"POST /team/new", "GET /team/info", "POST /team/update", "POST /team/delete",
-		"POST /team/member_add", "POST /team/member_delete", "POST /team/block", "POST /team/unblock",
-		"GET /team/list", "GET /spend/logs",
-	} {
-		mux.Handle(route, notImplemented())
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, h.wrap(rt))
 	}
 	return mux
 }
 
-func notImplemented() http.Handler {
+// wrap authenticates the caller, applies the route's access rule and writes the
+// endpoint's error, if any, in OpenAI format.
+func (h *handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		openai.WriteError(w, openai.NotImplemented(r.URL.Path))
+		var p *auth.Principal
+		if rt.access != public {
+			var err error
+			if p, err = h.Auth.Principal(r.Context(), r); err != nil {
+				openai.WriteError(w, err)
+				return
+			}
+			if rt.access == adminOnly && !p.IsProxyAdmin() {
+				openai.WriteError(w, forbidden(fmt.Sprintf(
+					"Only proxy admin can be used to generate, delete, update info for new keys/users/teams. Route=%s. Your role=%s. Your user_id=%s",
+					r.URL.Path, p.Role, p.UserID)))
+				return
+			}
+		}
+		if err := rt.serve(h, w, r, p); err != nil {
+			var oe *openai.Error
+			if !errors.As(err, &oe) {
+				h.Logger.ErrorContext(r.Context(), "admin: request failed", "route", rt.pattern, "error", err)
+				err = storeError(err)
+			}
+			openai.WriteError(w, err)
+		}
 	})
+}
+
+// storeError turns a store failure that no endpoint handled into a client error.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return openai.Errorf(http.StatusConflict, openai.TypeInvalidRequest, "The record was changed by another request; retry.")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return openai.Errorf(http.StatusServiceUnavailable, openai.TypeUnavailable, "The request was cancelled before the store answered.")
+	}
+	return openai.Errorf(http.StatusServiceUnavailable, openai.TypeUnavailable, "The key store is unreachable; try again later.")
+}
+
+// mgmtError is the error of a management endpoint as LiteLLM's handle_exception_on_proxy
+// writes it: type auth_error, param "None", the given status.
+func mgmtError(status int, msg string) *openai.Error {
+	return openai.Errorf(status, openai.TypeAuth, msg).WithParam("None")
+}
+
+func forbidden(msg string) *openai.Error { return mgmtError(http.StatusForbidden, msg) }
+
+func notFound(msg string) *openai.Error { return mgmtError(http.StatusNotFound, msg) }
+
+func invalid(msg string) *openai.Error { return mgmtError(http.StatusBadRequest, msg) }
+
+// writeJSON writes a 200 JSON answer.
+func writeJSON(w http.ResponseWriter, v any) error {
+	openai.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// object turns a record into a JSON object, so responses can add or drop fields.
+func object(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return map[string]any{}
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
 }
 
 func liveliness(w http.ResponseWriter, _ *http.Request) {
 	openai.WriteJSON(w, http.StatusOK, "I'm alive!")
+}
+
+// Pinger reports whether the state table is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 func readiness(s Pinger, log *slog.Logger) http.HandlerFunc {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -401,4 +402,52 @@ func (s *Store) BatchRecords(ctx context.Context, userID, teamID string) (*User,
 		}
 	}
 	return u, t, m, nil
+}
+
+// ResetKeySpend sets a key's spend to `to` (and remaining to max_budget - to), after check
+// accepts the key as read; the write is conditioned on the spend and max_budget read, and
+// retried when a reservation changed them meanwhile. It returns the previous spend.
+func (s *Store) ResetKeySpend(ctx context.Context, token string, check func(*Key) error, to float64) (float64, *Key, error) {
+	var prev float64
+	var out *Key
+	err := Retry(ctx, func() error {
+		k, err := s.GetKey(ctx, token)
+		if err != nil {
+			return err
+		}
+		if k.IsPointer() {
+			return fmt.Errorf("key %s: %w", token, ErrNotFound)
+		}
+		if err := check(k); err != nil {
+			return err
+		}
+		in := &dynamodb.UpdateItemInput{
+			TableName:           aws.String(s.table),
+			Key:                 keyOf(PrefixKey+token, SortKey),
+			UpdateExpression:    aws.String("SET spend = :to"),
+			ConditionExpression: aws.String("spend = :old AND attribute_not_exists(max_budget)"),
+			ExpressionAttributeValues: item{
+				":to":  &types.AttributeValueMemberN{Value: strconv.FormatFloat(to, 'f', -1, 64)},
+				":old": &types.AttributeValueMemberN{Value: strconv.FormatFloat(k.Spend, 'f', -1, 64)},
+			},
+		}
+		if k.MaxBudget != nil {
+			in.UpdateExpression = aws.String("SET spend = :to, remaining = :rem")
+			in.ConditionExpression = aws.String("spend = :old AND max_budget = :mb")
+			in.ExpressionAttributeValues[":rem"] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(*k.MaxBudget-to, 'f', -1, 64)}
+			in.ExpressionAttributeValues[":mb"] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(*k.MaxBudget, 'f', -1, 64)}
+		}
+		if _, err := s.db.UpdateItem(ctx, in); err != nil {
+			var ccf *types.ConditionalCheckFailedException
+			if errors.As(err, &ccf) {
+				return fmt.Errorf("reset spend of key %s: %w", token, ErrConflict)
+			}
+			return fmt.Errorf("reset spend of key %s: %w", token, err)
+		}
+		prev, out = k.Spend, k
+		out.Spend = to
+		out.Remaining = remaining(k.MaxBudget, to)
+		return nil
+	})
+	return prev, out, err
 }

@@ -1,0 +1,789 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// generateRequest is /key/generate's body.
+type generateRequest struct {
+	keyFields
+	Key Opt[string] `json:"key"` // a custom key value
+}
+
+// keyObject is a key record as LiteLLM returns it (LiteLLM_VerificationToken).
+func keyObject(k *store.Key) map[string]any {
+	m := object(k)
+	m["expires"] = timeOrNil(k.Expires)
+	m["litellm_budget_table"] = nil
+	m["object_permission"] = nil
+	m["budget_id"] = nil
+	m["organization_id"] = nil
+	m["allowed_cache_controls"] = []string{}
+	m["config"] = map[string]any{}
+	m["permissions"] = map[string]any{}
+	if k.Tags == nil {
+		m["tags"] = nil
+	}
+	return m
+}
+
+func timeOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+// generatedKey is GenerateKeyResponse: the record plus the raw key, shown only once.
+func generatedKey(raw string, k *store.Key, duration Opt[string]) map[string]any {
+	m := keyObject(k)
+	m["key"] = raw
+	m["token_id"] = k.Token
+	m["token"] = k.Token
+	m["duration"] = duration
+	return m
+}
+
+// keyGenerate is POST /key/generate.
+func (h *handler) keyGenerate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req generateRequest
+	if err := decodeBytes(body, &req); err != nil {
+		return err
+	}
+	raw, k, err := h.createKey(r, p, &req, body)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, generatedKey(raw, k, req.Duration))
+}
+
+// readBody reads the body under the size limit.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, openai.Errorf(http.StatusRequestEntityTooLarge, openai.TypeInvalidRequest,
+				fmt.Sprintf("Request body is larger than the limit of %d bytes", h.bodyLimit))
+		}
+		return nil, badRequest("Could not read the request body: %v", err)
+	}
+	return body, nil
+}
+
+// createKey applies LiteLLM's /key/generate rules and stores the key (with its user, when
+// the user does not exist yet, in the same transaction). body is the request as sent, for
+// custom_key_generate.
+func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateRequest, body []byte) (string, *store.Key, error) {
+	ctx := r.Context()
+	h.applyDefaults(&req.keyFields)
+	if err := req.validate(); err != nil {
+		return "", nil, err
+	}
+	if err := h.enforceUpperbound(&req.keyFields, true); err != nil {
+		return "", nil, err
+	}
+	if !p.IsProxyAdmin() {
+		if req.UserID.Has() && req.UserID.V != p.UserID {
+			return "", nil, forbidden(fmt.Sprintf("User can only create keys for themselves. Got user_id=%s, Your ID=%s", req.UserID.V, p.UserID))
+		}
+		if !req.UserID.Has() && p.UserID != "" {
+			req.UserID = Of(p.UserID)
+		}
+	}
+	var team *store.Team
+	if req.TeamID.Has() && req.TeamID.V != "" {
+		var err error
+		if team, err = h.Store.GetTeam(ctx, req.TeamID.V); errors.Is(err, store.ErrNotFound) {
+			return "", nil, invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", req.TeamID.V))
+		} else if err != nil {
+			return "", nil, err
+		}
+	}
+	if err := h.keyGenerationCheck(p, team, &req.keyFields, body); err != nil {
+		return "", nil, err
+	}
+	if err := h.rotationCheck(req.AutoRotate.Has() && req.AutoRotate.V, req.RotationInterval, req.KeyAlias); err != nil {
+		return "", nil, err
+	}
+	if h.KeyDecider != nil {
+		d, err := h.KeyDecider.Decide(ctx, body)
+		if err != nil {
+			h.Logger.ErrorContext(ctx, "admin: custom_key_generate failed", "error", err)
+			return "", nil, mgmtError(http.StatusServiceUnavailable, "custom_key_generate could not be reached, so the key was not generated: "+err.Error())
+		}
+		if !d.Decision {
+			return "", nil, invalid(d.Message)
+		}
+	}
+	raw := req.Key.V
+	if req.Key.Has() {
+		if !strings.HasPrefix(raw, auth.KeyPrefix) {
+			return "", nil, invalid(fmt.Sprintf("Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received: %s", maskKey(raw)))
+		}
+	} else {
+		var err error
+		if raw, err = auth.NewKey(); err != nil {
+			return "", nil, err
+		}
+	}
+	now := h.Now().UTC()
+	k := &store.Key{
+		Token:    auth.Hash(raw),
+		KeyName:  auth.KeyName(raw),
+		Models:   []string{},
+		Aliases:  map[string]string{},
+		Metadata: map[string]any{},
+	}
+	k.CreatedAt, k.UpdatedAt = now, now
+	k.CreatedBy, k.UpdatedBy = p.UserID, p.UserID
+	req.apply(k, now, h.loc())
+	if req.Spend.Has() {
+		k.Spend = req.Spend.V
+	}
+	err := store.Retry(ctx, func() error {
+		tx := h.Store.Tx()
+		if uid := aws.ToString(k.UserID); uid != "" {
+			// LiteLLM creates the user of a key that names an unknown user.
+			if _, err := h.Store.GetUser(ctx, uid); errors.Is(err, store.ErrNotFound) {
+				if err := tx.PutUser(newUser(uid, now, p.UserID)); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+		}
+		if err := tx.PutKey(k); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			if errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrAliasTaken) && strings.HasPrefix(err.Error(), "user") {
+				return fmt.Errorf("user created concurrently: %w", store.ErrConflict)
+			}
+			return err
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrAliasTaken):
+		return "", nil, openai.Errorf(http.StatusBadRequest, "bad_request_error", fmt.Sprintf(
+			"Key with alias '%s' already exists. Unique key aliases across all keys are required.", aws.ToString(k.KeyAlias))).WithParam("key_alias")
+	case errors.Is(err, store.ErrExists):
+		return "", nil, invalid("A key with this value already exists.")
+	case err != nil:
+		return "", nil, err
+	}
+	h.Auth.Invalidate()
+	return raw, k, nil
+}
+
+// newUser is the record LiteLLM creates for a user it first sees on a key or team.
+func newUser(id string, now time.Time, by string) *store.User {
+	u := &store.User{UserID: id, UserRole: auth.RoleInternalUser, Models: []string{}, Teams: []string{}, Metadata: map[string]any{}}
+	u.CreatedAt, u.UpdatedAt, u.CreatedBy, u.UpdatedBy = now, now, by, by
+	return u
+}
+
+// rotationCheck refuses auto_rotate without a usable setup: a rotation_interval is needed;
+// with store_virtual_keys off, the new secret could not reach the key's users; on, the
+// secret is stored under key_alias, which is then required.
+func (h *handler) rotationCheck(autoRotate bool, interval, alias Opt[string]) error {
+	if !autoRotate {
+		return nil
+	}
+	if !interval.Has() {
+		return invalid("rotation_interval is required when auto_rotate=True (e.g. \"30d\").")
+	}
+	if !h.Config.GeneralSettings.StoreVirtualKeys {
+		return invalid("auto_rotate=True needs general_settings.store_virtual_keys: true, so rotated keys are stored where applications can read them.")
+	}
+	if !alias.Has() || alias.V == "" {
+		return invalid("key_alias is required when auto_rotate=True and store_virtual_keys is enabled. The key_alias names the stored secret.")
+	}
+	return nil
+}
+
+// maskKey shows a rejected key value as LiteLLM does: "abcd****wxyz".
+func maskKey(s string) string {
+	if len(s) <= 8 {
+		return "****"
+	}
+	return s[:4] + "****" + s[len(s)-4:]
+}
+
+func (h *handler) loc() *time.Location {
+	if tz := h.Config.LiteLLMSettings.Timezone; tz != "" {
+		if l, err := time.LoadLocation(tz); err == nil {
+			return l
+		}
+	}
+	return time.UTC
+}
+
+// keyTarget resolves a raw key or hash to its record; 404 as LiteLLM when missing.
+func (h *handler) keyTarget(r *http.Request, keyOrHash string) (*store.Key, error) {
+	k, err := h.Store.GetKey(r.Context(), auth.TokenOf(keyOrHash))
+	if err == nil && k.IsPointer() {
+		err = store.ErrNotFound
+	}
+	return k, err
+}
+
+// canModifyKey: proxy admins any key, users their own keys, team admins their team's keys.
+func (h *handler) canModifyKey(r *http.Request, p *auth.Principal, k *store.Key) (bool, error) {
+	if p.IsProxyAdmin() {
+		return true, nil
+	}
+	if p.UserID != "" && aws.ToString(k.UserID) == p.UserID {
+		return true, nil
+	}
+	return h.isTeamAdmin(r, p, aws.ToString(k.TeamID))
+}
+
+// isTeamAdmin reports whether the caller is an admin of the team.
+func (h *handler) isTeamAdmin(r *http.Request, p *auth.Principal, teamID string) (bool, error) {
+	if teamID == "" || p.UserID == "" {
+		return false, nil
+	}
+	t, err := h.Store.GetTeam(r.Context(), teamID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return teamAdmin(t, p.UserID), nil
+}
+
+func teamAdmin(t *store.Team, userID string) bool {
+	if slices.Contains(t.Admins, userID) {
+		return true
+	}
+	for _, m := range t.MembersWithRoles {
+		if aws.ToString(m.UserID) == userID && m.Role == "admin" {
+			return true
+		}
+	}
+	return false
+}
+
+// keyInfo is GET /key/info?key=.
+func (h *handler) keyInfo(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	key := r.URL.Query().Get("key")
+	var k *store.Key
+	if key == "" {
+		if p.Key == nil {
+			return badRequest("No key passed in. Pass ?key=<key or hash>.").WithParam("key")
+		}
+		key, k = p.Key.Token, p.Key
+	} else {
+		var err error
+		if k, err = h.keyTarget(r, key); errors.Is(err, store.ErrNotFound) {
+			return openai.Errorf(http.StatusNotFound, openai.TypeNotFound, "Key not found in database").WithParam("key")
+		} else if err != nil {
+			return err
+		}
+	}
+	allowed := p.IsProxyAdmin() || p.Role == auth.RoleProxyAdminViewer || p.Token == k.Token ||
+		(p.UserID != "" && aws.ToString(k.UserID) == p.UserID)
+	if !allowed && k.TeamID != nil && p.UserID != "" {
+		t, err := h.Store.GetTeam(r.Context(), *k.TeamID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		allowed = t != nil && isMember(t, p.UserID)
+	}
+	if !allowed {
+		return forbidden(fmt.Sprintf("You are not allowed to access this key's info. Your role=%s", p.Role))
+	}
+	info := keyObject(k)
+	delete(info, "token")
+	return writeJSON(w, map[string]any{"key": key, "info": info})
+}
+
+func isMember(t *store.Team, userID string) bool {
+	for _, m := range t.MembersWithRoles {
+		if aws.ToString(m.UserID) == userID {
+			return true
+		}
+	}
+	return false
+}
+
+// updateKeyRequest is /key/update's body.
+type updateKeyRequest struct {
+	keyFields
+	Key                string       `json:"key"`
+	TempBudgetIncrease Opt[float64] `json:"temp_budget_increase"`
+	TempBudgetExpiry   Opt[string]  `json:"temp_budget_expiry"`
+}
+
+// keyUpdate is POST /key/update.
+func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req updateKeyRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.Key == "" {
+		return badRequest("key is required").WithParam("key")
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if err := h.enforceUpperbound(&req.keyFields, false); err != nil {
+		return err
+	}
+	if req.TempBudgetIncrease.Set != req.TempBudgetExpiry.Set {
+		return invalid("temp_budget_increase and temp_budget_expiry must be set together.")
+	}
+	old, err := h.keyTarget(r, req.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
+	} else if err != nil {
+		return err
+	}
+	ok, err := h.canModifyKey(r, p, old)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return forbidden("You are not authorized to update this key")
+	}
+	if !p.IsProxyAdmin() && req.UserID.Set && aws.ToString(req.UserID.Ptr()) != aws.ToString(old.UserID) {
+		return forbidden(fmt.Sprintf("User can only create keys for themselves. Got user_id=%s, Your ID=%s", req.UserID.V, p.UserID))
+	}
+	if req.TeamID.Has() && req.TeamID.V != "" {
+		if _, err := h.Store.GetTeam(r.Context(), req.TeamID.V); errors.Is(err, store.ErrNotFound) {
+			return invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", req.TeamID.V))
+		} else if err != nil {
+			return err
+		}
+	}
+	autoRotate := old.AutoRotate
+	if req.AutoRotate.Set {
+		autoRotate = req.AutoRotate.Has() && req.AutoRotate.V
+	}
+	if autoRotate && (req.AutoRotate.Set || req.RotationInterval.Set) {
+		interval, alias := req.RotationInterval, req.KeyAlias
+		if !interval.Set && old.RotationInterval != nil {
+			interval = Of(*old.RotationInterval)
+		}
+		if !alias.Set && old.KeyAlias != nil {
+			alias = Of(*old.KeyAlias)
+		}
+		if err := h.rotationCheck(true, interval, alias); err != nil {
+			return err
+		}
+	}
+	now := h.Now().UTC()
+	k, err := h.Store.UpdateKey(r.Context(), old.Token, func(k *store.Key) error {
+		req.apply(k, now, h.loc())
+		if req.TempBudgetIncrease.Set {
+			k.Metadata["temp_budget_increase"] = req.TempBudgetIncrease.Ptr()
+			k.Metadata["temp_budget_expiry"] = req.TempBudgetExpiry.Ptr()
+		}
+		k.UpdatedAt, k.UpdatedBy = now, p.UserID
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrAliasTaken):
+		return openai.Errorf(http.StatusBadRequest, "bad_request_error", fmt.Sprintf(
+			"Key with alias '%s' already exists. Unique key aliases across all keys are required.", req.KeyAlias.V)).WithParam("key_alias")
+	case errors.Is(err, store.ErrNotFound):
+		return notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
+	case err != nil:
+		return err
+	}
+	h.Auth.Invalidate()
+	out := keyObject(k)
+	out["key"] = req.Key
+	return writeJSON(w, out)
+}
+
+// deleteKeysRequest is /key/delete's body.
+type deleteKeysRequest struct {
+	Keys       []string `json:"keys"`
+	KeyAliases []string `json:"key_aliases"`
+}
+
+// keyDelete is POST /key/delete.
+func (h *handler) keyDelete(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req deleteKeysRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if len(req.Keys) == 0 && len(req.KeyAliases) == 0 {
+		return invalid("Either keys or key_aliases must be passed in.")
+	}
+	var found []*store.Key
+	var deleted []string
+	add := func(passed, token string) error {
+		k, err := h.Store.GetKey(r.Context(), token)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && k.IsPointer()) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found, deleted = append(found, k), append(deleted, passed)
+		return nil
+	}
+	for _, key := range req.Keys {
+		if err := add(key, auth.TokenOf(key)); err != nil {
+			return err
+		}
+	}
+	for _, alias := range req.KeyAliases {
+		token, err := h.Store.KeyTokenByAlias(r.Context(), alias)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if err := add(alias, token); err != nil {
+			return err
+		}
+	}
+	if len(found) == 0 {
+		return notFound("No keys found")
+	}
+	for _, k := range found {
+		ok, err := h.canModifyKey(r, p, k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return forbidden("You are not authorized to delete this key")
+		}
+	}
+	if err := h.Store.DeleteKeys(r.Context(), found); err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, map[string]any{"deleted_keys": deleted})
+}
+
+// blockKeyRequest is /key/block's and /key/unblock's body.
+type blockKeyRequest struct {
+	Key string `json:"key"`
+}
+
+func (h *handler) keyBlock(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	return h.setKeyBlocked(w, r, p, true)
+}
+
+func (h *handler) keyUnblock(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	return h.setKeyBlocked(w, r, p, false)
+}
+
+// setKeyBlocked is POST /key/block and /key/unblock: proxy admins and team admins.
+func (h *handler) setKeyBlocked(w http.ResponseWriter, r *http.Request, p *auth.Principal, blocked bool) error {
+	var req blockKeyRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.Key == "" {
+		return invalid("Invalid key format.")
+	}
+	old, err := h.keyTarget(r, req.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("Key %s not found", auth.KeyName(req.Key)))
+	} else if err != nil {
+		return err
+	}
+	ok := p.IsProxyAdmin()
+	if !ok {
+		if ok, err = h.isTeamAdmin(r, p, aws.ToString(old.TeamID)); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return forbidden(fmt.Sprintf("Only proxy admins and team admins can block or unblock keys. Your role=%s", p.Role))
+	}
+	now := h.Now().UTC()
+	k, err := h.Store.UpdateKey(r.Context(), old.Token, func(k *store.Key) error {
+		k.Blocked = blocked
+		k.UpdatedAt, k.UpdatedBy = now, p.UserID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, keyObject(k))
+}
+
+// regenerateRequest is /key/regenerate's body (all optional).
+type regenerateRequest struct {
+	keyFields
+	Key          string      `json:"key"`
+	NewKey       Opt[string] `json:"new_key"`
+	NewMasterKey Opt[string] `json:"new_master_key"`
+	GracePeriod  Opt[string] `json:"grace_period"`
+}
+
+// keyRegenerate is POST /key/regenerate and /key/{key}/regenerate.
+func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req regenerateRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	key := req.Key
+	if key == "" {
+		key = r.PathValue("key")
+	}
+	if key == "" {
+		return invalid("No key passed in.")
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if req.NewKey.Has() && !strings.HasPrefix(req.NewKey.V, auth.KeyPrefix) {
+		return invalid(fmt.Sprintf("Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received: %s", maskKey(req.NewKey.V)))
+	}
+	if p.IsMaster && auth.TokenOf(key) == auth.Hash(h.Config.GeneralSettings.MasterKey) {
+		return invalid("The master key cannot be regenerated through the API; change general_settings.master_key (or LITELLM_MASTER_KEY).")
+	}
+	grace := time.Duration(0)
+	if g := req.GracePeriod; g.Has() && g.V != "" {
+		d, err := duration.Parse(g.V)
+		if err != nil {
+			return badRequest("Invalid grace_period: %v", err).WithParam("grace_period")
+		}
+		grace = d.Approx()
+	}
+	old, err := h.keyTarget(r, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
+	} else if err != nil {
+		return err
+	}
+	ok, err := h.canModifyKey(r, p, old)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return forbidden("You are not authorized to regenerate this key")
+	}
+	now := h.Now().UTC()
+	raw, k, err := auth.Regenerate(r.Context(), h.Store, old.Token, auth.RegenerateOptions{
+		NewKey: req.NewKey.V, Grace: grace, Now: now,
+		Change: func(k *store.Key) error {
+			req.apply(k, now, h.loc())
+			k.UpdatedBy = p.UserID
+			return nil
+		},
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
+	} else if errors.Is(err, store.ErrExists) {
+		return invalid("A key with this value already exists.")
+	} else if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, generatedKey(raw, k, req.Duration))
+}
+
+// keyList is GET /key/list.
+func (h *handler) keyList(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	q := r.URL.Query()
+	page, err := intParam(q.Get("page"), 1, 1, math.MaxInt32, "page")
+	if err != nil {
+		return err
+	}
+	size, err := intParam(q.Get("size"), 10, 1, 100, "size")
+	if err != nil {
+		return err
+	}
+	f := store.KeyFilter{UserID: q.Get("user_id"), TeamID: q.Get("team_id")}
+	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer {
+		teamAdmin, err := h.isTeamAdmin(r, p, f.TeamID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case teamAdmin && f.UserID == "":
+		case f.UserID != "" && f.UserID != p.UserID:
+			return forbidden("You are not authorized to check another user's keys")
+		default:
+			f.UserID = p.UserID
+			if f.UserID == "" {
+				return forbidden("You are not authorized to check another user's keys")
+			}
+		}
+	}
+	desc := q.Get("sort_order") != "asc"
+	sortBy := q.Get("sort_by")
+	var keys []store.Key
+	total := 0
+	switch {
+	case q.Get("key_hash") != "" || q.Get("key_alias") != "":
+		token := q.Get("key_hash")
+		if a := q.Get("key_alias"); a != "" {
+			if token, err = h.Store.KeyTokenByAlias(r.Context(), a); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if token != "" {
+			k, err := h.Store.GetKey(r.Context(), auth.TokenOf(token))
+			if err == nil && !k.IsPointer() && matches(k, f) {
+				keys, total = []store.Key{*k}, 1
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		keys = pageOf(keys, page, size)
+	case sortBy == "" || sortBy == "created_at":
+		keys, total, err = h.Store.ListKeys(r.Context(), f, store.Page{Number: page, Size: size, Desc: desc})
+		if err != nil {
+			return err
+		}
+	default:
+		all, err := h.Store.AllKeys(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		if err := sortKeys(all, sortBy, desc); err != nil {
+			return err
+		}
+		keys, total = pageOf(all, page, size), len(all)
+	}
+	full := q.Get("return_full_object") == "true"
+	out := make([]any, 0, len(keys))
+	for i := range keys {
+		if full {
+			out = append(out, keyObject(&keys[i]))
+		} else {
+			out = append(out, keys[i].Token)
+		}
+	}
+	return writeJSON(w, map[string]any{
+		"keys":         out,
+		"total_count":  total,
+		"current_page": page,
+		"total_pages":  (total + size - 1) / size,
+	})
+}
+
+func matches(k *store.Key, f store.KeyFilter) bool {
+	return (f.UserID == "" || aws.ToString(k.UserID) == f.UserID) && (f.TeamID == "" || aws.ToString(k.TeamID) == f.TeamID)
+}
+
+func pageOf[T any](xs []T, page, size int) []T {
+	start := (page - 1) * size
+	if start >= len(xs) {
+		return nil
+	}
+	return xs[start:min(start+size, len(xs))]
+}
+
+func sortKeys(keys []store.Key, by string, desc bool) error {
+	var less func(a, b *store.Key) bool
+	switch by {
+	case "spend":
+		less = func(a, b *store.Key) bool { return a.Spend < b.Spend }
+	case "max_budget":
+		less = func(a, b *store.Key) bool { return aws.ToFloat64(a.MaxBudget) < aws.ToFloat64(b.MaxBudget) }
+	case "updated_at":
+		less = func(a, b *store.Key) bool { return a.UpdatedAt.Before(b.UpdatedAt) }
+	case "token":
+		less = func(a, b *store.Key) bool { return a.Token < b.Token }
+	case "key_alias":
+		less = func(a, b *store.Key) bool { return aws.ToString(a.KeyAlias) < aws.ToString(b.KeyAlias) }
+	default:
+		return badRequest("Invalid sort_by %q: use spend, max_budget, created_at, updated_at, token or key_alias", by).WithParam("sort_by")
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		if desc {
+			return less(&keys[j], &keys[i])
+		}
+		return less(&keys[i], &keys[j])
+	})
+	return nil
+}
+
+func intParam(s string, def, lo, hi int, name string) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest("Invalid %s %q: want an integer from %d to %d", name, s, lo, hi).WithParam(name)
+	}
+	return n, nil
+}
+
+// resetSpendRequest is /key/{key}/reset_spend's body.
+type resetSpendRequest struct {
+	ResetTo Opt[float64] `json:"reset_to"`
+}
+
+// keyResetSpend is POST /key/{key}/reset_spend: proxy admins and team admins.
+func (h *handler) keyResetSpend(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req resetSpendRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if !req.ResetTo.Has() {
+		return badRequest("reset_to is required").WithParam("reset_to")
+	}
+	old, err := h.keyTarget(r, r.PathValue("key"))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(r.PathValue("key"))))
+	} else if err != nil {
+		return err
+	}
+	ok := p.IsProxyAdmin()
+	if !ok {
+		if ok, err = h.isTeamAdmin(r, p, aws.ToString(old.TeamID)); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return forbidden("Only proxy admins and team admins can reset the spend of a key")
+	}
+	to := req.ResetTo.V
+	prev, k, err := h.Store.ResetKeySpend(r.Context(), old.Token, func(k *store.Key) error {
+		switch {
+		case to < 0:
+			return invalid(fmt.Sprintf("reset_to must be >= 0. Received: %s", pyFloat(to)))
+		case to > k.Spend:
+			return invalid(fmt.Sprintf("reset_to (%s) must be <= current spend (%s)", pyFloat(to), pyFloat(k.Spend)))
+		case k.MaxBudget != nil && to > *k.MaxBudget:
+			return invalid(fmt.Sprintf("reset_to (%s) must be <= max_budget (%s)", pyFloat(to), pyFloat(*k.MaxBudget)))
+		}
+		return nil
+	}, to)
+	if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, map[string]any{
+		"key_hash":        k.Token,
+		"spend":           k.Spend,
+		"previous_spend":  prev,
+		"max_budget":      k.MaxBudget,
+		"budget_reset_at": timeOrNil(k.BudgetResetAt),
+	})
+}

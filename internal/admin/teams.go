@@ -1,0 +1,801 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/google/uuid"
+
+	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// teamFields are the team parameters of /team/new and /team/update.
+type teamFields struct {
+	TeamAlias          Opt[string]            `json:"team_alias"`
+	OrganizationID     Opt[string]            `json:"organization_id"`
+	Metadata           Opt[map[string]any]    `json:"metadata"`
+	TPMLimit           Opt[int64]             `json:"tpm_limit"`
+	RPMLimit           Opt[int64]             `json:"rpm_limit"`
+	MaxParallel        Opt[int64]             `json:"max_parallel_requests"`
+	MaxBudget          Opt[float64]           `json:"max_budget"`
+	SoftBudget         Opt[float64]           `json:"soft_budget"`
+	BudgetDuration     Opt[string]            `json:"budget_duration"`
+	BudgetLimits       Opt[[]budgetLimit]     `json:"budget_limits"`
+	Models             Opt[[]string]          `json:"models"`
+	Blocked            Opt[bool]              `json:"blocked"`
+	ModelAliases       Opt[map[string]string] `json:"model_aliases"`
+	Tags               Opt[[]string]          `json:"tags"`
+	ModelRPMLimit      Opt[map[string]int64]  `json:"model_rpm_limit"`
+	ModelTPMLimit      Opt[map[string]int64]  `json:"model_tpm_limit"`
+	TeamMemberBudget   Opt[float64]           `json:"team_member_budget"`
+	TeamMemberRPMLimit Opt[int64]             `json:"team_member_rpm_limit"`
+	TeamMemberTPMLimit Opt[int64]             `json:"team_member_tpm_limit"`
+	TeamMemberKeyDur   Opt[string]            `json:"team_member_key_duration"`
+}
+
+func (f *teamFields) limitFields() *keyFields {
+	return &keyFields{
+		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration, BudgetLimits: f.BudgetLimits,
+		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel,
+		ModelRPMLimit: f.ModelRPMLimit, ModelTPMLimit: f.ModelTPMLimit,
+	}
+}
+
+func (f *teamFields) validate() error {
+	if f.TeamMemberBudget.Has() && f.TeamMemberBudget.V < 0 {
+		return invalid(fmt.Sprintf("team_member_budget cannot be negative. Received: %s", pyFloat(f.TeamMemberBudget.V)))
+	}
+	return f.limitFields().validate()
+}
+
+// apply sets the fields present in f on t.
+func (f *teamFields) apply(t *store.Team, now time.Time, loc *time.Location) {
+	if f.TeamAlias.Set {
+		t.TeamAlias = f.TeamAlias.Ptr()
+	}
+	if f.OrganizationID.Set {
+		t.OrganizationID = f.OrganizationID.Ptr()
+	}
+	if f.Metadata.Set {
+		t.Metadata = nonNilMap(f.Metadata.V)
+	}
+	if f.Models.Set {
+		t.Models = nonNil(f.Models.V)
+	}
+	if f.Blocked.Set {
+		t.Blocked = f.Blocked.Has() && f.Blocked.V
+	}
+	if f.ModelAliases.Set {
+		t.ModelAliases = f.ModelAliases.V
+	}
+	if f.Tags.Set {
+		t.Tags = f.Tags.V
+	}
+	if f.TeamMemberBudget.Set {
+		t.TeamMemberBudget = f.TeamMemberBudget.Ptr()
+	}
+	if f.TeamMemberRPMLimit.Set {
+		t.TeamMemberRPM = f.TeamMemberRPMLimit.Ptr()
+	}
+	if f.TeamMemberTPMLimit.Set {
+		t.TeamMemberTPM = f.TeamMemberTPMLimit.Ptr()
+	}
+	if f.TeamMemberKeyDur.Set {
+		t.TeamMemberKeyDur = f.TeamMemberKeyDur.Ptr()
+	}
+	lf := f.limitFields()
+	lf.applyBudget(&t.Budget, now, loc)
+	lf.applyLimits(&t.Limits)
+	if f.BudgetLimits.Set {
+		t.BudgetLimits = lf.windows(t.BudgetLimits, now, loc)
+	}
+}
+
+// teamObject is a team record as LiteLLM returns it (LiteLLM_TeamTable).
+func teamObject(t *store.Team) map[string]any {
+	m := object(t)
+	m["budget_reset_at"] = timeOrNil(t.BudgetResetAt)
+	m["model_id"] = nil
+	m["litellm_model_table"] = nil
+	if t.ModelAliases != nil {
+		m["litellm_model_table"] = map[string]any{"model_aliases": t.ModelAliases}
+	}
+	return m
+}
+
+// member is a team member in a request: {"user_id"|"user_email", "role"}.
+type member struct {
+	UserID    string `json:"user_id"`
+	UserEmail string `json:"user_email"`
+	Role      string `json:"role"`
+}
+
+func (m member) validate() error {
+	if m.UserID == "" && m.UserEmail == "" {
+		return invalid("Either user_id or user_email needs to be passed in for each member")
+	}
+	if m.Role != "admin" && m.Role != "user" {
+		return badRequest("Invalid member role %q: want \"admin\" or \"user\"", m.Role).WithParam("role")
+	}
+	return nil
+}
+
+func (m member) store() store.Member {
+	sm := store.Member{Role: m.Role}
+	if m.UserID != "" {
+		sm.UserID = aws.String(m.UserID)
+	}
+	if m.UserEmail != "" {
+		sm.UserEmail = aws.String(m.UserEmail)
+	}
+	return sm
+}
+
+// newTeamRequest is /team/new's body.
+type newTeamRequest struct {
+	teamFields
+	TeamID           string   `json:"team_id"`
+	MembersWithRoles []member `json:"members_with_roles"`
+	Admins           []string `json:"admins"`
+	Members          []string `json:"members"`
+}
+
+// teamNew is POST /team/new: the team, its members' memberships and their users (created
+// when new), in one transaction.
+func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req newTeamRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	members := req.MembersWithRoles
+	for _, id := range req.Admins {
+		members = append(members, member{UserID: id, Role: "admin"})
+	}
+	for _, id := range req.Members {
+		members = append(members, member{UserID: id, Role: "user"})
+	}
+	for _, m := range members {
+		if err := m.validate(); err != nil {
+			return err
+		}
+	}
+	if req.TeamID == "" {
+		req.TeamID = uuid.NewString()
+	}
+	ctx := r.Context()
+	now := h.Now().UTC()
+	var team *store.Team
+	err := store.Retry(ctx, func() error {
+		if _, err := h.Store.GetTeam(ctx, req.TeamID); err == nil {
+			return invalid(fmt.Sprintf("Team id = %s already exists. Please use a different team id.", req.TeamID))
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		team = &store.Team{TeamID: req.TeamID, Admins: []string{}, Members: []string{}, MembersWithRoles: []store.Member{},
+			Models: []string{}, Metadata: map[string]any{}}
+		team.CreatedAt, team.UpdatedAt, team.CreatedBy, team.UpdatedBy = now, now, p.UserID, p.UserID
+		req.apply(team, now, h.loc())
+		plan := newMemberPlan()
+		for _, m := range members {
+			if err := plan.add(h, r, team, m.store(), nil, now, p.UserID); err != nil {
+				return err
+			}
+		}
+		tx := h.Store.Tx()
+		if err := tx.PutTeam(team); err != nil {
+			return err
+		}
+		if err := plan.write(tx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	if errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "team") {
+		return invalid(fmt.Sprintf("Team id = %s already exists. Please use a different team id.", req.TeamID))
+	} else if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, teamObject(team))
+}
+
+// userChange is a user record a member change creates (old nil) or updates.
+type userChange struct{ old, new *store.User }
+
+// teamChange is a team record a member change updates.
+type teamChange struct{ old, new *store.Team }
+
+// memberPlan collects the records adding members touches, so they are written once each in
+// one transaction.
+type memberPlan struct {
+	users       map[string]*userChange
+	teams       map[string]*teamChange
+	memberships []*store.Membership
+}
+
+func newMemberPlan() *memberPlan {
+	return &memberPlan{users: map[string]*userChange{}, teams: map[string]*teamChange{}}
+}
+
+// team reads a team to change (once per plan); ErrNotFound when it does not exist.
+func (pl *memberPlan) team(h *handler, r *http.Request, id string) (*store.Team, error) {
+	if c, ok := pl.teams[id]; ok {
+		return c.new, nil
+	}
+	old, err := h.Store.GetTeam(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", id))
+	} else if err != nil {
+		return nil, err
+	}
+	t, err := store.Clone(old)
+	if err != nil {
+		return nil, err
+	}
+	pl.teams[id] = &teamChange{old: old, new: t}
+	return t, nil
+}
+
+// add makes m a member of team: the member entry, the user's teams list (the user is created
+// if unknown, found by email when only an email is given), and a membership item with
+// max_budget_in_team or the team's team_member_budget.
+func (pl *memberPlan) add(h *handler, r *http.Request, team *store.Team, m store.Member, maxInTeam *float64, now time.Time, by string) error {
+	ctx := r.Context()
+	uid, email := aws.ToString(m.UserID), aws.ToString(m.UserEmail)
+	if uid == "" {
+		id, err := h.Store.UserIDByEmail(ctx, email)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			uid = uuid.NewString()
+		case err != nil:
+			return err
+		default:
+			uid = id
+		}
+	}
+	if isMember(team, uid) {
+		return errorWithType(http.StatusBadRequest, "team_member_already_in_team",
+			fmt.Sprintf("User=%s already in team=%s.", uid, team.TeamID), "user_id")
+	}
+	c, ok := pl.users[uid]
+	if !ok {
+		old, err := h.Store.GetUser(ctx, uid)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			u := newUser(uid, now, by)
+			if email != "" {
+				u.UserEmail = aws.String(email)
+			}
+			c = &userChange{new: u}
+		case err != nil:
+			return err
+		default:
+			u, err := store.Clone(old)
+			if err != nil {
+				return err
+			}
+			u.UpdatedAt, u.UpdatedBy = now, by
+			c = &userChange{old: old, new: u}
+		}
+		pl.users[uid] = c
+	}
+	if !slices.Contains(c.new.Teams, team.TeamID) {
+		c.new.Teams = append(c.new.Teams, team.TeamID)
+	}
+	if email == "" {
+		email = aws.ToString(c.new.UserEmail)
+	}
+	entry := store.Member{UserID: aws.String(uid), Role: m.Role}
+	if email != "" {
+		entry.UserEmail = aws.String(email)
+	}
+	team.MembersWithRoles = append(team.MembersWithRoles, entry)
+	team.UpdatedAt, team.UpdatedBy = now, by
+	budget := maxInTeam
+	if budget == nil {
+		budget = team.TeamMemberBudget
+	}
+	pl.memberships = append(pl.memberships, &store.Membership{TeamID: team.TeamID, UserID: uid, Budget: store.Budget{MaxBudget: budget}})
+	return nil
+}
+
+// write adds the plan's writes to tx.
+func (pl *memberPlan) write(tx *store.Tx) error {
+	for _, c := range pl.users {
+		var err error
+		if c.old == nil {
+			err = tx.PutUser(c.new)
+		} else {
+			err = tx.UpdateUser(c.old, c.new)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, c := range pl.teams {
+		if err := tx.UpdateTeam(c.old, c.new); err != nil {
+			return err
+		}
+	}
+	for _, m := range pl.memberships {
+		if err := tx.PutMembership(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeMember drops a user from a team's member lists; it reports whether it was there.
+func removeMember(t *store.Team, userID, email string) bool {
+	found := false
+	kept := t.MembersWithRoles[:0:0]
+	for _, m := range t.MembersWithRoles {
+		if (userID != "" && aws.ToString(m.UserID) == userID) || (email != "" && aws.ToString(m.UserEmail) == email) {
+			found = true
+			continue
+		}
+		kept = append(kept, m)
+	}
+	t.MembersWithRoles = kept
+	t.Admins = slices.DeleteFunc(slices.Clone(t.Admins), func(s string) bool { return s == userID })
+	t.Members = slices.DeleteFunc(slices.Clone(t.Members), func(s string) bool { return s == userID })
+	return found
+}
+
+func errorWithType(status int, typ, msg, param string) *openai.Error {
+	return openai.Errorf(status, typ, msg).WithParam(param)
+}
+
+// teamInfo is GET /team/info?team_id=: the team, its keys and memberships.
+func (h *handler) teamInfo(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	id := r.URL.Query().Get("team_id")
+	if id == "" {
+		return badRequest("Malformed request. No team id passed in.").WithParam("team_id")
+	}
+	ctx := r.Context()
+	t, err := h.Store.GetTeam(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("Team not found, passed team id: %s.", id))
+	} else if err != nil {
+		return err
+	}
+	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer && (p.Key == nil || aws.ToString(p.Key.TeamID) != id) && !isMember(t, p.UserID) {
+		return forbidden(fmt.Sprintf("User=%s not authorized to access this team=%s", p.UserID, id))
+	}
+	keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
+	if err != nil {
+		return err
+	}
+	ms, err := h.Store.Memberships(ctx, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{
+		"team_id":          id,
+		"team_info":        teamObject(t),
+		"keys":             keyObjects(keys, true),
+		"team_memberships": membershipObjects(ms),
+	})
+}
+
+func keyObjects(keys []store.Key, dropToken bool) []any {
+	out := make([]any, 0, len(keys))
+	for i := range keys {
+		m := keyObject(&keys[i])
+		if dropToken {
+			delete(m, "token")
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// membershipObjects are LiteLLM_TeamMembership rows.
+func membershipObjects(ms []store.Membership) []any {
+	out := make([]any, 0, len(ms))
+	for _, m := range ms {
+		var table any
+		if m.MaxBudget != nil {
+			table = map[string]any{"max_budget": m.MaxBudget, "budget_duration": nilIfEmpty(m.BudgetDuration)}
+		}
+		out = append(out, map[string]any{
+			"team_id": m.TeamID, "user_id": m.UserID, "spend": m.Spend, "budget_id": nil, "litellm_budget_table": table,
+		})
+	}
+	return out
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// updateTeamRequest is /team/update's body.
+type updateTeamRequest struct {
+	teamFields
+	TeamID string `json:"team_id"`
+}
+
+// teamUpdate is POST /team/update: proxy admins and the team's admins.
+func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req updateTeamRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.TeamID == "" {
+		return invalid("No team id passed in")
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	now := h.Now().UTC()
+	t, err := h.changeTeam(r, p, req.TeamID, func(t *store.Team) { req.apply(t, now, h.loc()) })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{"team_id": t.TeamID, "data": teamObject(t)})
+}
+
+// changeTeam reads a team, checks the caller may change it (proxy admin or team admin),
+// applies change and writes the difference.
+func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, change func(*store.Team)) (*store.Team, error) {
+	ctx := r.Context()
+	now := h.Now().UTC()
+	var out *store.Team
+	err := store.Retry(ctx, func() error {
+		old, err := h.Store.GetTeam(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(fmt.Sprintf("Team not found, passed team_id=%s", id))
+		} else if err != nil {
+			return err
+		}
+		if !p.IsProxyAdmin() && !teamAdmin(old, p.UserID) {
+			return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=%s, team_id=%s", r.URL.Path, id))
+		}
+		t, err := store.Clone(old)
+		if err != nil {
+			return err
+		}
+		change(t)
+		t.UpdatedAt, t.UpdatedBy = now, p.UserID
+		tx := h.Store.Tx()
+		if err := tx.UpdateTeam(old, t); err != nil {
+			return err
+		}
+		out = t
+		return tx.Commit(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.Auth.Invalidate()
+	return out, nil
+}
+
+// blockTeamRequest is /team/block's and /team/unblock's body.
+type blockTeamRequest struct {
+	TeamID string `json:"team_id"`
+}
+
+func (h *handler) teamBlock(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	return h.setTeamBlocked(w, r, p, true)
+}
+
+func (h *handler) teamUnblock(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	return h.setTeamBlocked(w, r, p, false)
+}
+
+func (h *handler) setTeamBlocked(w http.ResponseWriter, r *http.Request, p *auth.Principal, blocked bool) error {
+	var req blockTeamRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.TeamID == "" {
+		return invalid("No team id passed in")
+	}
+	t, err := h.changeTeam(r, p, req.TeamID, func(t *store.Team) { t.Blocked = blocked })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, teamObject(t))
+}
+
+// deleteTeamsRequest is /team/delete's body.
+type deleteTeamsRequest struct {
+	TeamIDs []string `json:"team_ids"`
+}
+
+// teamDelete is POST /team/delete: the teams, their keys and memberships, and the team ids
+// in their members' user records.
+func (h *handler) teamDelete(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req deleteTeamsRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if len(req.TeamIDs) == 0 {
+		return invalid("No team id passed in")
+	}
+	ctx := r.Context()
+	for _, id := range req.TeamIDs {
+		if _, err := h.Store.GetTeam(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return notFound(fmt.Sprintf("Team not found, passed team_id=%s", id))
+		} else if err != nil {
+			return err
+		}
+	}
+	now := h.Now().UTC()
+	for _, id := range req.TeamIDs {
+		err := store.Retry(ctx, func() error {
+			t, err := h.Store.GetTeam(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
+			if err != nil {
+				return err
+			}
+			ms, err := h.Store.Memberships(ctx, id)
+			if err != nil {
+				return err
+			}
+			tx := h.Store.Tx()
+			users := map[string]bool{}
+			for _, m := range t.MembersWithRoles {
+				users[aws.ToString(m.UserID)] = true
+			}
+			for _, m := range ms {
+				users[m.UserID] = true
+				tx.DeleteMembership(id, m.UserID)
+			}
+			for uid := range users {
+				if err := h.dropTeamFromUser(r, tx, uid, id, now, p.UserID); err != nil {
+					return err
+				}
+			}
+			tx.DeleteTeam(t)
+			return h.commitWithKeys(r, tx, keys)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, map[string]any{"deleted_teams": len(req.TeamIDs)})
+}
+
+// dropTeamFromUser adds to tx the removal of teamID from the user's teams list.
+func (h *handler) dropTeamFromUser(r *http.Request, tx *store.Tx, userID, teamID string, now time.Time, by string) error {
+	if userID == "" {
+		return nil
+	}
+	old, err := h.Store.GetUser(r.Context(), userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if !slices.Contains(old.Teams, teamID) {
+		return nil
+	}
+	u, err := store.Clone(old)
+	if err != nil {
+		return err
+	}
+	u.Teams = slices.DeleteFunc(u.Teams, func(s string) bool { return s == teamID })
+	u.UpdatedAt, u.UpdatedBy = now, by
+	return tx.UpdateUser(old, u)
+}
+
+// memberAddRequest is /team/member_add's body: member is one member or a list.
+type memberAddRequest struct {
+	TeamID          string       `json:"team_id"`
+	Member          members      `json:"member"`
+	MaxBudgetInTeam Opt[float64] `json:"max_budget_in_team"`
+}
+
+// members reads one member object or a list of them.
+type members []member
+
+func (ms *members) UnmarshalJSON(b []byte) error {
+	var one member
+	if err := decodeStrict(b, &one); err == nil {
+		*ms = members{one}
+		return nil
+	}
+	var many []member
+	if err := decodeStrict(b, &many); err != nil {
+		return errors.New("expected a member {user_id|user_email, role} or a list of them")
+	}
+	*ms = many
+	return nil
+}
+
+// teamMemberAdd is POST /team/member_add: proxy admins and team admins.
+func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req memberAddRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.TeamID == "" {
+		return invalid("No team id passed in")
+	}
+	if len(req.Member) == 0 {
+		return invalid("No member/members passed in")
+	}
+	for _, m := range req.Member {
+		if err := m.validate(); err != nil {
+			return err
+		}
+	}
+	if req.MaxBudgetInTeam.Has() && req.MaxBudgetInTeam.V < 0 {
+		return invalid(fmt.Sprintf("max_budget_in_team cannot be negative. Received: %s", pyFloat(req.MaxBudgetInTeam.V)))
+	}
+	ctx := r.Context()
+	now := h.Now().UTC()
+	var plan *memberPlan
+	var team *store.Team
+	err := store.Retry(ctx, func() error {
+		plan = newMemberPlan()
+		var err error
+		if team, err = h.Store.GetTeam(ctx, req.TeamID); errors.Is(err, store.ErrNotFound) {
+			return notFound(fmt.Sprintf("Team not found for team_id=%s", req.TeamID))
+		} else if err != nil {
+			return err
+		}
+		if !p.IsProxyAdmin() && !teamAdmin(team, p.UserID) {
+			return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=/team/member_add, team_id=%s", req.TeamID))
+		}
+		if team, err = plan.team(h, r, req.TeamID); err != nil {
+			return err
+		}
+		for _, m := range req.Member {
+			if err := plan.add(h, r, team, m.store(), req.MaxBudgetInTeam.Ptr(), now, p.UserID); err != nil {
+				return err
+			}
+		}
+		tx := h.Store.Tx()
+		if err := plan.write(tx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	if errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "membership") {
+		return errorWithType(http.StatusBadRequest, "team_member_already_in_team", "User already in team.", "user_id")
+	} else if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	out := teamObject(team)
+	users := make([]any, 0, len(plan.users))
+	for _, c := range plan.users {
+		users = append(users, userObject(c.new))
+	}
+	ms := make([]store.Membership, 0, len(plan.memberships))
+	for _, m := range plan.memberships {
+		ms = append(ms, *m)
+	}
+	out["updated_users"] = users
+	out["updated_team_memberships"] = membershipObjects(ms)
+	return writeJSON(w, out)
+}
+
+// memberDeleteRequest is /team/member_delete's body.
+type memberDeleteRequest struct {
+	TeamID    string `json:"team_id"`
+	UserID    string `json:"user_id"`
+	UserEmail string `json:"user_email"`
+}
+
+// teamMemberDelete is POST /team/member_delete: the member entry, the membership item and
+// the team id in the user's record, in one transaction.
+func (h *handler) teamMemberDelete(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req memberDeleteRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.TeamID == "" {
+		return invalid("No team id passed in")
+	}
+	if req.UserID == "" && req.UserEmail == "" {
+		return invalid("Either user_id or user_email needs to be passed in")
+	}
+	ctx := r.Context()
+	now := h.Now().UTC()
+	var team *store.Team
+	err := store.Retry(ctx, func() error {
+		old, err := h.Store.GetTeam(ctx, req.TeamID)
+		if errors.Is(err, store.ErrNotFound) {
+			return invalid(fmt.Sprintf("Team id=%s does not exist in db", req.TeamID))
+		} else if err != nil {
+			return err
+		}
+		if !p.IsProxyAdmin() && !teamAdmin(old, p.UserID) {
+			return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=/team/member_delete, team_id=%s", req.TeamID))
+		}
+		uid := req.UserID
+		if uid == "" {
+			for _, m := range old.MembersWithRoles {
+				if strings.EqualFold(aws.ToString(m.UserEmail), req.UserEmail) {
+					uid = aws.ToString(m.UserID)
+				}
+			}
+		}
+		if team, err = store.Clone(old); err != nil {
+			return err
+		}
+		if !removeMember(team, uid, req.UserEmail) {
+			return invalid("User not found in team")
+		}
+		team.UpdatedAt, team.UpdatedBy = now, p.UserID
+		tx := h.Store.Tx()
+		if err := tx.UpdateTeam(old, team); err != nil {
+			return err
+		}
+		if uid != "" {
+			tx.DeleteMembership(req.TeamID, uid)
+			if err := h.dropTeamFromUser(r, tx, uid, req.TeamID, now, p.UserID); err != nil {
+				return err
+			}
+		}
+		return tx.Commit(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, teamObject(team))
+}
+
+// teamList is GET /team/list[?user_id=]: teams with their memberships and keys, sorted by
+// team_alias. Non-admins may list only their own teams.
+func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	userID := r.URL.Query().Get("user_id")
+	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer && (userID == "" || userID != p.UserID) {
+		return mgmtError(http.StatusUnauthorized, fmt.Sprintf("Only admin users can query all teams/other teams. Your user role=%s", p.Role))
+	}
+	ctx := r.Context()
+	teams, _, err := h.Store.ListTeams(ctx, store.Page{Number: 1, Size: 1 << 30})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(teams, func(a, b store.Team) int {
+		return strings.Compare(aws.ToString(a.TeamAlias), aws.ToString(b.TeamAlias))
+	})
+	out := make([]any, 0, len(teams))
+	for i := range teams {
+		t := &teams[i]
+		if userID != "" && !isMember(t, userID) {
+			continue
+		}
+		ms, err := h.Store.Memberships(ctx, t.TeamID)
+		if err != nil {
+			return err
+		}
+		if userID != "" {
+			ms = slices.DeleteFunc(ms, func(m store.Membership) bool { return m.UserID != userID })
+		}
+		keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: t.TeamID})
+		if err != nil {
+			return err
+		}
+		m := teamObject(t)
+		m["team_memberships"] = membershipObjects(ms)
+		m["keys"] = keyObjects(keys, false)
+		out = append(out, m)
+	}
+	return writeJSON(w, out)
+}

@@ -1,0 +1,478 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/google/uuid"
+
+	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// userRoles are the roles a user may have.
+var userRoles = []string{auth.RoleProxyAdmin, auth.RoleProxyAdminViewer, auth.RoleInternalUser, auth.RoleInternalUserViewer, auth.RoleTeam, auth.RoleCustomer}
+
+// userFields are the user parameters of /user/new and /user/update.
+type userFields struct {
+	UserEmail      Opt[string]                 `json:"user_email"`
+	UserAlias      Opt[string]                 `json:"user_alias"`
+	UserRole       Opt[string]                 `json:"user_role"`
+	MaxBudget      Opt[float64]                `json:"max_budget"`
+	SoftBudget     Opt[float64]                `json:"soft_budget"`
+	BudgetDuration Opt[string]                 `json:"budget_duration"`
+	Models         Opt[[]string]               `json:"models"`
+	TPMLimit       Opt[int64]                  `json:"tpm_limit"`
+	RPMLimit       Opt[int64]                  `json:"rpm_limit"`
+	MaxParallel    Opt[int64]                  `json:"max_parallel_requests"`
+	Metadata       Opt[map[string]any]         `json:"metadata"`
+	ModelMaxBudget Opt[map[string]modelBudget] `json:"model_max_budget"`
+	ModelRPMLimit  Opt[map[string]int64]       `json:"model_rpm_limit"`
+	ModelTPMLimit  Opt[map[string]int64]       `json:"model_tpm_limit"`
+}
+
+// limitFields returns the fields validate and applyBudget share with keys.
+func (f *userFields) limitFields() *keyFields {
+	return &keyFields{
+		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration,
+		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel,
+		ModelMaxBudget: f.ModelMaxBudget, ModelRPMLimit: f.ModelRPMLimit, ModelTPMLimit: f.ModelTPMLimit,
+	}
+}
+
+func (f *userFields) validate() error {
+	if f.UserRole.Has() && !slices.Contains(userRoles, f.UserRole.V) {
+		return badRequest("Invalid user_role %q: want one of %s", f.UserRole.V, strings.Join(userRoles, ", ")).WithParam("user_role")
+	}
+	return f.limitFields().validate()
+}
+
+// apply sets the fields present in f on u.
+func (f *userFields) apply(u *store.User, now time.Time, loc *time.Location) {
+	if f.UserEmail.Set {
+		u.UserEmail = f.UserEmail.Ptr()
+	}
+	if f.UserAlias.Set {
+		u.UserAlias = f.UserAlias.Ptr()
+	}
+	if f.UserRole.Has() {
+		u.UserRole = f.UserRole.V
+	}
+	if f.Models.Set {
+		u.Models = nonNil(f.Models.V)
+	}
+	if f.Metadata.Set {
+		u.Metadata = nonNilMap(f.Metadata.V)
+	}
+	lf := f.limitFields()
+	lf.applyBudget(&u.Budget, now, loc)
+	lf.applyLimits(&u.Limits)
+	if f.ModelMaxBudget.Set {
+		u.ModelMaxBudget = lf.modelBudgets(u.ModelMaxBudget, now, loc)
+	}
+}
+
+// teamRef is an entry of /user/new's teams: a team id, or {team_id, max_budget_in_team, user_role}.
+type teamRef struct {
+	TeamID          string   `json:"team_id"`
+	MaxBudgetInTeam *float64 `json:"max_budget_in_team"`
+	UserRole        string   `json:"user_role"`
+}
+
+func (t *teamRef) UnmarshalJSON(b []byte) error {
+	var id string
+	if err := json.Unmarshal(b, &id); err == nil {
+		*t = teamRef{TeamID: id}
+		return nil
+	}
+	type plain teamRef
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return errors.New("expected a team id or {team_id, max_budget_in_team, user_role}")
+	}
+	*t = teamRef(p)
+	return nil
+}
+
+// newUserRequest is /user/new's body.
+type newUserRequest struct {
+	userFields
+	UserID        Opt[string]            `json:"user_id"`
+	Teams         Opt[[]teamRef]         `json:"teams"`
+	TeamID        Opt[string]            `json:"team_id"`
+	AutoCreateKey Opt[bool]              `json:"auto_create_key"`
+	KeyAlias      Opt[string]            `json:"key_alias"`
+	Duration      Opt[string]            `json:"duration"`
+	Aliases       Opt[map[string]string] `json:"aliases"`
+}
+
+// userObject is a user record as LiteLLM returns it (LiteLLM_UserTable).
+func userObject(u *store.User) map[string]any {
+	m := object(u)
+	m["budget_reset_at"] = timeOrNil(u.BudgetResetAt)
+	m["organization_memberships"] = nil
+	m["sso_user_id"] = nil
+	return m
+}
+
+// userNew is POST /user/new: the user, its key (unless auto_create_key is false) and its
+// team memberships, in one transaction.
+func (h *handler) userNew(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req newUserRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if req.Duration.Has() && req.Duration.V != "-1" {
+		if _, err := duration.Parse(req.Duration.V); err != nil {
+			return badRequest("Invalid duration: %v", err).WithParam("duration")
+		}
+	}
+	ctx := r.Context()
+	now := h.Now().UTC()
+	u := newUser(req.UserID.V, now, p.UserID)
+	if u.UserID == "" {
+		u.UserID = uuid.NewString()
+	}
+	req.apply(u, now, h.loc())
+	refs := req.Teams.V
+	if req.TeamID.Has() {
+		refs = append(refs, teamRef{TeamID: req.TeamID.V})
+	}
+	var raw string
+	var k *store.Key
+	err := store.Retry(ctx, func() error {
+		if _, err := h.Store.GetUser(ctx, u.UserID); err == nil {
+			return mgmtError(http.StatusConflict, fmt.Sprintf("User with id %s already exists", u.UserID))
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		plan := newMemberPlan()
+		plan.users[u.UserID] = &userChange{new: u}
+		for _, ref := range refs {
+			team, err := plan.team(h, r, ref.TeamID)
+			if err != nil {
+				return err
+			}
+			role := ref.UserRole
+			if role == "" {
+				role = "user"
+			}
+			m := store.Member{UserID: aws.String(u.UserID), UserEmail: u.UserEmail, Role: role}
+			if err := plan.add(h, r, team, m, ref.MaxBudgetInTeam, now, p.UserID); err != nil {
+				return err
+			}
+		}
+		tx := h.Store.Tx()
+		if !req.AutoCreateKey.Set || req.AutoCreateKey.V {
+			var err error
+			if raw, err = auth.NewKey(); err != nil {
+				return err
+			}
+			k = &store.Key{Token: auth.Hash(raw), KeyName: auth.KeyName(raw), UserID: aws.String(u.UserID),
+				Models: nonNil(req.Models.V), Aliases: nonNilMap(req.Aliases.V), Metadata: map[string]any{}}
+			k.CreatedAt, k.UpdatedAt, k.CreatedBy, k.UpdatedBy = now, now, p.UserID, p.UserID
+			kf := keyFields{KeyAlias: req.KeyAlias, Duration: req.Duration}
+			kf.apply(k, now, h.loc())
+			if req.TeamID.Has() {
+				k.TeamID = aws.String(req.TeamID.V)
+			}
+			if err := tx.PutKey(k); err != nil {
+				return err
+			}
+		}
+		if err := plan.write(tx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	switch {
+	case errors.Is(err, store.ErrAliasTaken):
+		return aliasTaken(req.KeyAlias.V)
+	case errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "user email"):
+		return mgmtError(http.StatusConflict, fmt.Sprintf("User with email %s already exists", aws.ToString(u.UserEmail)))
+	case errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "user"):
+		return mgmtError(http.StatusConflict, fmt.Sprintf("User with id %s already exists", u.UserID))
+	case err != nil:
+		return err
+	}
+	h.Auth.Invalidate()
+	out := userObject(u)
+	out["key"] = nil
+	if k != nil {
+		out["key"] = raw
+		out["key_name"] = k.KeyName
+		out["key_alias"] = k.KeyAlias
+		out["expires"] = timeOrNil(k.Expires)
+		out["aliases"] = k.Aliases
+	}
+	return writeJSON(w, out)
+}
+
+func aliasTaken(alias string) error {
+	return errorWithType(http.StatusBadRequest, "bad_request_error", fmt.Sprintf(
+		"Key with alias '%s' already exists. Unique key aliases across all keys are required.", alias), "key_alias")
+}
+
+// userInfo is GET /user/info?user_id=.
+func (h *handler) userInfo(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	id := r.URL.Query().Get("user_id")
+	if id == "" {
+		id = p.UserID
+	}
+	if id == "" {
+		return badRequest("user_id is required").WithParam("user_id")
+	}
+	if id != p.UserID && !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer {
+		return forbidden(fmt.Sprintf("You are not allowed to view the info of user=%s. Your user_id=%s", id, p.UserID))
+	}
+	ctx := r.Context()
+	u, err := h.Store.GetUser(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(fmt.Sprintf("User %s not found", id))
+	} else if err != nil {
+		return err
+	}
+	keys, err := h.Store.AllKeys(ctx, store.KeyFilter{UserID: id})
+	if err != nil {
+		return err
+	}
+	keyList := make([]any, 0, len(keys))
+	for i := range keys {
+		keyList = append(keyList, keyObject(&keys[i]))
+	}
+	teams := make([]any, 0, len(u.Teams))
+	for _, tid := range u.Teams {
+		t, err := h.Store.GetTeam(ctx, tid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		teams = append(teams, teamObject(t))
+	}
+	return writeJSON(w, map[string]any{"user_id": id, "user_info": userObject(u), "keys": keyList, "teams": teams})
+}
+
+// updateUserRequest is /user/update's body.
+type updateUserRequest struct {
+	userFields
+	UserID Opt[string] `json:"user_id"`
+}
+
+// userUpdate is POST /user/update: admins any user, others themselves (not their role).
+// A user that does not exist yet is created, as LiteLLM upserts.
+func (h *handler) userUpdate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req updateUserRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if !req.UserID.Has() && !req.UserEmail.Has() {
+		return invalid("Either user id or user email must be provided")
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	id := req.UserID.V
+	if id == "" {
+		var err error
+		if id, err = h.Store.UserIDByEmail(ctx, req.UserEmail.V); errors.Is(err, store.ErrNotFound) {
+			id = uuid.NewString()
+		} else if err != nil {
+			return err
+		}
+	}
+	if !p.IsProxyAdmin() {
+		if id != p.UserID {
+			return forbidden("User does not have permission to update this user. Only PROXY_ADMIN can update other users.")
+		}
+		if req.UserRole.Set {
+			return forbidden("Only proxy admins can modify user roles.")
+		}
+	}
+	now := h.Now().UTC()
+	var out *store.User
+	err := store.Retry(ctx, func() error {
+		old, err := h.Store.GetUser(ctx, id)
+		tx := h.Store.Tx()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			u := newUser(id, now, p.UserID)
+			req.apply(u, now, h.loc())
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+			out = u
+		case err != nil:
+			return err
+		default:
+			u, err := store.Clone(old)
+			if err != nil {
+				return err
+			}
+			req.apply(u, now, h.loc())
+			u.UpdatedAt, u.UpdatedBy = now, p.UserID
+			if err := tx.UpdateUser(old, u); err != nil {
+				return err
+			}
+			out = u
+		}
+		return tx.Commit(ctx)
+	})
+	if errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "user email") {
+		return mgmtError(http.StatusConflict, fmt.Sprintf("User with email %s already exists", req.UserEmail.V))
+	} else if err != nil {
+		return err
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, userObject(out))
+}
+
+// deleteUsersRequest is /user/delete's body.
+type deleteUsersRequest struct {
+	UserIDs []string `json:"user_ids"`
+}
+
+// userDelete is POST /user/delete: the users, their keys, and their team memberships.
+// It answers the number of users deleted, as LiteLLM does.
+func (h *handler) userDelete(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req deleteUsersRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if len(req.UserIDs) == 0 {
+		return invalid("No user id passed in")
+	}
+	ctx := r.Context()
+	for _, id := range req.UserIDs {
+		if _, err := h.Store.GetUser(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return notFound(fmt.Sprintf("User not found, passed user_id=%s", id))
+		} else if err != nil {
+			return err
+		}
+	}
+	now := h.Now().UTC()
+	for _, id := range req.UserIDs {
+		err := store.Retry(ctx, func() error {
+			u, err := h.Store.GetUser(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // deleted concurrently
+			} else if err != nil {
+				return err
+			}
+			keys, err := h.Store.AllKeys(ctx, store.KeyFilter{UserID: id})
+			if err != nil {
+				return err
+			}
+			tx := h.Store.Tx()
+			for _, tid := range u.Teams {
+				old, err := h.Store.GetTeam(ctx, tid)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				t, err := store.Clone(old)
+				if err != nil {
+					return err
+				}
+				removeMember(t, id, aws.ToString(u.UserEmail))
+				t.UpdatedAt, t.UpdatedBy = now, p.UserID
+				if err := tx.UpdateTeam(old, t); err != nil {
+					return err
+				}
+				tx.DeleteMembership(tid, id)
+			}
+			tx.DeleteUser(u)
+			return h.commitWithKeys(r, tx, keys)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	h.Auth.Invalidate()
+	return writeJSON(w, len(req.UserIDs))
+}
+
+// commitWithKeys deletes keys with the records in tx: in the same transaction when they fit
+// in one, else the keys first, in batches (a retry then finds fewer keys).
+func (h *handler) commitWithKeys(r *http.Request, tx *store.Tx, keys []store.Key) error {
+	ptrs := make([]*store.Key, len(keys))
+	for i := range keys {
+		ptrs[i] = &keys[i]
+	}
+	if tx.Len()+2*len(keys) <= store.MaxTxItems {
+		for _, k := range ptrs {
+			tx.DeleteKey(k)
+		}
+		return tx.Commit(r.Context())
+	}
+	if err := h.Store.DeleteKeys(r.Context(), ptrs); err != nil {
+		return err
+	}
+	return tx.Commit(r.Context())
+}
+
+// userList is GET /user/list: paged, newest first, with role, user_ids and team filters.
+func (h *handler) userList(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	q := r.URL.Query()
+	page, err := intParam(q.Get("page"), 1, 1, math.MaxInt32, "page")
+	if err != nil {
+		return err
+	}
+	size, err := intParam(q.Get("page_size"), 25, 1, 100, "page_size")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var users []store.User
+	var total int
+	role, team, ids := q.Get("role"), q.Get("team"), q.Get("user_ids")
+	if role == "" && team == "" && ids == "" {
+		if users, total, err = h.Store.ListUsers(ctx, store.Page{Number: page, Size: size, Desc: true}); err != nil {
+			return err
+		}
+	} else {
+		all, _, err := h.Store.ListUsers(ctx, store.Page{Number: 1, Size: math.MaxInt32, Desc: true})
+		if err != nil {
+			return err
+		}
+		want := map[string]bool{}
+		for _, id := range strings.Split(ids, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				want[id] = true
+			}
+		}
+		var kept []store.User
+		for _, u := range all {
+			if (role == "" || u.UserRole == role) && (team == "" || slices.Contains(u.Teams, team)) && (len(want) == 0 || want[u.UserID]) {
+				kept = append(kept, u)
+			}
+		}
+		users, total = pageOf(kept, page, size), len(kept)
+	}
+	list := make([]any, 0, len(users))
+	for i := range users {
+		_, n, err := h.Store.ListKeys(ctx, store.KeyFilter{UserID: users[i].UserID}, store.Page{Number: 1, Size: 1})
+		if err != nil {
+			return err
+		}
+		m := userObject(&users[i])
+		m["key_count"] = n
+		list = append(list, m)
+	}
+	return writeJSON(w, map[string]any{
+		"users": list, "total": total, "page": page, "page_size": size, "total_pages": (total + size - 1) / size,
+	})
+}
