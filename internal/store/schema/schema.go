@@ -47,6 +47,8 @@ const (
 	IndexByUser = "by_user"
 	// IndexByTeam lists keys (and spend logs) of a team: gsi_team = team id.
 	IndexByTeam = "by_team"
+	// IndexByKey lists the spend logs of a virtual key: gsi_key = key hash.
+	IndexByKey = "by_key"
 	// IndexByKind lists records of one kind ("KEY", "USER", "TEAM", ...) for paged list endpoints.
 	IndexByKind = "by_kind"
 	// IndexDueReset finds records whose budget_reset_at has passed (reset_at, unix seconds).
@@ -66,6 +68,7 @@ var State = Table{
 		{IndexByUser, Key{"gsi_user", String}, Key{"gsi_sort", String}},
 		{IndexByTeam, Key{"gsi_team", String}, Key{"gsi_sort", String}},
 		{IndexByKind, Key{"kind", String}, Key{"gsi_sort", String}},
+		{IndexByKey, Key{"gsi_key", String}, Key{"gsi_sort", String}},
 		{IndexDueReset, Key{"reset_shard", String}, Key{"reset_at", Number}},
 		{IndexDueRotate, Key{"rotate_shard", String}, Key{"rotate_at", Number}},
 		{IndexDueExpire, Key{"expire_shard", String}, Key{"expire_at", Number}},

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/store/schema"
+)
+
+// Spend log items: pk LOG#<request id>, sk "LOG". Each is in by_key (gsi_key = key hash),
+// by_user and by_team (gsi_user, gsi_team) and by_kind under kind "LOG#<UTC date>", all
+// sorted by gsi_sort "LOG#<start time>#<request id>", so every query path is a Query.
+const (
+	PrefixSpendLog     = "LOG#"
+	SortSpendLog       = "LOG"
+	SortPrefixSpendLog = "LOG#"
+)
+
+// Spend log statuses, as LiteLLM writes them.
+const (
+	StatusSuccess = "success"
+	StatusFailure = "failure"
+)
+
+// SpendLog is one call's entry in the spend ledger, with LiteLLM's LiteLLM_SpendLogs field
+// names. It never holds prompt or response text.
+type SpendLog struct {
+	RequestID         string         `dynamodbav:"request_id" json:"request_id"`
+	CallType          string         `dynamodbav:"call_type" json:"call_type"`
+	APIKey            string         `dynamodbav:"api_key" json:"api_key"` // SHA-256 of the key
+	Spend             float64        `dynamodbav:"spend" json:"spend"`
+	TotalTokens       int            `dynamodbav:"total_tokens" json:"total_tokens"`
+	PromptTokens      int            `dynamodbav:"prompt_tokens" json:"prompt_tokens"`
+	CompletionTokens  int            `dynamodbav:"completion_tokens" json:"completion_tokens"`
+	StartTime         time.Time      `dynamodbav:"startTime" json:"startTime"`
+	EndTime           time.Time      `dynamodbav:"endTime" json:"endTime"`
+	Model             string         `dynamodbav:"model" json:"model"`
+	ModelID           string         `dynamodbav:"model_id" json:"model_id"`
+	ModelGroup        string         `dynamodbav:"model_group" json:"model_group"`
+	CustomLLMProvider string         `dynamodbav:"custom_llm_provider" json:"custom_llm_provider"`
+	APIBase           string         `dynamodbav:"api_base" json:"api_base"`
+	User              string         `dynamodbav:"user" json:"user"`
+	TeamID            string         `dynamodbav:"team_id" json:"team_id"`
+	EndUser           string         `dynamodbav:"end_user" json:"end_user"`
+	Metadata          map[string]any `dynamodbav:"metadata" json:"metadata"`
+	CacheHit          string         `dynamodbav:"cache_hit" json:"cache_hit"`
+	RequestTags       []string       `dynamodbav:"request_tags" json:"request_tags"`
+	Status            string         `dynamodbav:"status" json:"status"`
+	RequestDurationMS int64          `dynamodbav:"request_duration_ms" json:"request_duration_ms"`
+	// TTL is when DynamoDB deletes the log (unix seconds); 0 keeps it.
+	TTL int64 `dynamodbav:"ttl,omitempty" json:"-"`
+}
+
+// spendLogIndex are the index attributes of a spend log item.
+type spendLogIndex struct {
+	Kind    string `dynamodbav:"kind"`
+	GSISort string `dynamodbav:"gsi_sort"`
+	GSIKey  string `dynamodbav:"gsi_key,omitempty"`
+	GSIUser string `dynamodbav:"gsi_user,omitempty"`
+	GSITeam string `dynamodbav:"gsi_team,omitempty"`
+}
+
+// logSortTime is the fixed-width UTC time format of spend log sort keys.
+const logSortTime = "2006-01-02T15:04:05.000000Z"
+
+func logSort(t time.Time) string { return SortPrefixSpendLog + t.UTC().Format(logSortTime) }
+
+func logDay(t time.Time) string { return PrefixSpendLog + t.UTC().Format(time.DateOnly) }
+
+// spendLogPut is the Put of a new spend log item with its index attributes.
+func spendLogPut(table string, l *SpendLog) (*types.Put, error) {
+	m, err := marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := marshal(spendLogIndex{
+		Kind:    logDay(l.StartTime),
+		GSISort: logSort(l.StartTime) + "#" + l.RequestID,
+		GSIKey:  l.APIKey,
+		GSIUser: l.User,
+		GSITeam: l.TeamID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range ix {
+		m[k] = v
+	}
+	for k, v := range keyOf(PrefixSpendLog+l.RequestID, SortSpendLog) {
+		m[k] = v
+	}
+	return &types.Put{
+		TableName:           aws.String(table),
+		Item:                m,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}, nil
+}
+
+// GetSpendLog reads the spend log of a request. ErrNotFound if there is none.
+func (s *Store) GetSpendLog(ctx context.Context, requestID string) (*SpendLog, error) {
+	var l SpendLog
+	if err := s.get(ctx, PrefixSpendLog+requestID, SortSpendLog, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// SpendLogFilter selects spend logs. Start and End bound the start time (both inclusive;
+// zero is unbounded). Limit caps the number returned (0: all).
+type SpendLogFilter struct {
+	APIKey string
+	UserID string
+	TeamID string
+	Start  time.Time
+	End    time.Time
+	Limit  int
+}
+
+// DefaultSpendLogDays is how far back a filter without a key, user, team or start date
+// looks (the date index is queried one day at a time).
+const DefaultSpendLogDays = 31
+
+// SpendLogs returns the spend logs matching f, newest first. A key, user or team filter
+// queries that index (further filters are applied to its results); otherwise the date
+// index is queried day by day from End back to Start. It never scans the table.
+func (s *Store) SpendLogs(ctx context.Context, f SpendLogFilter) ([]SpendLog, error) {
+	var out []SpendLog
+	visit := func(l SpendLog) bool {
+		out = append(out, l)
+		return f.Limit == 0 || len(out) < f.Limit
+	}
+	if err := s.eachSpendLog(ctx, f, visit); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachSpendLog calls visit for each matching log, newest first, until it returns false.
+func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(SpendLog) bool) error {
+	var filters []string
+	values := item{}
+	names := map[string]string{}
+	filter := func(attr, v string) {
+		n, p := "#f"+attr, ":f"+attr
+		names[n], values[p] = attr, &types.AttributeValueMemberS{Value: v}
+		filters = append(filters, n+" = "+p)
+	}
+	var index, attr, value string
+	switch {
+	case f.APIKey != "":
+		index, attr, value = schema.IndexByKey, "gsi_key", f.APIKey
+		if f.UserID != "" {
+			filter("gsi_user", f.UserID)
+		}
+		if f.TeamID != "" {
+			filter("gsi_team", f.TeamID)
+		}
+	case f.UserID != "":
+		index, attr, value = schema.IndexByUser, "gsi_user", f.UserID
+		if f.TeamID != "" {
+			filter("gsi_team", f.TeamID)
+		}
+	case f.TeamID != "":
+		index, attr, value = schema.IndexByTeam, "gsi_team", f.TeamID
+	}
+	lo, hi := SortPrefixSpendLog, SortPrefixSpendLog+"~"
+	if !f.Start.IsZero() {
+		lo = logSort(f.Start)
+	}
+	if !f.End.IsZero() {
+		hi = logSort(f.End) + "~"
+	}
+	query := func(index, attr, value string) (bool, error) {
+		in := &dynamodb.QueryInput{
+			TableName:              aws.String(s.table),
+			IndexName:              aws.String(index),
+			KeyConditionExpression: aws.String("#p = :p AND gsi_sort BETWEEN :lo AND :hi"),
+			ExpressionAttributeNames: map[string]string{
+				"#p": attr,
+			},
+			ExpressionAttributeValues: item{
+				":p":  &types.AttributeValueMemberS{Value: value},
+				":lo": &types.AttributeValueMemberS{Value: lo},
+				":hi": &types.AttributeValueMemberS{Value: hi},
+			},
+			ScanIndexForward: aws.Bool(false),
+		}
+		for k, v := range names {
+			in.ExpressionAttributeNames[k] = v
+		}
+		for k, v := range values {
+			in.ExpressionAttributeValues[k] = v
+		}
+		if len(filters) > 0 {
+			in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+		}
+		pager := dynamodb.NewQueryPaginator(s.db, in)
+		for pager.HasMorePages() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return false, fmt.Errorf("query spend logs (%s %s): %w", index, value, err)
+			}
+			var logs []SpendLog
+			if err := attributevalue.UnmarshalListOfMaps(page.Items, &logs); err != nil {
+				return false, fmt.Errorf("decode spend logs: %w", err)
+			}
+			for _, l := range logs {
+				if !visit(l) {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	}
+	if index != "" {
+		_, err := query(index, attr, value)
+		return err
+	}
+	end, start := f.End, f.Start
+	if end.IsZero() {
+		end = time.Now()
+	}
+	if start.IsZero() {
+		start = end.AddDate(0, 0, -DefaultSpendLogDays)
+	}
+	for day := end.UTC().Truncate(24 * time.Hour); !day.Before(start.UTC().Truncate(24 * time.Hour)); day = day.AddDate(0, 0, -1) {
+		more, err := query(schema.IndexByKind, "kind", logDay(day))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// EachSpendLog calls visit for every spend log matching f (Limit is ignored), newest
+// first, for aggregations that must not hold all logs at once.
+func (s *Store) EachSpendLog(ctx context.Context, f SpendLogFilter, visit func(SpendLog)) error {
+	return s.eachSpendLog(ctx, f, func(l SpendLog) bool { visit(l); return true })
+}
