@@ -230,11 +230,11 @@ func (r *Rotator) rotations(ctx context.Context, now time.Time, rep *Report) err
 	rep.More = rep.More || more
 	for _, ref := range refs {
 		done, err := r.rotate(ctx, ref.Token(), now)
-		switch {
-		case err != nil:
-			r.fail(ctx, rep, "key rotation", ref, err)
-		case done:
+		if done {
 			rep.Rotations++
+		}
+		if err != nil {
+			r.fail(ctx, rep, "key rotation", ref, err)
 		}
 	}
 	return nil
