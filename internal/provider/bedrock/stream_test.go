@@ -1,0 +1,201 @@
+package bedrock
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/providertest"
+	"github.com/llmgate/llmgate/internal/provider/translate"
+)
+
+// toolStream is a real-shaped ConverseStream answer: text, a tool call whose input arrives
+// in two pieces, the stop reason, then usage.
+var toolStream = []event{
+	{typ: "messageStart", payload: `{"role":"assistant"}`},
+	{typ: "contentBlockDelta", payload: `{"contentBlockIndex":0,"delta":{"text":"Let me "}}`},
+	{typ: "contentBlockDelta", payload: `{"contentBlockIndex":0,"delta":{"text":"check."}}`},
+	{typ: "contentBlockStop", payload: `{"contentBlockIndex":0}`},
+	{typ: "contentBlockStart", payload: `{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"tooluse_1","name":"weather"}}}`},
+	{typ: "contentBlockDelta", payload: `{"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"city\": "}}}`},
+	{typ: "contentBlockDelta", payload: `{"contentBlockIndex":1,"delta":{"toolUse":{"input":"\"Paris\"}"}}}`},
+	{typ: "contentBlockStop", payload: `{"contentBlockIndex":1}`},
+	{typ: "messageStop", payload: `{"stopReason":"tool_use"}`},
+	{typ: "metadata", payload: `{"usage":{"inputTokens":10,"outputTokens":20,"totalTokens":34,"cacheReadInputTokens":4},"metrics":{"latencyMs":100}}`},
+}
+
+func TestStream_TranslatesEventsToChunks(t *testing.T) {
+	const head = `"model":"` + claude + `","object":"chat.completion.chunk"`
+	chunks := []string{
+		`{` + head + `,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"content":"Let me "},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"content":"check."},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"tooluse_1","type":"function","function":{"name":"weather","arguments":""}}]},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": "}}]},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null,"logprobs":null}]}`,
+		`{` + head + `,"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls","logprobs":null}]}`,
+	}
+	usageChunk := `{` + head + `,"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":20,"total_tokens":34,"prompt_tokens_details":{"cached_tokens":4}}}`
+	tests := []struct {
+		name string
+		body string
+		want []string
+	}{
+		{"without include_usage no usage chunk", `{"stream":true,"messages":[{"role":"user","content":"Weather?"}]}`, chunks},
+		{"with include_usage a final usage chunk", `{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Weather?"}]}`,
+			append(append([]string(nil), chunks...), usageChunk)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := providertest.NewUpstream(t, streamAnswer(t, toolStream...))
+			s, err := new(Provider).Stream(context.Background(), testCall(provider.Chat, up, claude, tt.body))
+			if err != nil {
+				t.Fatalf("Stream: %v", err)
+			}
+			got, err := providertest.Drain(t, s)
+			if err != nil {
+				t.Fatalf("stream failed: %v", err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d chunks, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
+			}
+			var id string
+			for i := range got {
+				if i == 0 {
+					id = providertest.ID(t, []byte(got[0]))
+				}
+				want := providertest.Compact(t, strings.Replace(tt.want[i], `{`, `{"id":"`+id+`",`, 1))
+				if got[i] != want {
+					t.Errorf("chunk %d\ngot:  %s\nwant: %s", i, got[i], want)
+				}
+			}
+			if u := s.Usage(); u.PromptTokens != 14 || u.CompletionTokens != 20 || u.TotalTokens != 34 {
+				t.Errorf("Usage = %+v, want 14 prompt, 20 completion, 34 total", u)
+			}
+			if p := up.Last(t).Path; p != "/model/"+claude+"/converse-stream" {
+				t.Errorf("path = %s, want converse-stream", p)
+			}
+		})
+	}
+}
+
+func TestStream_Failures(t *testing.T) {
+	tests := []struct {
+		name          string
+		events        []event
+		wantStatus    int
+		wantRetryable bool
+		wantContext   bool
+	}{
+		{"a throttling exception mid-stream is a retryable 429", []event{toolStream[0],
+			{typ: "throttlingException", payload: `{"message":"Too many tokens, please wait before trying again."}`, exception: true}}, 429, true, false},
+		{"a model stream error is retryable", []event{toolStream[0],
+			{typ: "modelStreamErrorException", payload: `{"message":"boom","originalStatusCode":500}`, exception: true}}, 500, true, false},
+		{"a validation exception about length is a context window error", []event{toolStream[0],
+			{typ: "validationException", payload: `{"message":"Input is too long for requested model."}`, exception: true}}, 400, false, true},
+		{"a stream cut before messageStop is a retryable 502", toolStream[:3], 502, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := providertest.NewUpstream(t, streamAnswer(t, tt.events...))
+			s, err := new(Provider).Stream(context.Background(), testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
+			if err != nil {
+				t.Fatalf("Stream: %v", err)
+			}
+			chunks, err := providertest.Drain(t, s)
+			var pe *provider.Error
+			if !errors.As(err, &pe) || pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable || pe.ContextWindow != tt.wantContext {
+				t.Fatalf("after %d chunks err = %v, want *provider.Error %d retryable=%v context=%v", len(chunks), err, tt.wantStatus, tt.wantRetryable, tt.wantContext)
+			}
+			if len(chunks) == 0 {
+				t.Error("chunks before the failure were not delivered")
+			}
+		})
+	}
+}
+
+func TestStream_ErrorAnswerFailsTheCall(t *testing.T) {
+	up := providertest.NewUpstream(t, errorAnswer(429, "ThrottlingException", "slow down"))
+	_, err := new(Provider).Stream(context.Background(), testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Status != 429 || !pe.Retryable {
+		t.Fatalf("err = %v, want a retryable 429", err)
+	}
+}
+
+func TestStream_CancellationStopsTheUpstream(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	up := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		streamAnswer(t, toolStream[0])(w, r)
+		<-r.Context().Done()
+		close(upstreamDone)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := new(Provider).Stream(ctx, testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Next(); err != nil {
+		t.Fatalf("first chunk: %v", err)
+	}
+	cancel()
+	if _, err := s.Next(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Next after cancel = %v, want context.Canceled", err)
+	}
+	select {
+	case <-upstreamDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream request was not cancelled")
+	}
+}
+
+// bodyDoer answers every SDK request with a ConverseStream answer of the given body.
+type bodyDoer []byte
+
+func (b bodyDoer) Do(r *http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode: http.StatusOK, Request: r, ContentLength: -1,
+		Header: http.Header{"Content-Type": {"application/vnd.amazon.eventstream"}},
+		Body:   io.NopCloser(bytes.NewReader(b)),
+	}, nil
+}
+
+// FuzzConverseStream feeds arbitrary bytes to the SDK's event stream decoding and the
+// chunk decoder, as the body of a ConverseStream answer: no panic, an end, and only JSON
+// chat.completion.chunk objects.
+func FuzzConverseStream(f *testing.F) {
+	f.Add(encodeEvents(f, toolStream...))
+	f.Add(encodeEvents(f, toolStream[0], event{typ: "throttlingException", payload: `{"message":"x"}`, exception: true}))
+	f.Add(encodeEvents(f, event{typ: "contentBlockDelta", payload: `{"contentBlockIndex":9,"delta":{"toolUse":{"input":"{"}}}`}))
+	f.Add(encodeEvents(f, event{typ: "somethingNew", payload: `{}`}, toolStream[8]))
+	params := config.LiteLLMParams{APIBase: "http://bedrock.invalid", AWSRegionName: "us-east-1", AWSAccessKeyID: "AKID", AWSSecretAccessKey: "s"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p := &Provider{HTTPClient: bodyDoer(body)}
+		c := &provider.Call{Kind: provider.Chat, Model: claude, Params: params, Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`)}
+		s, err := p.Stream(context.Background(), c)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		for range 10000 {
+			b, err := s.Next()
+			if err != nil { // io.EOF or a classified failure
+				return
+			}
+			var c translate.Chunk
+			if err := json.Unmarshal(b, &c); err != nil || c.Object != "chat.completion.chunk" {
+				t.Fatalf("chunk %s: %v", b, err)
+			}
+		}
+		t.Fatal("stream did not end")
+	})
+}
