@@ -158,14 +158,14 @@ func TestStream_CancellationStopsTheUpstream(t *testing.T) {
 	}
 }
 
-// bodyDoer answers every SDK request with a ConverseStream answer of the given body.
-type bodyDoer []byte
+// bodyDoer answers every SDK request with a ConverseStream answer whose body is body.
+type bodyDoer struct{ body []byte }
 
-func (b bodyDoer) Do(r *http.Request) (*http.Response, error) {
+func (d *bodyDoer) Do(r *http.Request) (*http.Response, error) {
 	return &http.Response{
 		StatusCode: http.StatusOK, Request: r, ContentLength: -1,
 		Header: http.Header{"Content-Type": {"application/vnd.amazon.eventstream"}},
-		Body:   io.NopCloser(bytes.NewReader(b)),
+		Body:   io.NopCloser(bytes.NewReader(d.body)),
 	}, nil
 }
 
@@ -178,8 +178,10 @@ func FuzzConverseStream(f *testing.F) {
 	f.Add(encodeEvents(f, event{typ: "contentBlockDelta", payload: `{"contentBlockIndex":9,"delta":{"toolUse":{"input":"{"}}}`}))
 	f.Add(encodeEvents(f, event{typ: "somethingNew", payload: `{}`}, toolStream[8]))
 	params := config.LiteLLMParams{APIBase: "http://bedrock.invalid", AWSRegionName: "us-east-1", AWSAccessKeyID: "AKID", AWSSecretAccessKey: "s"}
+	doer := &bodyDoer{}
+	p := &Provider{HTTPClient: doer} // one client for all inputs: execs run one at a time
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p := &Provider{HTTPClient: bodyDoer(body)}
+		doer.body = body
 		c := &provider.Call{Kind: provider.Chat, Model: claude, Params: params, Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`)}
 		s, err := p.Stream(context.Background(), c)
 		if err != nil {
