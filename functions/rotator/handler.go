@@ -8,20 +8,23 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/llmgate/llmgate/internal/rotation"
 )
 
-// Runner is one idempotent rotator pass.
+// Runner is one idempotent rotator pass (*rotation.Rotator).
 type Runner interface {
-	Run(ctx context.Context) error
+	Run(ctx context.Context) (rotation.Report, error)
 }
 
-// handler runs r once per scheduled event and logs the outcome. A failed pass returns its
-// error, so Lambda counts it (the Errors alarm) and EventBridge's next run tries again.
+// handler runs r once per scheduled event. A pass that could not run returns its error, so
+// Lambda counts it (the Errors alarm); items that failed inside a pass are left for the next
+// run, which the schedule starts anyway.
 func handler(r Runner, log *slog.Logger) func(context.Context, events.EventBridgeEvent) error {
 	return func(ctx context.Context, ev events.EventBridgeEvent) error {
 		start := time.Now()
-		err := r.Run(ctx)
-		attrs := []any{"event_id", ev.ID, "scheduled_at", ev.Time, "duration_ms", time.Since(start).Milliseconds()}
+		rep, err := r.Run(ctx)
+		attrs := []any{"event_id", ev.ID, "scheduled_at", ev.Time, "duration_ms", time.Since(start).Milliseconds(), "failures", rep.Failures, "more", rep.More}
 		if err != nil {
 			log.ErrorContext(ctx, "rotator run failed", append(attrs, "error", err)...)
 			return fmt.Errorf("rotator run: %w", err)
@@ -31,10 +34,10 @@ func handler(r Runner, log *slog.Logger) func(context.Context, events.EventBridg
 	}
 }
 
-// notBuilt stands in for the rotation pass until internal/rotation exists: every run fails,
-// so a deployed schedule shows errors instead of silently doing nothing.
+// notBuilt stands in for the rotation pass until app.App builds a *rotation.Rotator: every
+// run fails, so a deployed schedule shows errors instead of silently doing nothing.
 type notBuilt struct{}
 
-func (notBuilt) Run(context.Context) error {
-	return errors.New("the rotation pass is not built yet (internal/rotation)")
+func (notBuilt) Run(context.Context) (rotation.Report, error) {
+	return rotation.Report{}, errors.New("the rotation pass is not wired into the app yet (app.App has no Rotator)")
 }

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/llmgate/llmgate/internal/rotation"
 )
 
 type runnerFunc func(context.Context) error
 
-func (f runnerFunc) Run(ctx context.Context) error { return f(ctx) }
+func (f runnerFunc) Run(ctx context.Context) (rotation.Report, error) { return rotation.Report{}, f(ctx) }
 
 func TestHandler(t *testing.T) {
 	failure := errors.New("table unreachable")

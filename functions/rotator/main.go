@@ -18,6 +18,6 @@ func main() {
 		log.Error("init failed", "error", err)
 		os.Exit(1)
 	}
-	_ = a // the rotation pass is wired here once internal/rotation lands
+	_ = a // the pass is wired here (a.Rotator) once app.App builds it
 	lambda.Start(handler(notBuilt{}, log))
 }
