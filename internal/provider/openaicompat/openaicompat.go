@@ -1,0 +1,238 @@
+// Package openaicompat calls OpenAI and every upstream that speaks OpenAI's API (Groq,
+// Together, Fireworks, DeepSeek, Mistral, vLLM, Ollama, ...). The request body is forwarded
+// with only "model" replaced, and answers pass through unchanged: the package reads only
+// usage and errors. Azure OpenAI reuses it with its own Resolver.
+package openaicompat
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/sse"
+)
+
+// MaxResponseSize bounds a non-streamed answer (large embedding batches are tens of MiB).
+const MaxResponseSize = 64 << 20
+
+// maxErrorSize bounds the part of an error answer that is read.
+const maxErrorSize = 64 << 10
+
+// Endpoint is where and how one call is sent.
+type Endpoint struct {
+	URL    string      // complete URL, query included
+	Header http.Header // authentication and extra headers
+	// Secret is the API key; it is removed from any upstream text put into an error.
+	Secret string
+	// StreamOptions is true when the upstream accepts stream_options.include_usage.
+	StreamOptions bool
+}
+
+// Resolver returns the endpoint of a call. Its errors describe configuration problems
+// (missing api_base or key) and must not contain secrets.
+type Resolver func(c *provider.Call) (Endpoint, error)
+
+// Client calls one OpenAI-compatible provider. It implements provider.Provider.
+type Client struct {
+	name    string
+	hc      *http.Client
+	resolve Resolver
+}
+
+var _ provider.Provider = (*Client)(nil)
+
+// New returns a Client for the provider s, sending requests with hc.
+func New(hc *http.Client, s Spec) *Client {
+	return NewWithResolver(s.Prefix, hc, s.Resolve)
+}
+
+// NewWithResolver returns a Client named name (used in errors) that sends each call where
+// resolve says.
+func NewWithResolver(name string, hc *http.Client, resolve Resolver) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{name: name, hc: hc, resolve: resolve}
+}
+
+// errTimeout is the cancellation cause when Call.Timeout passes.
+var errTimeout = errors.New("upstream timeout")
+
+// Do makes a non-streaming call. Call.Timeout bounds the whole call.
+func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	ep, body, err := c.prepare(call, false)
+	if err != nil {
+		return nil, err
+	}
+	if call.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, call.Timeout, errTimeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, ep, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := readBody(resp, MaxResponseSize)
+	if errors.Is(err, errTooLarge) {
+		return nil, &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Provider: c.name,
+			Message: fmt.Sprintf("upstream answer larger than %d bytes", MaxResponseSize)}
+	}
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	if !gjson.ValidBytes(data) {
+		return nil, &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Provider: c.name,
+			Message: "upstream answered with invalid JSON", Retryable: true}
+	}
+	if e := gjson.GetBytes(data, "error"); e.Exists() && e.Type != gjson.Null {
+		// Some upstreams (OpenRouter) answer 200 with an error object.
+		return nil, c.errorFromBody(0, resp.Header, data, ep.Secret)
+	}
+	var u openai.Usage
+	if r := gjson.GetBytes(data, "usage"); r.IsObject() {
+		u = parseUsage(r)
+	}
+	return &provider.Response{Body: data, Usage: u}, nil
+}
+
+// Stream makes a streaming call; see Stream for how Call.Timeout applies.
+func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stream, error) {
+	if call.Kind == provider.Embedding {
+		return nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
+			Message: "embeddings cannot be streamed"}
+	}
+	ep, body, err := c.prepare(call, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &stream{c: c, ep: ep, ctx: ctx, cancel: cancel, clientUsage: clientWantsUsage(call)}
+	if call.Timeout > 0 {
+		s.timeout = call.Timeout
+		s.timer = time.AfterFunc(call.Timeout, func() { cancel(errTimeout) })
+	}
+	resp, err := c.send(ctx, ep, body)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		// Not a stream: an error object, or an upstream that ignored "stream".
+		defer resp.Body.Close()
+		defer s.stop()
+		data, err := readBody(resp, maxErrorSize)
+		if err != nil {
+			return nil, c.transportError(ctx, err)
+		}
+		return nil, c.errorFromBody(0, resp.Header, data, ep.Secret)
+	}
+	s.body = resp.Body
+	s.events = sse.NewReader(resp.Body)
+	return s, nil
+}
+
+// prepare resolves the endpoint and builds the upstream body.
+func (c *Client) prepare(call *provider.Call, stream bool) (Endpoint, []byte, error) {
+	ep, err := c.resolve(call)
+	if err != nil {
+		if _, kindErr := Path(call.Kind); kindErr != nil {
+			return Endpoint{}, nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest,
+				Provider: c.name, Message: kindErr.Error()}
+		}
+		// A misconfigured deployment: another deployment of the group may work.
+		return Endpoint{}, nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer,
+			Provider: c.name, Message: err.Error(), Retryable: true}
+	}
+	mode := noStream
+	if stream {
+		mode = streamPlain
+		if ep.StreamOptions {
+			mode = streamWithUsage
+		}
+	}
+	body, err := rewriteBody(call.Body, call.Model, mode)
+	if err != nil {
+		return Endpoint{}, nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest,
+			Provider: c.name, Message: err.Error()}
+	}
+	return ep, body, nil
+}
+
+// send posts body and returns a 2xx response; any other status becomes a *provider.Error.
+func (c *Client) send(ctx context.Context, ep Endpoint, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Provider: c.name,
+			Message: "invalid upstream URL", Retryable: true}
+	}
+	for k, v := range ep.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, _ := readBody(resp, maxErrorSize) // classify what arrived, even if cut
+	return nil, c.errorFromBody(resp.StatusCode, resp.Header, data, ep.Secret)
+}
+
+// errTooLarge is readBody's error for an answer over its limit.
+var errTooLarge = errors.New("answer too large")
+
+// readBody reads resp's body, presized by Content-Length when known. Past limit bytes it
+// returns the first limit bytes and errTooLarge.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > limit {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+		return buf.Bytes(), err
+	}
+	if int64(buf.Len()) > limit {
+		return buf.Bytes()[:limit], errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// clientWantsUsage reports whether the client asked for the usage chunk of a stream.
+func clientWantsUsage(call *provider.Call) bool {
+	if call.Request != nil {
+		return call.Request.StreamOptions != nil && call.Request.StreamOptions.IncludeUsage
+	}
+	return gjson.GetBytes(call.Body, "stream_options.include_usage").Bool()
+}
+
+// parseUsage reads an OpenAI usage object.
+func parseUsage(r gjson.Result) openai.Usage {
+	u := openai.Usage{
+		PromptTokens:             int(r.Get("prompt_tokens").Int()),
+		CompletionTokens:         int(r.Get("completion_tokens").Int()),
+		TotalTokens:              int(r.Get("total_tokens").Int()),
+		CacheCreationInputTokens: int(r.Get("cache_creation_input_tokens").Int()),
+	}
+	if ct := r.Get("prompt_tokens_details.cached_tokens"); ct.Exists() {
+		u.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: int(ct.Int())}
+	}
+	if u.TotalTokens == 0 {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	return u
+}
