@@ -167,3 +167,16 @@ func decodeBody(t *testing.T, b []byte) map[string]any {
 	}
 	return m
 }
+
+type httpRequest = http.Request
+
+func newRequest(method, path string) *http.Request { return httptest.NewRequest(method, path, nil) }
+
+func jsonArrayLen(t *testing.T, b []byte, n int) bool {
+	t.Helper()
+	var xs []any
+	if err := json.Unmarshal(b, &xs); err != nil {
+		t.Fatalf("not a JSON array: %s", b)
+	}
+	return len(xs) == n
+}
