@@ -208,3 +208,35 @@ func TestEmbed_CountMismatchIsAnUpstreamError(t *testing.T) {
 		t.Fatalf("err = %v, want a 502 *provider.Error", err)
 	}
 }
+
+func TestThoughtSignaturesSurviveTheClientRoundTrip(t *testing.T) {
+	up := providertest.NewUpstream(t, providertest.JSON(200, `{"candidates":[{"index":0,"finishReason":"STOP","content":{"role":"model","parts":[
+		{"functionCall":{"name":"now","args":{}},"thoughtSignature":"c2lnbmF0dXJl"}]}}]}`))
+	resp, err := (&Provider{}).Do(context.Background(), call(provider.Chat, up.URL, `{"messages":[{"role":"user","content":"Time?"}]}`))
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	var first struct {
+		Choices []struct {
+			Message struct {
+				ToolCalls []json.RawMessage `json:"tool_calls"`
+			}
+		}
+	}
+	if err := json.Unmarshal(resp.Body, &first); err != nil || len(first.Choices) != 1 || len(first.Choices[0].Message.ToolCalls) != 1 {
+		t.Fatalf("answer %s: want one tool call (%v)", resp.Body, err)
+	}
+	id := providertest.ID(t, first.Choices[0].Message.ToolCalls[0])
+	if !strings.HasSuffix(id, "__thought__c2lnbmF0dXJl") {
+		t.Fatalf("tool call id %q does not carry the thought signature", id)
+	}
+
+	next := `{"messages":[{"role":"user","content":"Time?"},{"role":"assistant","tool_calls":[` + string(first.Choices[0].Message.ToolCalls[0]) + `]},
+		{"role":"tool","tool_call_id":"` + id + `","content":"noon"}]}`
+	if _, err := (&Provider{}).Do(context.Background(), call(provider.Chat, up.URL, next)); err != nil {
+		t.Fatalf("second Do: %v", err)
+	}
+	providertest.JSONEqual(t, up.Last(t).Body, []byte(`{"contents":[{"role":"user","parts":[{"text":"Time?"}]},
+		{"role":"model","parts":[{"functionCall":{"name":"now","args":{}},"thoughtSignature":"c2lnbmF0dXJl"}]},
+		{"role":"user","parts":[{"functionResponse":{"name":"now","response":{"content":"noon"}}}]}],"generationConfig":{}}`))
+}

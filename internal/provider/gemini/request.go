@@ -33,7 +33,13 @@ type part struct {
 	FileData         *fileData         `json:"fileData,omitempty"`
 	FunctionCall     *functionCall     `json:"functionCall,omitempty"`
 	FunctionResponse *functionResponse `json:"functionResponse,omitempty"`
+	// ThoughtSignature accompanies a thinking model's function call and must come back with it.
+	ThoughtSignature string `json:"thoughtSignature,omitempty"`
 }
+
+// thoughtSeparator joins a tool call id and the call's thought signature, as LiteLLM does, so
+// the signature survives the client's round trip in tool_calls[].id.
+const thoughtSeparator = "__thought__"
 
 type blob struct {
 	MimeType string `json:"mimeType"`
@@ -150,7 +156,8 @@ func convertMessage(m *translate.Message, callNames map[string]string) (role str
 				return "", nil, err
 			}
 			callNames[tc.ID] = tc.Function.Name
-			parts = append(parts, part{FunctionCall: &functionCall{Name: tc.Function.Name, Args: args}})
+			_, sig, _ := strings.Cut(tc.ID, thoughtSeparator)
+			parts = append(parts, part{FunctionCall: &functionCall{Name: tc.Function.Name, Args: args}, ThoughtSignature: sig})
 		}
 		return roleModel, parts, nil
 	case translate.RoleTool:

@@ -58,11 +58,16 @@ func finishReason(reason string, calledTools bool) string {
 	return translate.FinishStop // STOP, OTHER, MALFORMED_FUNCTION_CALL, ...
 }
 
-// toolCall converts a functionCall part; Gemini's calls usually have no id, so one is made.
-func toolCall(fc *functionCall) translate.ToolCall {
+// toolCall converts a functionCall part. Gemini's calls usually have no id, so one is made;
+// a thought signature rides along in it.
+func toolCall(p part) translate.ToolCall {
+	fc := p.FunctionCall
 	id := fc.ID
 	if id == "" {
 		id = translate.NewID("call_")
+	}
+	if p.ThoughtSignature != "" {
+		id += thoughtSeparator + p.ThoughtSignature
 	}
 	args := string(fc.Args)
 	if args == "" || args == "null" {
@@ -89,7 +94,7 @@ func (gr *generateResponse) toOpenAI(model string, created int64) (*provider.Res
 			switch {
 			case p.Thought:
 			case p.FunctionCall != nil:
-				calls = append(calls, toolCall(p.FunctionCall))
+				calls = append(calls, toolCall(p))
 			default:
 				text.WriteString(p.Text)
 			}

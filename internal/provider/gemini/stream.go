@@ -70,7 +70,7 @@ func (d *decoder) Decode(s *translate.Stream) error {
 			switch {
 			case p.Thought:
 			case p.FunctionCall != nil:
-				tc := toolCall(p.FunctionCall)
+				tc := toolCall(p)
 				s.Delta(cand.Index, translate.Delta{ToolCalls: []translate.ToolCallDelta{{
 					Index: st.calls, ID: tc.ID, Type: tc.Type, Function: tc.Function,
 				}}})
