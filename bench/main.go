@@ -1,0 +1,297 @@
+// Command bench measures what llmgate adds to a call: the same load sent straight to a fake
+// OpenAI-compatible upstream, through llmgate with auth off, through llmgate with virtual
+// keys, budgets and rate limits on DynamoDB Local, and through Portkey's open-source gateway.
+// Everything runs on 127.0.0.1 and every run is bounded by a request count or a duration.
+//
+// Run it with `make bench` (which starts DynamoDB Local and installs Portkey from
+// bench/package.json); bench/README.md explains the columns.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/fakeopenai"
+)
+
+// options are the harness's flags.
+type options struct {
+	requests     int           // requests per concurrency level
+	conc         []int         // concurrency levels of the throughput runs
+	rate         int           // requests/s of the fixed-rate latency run
+	rateFor      time.Duration // length of the fixed-rate run
+	streams      int           // streamed requests
+	streamConc   int           // concurrency of the streamed requests
+	latency      time.Duration // fake upstream latency before the first byte
+	chunks       int           // streamed chunks per answer
+	chunkDelay   time.Duration // delay between streamed chunks
+	targets      []string      // which targets to run
+	out          string        // results directory
+	portkey      string        // Portkey's start-server.js
+	goBenchmarks string        // packages whose Go benchmarks run too ("" for none)
+	lambda       bool          // report Lambda figures (needs make build)
+	keep         bool          // keep the temporary directory (configs, server logs)
+}
+
+func main() {
+	var o options
+	var conc, targets string
+	flag.IntVar(&o.requests, "n", 3000, "requests per concurrency level")
+	flag.StringVar(&conc, "c", "1,16,64", "concurrency levels of the throughput runs")
+	flag.IntVar(&o.rate, "rate", 500, "requests per second of the fixed-rate latency run")
+	flag.DurationVar(&o.rateFor, "rate-for", 5*time.Second, "length of the fixed-rate run")
+	flag.IntVar(&o.streams, "streams", 1000, "streamed requests")
+	flag.IntVar(&o.streamConc, "stream-c", 8, "concurrency of the streamed requests")
+	flag.DurationVar(&o.latency, "latency", 0, "fake upstream latency before the first byte")
+	flag.IntVar(&o.chunks, "chunks", 16, "streamed chunks per answer")
+	flag.DurationVar(&o.chunkDelay, "chunk-delay", 0, "delay between streamed chunks")
+	flag.StringVar(&targets, "targets", "direct,llmgate,llmgate-full,portkey", "targets to run")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for the JSON results")
+	flag.StringVar(&o.portkey, "portkey", "bench/node_modules/@portkey-ai/gateway/build/start-server.js", "Portkey's start-server.js")
+	flag.StringVar(&o.goBenchmarks, "go-bench", "", "packages whose Go benchmarks run too (go test -bench), e.g. ./internal/gateway/...")
+	flag.BoolVar(&o.lambda, "lambda", true, "report Lambda bootstrap sizes and RIE timings when make build has run")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the generated configs and server logs")
+	flag.Parse()
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: bad concurrency %q\n", s)
+			os.Exit(2)
+		}
+		o.conc = append(o.conc, n)
+	}
+	o.targets = strings.Split(targets, ",")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// report is what one run of the harness measured; it is written to bench/results as JSON.
+type report struct {
+	Date     time.Time        `json:"date"`
+	Machine  machine          `json:"machine"`
+	Options  map[string]any   `json:"options"`
+	Targets  []*targetResult  `json:"targets"`
+	Allocs   *allocResult     `json:"allocations,omitempty"`
+	Lambda   *lambdaResult    `json:"lambda,omitempty"`
+	GoBench  string           `json:"go_benchmarks,omitempty"`
+	Checks   []check          `json:"checks"`
+	Failures []string         `json:"failures,omitempty"`
+}
+
+type machine struct {
+	CPUs    int       `json:"cpus"`
+	GoOS    string    `json:"goos"`
+	GoArch  string    `json:"goarch"`
+	Load    string    `json:"loadavg_at_start"`
+	Version string    `json:"go_version"`
+	Start   time.Time `json:"start"`
+}
+
+// targetResult is what one target measured.
+type targetResult struct {
+	Name       string   `json:"name"`
+	Throughput []result `json:"throughput"` // one per concurrency level
+	FixedRate  result   `json:"fixed_rate"`
+	Stream     result   `json:"stream"`
+	MaxRPS     float64  `json:"max_requests_per_second"`
+	// Added latency against the direct run, at the fixed rate.
+	AddedP50  time.Duration `json:"added_p50_ns"`
+	AddedP90  time.Duration `json:"added_p90_ns"`
+	AddedP99  time.Duration `json:"added_p99_ns"`
+	AddedTTFB time.Duration `json:"added_stream_ttfb_p50_ns"`
+	// CPUPerRequest is the gateway process's user+system CPU over the throughput runs,
+	// divided by their requests.
+	CPUPerRequest time.Duration `json:"cpu_per_request_ns,omitempty"`
+	PeakRSS       int64         `json:"peak_rss_bytes,omitempty"`
+	DynamoDB      *ddbResult    `json:"dynamodb,omitempty"`
+	Errors        int           `json:"errors"`
+	Error         string        `json:"error,omitempty"`
+}
+
+// ddbResult is DynamoDB's part of a target's work.
+type ddbResult struct {
+	CallsPerRequest float64   `json:"calls_per_request"`
+	UnitsPerRequest float64   `json:"capacity_units_per_request"`
+	Calls           ddbCounts `json:"calls"`
+	// Before and After are the round trips of sequential probe calls before the upstream
+	// received the call and after it (until the counts settle), per call.
+	Before float64 `json:"before_upstream_per_request"`
+	After  float64 `json:"after_upstream_per_request"`
+}
+
+// check is one of the issue's targets and whether this run met it.
+type check struct {
+	What string `json:"what"`
+	Got  string `json:"got"`
+	OK   bool   `json:"ok"`
+}
+
+func run(ctx context.Context, o options, w io.Writer) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return errors.New("run from the repository root (make bench)")
+	}
+	tmp, err := os.MkdirTemp("", "llmgate-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintf(os.Stderr, "bench: configs and logs in %s\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+
+	load, _ := os.ReadFile("/proc/loadavg")
+	rep := &report{
+		Date: time.Now().UTC(),
+		Machine: machine{CPUs: runtime.NumCPU(), GoOS: runtime.GOOS, GoArch: runtime.GOARCH,
+			Load: strings.TrimSpace(string(load)), Version: runtime.Version(), Start: time.Now().UTC()},
+		Options: map[string]any{
+			"requests_per_level": o.requests, "concurrency": o.conc, "rate": o.rate,
+			"rate_for": o.rateFor.String(), "streams": o.streams, "stream_concurrency": o.streamConc,
+			"upstream_latency": o.latency.String(), "chunks": o.chunks, "chunk_delay": o.chunkDelay.String(),
+		},
+	}
+
+	var probe probeHook
+	up := fakeopenai.Start(fakeopenai.Options{
+		Latency: o.latency, Chunks: o.chunks, ChunkDelay: o.chunkDelay, OnRequest: probe.fire,
+	})
+	defer up.Close()
+
+	env := &environment{root: root, tmp: tmp, upstream: up, probe: &probe, opts: o}
+
+	var direct *targetResult
+	for _, name := range o.targets {
+		fmt.Fprintf(os.Stderr, "bench: %s\n", name)
+		tr := env.measure(ctx, name)
+		rep.Targets = append(rep.Targets, tr)
+		if tr.Error != "" {
+			rep.Failures = append(rep.Failures, name+": "+tr.Error)
+		} else if tr.Errors > 0 {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %d requests failed", name, tr.Errors))
+		}
+		if name == "direct" {
+			direct = tr
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if direct != nil {
+		for _, tr := range rep.Targets {
+			tr.addedAgainst(direct)
+		}
+	}
+
+	if env.configPath != "" {
+		fmt.Fprintln(os.Stderr, "bench: allocations")
+		a, err := measureAllocs(ctx, env.configPath, o)
+		if err != nil {
+			rep.Failures = append(rep.Failures, "allocations: "+err.Error())
+		}
+		rep.Allocs = a
+	}
+	if o.goBenchmarks != "" {
+		fmt.Fprintln(os.Stderr, "bench: go benchmarks")
+		out, err := goBenchmarks(ctx, o.goBenchmarks)
+		rep.GoBench = out
+		if err != nil {
+			rep.Failures = append(rep.Failures, "go benchmarks: "+err.Error())
+		}
+	}
+	if o.lambda {
+		fmt.Fprintln(os.Stderr, "bench: lambda")
+		l, err := measureLambda(ctx, root, tmp)
+		if err != nil {
+			rep.Failures = append(rep.Failures, "lambda: "+err.Error())
+		}
+		rep.Lambda = l
+	}
+
+	rep.Checks = checks(rep)
+	printReport(w, rep)
+	if err := writeReport(o.out, rep); err != nil {
+		return err
+	}
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("%d part(s) failed: %s", len(rep.Failures), strings.Join(rep.Failures, "; "))
+	}
+	return nil
+}
+
+func (tr *targetResult) addedAgainst(direct *targetResult) {
+	if tr.Error != "" || tr.Name == "direct" {
+		return
+	}
+	tr.AddedP50 = tr.FixedRate.P50 - direct.FixedRate.P50
+	tr.AddedP90 = tr.FixedRate.P90 - direct.FixedRate.P90
+	tr.AddedP99 = tr.FixedRate.P99 - direct.FixedRate.P99
+	tr.AddedTTFB = tr.Stream.TTFBP50 - direct.Stream.TTFBP50
+}
+
+func checks(rep *report) []check {
+	by := map[string]*targetResult{}
+	for _, tr := range rep.Targets {
+		if tr.Error == "" {
+			by[tr.Name] = tr
+		}
+	}
+	var cs []check
+	if g, d := by["llmgate"], by["direct"]; g != nil && d != nil {
+		cs = append(cs,
+			check{What: fmt.Sprintf("llmgate (auth off) adds <= 0.3 ms p50 at %d rps", rep.Options["rate"]), Got: ms(g.AddedP50), OK: g.AddedP50 <= 300*time.Microsecond},
+			check{What: fmt.Sprintf("llmgate (auth off) adds <= 1 ms p99 at %d rps", rep.Options["rate"]), Got: ms(g.AddedP99), OK: g.AddedP99 <= time.Millisecond},
+			check{What: "llmgate (auth off) stream TTFB overhead <= 1 ms (p50)", Got: ms(g.AddedTTFB), OK: g.AddedTTFB <= time.Millisecond},
+		)
+	}
+	if g, p := by["llmgate"], by["portkey"]; g != nil && p != nil && p.MaxRPS > 0 {
+		ratio := g.MaxRPS / p.MaxRPS
+		cs = append(cs, check{What: "llmgate (auth off) throughput >= 3x Portkey's", Got: fmt.Sprintf("%.1fx", ratio), OK: ratio >= 3})
+	}
+	if f := by["llmgate-full"]; f != nil && f.DynamoDB != nil {
+		d := f.DynamoDB
+		cs = append(cs, check{What: "full path: 1 DynamoDB round trip before the upstream, 1 after",
+			Got: fmt.Sprintf("%.2f before, %.2f after", d.Before, d.After), OK: d.Before == 1 && d.After == 1})
+	}
+	return cs
+}
+
+func writeReport(dir string, rep *report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	b = append(b, '\n')
+	for _, name := range []string{rep.Date.Format("20060102T150405Z") + ".json", "latest.json"} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	slog.Info("results written", "dir", dir)
+	return nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// printReport writes the results as one table plus the checks, in Markdown so the same text
+// goes into bench/README.md.
+func printReport(w io.Writer, rep *report) {
+	fmt.Fprintf(w, "\nllmgate bench, %s, %d CPUs, load average at start %s\n", rep.Date.Format(time.RFC3339), rep.Machine.CPUs, rep.Machine.Load)
+	fmt.Fprintf(w, "load: %v requests at concurrency %v; %v rps for %v; %v streams (%v chunks) at concurrency %v; upstream latency %v\n\n",
+		rep.Options["requests_per_level"], rep.Options["concurrency"], rep.Options["rate"], rep.Options["rate_for"],
+		rep.Options["streams"], rep.Options["chunks"], rep.Options["stream_concurrency"], rep.Options["upstream_latency"])
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
+	row("target", "req/s (best)", "p50 / p90 / p99 @rate", "added p50 / p90 / p99", "stream TTFB p50 (added)",
+		"CPU/req", "peak RSS", "DynamoDB calls/req (before+after)", "CU/req", "errors")
+	row("---", "---", "---", "---", "---", "---", "---", "---", "---", "---")
+	for _, t := range rep.Targets {
+		if t.Error != "" {
+			row(t.Name, "failed: "+oneLine(t.Error), "", "", "", "", "", "", "", "")
+			continue
+		}
+		added, addedTTFB := "-", ""
+		if t.Name != "direct" {
+			added = fmt.Sprintf("%s / %s / %s", ms(t.AddedP50), ms(t.AddedP90), ms(t.AddedP99))
+			addedTTFB = " (" + ms(t.AddedTTFB) + ")"
+		}
+		cpu, rss := "-", "-"
+		if t.CPUPerRequest > 0 || t.PeakRSS > 0 {
+			cpu = fmt.Sprintf("%.0f µs", float64(t.CPUPerRequest)/float64(time.Microsecond))
+			rss = fmt.Sprintf("%.0f MiB", float64(t.PeakRSS)/(1<<20))
+		}
+		ddb, cu := "-", "-"
+		if d := t.DynamoDB; d != nil {
+			ddb = fmt.Sprintf("%.2f (%.2f+%.2f)", d.CallsPerRequest, d.Before, d.After)
+			cu = fmt.Sprintf("%.2f", d.UnitsPerRequest)
+		}
+		row(t.Name, fmt.Sprintf("%.0f", t.MaxRPS),
+			fmt.Sprintf("%s / %s / %s", ms(t.FixedRate.P50), ms(t.FixedRate.P90), ms(t.FixedRate.P99)), added,
+			ms(t.Stream.TTFBP50)+addedTTFB, cpu, rss, ddb, cu, fmt.Sprint(t.Errors))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	for _, t := range rep.Targets {
+		if t.Error != "" || len(t.Throughput) == 0 {
+			continue
+		}
+		var parts []string
+		for i, r := range t.Throughput {
+			parts = append(parts, fmt.Sprintf("c=%v: %.0f", rep.Options["concurrency"].([]int)[i], r.RPS))
+		}
+		fmt.Fprintf(w, "%-13s req/s by concurrency: %s\n", t.Name, strings.Join(parts, ", "))
+	}
+	if a := rep.Allocs; a != nil {
+		fmt.Fprintf(w, "\nallocations per chat call (in-process Go benchmark, auth off): gateway %d allocs / %d B, direct %d allocs / %d B, added by llmgate %d allocs / %d B\n",
+			a.Gateway.AllocsPerOp, a.Gateway.BytesPerOp, a.Direct.AllocsPerOp, a.Direct.BytesPerOp, a.AddedAllocs, a.AddedBytes)
+	}
+	if l := rep.Lambda; l != nil {
+		fmt.Fprintln(w)
+		printLambda(w, l)
+	}
+	if rep.GoBench != "" {
+		fmt.Fprintf(w, "\nGo benchmarks:\n%s", rep.GoBench)
+	}
+	fmt.Fprintln(w)
+	for _, c := range rep.Checks {
+		mark := "MET "
+		if !c.OK {
+			mark = "MISS"
+		}
+		fmt.Fprintf(w, "%s %s: %s\n", mark, c.What, c.Got)
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(w, "FAIL %s\n", oneLine(f))
+	}
+}
+
+// ms formats d in milliseconds with microsecond precision.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}

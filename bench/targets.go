@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/fakeopenai"
+)
+
+// masterKey is the master key of the full-path llmgate run.
+const masterKey = "sk-bench-master-key"
+
+// environment is what the targets share: the fake upstream, the llmgate binary, DynamoDB Local.
+type environment struct {
+	root, tmp string
+	upstream  *fakeopenai.Server
+	probe     *probeHook
+	opts      options
+
+	buildOnce  sync.Once
+	binary     string
+	buildErr   error
+	configPath string // the auth-off config, for the allocation benchmark
+}
+
+// target is one way of reaching the fake upstream.
+type target struct {
+	client *client
+	proc   *process  // the gateway process (nil for direct)
+	ddb    *ddbProxy // DynamoDB counter (nil when the target does not use DynamoDB)
+	stops  []func()
+}
+
+func (t *target) close() {
+	t.client.close()
+	for i := len(t.stops) - 1; i >= 0; i-- {
+		t.stops[i]()
+	}
+}
+
+// measure sets up the named target, runs every load phase against it and tears it down.
+func (e *environment) measure(ctx context.Context, name string) *targetResult {
+	tr := &targetResult{Name: name}
+	t, err := e.setup(ctx, name)
+	if err != nil {
+		tr.Error = err.Error()
+		return tr
+	}
+	defer t.close()
+	if err := e.load(ctx, t, tr); err != nil {
+		tr.Error = err.Error()
+	}
+	return tr
+}
+
+func (e *environment) setup(ctx context.Context, name string) (*target, error) {
+	switch name {
+	case "direct":
+		return &target{client: newClient(e.upstream.BaseURL, http.Header{"Authorization": {"Bearer sk-fake-upstream"}})}, nil
+	case "llmgate":
+		return e.llmgate(ctx, name, false)
+	case "llmgate-full":
+		return e.llmgate(ctx, name, true)
+	case "portkey":
+		return e.portkey(ctx)
+	}
+	return nil, fmt.Errorf("unknown target %q (direct, llmgate, llmgate-full, portkey)", name)
+}
+
+// llmgate builds cmd/llmgate (once) and starts it on a generated config, its DynamoDB calls
+// counted by a proxy in front of DynamoDB Local. With auth, it has a master key and the load
+// uses a virtual key with a budget and rpm/tpm/parallel limits high enough not to refuse.
+func (e *environment) llmgate(ctx context.Context, name string, auth bool) (*target, error) {
+	endpoint := os.Getenv("LLMGATE_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench, or scripts/with-dynamodb.sh go run ./bench)")
+	}
+	e.buildOnce.Do(func() {
+		e.binary = filepath.Join(e.tmp, "llmgate")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", e.binary, "./cmd/llmgate")
+		cmd.Dir = e.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			e.buildErr = fmt.Errorf("go build ./cmd/llmgate: %w\n%s", err, out)
+		}
+	})
+	if e.buildErr != nil {
+		return nil, e.buildErr
+	}
+	ddb, err := startDDBProxy(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(e.tmp, name+".yaml")
+	if err := os.WriteFile(cfgPath, []byte(llmgateConfig(e.upstream.BaseURL, auth)), 0o600); err != nil {
+		ddb.Close()
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	if !auth {
+		e.configPath = cfgPath
+	}
+	port, err := freePort()
+	if err != nil {
+		ddb.Close()
+		return nil, err
+	}
+	cmd := exec.Command(e.binary, "--config", cfgPath, "--port", fmt.Sprint(port))
+	cmd.Env = append(cleanEnv(), "LLMGATE_DYNAMODB_ENDPOINT="+ddb.URL(), "LLMGATE_TABLE="+uniqueName("bench-"+name))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p, err := startProcess(ctx, name, e.tmp, base+"/health/liveliness", cmd)
+	if err != nil {
+		ddb.Close()
+		return nil, err
+	}
+	header := http.Header{}
+	if auth {
+		key, err := generateKey(ctx, base)
+		if err != nil {
+			p.stop()
+			ddb.Close()
+			return nil, err
+		}
+		header.Set("Authorization", "Bearer "+key)
+	}
+	return &target{client: newClient(base+"/v1", header), proc: p, ddb: ddb, stops: []func(){ddb.Close, p.stop}}, nil
+}
+
+// llmgateConfig is a LiteLLM-format config with one model group, "bench", served by the
+// fake upstream as an OpenAI-compatible deployment.
+func llmgateConfig(upstream string, auth bool) string {
+	cfg := fmt.Sprintf(`model_list:
+  - model_name: bench
+    litellm_params:
+      model: openai/bench
+      api_base: %s
+      api_key: sk-fake-upstream
+    model_info:
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+`, upstream)
+	if auth {
+		cfg += "general_settings:\n  master_key: " + masterKey + "\n"
+	}
+	return cfg
+}
+
+// generateKey creates a virtual key for the load: budget, rpm, tpm and parallel limits all
+// on, all far above what the load needs.
+func generateKey(ctx context.Context, base string) (string, error) {
+	body := `{"models":["bench"],"max_budget":1000000,"rpm_limit":10000000,"tpm_limit":10000000000,"max_parallel_requests":100000}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/key/generate", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("POST /key/generate: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("POST /key/generate: status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	var out struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.Key == "" {
+		return "", fmt.Errorf("POST /key/generate: no key in %s", b)
+	}
+	return out.Key, nil
+}
+
+// portkey starts Portkey's gateway (headless) and points it at the fake upstream with its
+// custom-host headers.
+func (e *environment) portkey(ctx context.Context) (*target, error) {
+	script := filepath.Join(e.root, e.opts.portkey)
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("portkey is not installed (npm ci --prefix bench): %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("node", script, fmt.Sprintf("--port=%d", port), "--headless")
+	cmd.Dir = filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(script)))) // bench/
+	cmd.Env = cleanEnv()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p, err := startProcess(ctx, "portkey", e.tmp, base+"/", cmd)
+	if err != nil {
+		return nil, err
+	}
+	header := http.Header{
+		"Authorization":         {"Bearer sk-fake-upstream"},
+		"X-Portkey-Provider":    {"openai"},
+		"X-Portkey-Custom-Host": {e.upstream.BaseURL},
+	}
+	return &target{client: newClient(base+"/v1", header), proc: p, stops: []func(){p.stop}}, nil
+}
+
+// cleanEnv is the harness's environment without llmgate settings and master keys, so a
+// developer's shell cannot change what is measured.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "LLMGATE_") || strings.HasPrefix(kv, "LITELLM_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func uniqueName(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// load runs the phases: warm-up, throughput at each concurrency level (CPU and DynamoDB
+// counted), the fixed-rate latency run, streams, and the sequential DynamoDB probe.
+func (e *environment) load(ctx context.Context, t *target, tr *targetResult) error {
+	o := e.opts
+	warm := closedLoop(ctx, t.client, chatBody, 300, 8)
+	if warm.Errors > 0 {
+		return fmt.Errorf("warm-up: %d of %d requests failed, first: %s", warm.Errors, warm.Requests, warm.FirstErr)
+	}
+	closedLoop(ctx, t.client, streamBody, 50, 4)
+
+	var cpu0 time.Duration
+	var ddb0 ddbCounts
+	if t.proc != nil {
+		cpu0, _ = cpuTime(t.proc.pid())
+	}
+	if t.ddb != nil {
+		ddb0 = t.ddb.Snapshot()
+	}
+	total := 0
+	for _, c := range o.conc {
+		r := closedLoop(ctx, t.client, chatBody, o.requests, c)
+		tr.Throughput = append(tr.Throughput, r)
+		tr.MaxRPS = max(tr.MaxRPS, r.RPS)
+		tr.Errors += r.Errors
+		total += r.Requests
+	}
+	if t.proc != nil {
+		cpu1, err := cpuTime(t.proc.pid())
+		if err != nil {
+			return err
+		}
+		tr.CPUPerRequest = (cpu1 - cpu0) / time.Duration(total)
+	}
+	if t.ddb != nil {
+		d := t.ddb.Snapshot().Sub(ddb0)
+		tr.DynamoDB = &ddbResult{Calls: d, CallsPerRequest: float64(d.Total()) / float64(total), UnitsPerRequest: d.Units / float64(total)}
+	}
+
+	tr.FixedRate = fixedRate(ctx, t.client, chatBody, o.rate, o.rateFor)
+	tr.Errors += tr.FixedRate.Errors
+	tr.Stream = closedLoop(ctx, t.client, streamBody, o.streams, o.streamConc)
+	tr.Errors += tr.Stream.Errors
+
+	if t.ddb != nil {
+		tr.DynamoDB.Before, tr.DynamoDB.After = e.probeDynamoDB(ctx, t, 20)
+	}
+	if t.proc != nil {
+		rss, err := peakRSS(t.proc.pid())
+		if err != nil {
+			return err
+		}
+		tr.PeakRSS = rss
+	}
+	return nil
+}
+
+// probeHook runs a function when a request reaches the fake upstream.
+type probeHook struct{ fn atomic.Pointer[func()] }
+
+func (p *probeHook) fire() {
+	if f := p.fn.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// probeDynamoDB sends n calls one at a time and splits each call's DynamoDB round trips into
+// those before the upstream received it and those after (until the count stops moving, so
+// a settle written after the answer is counted too). It returns the averages per call,
+// or -1 when no call reached the upstream.
+func (e *environment) probeDynamoDB(ctx context.Context, t *target, n int) (before, after float64) {
+	defer e.probe.fn.Store(nil)
+	var atUpstream atomic.Int64
+	mark := func() { atUpstream.Store(int64(t.ddb.Snapshot().Total())) }
+	e.probe.fn.Store(&mark)
+	ok := 0
+	for range n {
+		start := t.ddb.Snapshot().Total()
+		atUpstream.Store(-1)
+		if s := t.client.do(ctx, chatBody, time.Now()); s.err != nil {
+			continue
+		}
+		end := settledCount(t.ddb)
+		if at := atUpstream.Load(); at >= 0 {
+			before += float64(int(at) - start)
+			after += float64(end - int(at))
+			ok++
+		}
+	}
+	if ok == 0 {
+		return -1, -1
+	}
+	return before / float64(ok), after / float64(ok)
+}
+
+// settledCount waits until the proxy's round-trip count has not moved for 50 ms (at most 2 s).
+func settledCount(p *ddbProxy) int {
+	last, since := p.Snapshot().Total(), time.Now()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if n := p.Snapshot().Total(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= 50*time.Millisecond {
+			break
+		}
+	}
+	return last
+}

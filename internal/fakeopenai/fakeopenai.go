@@ -1,0 +1,294 @@
+// Package fakeopenai is a fake OpenAI-compatible upstream for benchmarks and fault tests:
+// chat completions (plain and streamed), completions and embeddings in OpenAI's wire format,
+// with a configurable latency, streamed chunk count and injected faults (5xx, 429, hangs,
+// connection resets, streams cut halfway, invalid JSON). It counts what reached it, so a test
+// can tell whether a call was served.
+package fakeopenai
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Fault is what the upstream does to one request instead of answering it normally.
+type Fault int
+
+// Faults the upstream can inject.
+const (
+	OK            Fault = iota // answer normally
+	ServerError                // 500 with an OpenAI-format error
+	RateLimited                // 429 with retry-after: 1
+	Hang                       // never answer; return when the client gives up
+	Reset                      // close the connection with a TCP reset before answering
+	StreamCut                  // stream half the chunks, then close the connection without [DONE]
+	InvalidJSON                // 200 with a body that is not JSON
+)
+
+// Usage reported for every chat and completion: PromptTokens prompt tokens plus one completion
+// token per streamed chunk (Options.Chunks).
+const PromptTokens = 10
+
+// Options configure a Server.
+type Options struct {
+	// Latency is the delay before the first byte of every answer.
+	Latency time.Duration
+	// Chunks is the number of content chunks a stream sends (and the completion token count);
+	// 0 means 8.
+	Chunks int
+	// ChunkDelay is the delay between streamed chunks.
+	ChunkDelay time.Duration
+	// Fault, when set, picks the fault for the n-th request (n counts from 1).
+	Fault func(n int64) Fault
+	// OnRequest, when set, is called as each request arrives, before it is answered.
+	OnRequest func()
+}
+
+// Server is a running fake upstream. BaseURL ends in /v1, ready for an api_base.
+type Server struct {
+	*httptest.Server
+	BaseURL string
+
+	opts      Options
+	requests  atomic.Int64 // requests that reached the handler
+	completed atomic.Int64 // answers sent in full with status 200
+}
+
+// Start starts a fake upstream on a loopback port. Close it when done.
+func Start(o Options) *Server {
+	if o.Chunks <= 0 {
+		o.Chunks = 8
+	}
+	s := &Server{opts: o}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.Config.ReadHeaderTimeout = 10 * time.Second
+	s.Server.Start()
+	s.BaseURL = s.URL + "/v1"
+	return s
+}
+
+// Requests returns how many requests reached the upstream.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Completed returns how many requests were answered in full with 200.
+func (s *Server) Completed() int64 { return s.completed.Load() }
+
+// request is the part of a request the fake reads.
+type request struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Input json.RawMessage `json:"input"`
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	if s.opts.OnRequest != nil {
+		s.opts.OnRequest()
+	}
+	var req request
+	if err := json.NewDecoder(io.LimitReader(r.Body, 32<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "request body is not JSON")
+		return
+	}
+	fault := OK
+	if s.opts.Fault != nil {
+		fault = s.opts.Fault(n)
+	}
+	if !sleep(r, s.opts.Latency) {
+		return
+	}
+	switch fault {
+	case ServerError:
+		writeError(w, http.StatusInternalServerError, "server_error", "the fake upstream failed")
+		return
+	case RateLimited:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "rate_limit_error", "the fake upstream is rate limited")
+		return
+	case Hang:
+		<-r.Context().Done()
+		return
+	case Reset:
+		reset(w)
+		return
+	case InvalidJSON:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id": "chatcmpl-broken", "choices": [`)
+		return
+	}
+	switch r.URL.Path {
+	case "/v1/chat/completions", "/chat/completions":
+		if req.Stream {
+			s.stream(w, r, req, fault == StreamCut)
+			return
+		}
+		s.writeBody(w, chatBody(req.Model, s.opts.Chunks))
+	case "/v1/completions", "/completions":
+		s.writeBody(w, completionBody(req.Model, s.opts.Chunks))
+	case "/v1/embeddings", "/embeddings":
+		s.writeBody(w, embeddingBody(req.Model, inputCount(req.Input)))
+	default:
+		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+r.URL.Path)
+	}
+}
+
+func (s *Server) writeBody(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if _, err := w.Write(body); err == nil {
+		s.completed.Add(1)
+	}
+}
+
+// stream answers in OpenAI's chunk format: a role chunk, Chunks content chunks of one token
+// each, a finish chunk, a usage chunk when asked for, and [DONE]. cut stops after half the
+// content chunks and drops the connection.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req request, cut bool) {
+	fl, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	id := "chatcmpl-fake"
+	created := time.Now().Unix()
+	send := func(delta, finish, usage string) bool {
+		fin := "null"
+		if finish != "" {
+			fin = `"` + finish + `"`
+		}
+		choices := `[{"index":0,"delta":` + delta + `,"logprobs":null,"finish_reason":` + fin + `}]`
+		if usage != "" {
+			choices = "[]"
+		} else {
+			usage = "null"
+		}
+		_, err := fmt.Fprintf(w, "data: {\"id\":%q,\"object\":\"chat.completion.chunk\",\"created\":%d,\"model\":%q,\"choices\":%s,\"usage\":%s}\n\n",
+			id, created, req.Model, choices, usage)
+		if fl != nil {
+			fl.Flush()
+		}
+		return err == nil
+	}
+	if !send(`{"role":"assistant","content":""}`, "", "") {
+		return
+	}
+	for i := range s.opts.Chunks {
+		if cut && i == s.opts.Chunks/2 {
+			reset(w)
+			return
+		}
+		if i > 0 && !sleep(r, s.opts.ChunkDelay) {
+			return
+		}
+		if !send(`{"content":"tok "}`, "", "") {
+			return
+		}
+	}
+	if !send(`{}`, "stop", "") {
+		return
+	}
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		if !send("", "", usageJSON(s.opts.Chunks)) {
+			return
+		}
+	}
+	if _, err := io.WriteString(w, "data: [DONE]\n\n"); err != nil {
+		return
+	}
+	if fl != nil {
+		fl.Flush()
+	}
+	s.completed.Add(1)
+}
+
+// sleep waits d, or returns false when the client goes away first.
+func sleep(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// reset drops the client connection with a TCP RST (linger 0), as a crashed upstream or a
+// load balancer would.
+func reset(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("fakeopenai: connection cannot be hijacked")
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":{"message":%q,"type":%q,"param":null,"code":null}}`, msg, typ)
+}
+
+func usageJSON(completion int) string {
+	return fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`,
+		PromptTokens, completion, PromptTokens+completion)
+}
+
+func content(tokens int) string {
+	b := make([]byte, 0, 4*tokens)
+	for range tokens {
+		b = append(b, "tok "...)
+	}
+	return string(b)
+}
+
+func chatBody(model string, tokens int) []byte {
+	return fmt.Appendf(nil, `{"id":"chatcmpl-fake","object":"chat.completion","created":%d,"model":%q,`+
+		`"choices":[{"index":0,"message":{"role":"assistant","content":%q,"refusal":null},"logprobs":null,"finish_reason":"stop"}],`+
+		`"usage":%s,"system_fingerprint":"fp_fake"}`,
+		time.Now().Unix(), model, content(tokens), usageJSON(tokens))
+}
+
+func completionBody(model string, tokens int) []byte {
+	return fmt.Appendf(nil, `{"id":"cmpl-fake","object":"text_completion","created":%d,"model":%q,`+
+		`"choices":[{"index":0,"text":%q,"logprobs":null,"finish_reason":"stop"}],"usage":%s}`,
+		time.Now().Unix(), model, content(tokens), usageJSON(tokens))
+}
+
+func embeddingBody(model string, inputs int) []byte {
+	b := []byte(`{"object":"list","data":[`)
+	for i := range inputs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"object":"embedding","index":%d,"embedding":[0.5,-0.5,0.5,-0.5]}`, i)
+	}
+	return fmt.Appendf(b, `],"model":%q,"usage":{"prompt_tokens":%d,"total_tokens":%d}}`,
+		model, PromptTokens*inputs, PromptTokens*inputs)
+}
+
+// inputCount is the number of embedding inputs: one for a string, the length of an array.
+func inputCount(raw json.RawMessage) int {
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
+		return len(list)
+	}
+	return 1
+}
