@@ -85,15 +85,15 @@ func main() {
 
 // report is what one run of the harness measured; it is written to bench/results as JSON.
 type report struct {
-	Date     time.Time        `json:"date"`
-	Machine  machine          `json:"machine"`
-	Options  map[string]any   `json:"options"`
-	Targets  []*targetResult  `json:"targets"`
-	Allocs   *allocResult     `json:"allocations,omitempty"`
-	Lambda   *lambdaResult    `json:"lambda,omitempty"`
-	GoBench  string           `json:"go_benchmarks,omitempty"`
-	Checks   []check          `json:"checks"`
-	Failures []string         `json:"failures,omitempty"`
+	Date     time.Time       `json:"date"`
+	Machine  machine         `json:"machine"`
+	Options  map[string]any  `json:"options"`
+	Targets  []*targetResult `json:"targets"`
+	Allocs   *allocResult    `json:"allocations,omitempty"`
+	Lambda   *lambdaResult   `json:"lambda,omitempty"`
+	GoBench  string          `json:"go_benchmarks,omitempty"`
+	Checks   []check         `json:"checks"`
+	Failures []string        `json:"failures,omitempty"`
 }
 
 type machine struct {

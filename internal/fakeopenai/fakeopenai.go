@@ -22,13 +22,13 @@ type Fault int
 
 // Faults the upstream can inject.
 const (
-	OK            Fault = iota // answer normally
-	ServerError                // 500 with an OpenAI-format error
-	RateLimited                // 429 with retry-after: 1
-	Hang                       // never answer; return when the client gives up
-	Reset                      // close the connection with a TCP reset before answering
-	StreamCut                  // stream half the chunks, then close the connection without [DONE]
-	InvalidJSON                // 200 with a body that is not JSON
+	OK          Fault = iota // answer normally
+	ServerError              // 500 with an OpenAI-format error
+	RateLimited              // 429 with retry-after: 1
+	Hang                     // never answer; return when the client gives up
+	Reset                    // close the connection with a TCP reset before answering
+	StreamCut                // stream half the chunks, then close the connection without [DONE]
+	InvalidJSON              // 200 with a body that is not JSON
 )
 
 // Usage reported for every chat and completion: PromptTokens prompt tokens plus one completion
