@@ -24,5 +24,9 @@ vet:
 unit: deps
 	scripts/with-dynamodb.sh $(GO) test -race -count=1 -timeout 10m $(PKGS)
 
+bench: deps ## gateway overhead: direct vs llmgate (auth off, full path) vs Portkey; table + bench/results/*.json
+	@[ -d bench/node_modules/@portkey-ai/gateway ] || npm ci --prefix bench --no-audit --no-fund --loglevel=error
+	scripts/with-dynamodb.sh $(GO) run ./bench $(BENCH_FLAGS)
+
 clean:
 	rm -rf bin dist
