@@ -34,8 +34,11 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
-// Do makes a non-streaming chat call.
+// Do makes a non-streaming chat call, or a completion call through chat.
 func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
+	if c.Kind == provider.Completion {
+		return translate.DoCompletion(ctx, p, name, c)
+	}
 	pc, err := prepare(c)
 	if err != nil {
 		return nil, err
@@ -52,8 +55,12 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return mr.toOpenAI(time.Now().Unix())
 }
 
-// Stream makes a streaming chat call. Anthropic always reports usage in its stream.
+// Stream makes a streaming chat (or completion) call. Anthropic always reports usage in its
+// stream.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
+	if c.Kind == provider.Completion {
+		return translate.StreamCompletion(ctx, p, name, c)
+	}
 	pc, err := prepare(c)
 	if err != nil {
 		return nil, err
@@ -77,7 +84,7 @@ type prepared struct {
 // prepare checks the call and translates its body.
 func prepare(c *provider.Call) (*prepared, error) {
 	if c.Kind != provider.Chat {
-		return nil, translate.BadRequest(name, "%s calls are not supported; use chat completions", c.Kind)
+		return nil, translate.BadRequest(name, "%s calls are not supported", c.Kind)
 	}
 	key := c.Params.APIKey
 	if key == "" {

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -181,5 +182,34 @@ func TestDo_RefusesOtherKinds(t *testing.T) {
 	var pe *provider.Error
 	if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest {
 		t.Fatalf("err = %v, want a 400 *provider.Error", err)
+	}
+}
+
+func TestCompletionCallsGoThroughChat(t *testing.T) {
+	up := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if body, _ := io.ReadAll(r.Body); strings.Contains(string(body), `"stream":true`) {
+			providertest.WriteSSE(w, toolStream...)
+			return
+		}
+		providertest.JSON(200, `{"id":"msg_1","model":"claude-x","content":[{"type":"text","text":"Hi!"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}`)(w, r)
+	})
+	c := chatCall(up.URL, `{"model":"claude","prompt":"Say hi","max_tokens":10}`)
+	c.Kind = provider.Completion
+	resp, err := (&Provider{}).Do(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	providertest.JSONEqual(t, up.Last(t).Body, []byte(`{"model":"claude-sonnet-4","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"Say hi"}]}]}`))
+	providertest.JSONEqual(t, []byte(providertest.WithoutCreated(t, resp.Body)), []byte(`{"id":"msg_1","object":"text_completion","model":"claude-x",
+		"choices":[{"index":0,"text":"Hi!","logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`))
+
+	c.Body = []byte(`{"model":"claude","prompt":"Say hi","stream":true}`)
+	s, err := (&Provider{}).Stream(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	chunks, err := providertest.Drain(t, s)
+	if err != nil || len(chunks) != 3 || !strings.Contains(chunks[0], `"object":"text_completion"`) || !strings.Contains(chunks[0], `"text":"Let me "`) {
+		t.Errorf("stream chunks %v (err %v), want 3 text_completion chunks: two texts and the finish", chunks, err)
 	}
 }

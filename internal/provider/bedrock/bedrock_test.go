@@ -231,3 +231,15 @@ func TestDo_RejectsWhatConverseCannotTake(t *testing.T) {
 		})
 	}
 }
+
+func TestDo_CompletionGoesThroughConverse(t *testing.T) {
+	up := providertest.NewUpstream(t, providertest.JSON(200, minimalAnswer))
+	resp, err := new(Provider).Do(context.Background(), testCall(provider.Completion, up, claude, `{"prompt":"Say ok"}`))
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	providertest.JSONEqual(t, up.Last(t).Body, []byte(`{"messages":[{"role":"user","content":[{"text":"Say ok"}]}]}`))
+	if !strings.Contains(string(resp.Body), `"object":"text_completion"`) || !strings.Contains(string(resp.Body), `"text":"ok"`) {
+		t.Errorf("answer %s, want a text_completion with the text ok", resp.Body)
+	}
+}

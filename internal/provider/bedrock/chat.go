@@ -17,14 +17,16 @@ import (
 	"github.com/llmgate/llmgate/internal/provider/translate"
 )
 
-// Do makes a Converse call, or InvokeModel calls for embeddings.
+// Do makes a Converse call (for chat and completion calls), or InvokeModel calls for embeddings.
 func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
 	switch c.Kind {
 	case provider.Embedding:
 		return p.embed(ctx, c)
+	case provider.Completion:
+		return translate.DoCompletion(ctx, p, name, c)
 	case provider.Chat:
 	default:
-		return nil, translate.BadRequest(name, "%s calls are not supported; use chat completions", c.Kind)
+		return nil, translate.BadRequest(name, "%s calls are not supported", c.Kind)
 	}
 	_, cv, client, err := p.prepare(ctx, c)
 	if err != nil {
@@ -39,9 +41,13 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return converseResponse(out, c.Model, time.Now().Unix())
 }
 
-// Stream makes a ConverseStream call. Bedrock always reports usage in its metadata event.
+// Stream makes a ConverseStream call (chat or completion). Bedrock always reports usage in its metadata event.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
-	if c.Kind != provider.Chat {
+	switch c.Kind {
+	case provider.Completion:
+		return translate.StreamCompletion(ctx, p, name, c)
+	case provider.Chat:
+	default:
 		return nil, translate.BadRequest(name, "streaming %s calls is not supported", c.Kind)
 	}
 	r, cv, client, err := p.prepare(ctx, c)

@@ -33,14 +33,16 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
-// Do makes a non-streaming chat call or an embeddings call.
+// Do makes a non-streaming chat call, a completion call through chat, or an embeddings call.
 func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
 	switch c.Kind {
 	case provider.Embedding:
 		return p.embed(ctx, c)
+	case provider.Completion:
+		return translate.DoCompletion(ctx, p, name, c)
 	case provider.Chat:
 	default:
-		return nil, translate.BadRequest(name, "%s calls are not supported; use chat completions", c.Kind)
+		return nil, translate.BadRequest(name, "%s calls are not supported", c.Kind)
 	}
 	_, req, err := prepare(c)
 	if err != nil {
@@ -53,9 +55,13 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return gr.toOpenAI(c.Model, time.Now().Unix())
 }
 
-// Stream makes a streaming chat call. Gemini reports usage in its stream's chunks.
+// Stream makes a streaming chat (or completion) call. Gemini reports usage in its chunks.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
-	if c.Kind != provider.Chat {
+	switch c.Kind {
+	case provider.Completion:
+		return translate.StreamCompletion(ctx, p, name, c)
+	case provider.Chat:
+	default:
 		return nil, translate.BadRequest(name, "streaming %s calls is not supported", c.Kind)
 	}
 	r, req, err := prepare(c)

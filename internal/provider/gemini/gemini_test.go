@@ -240,3 +240,15 @@ func TestThoughtSignaturesSurviveTheClientRoundTrip(t *testing.T) {
 		{"role":"model","parts":[{"functionCall":{"name":"now","args":{}},"thoughtSignature":"c2lnbmF0dXJl"}]},
 		{"role":"user","parts":[{"functionResponse":{"name":"now","response":{"content":"noon"}}}]}],"generationConfig":{}}`))
 }
+
+func TestDo_CompletionGoesThroughChat(t *testing.T) {
+	up := providertest.NewUpstream(t, providertest.JSON(200, `{"candidates":[{"index":0,"finishReason":"MAX_TOKENS","content":{"role":"model","parts":[{"text":"Hi"}]}}],
+		"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1},"responseId":"r-2"}`))
+	resp, err := (&Provider{}).Do(context.Background(), call(provider.Completion, up.URL, `{"prompt":"Say hi","max_tokens":1}`))
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	providertest.JSONEqual(t, up.Last(t).Body, []byte(`{"contents":[{"role":"user","parts":[{"text":"Say hi"}]}],"generationConfig":{"maxOutputTokens":1}}`))
+	providertest.JSONEqual(t, []byte(providertest.WithoutCreated(t, resp.Body)), []byte(`{"id":"r-2","object":"text_completion","model":"gemini-2.5-flash",
+		"choices":[{"index":0,"text":"Hi","logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`))
+}

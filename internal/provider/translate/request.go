@@ -260,6 +260,10 @@ type Strings []string
 
 // UnmarshalJSON accepts a string, an array of strings or null.
 func (s *Strings) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*s = nil
+		return nil
+	}
 	var one string
 	if json.Unmarshal(b, &one) == nil {
 		*s = Strings{one}

@@ -20,7 +20,7 @@ func TestDecodeRequest_ReadsOpenAIShapes(t *testing.T) {
 		{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":"https://x/y.png"}]},
 		{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},
 		{"role":"user","content":""}],
-		"stop":"END","tool_choice":{"type":"function","function":{"name":"f"}},"max_tokens":5,"max_completion_tokens":7}`))
+		"stop":"END","n":null,"tool_choice":{"type":"function","function":{"name":"f"}},"max_tokens":5,"max_completion_tokens":7}`))
 	if err != nil {
 		t.Fatalf("DecodeRequest: %v", err)
 	}
@@ -35,6 +35,13 @@ func TestDecodeRequest_ReadsOpenAIShapes(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r.Stop, Strings{"END"}) || *r.ToolChoice != (ToolChoice{Mode: ToolChoiceFunction, Name: "f"}) || *r.OutputLimit() != 7 {
 		t.Errorf("stop %v tool_choice %+v limit %d, want [END], function f, 7", r.Stop, r.ToolChoice, *r.OutputLimit())
+	}
+}
+
+func TestDecodeRequest_NullStopIsNoStop(t *testing.T) {
+	r, err := DecodeRequest("p", []byte(`{"messages":[{"role":"user","content":"x"}],"stop":null}`))
+	if err != nil || r.Stop != nil {
+		t.Fatalf("stop = %#v (err %v), want nil", r.Stop, err)
 	}
 }
 
