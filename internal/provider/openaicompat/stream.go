@@ -73,11 +73,11 @@ func (s *stream) Next() ([]byte, error) {
 			s.err = io.EOF
 			return nil, io.EOF
 		}
-		if ev.Name == "error" || (bytes.Contains(data, []byte(`"error"`)) && isErrorChunk(data)) {
+		if ev.Name == "error" || (hasObjectMember(data, `"error":`) && isErrorChunk(data)) {
 			s.err = fmt.Errorf("%w: %w", s.c.errorFromBody(0, nil, data, s.ep.Secret), io.ErrUnexpectedEOF)
 			return nil, s.err
 		}
-		if bytes.Contains(data, []byte(`"usage"`)) {
+		if hasObjectMember(data, `"usage":`) { // OpenAI sends "usage":null on every chunk
 			if u := gjson.GetBytes(data, "usage"); u.IsObject() {
 				s.usage = parseUsage(u)
 				if !s.clientUsage && gjson.GetBytes(data, "choices.#").Int() == 0 {
@@ -86,6 +86,23 @@ func (s *stream) Next() ([]byte, error) {
 			}
 		}
 		return data, nil
+	}
+}
+
+// hasObjectMember is a quick filter before parsing: it reports whether data has the key
+// (quoted, with its colon) followed by an object. Outside strings only a key can be
+// followed by a colon, and inside strings quotes are escaped, so it finds keys only,
+// though possibly nested ones.
+func hasObjectMember(data []byte, key string) bool {
+	for {
+		i := bytes.Index(data, []byte(key))
+		if i < 0 {
+			return false
+		}
+		data = bytes.TrimLeft(data[i+len(key):], " \t\r\n")
+		if len(data) > 0 && data[0] == '{' {
+			return true
+		}
 	}
 }
 
