@@ -1,0 +1,115 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/mock"
+	"github.com/llmgate/llmgate/internal/provider/openaicompat"
+	"github.com/llmgate/llmgate/internal/provider/providertest"
+	"github.com/llmgate/llmgate/internal/provider/registry"
+)
+
+func TestLookup_BuiltinPrefixes(t *testing.T) {
+	r := registry.New(nil)
+	want := []string{"azure", "anthropic", "gemini", "bedrock", "mock"}
+	for _, s := range openaicompat.Specs {
+		want = append(want, s.Prefix)
+	}
+	for _, p := range want {
+		if got, err := r.Lookup(p); err != nil || got == nil {
+			t.Errorf("Lookup(%q) = %v, %v; want a provider", p, got, err)
+		}
+	}
+	got := r.Prefixes()
+	if !slices.IsSorted(got) || len(got) != len(want) {
+		t.Errorf("Prefixes() = %v, want %d sorted prefixes", got, len(want))
+	}
+	got[0] = "changed"
+	if r.Prefixes()[0] == "changed" {
+		t.Error("Prefixes() returned the registry's own slice")
+	}
+}
+
+func TestLookup_UnknownPrefixListsSupportedOnes(t *testing.T) {
+	_, err := registry.New(nil).Lookup("vertex_ai")
+	if !errors.Is(err, registry.ErrUnknownProvider) {
+		t.Fatalf("err = %v, want ErrUnknownProvider", err)
+	}
+	for _, p := range []string{`"vertex_ai"`, "anthropic", "groq", "openai", "azure"} {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not mention %s", err, p)
+		}
+	}
+}
+
+func TestWithProvider_AddsAndReplaces(t *testing.T) {
+	m := mock.New()
+	r := registry.New(nil, registry.WithProvider("custom", m), registry.WithProvider("openai", m))
+	for _, p := range []string{"custom", "openai"} {
+		if got, err := r.Lookup(p); err != nil || got != provider.Provider(m) {
+			t.Errorf("Lookup(%q) = %v, %v; want the given provider", p, got, err)
+		}
+	}
+	if !slices.Contains(r.Prefixes(), "custom") {
+		t.Errorf("Prefixes() = %v, want custom in it", r.Prefixes())
+	}
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct {
+	n    atomic.Int32
+	next http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func TestNew_ProvidersUseTheGivenClient(t *testing.T) {
+	u := providertest.NewUpstream(t, providertest.JSON(200, `{"id":"x","choices":[],"usage":{"prompt_tokens":1,"total_tokens":1}}`))
+	ct := &countingTransport{next: u.Client().Transport}
+	r := registry.New(&http.Client{Transport: ct})
+	for _, prefix := range []string{"openai", "groq", "azure"} {
+		p, err := r.Lookup(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &provider.Call{Kind: provider.Chat, Body: []byte(`{"model":"m"}`), Model: "m",
+			Params: config.LiteLLMParams{APIBase: u.URL, APIKey: "k"}}
+		if _, err := p.Do(context.Background(), c); err != nil {
+			t.Fatalf("%s: Do: %v", prefix, err)
+		}
+	}
+	if n := ct.n.Load(); n != 3 {
+		t.Errorf("the given client carried %d requests, want 3", n)
+	}
+}
+
+func TestNewHTTPClient_IsTunedForAGateway(t *testing.T) {
+	c := registry.NewHTTPClient()
+	if c.Timeout != 0 {
+		t.Errorf("Timeout = %v, want none (calls are bounded by their context)", c.Timeout)
+	}
+	tr, ok := c.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("Transport = %T, want *http.Transport", c.Transport)
+	}
+	if tr.MaxIdleConnsPerHost < 64 || tr.MaxIdleConns < tr.MaxIdleConnsPerHost {
+		t.Errorf("idle pool = %d per host, %d total; want at least 64 per host", tr.MaxIdleConnsPerHost, tr.MaxIdleConns)
+	}
+	if tr.IdleConnTimeout <= 0 || tr.ResponseHeaderTimeout != 0 || !tr.ForceAttemptHTTP2 || tr.DisableKeepAlives {
+		t.Errorf("transport = idle %v, header timeout %v, http2 %v, keep-alives off %v", tr.IdleConnTimeout, tr.ResponseHeaderTimeout, tr.ForceAttemptHTTP2, tr.DisableKeepAlives)
+	}
+	if tr == http.DefaultTransport {
+		t.Error("NewHTTPClient shares http.DefaultTransport")
+	}
+}
