@@ -38,3 +38,23 @@ func FuzzDecoder(f *testing.F) {
 		t.Fatal("stream did not end")
 	})
 }
+
+// BenchmarkDecoder measures translating one Messages stream (13 events, 7 chunks).
+func BenchmarkDecoder(b *testing.B) {
+	var sb strings.Builder
+	for _, e := range toolStream {
+		fmt.Fprintf(&sb, "event: %s\ndata: %s\n\n", e.Name, e.Data)
+	}
+	body := []byte(sb.String())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), tools: map[int]int{}}
+		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		for {
+			if _, err := s.Next(); err != nil {
+				break
+			}
+		}
+	}
+}

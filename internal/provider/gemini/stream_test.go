@@ -167,3 +167,23 @@ func FuzzDecoder(f *testing.F) {
 		t.Fatal("stream did not end")
 	})
 }
+
+// BenchmarkDecoder measures translating one streamGenerateContent answer (3 events, 6 chunks).
+func BenchmarkDecoder(b *testing.B) {
+	var sb strings.Builder
+	for _, e := range toolStream {
+		fmt.Fprintf(&sb, "data: %s\n\n", e.Data)
+	}
+	body := []byte(sb.String())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), choices: map[int]*choiceState{}}
+		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		for {
+			if _, err := s.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
