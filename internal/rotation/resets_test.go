@@ -3,17 +3,11 @@ package rotation_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -182,57 +176,44 @@ func TestRun_ResetsUsersTeamsAndMemberships(t *testing.T) {
 	}
 }
 
-// reservation changes a key the way the reserve/settle protocol does (see
-// store.ResetBudgets): reserve adds c to spend and reserved and takes it from remaining;
-// settle adds actual-c to spend and remaining and takes c from reserved.
-func reservation(t *testing.T, c *dynamodb.Client, table, token string, reserve, actual float64, settle bool) {
-	t.Helper()
-	expr := "SET spend = spend + :c, remaining = remaining - :c, reserved = if_not_exists(reserved, :z) + :c"
-	vals := map[string]types.AttributeValue{
-		":c": &types.AttributeValueMemberN{Value: strconv.FormatFloat(reserve, 'f', -1, 64)},
-		":z": &types.AttributeValueMemberN{Value: "0"},
-	}
-	if settle {
-		expr = "SET spend = spend + :d, remaining = remaining - :d, reserved = reserved - :c"
-		vals = map[string]types.AttributeValue{
-			":c": vals[":c"],
-			":d": &types.AttributeValueMemberN{Value: strconv.FormatFloat(actual-reserve, 'f', -1, 64)},
-		}
-	}
-	_, err := c.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-		TableName: aws.String(table),
-		Key: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: store.PrefixKey + token},
-			"sk": &types.AttributeValueMemberS{Value: store.SortKey},
-		},
-		UpdateExpression:          aws.String(expr),
-		ExpressionAttributeValues: vals,
-	})
-	if err != nil {
-		t.Fatalf("reservation: %v", err)
-	}
-}
-
 func TestRun_ReservationInFlightAcrossAResetCountsInTheNewPeriod(t *testing.T) {
 	t.Parallel()
-	client, table := dynamotest.NewTable(t)
-	st := store.NewWithClient(client, table)
+	ctx := context.Background()
+	st := newStore(t)
 	due := utc(2026, 6, 1, 0, 0, 0)
-	createKeys(t, st, budgetKey("k", "1d", due)) // spend 7 of 10
-	reservation(t, client, table, "k", 2, 0, false)
+	k := budgetKey("k", "1d", due, func(k *store.Key) { // spend 7 of 10
+		k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "1h", MaxBudget: 5, Spend: 3, ResetAt: &due}}
+		k.ModelMaxBudget = map[string]store.ModelBudget{"gpt-4o": {BudgetLimit: 4, TimePeriod: "1d", Spend: 1, ResetAt: &due}}
+	})
+	createKeys(t, st, k)
+	before := due.Add(-time.Second)
+	res, err := st.Reserve(ctx, store.ReserveInput{
+		RequestID: "req-1", Key: getKey(t, st, "k"), Model: "gpt-4o", Cost: 2, Estimate: 2,
+		Now: before, TTL: time.Hour, Log: store.SpendLog{RequestID: "req-1", APIKey: "k", Model: "gpt-4o", StartTime: before},
+	})
+	if err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
 
 	r, _ := newRotator(st, newClock(due.Add(time.Second)), nil, nil)
 	if rep := run(t, r); rep.Resets != 1 {
 		t.Fatalf("run: %+v, want 1 reset", rep)
 	}
-	k := getKey(t, st, "k")
-	if k.Spend != 2 || *k.Remaining != 8 {
-		t.Errorf("after the reset spend = %v, remaining = %v; want the 2 still reserved: 2 and 8", k.Spend, *k.Remaining)
+	got := getKey(t, st, "k")
+	w, m := got.BudgetLimits[0], got.ModelMaxBudget["gpt-4o"]
+	if got.Spend != 2 || *got.Remaining != 8 || w.Spend != 2 || w.Remaining != 3 || m.Spend != 2 || m.Remaining != 2 {
+		t.Errorf("after the reset (spend, remaining): key %v %v, window %v %v, model %v %v; want the 2 still reserved kept: 2 8, 2 3, 2 2",
+			got.Spend, *got.Remaining, w.Spend, w.Remaining, m.Spend, m.Remaining)
 	}
-	reservation(t, client, table, "k", 2, 0.5, true) // settles for less than reserved
-	k = getKey(t, st, "k")
-	if k.Spend != 0.5 || *k.Remaining != 9.5 {
-		t.Errorf("after the settle spend = %v, remaining = %v; want 0.5 and 9.5 (never negative)", k.Spend, *k.Remaining)
+
+	if err := st.Settle(ctx, res, store.Settlement{Cost: 0.5}); err != nil { // cheaper than reserved
+		t.Fatalf("Settle: %v", err)
+	}
+	got = getKey(t, st, "k")
+	w, m = got.BudgetLimits[0], got.ModelMaxBudget["gpt-4o"]
+	if got.Spend != 0.5 || *got.Remaining != 9.5 || w.Spend != 0.5 || w.Remaining != 4.5 || m.Spend != 0.5 || m.Remaining != 3.5 || w.Reserved != 0 || m.Reserved != 0 {
+		t.Errorf("after the settle: key %v %v, window %+v, model %+v; want the call's 0.5 in the new period, nothing reserved, never negative",
+			got.Spend, *got.Remaining, w, m)
 	}
 }
 

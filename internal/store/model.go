@@ -25,7 +25,10 @@ const (
 // Budget is a spend limit whose headroom lives on the item, so one conditional write can
 // reserve against it: reserving c does SET spend = spend + c, remaining = remaining - c
 // under remaining >= c. Spend includes reservations not yet settled; settling adds
-// (actual - reserved) to both. Remaining is nil when MaxBudget is nil (unlimited).
+// (actual - reserved) to both. Remaining is nil when MaxBudget is nil (unlimited). The
+// "reserved" attribute (and each window's and model budget's) sums the reservations in
+// flight: a budget reset sets spend = reserved, so a call reserved before the reset and
+// settled after it counts in the new period and spend never goes negative.
 type Budget struct {
 	MaxBudget      *float64   `dynamodbav:"max_budget" json:"max_budget"`
 	Spend          float64    `dynamodbav:"spend" json:"spend"`
@@ -41,6 +44,7 @@ type BudgetWindow struct {
 	MaxBudget      float64    `dynamodbav:"max_budget" json:"max_budget"`
 	Spend          float64    `dynamodbav:"spend" json:"spend"`
 	Remaining      float64    `dynamodbav:"remaining" json:"-"`
+	Reserved       float64    `dynamodbav:"reserved" json:"-"` // held by calls in flight (part of Spend)
 	ResetAt        *time.Time `dynamodbav:"reset_at,omitempty" json:"reset_at,omitempty"`
 }
 
@@ -50,6 +54,7 @@ type ModelBudget struct {
 	TimePeriod  string     `dynamodbav:"time_period,omitempty" json:"time_period,omitempty"`
 	Spend       float64    `dynamodbav:"spend" json:"-"`
 	Remaining   float64    `dynamodbav:"remaining" json:"-"`
+	Reserved    float64    `dynamodbav:"reserved" json:"-"` // held by calls in flight (part of Spend)
 	ResetAt     *time.Time `dynamodbav:"reset_at,omitempty" json:"-"`
 }
 

@@ -591,9 +591,10 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 			e.cond(rem + " > " + zero)
 		}
 	}
-	spend, rem := e.name("spend"), e.name("remaining")
+	spend, rem, rsv := e.name("spend"), e.name("remaining"), e.name("reserved")
 	e.cond("attribute_exists(pk)")
 	e.set(spend + " = if_not_exists(" + spend + ", " + zero + ") + " + c)
+	e.set(rsv + " = if_not_exists(" + rsv + ", " + zero + ") + " + c)
 	if sh.budget {
 		e.set(rem + " = " + rem + " - " + c)
 		e.cond("attribute_exists(" + rem + ")")
@@ -605,9 +606,10 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 	if sh.windows > 0 {
 		e.cond("size(" + bl + ") = " + e.num(strconv.Itoa(sh.windows)))
 		for w := range sh.windows {
-			ws, wr := bl+"["+strconv.Itoa(w)+"]."+spend, bl+"["+strconv.Itoa(w)+"]."+rem
+			ws, wr, wv := bl+"["+strconv.Itoa(w)+"]."+spend, bl+"["+strconv.Itoa(w)+"]."+rem, bl+"["+strconv.Itoa(w)+"]."+rsv
 			e.set(ws + " = " + ws + " + " + c)
 			e.set(wr + " = " + wr + " - " + c)
+			e.set(wv + " = if_not_exists(" + wv + ", " + zero + ") + " + c)
 			threshold(wr, false)
 		}
 	} else {
@@ -616,9 +618,10 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 	m := e.name(in.Model)
 	mb := e.name("model_max_budget") + "." + m
 	if sh.modelBudget {
-		ms, mr := mb+"."+spend, mb+"."+rem
+		ms, mr, mv := mb+"."+spend, mb+"."+rem, mb+"."+rsv
 		e.set(ms + " = if_not_exists(" + ms + ", " + zero + ") + " + c)
 		e.set(mr + " = " + mr + " - " + c)
+		e.set(mv + " = if_not_exists(" + mv + ", " + zero + ") + " + c)
 		e.cond("attribute_exists(" + mr + ")")
 		threshold(mr, false)
 	} else {
@@ -658,9 +661,10 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 func reserveProxy(table string, max float64, cost string, check Check) *types.Update {
 	e := newTxExpr()
 	c, zero := e.num(cost), e.num("0")
-	spend, rem, mb := e.name("spend"), e.name("remaining"), e.name("max_budget")
+	spend, rem, mb, rsv := e.name("spend"), e.name("remaining"), e.name("max_budget"), e.name("reserved")
 	e.set(spend + " = if_not_exists(" + spend + ", " + zero + ") + " + c)
 	e.set(rem + " = " + rem + " - " + c)
+	e.set(rsv + " = if_not_exists(" + rsv + ", " + zero + ") + " + c)
 	e.cond(mb + " = " + e.num(usd(max)))
 	if check == CheckReserve && cost != "0" {
 		e.cond(rem + " >= " + c)
@@ -1007,16 +1011,17 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 		}}, -1)
 	}
 	for i, t := range res.Targets {
-		if u := settleTarget(table, t, res.Model, delta, actual); u != nil {
+		if u := settleTarget(table, t, res.Model, delta, actual, usd(res.Cost)); u != nil {
 			add(types.TransactWriteItem{Update: u}, i)
 		}
 	}
-	if res.Proxy && delta != "0" {
+	if res.Proxy && (delta != "0" || res.Cost != 0) {
 		e := newTxExpr()
 		d := e.num(delta)
-		spend, rem := e.name("spend"), e.name("remaining")
+		spend, rem, rsv := e.name("spend"), e.name("remaining"), e.name("reserved")
 		e.set(spend + " = " + spend + " + " + d)
 		e.set(rem + " = " + rem + " - " + d)
+		e.set(rsv + " = if_not_exists(" + rsv + ", " + e.num("0") + ") - " + e.num(usd(res.Cost)))
 		e.cond("attribute_exists(" + rem + ")")
 		add(types.TransactWriteItem{Update: e.update(table, ProxyBudgetPK, SortProxyBudget)}, -2)
 	}
@@ -1044,16 +1049,19 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 }
 
 // settleTarget is the update of one charged record, or nil when there is nothing to change.
-func settleTarget(table string, t target, model, delta, actual string) *types.Update {
-	if delta == "0" && (!t.ModelSpend || actual == "0") && !t.Lease {
+// Besides applying delta it takes the reserved cost off reserved, the part of spend that
+// calls in flight hold (a budget reset keeps it: see ResetBudgets).
+func settleTarget(table string, t target, model, delta, actual, cost string) *types.Update {
+	if delta == "0" && cost == "0" && (!t.ModelSpend || actual == "0") && !t.Lease {
 		return nil
 	}
 	e := newTxExpr()
 	e.cond("attribute_exists(pk)")
-	if delta != "0" {
-		d := e.num(delta)
-		spend := e.name("spend")
-		e.set(spend + " = if_not_exists(" + spend + ", " + e.num("0") + ") + " + d)
+	if delta != "0" || cost != "0" {
+		d, k, zero := e.num(delta), e.num(cost), e.num("0")
+		spend, rsv := e.name("spend"), e.name("reserved")
+		e.set(spend + " = if_not_exists(" + spend + ", " + zero + ") + " + d)
+		e.set(rsv + " = if_not_exists(" + rsv + ", " + zero + ") - " + k)
 		if t.Budget {
 			rem := e.name("remaining")
 			e.set(rem + " = " + rem + " - " + d)
@@ -1062,9 +1070,10 @@ func settleTarget(table string, t target, model, delta, actual string) *types.Up
 		if t.Windows > 0 {
 			bl, rem := e.name("budget_limits"), e.name("remaining")
 			for w := range t.Windows {
-				ws, wr := bl+"["+strconv.Itoa(w)+"]."+spend, bl+"["+strconv.Itoa(w)+"]."+rem
+				ws, wr, wv := bl+"["+strconv.Itoa(w)+"]."+spend, bl+"["+strconv.Itoa(w)+"]."+rem, bl+"["+strconv.Itoa(w)+"]."+rsv
 				e.set(ws + " = " + ws + " + " + d)
 				e.set(wr + " = " + wr + " - " + d)
+				e.set(wv + " = if_not_exists(" + wv + ", " + zero + ") - " + k)
 			}
 			e.cond("attribute_exists(" + bl + "[" + strconv.Itoa(t.Windows-1) + "]." + rem + ")")
 		}
@@ -1073,6 +1082,7 @@ func settleTarget(table string, t target, model, delta, actual string) *types.Up
 			mb := e.name("model_max_budget") + "." + e.name(model)
 			e.set(mb + "." + spend + " = " + mb + "." + spend + " + " + d)
 			e.set(mb + "." + rem + " = " + mb + "." + rem + " - " + d)
+			e.set(mb + "." + rsv + " = if_not_exists(" + mb + "." + rsv + ", " + zero + ") - " + k)
 			e.cond("attribute_exists(" + mb + "." + rem + ")")
 		}
 	}
