@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/llmgate/llmgate/internal/dynamotest"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+const masterKey = "sk-e2e-master-key"
+
+// e2eConfig serves mock models; "flaky" and "limited" fail as an upstream 500 and 429
+// would (LiteLLM's mock_response error values), and "flaky" falls back to "demo".
+const e2eConfig = `
+model_list:
+  - model_name: demo
+    litellm_params:
+      model: mock/demo
+    model_info:
+      id: demo-1
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+  - model_name: demo-embed
+    litellm_params:
+      model: mock/demo-embed
+    model_info:
+      mode: embedding
+  - model_name: flaky
+    litellm_params:
+      model: mock/flaky
+      mock_response: litellm.InternalServerError
+  - model_name: limited
+    litellm_params:
+      model: mock/limited
+      mock_response: litellm.RateLimitError
+router_settings:
+  num_retries: 1
+  fallbacks: [{"flaky": ["demo"]}]
+general_settings:
+  master_key: ` + masterKey + `
+llmgate_settings:
+  max_request_body_bytes: 65536
+`
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/llmgate once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "llmgate-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "llmgate")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// server is a running llmgate process.
+type server struct {
+	URL  string
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs llmgate with the config against DynamoDB Local in a table of its own, and
+// waits until it answers.
+func start(t *testing.T, config string) *server {
+	t.Helper()
+	bin := binary(t)
+	endpoint := dynamotest.Endpoint(t)
+	table := dynamotest.TableName(t)
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "--config", cfgPath, "--port", strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), "LLMGATE_DYNAMODB_ENDPOINT="+endpoint, "LLMGATE_TABLE="+table, "LITELLM_MASTER_KEY=")
+	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = dynamotest.Client(t).DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		if t.Failed() {
+			t.Logf("llmgate output:\n%s", s.logs.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", s.URL+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+masterKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("llmgate did not come up: %v\n%s", err, s.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func client(s *server) openai.Client {
+	return openai.NewClient(option.WithBaseURL(s.URL+"/v1/"), option.WithAPIKey(masterKey), option.WithMaxRetries(0))
+}
+
+func apiError(t *testing.T, err error) *openai.Error {
+	t.Helper()
+	var e *openai.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want an API error", err)
+	}
+	return e
+}
+
+func TestE2E_MockModels(t *testing.T) {
+	s := start(t, e2eConfig)
+	c := client(s)
+	ctx := context.Background()
+
+	t.Run("chat", func(t *testing.T) {
+		var raw *http.Response
+		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:    "demo",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("be brief"), openai.UserMessage("Hello there")},
+		}, option.WithResponseInto(&raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Choices[0].Message.Content; got != "Echo: Hello there" {
+			t.Errorf("content %q", got)
+		}
+		if resp.Usage.PromptTokens == 0 || resp.Usage.TotalTokens != resp.Usage.PromptTokens+resp.Usage.CompletionTokens {
+			t.Errorf("usage %+v", resp.Usage)
+		}
+		wantCost := float64(resp.Usage.PromptTokens)*1e-06 + float64(resp.Usage.CompletionTokens)*2e-06
+		if cost, err := strconv.ParseFloat(raw.Header.Get("x-litellm-response-cost"), 64); err != nil || fmt.Sprintf("%.12f", cost) != fmt.Sprintf("%.12f", wantCost) {
+			t.Errorf("x-litellm-response-cost = %q, want %g", raw.Header.Get("x-litellm-response-cost"), wantCost)
+		}
+		if raw.Header.Get("x-litellm-model-id") != "demo-1" || raw.Header.Get("x-litellm-call-id") == "" {
+			t.Errorf("headers %v", raw.Header)
+		}
+	})
+
+	for _, includeUsage := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream include_usage=%v", includeUsage), func(t *testing.T) {
+			params := openai.ChatCompletionNewParams{
+				Model:    "demo",
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("stream me please")},
+			}
+			if includeUsage {
+				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			}
+			stream := c.Chat.Completions.NewStreaming(ctx, params)
+			var text strings.Builder
+			var chunks, usageChunks int
+			var usage openai.CompletionUsage
+			for stream.Next() {
+				ch := stream.Current()
+				chunks++
+				if ch.JSON.Usage.Valid() && ch.Usage.TotalTokens > 0 {
+					usageChunks++
+					usage = ch.Usage
+				}
+				for _, choice := range ch.Choices {
+					text.WriteString(choice.Delta.Content)
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if text.String() != "Echo: stream me please" || chunks < 4 {
+				t.Errorf("streamed %q in %d chunks", text.String(), chunks)
+			}
+			want := 0
+			if includeUsage {
+				want = 1
+			}
+			if usageChunks != want || (includeUsage && usage.CompletionTokens == 0) {
+				t.Errorf("%d usage chunks (%+v), want %d", usageChunks, usage, want)
+			}
+		})
+	}
+
+	t.Run("tools are accepted", func(t *testing.T) {
+		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:    "demo",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather?")},
+			Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+				Name: "get_weather", Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+			})},
+		})
+		if err != nil || resp.Choices[0].Message.Content != "Echo: weather?" {
+			t.Errorf("resp %v err %v", resp, err)
+		}
+	})
+
+	t.Run("embeddings", func(t *testing.T) {
+		resp, err := c.Embeddings.New(ctx, openai.EmbeddingNewParams{
+			Model: "demo-embed",
+			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"one", "two"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Data) != 2 || len(resp.Data[0].Embedding) != 16 || resp.Usage.PromptTokens == 0 {
+			t.Errorf("embeddings: %d vectors of %d, usage %+v", len(resp.Data), len(resp.Data[0].Embedding), resp.Usage)
+		}
+	})
+
+	t.Run("completions", func(t *testing.T) {
+		resp, err := c.Completions.New(ctx, openai.CompletionNewParams{
+			Model:  "demo",
+			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Say hi")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Choices[0].Text != "Echo: Say hi" || resp.Usage.TotalTokens == 0 {
+			t.Errorf("completion %+v", resp)
+		}
+	})
+
+	t.Run("model list", func(t *testing.T) {
+		page, err := c.Models.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range page.Data {
+			ids = append(ids, m.ID)
+		}
+		if strings.Join(ids, ",") != "demo,demo-embed,flaky,limited" {
+			t.Errorf("models %v", ids)
+		}
+	})
+
+	t.Run("upstream 500 falls back", func(t *testing.T) {
+		var raw *http.Response
+		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "flaky", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+		}, option.WithResponseInto(&raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Choices[0].Message.Content != "Echo: hi" || raw.Header.Get("x-litellm-model-id") != "demo-1" {
+			t.Errorf("answered %q by %q, want demo's answer", resp.Choices[0].Message.Content, raw.Header.Get("x-litellm-model-id"))
+		}
+	})
+
+	t.Run("upstream 429", func(t *testing.T) {
+		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "limited", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+		})
+		if e := apiError(t, err); e.StatusCode != 429 || e.Type != "rate_limit_error" {
+			t.Errorf("got %d %s, want 429 rate_limit_error", e.StatusCode, e.Type)
+		}
+	})
+
+	t.Run("unknown model", func(t *testing.T) {
+		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "gpt-17", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+		})
+		if e := apiError(t, err); e.StatusCode != 400 || !strings.Contains(e.Message, "Invalid model name passed in model=gpt-17") {
+			t.Errorf("got %d %q", e.StatusCode, e.Message)
+		}
+	})
+
+	for _, tt := range []struct {
+		name       string
+		body       string
+		wantStatus int
+	}{
+		{"bad JSON", `{"model": "demo", "messages": [`, 400},
+		{"oversized body", `{"model":"demo","messages":[{"role":"user","content":"` + strings.Repeat("a", 70000) + `"}]}`, 413},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Raw HTTP: the SDK cannot send a malformed body.
+			_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{}, option.WithRequestBody("application/json", []byte(tt.body)))
+			if e := apiError(t, err); e.StatusCode != tt.wantStatus || e.Type != "invalid_request_error" {
+				t.Errorf("got %d %s, want %d invalid_request_error", e.StatusCode, e.Type, tt.wantStatus)
+			}
+		})
+	}
+
+	if logs := s.logs.String(); strings.Contains(logs, "Hello there") || strings.Contains(logs, masterKey) {
+		t.Errorf("the server log holds prompt text or the master key:\n%s", logs)
+	}
+}
