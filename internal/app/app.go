@@ -14,8 +14,7 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/pricing"
-	"github.com/llmgate/llmgate/internal/provider"
-	"github.com/llmgate/llmgate/internal/provider/mock"
+	"github.com/llmgate/llmgate/internal/provider/registry"
 	"github.com/llmgate/llmgate/internal/router"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -63,22 +62,11 @@ func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticato
 	if err != nil {
 		return nil, err
 	}
-	rtr, err := router.New(router.Options{Config: cfg, Providers: providers(), Pricer: pricer, Logger: log})
+	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil), Pricer: pricer, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn})
-}
-
-// providers serves the mock provider until the provider registry is wired in.
-func providers() router.Providers {
-	m := mock.New()
-	return router.ProviderFunc(func(prefix string) (provider.Provider, error) {
-		if prefix == mock.Prefix {
-			return m, nil
-		}
-		return nil, fmt.Errorf("provider %q is not available", prefix)
-	})
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
