@@ -177,7 +177,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 			return err
 		}
 		if err := tx.Commit(ctx); err != nil {
-			if errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrAliasTaken) && strings.HasPrefix(err.Error(), "user") {
+			if errors.Is(err, store.ErrUserExists) {
 				return fmt.Errorf("user created concurrently: %w", store.ErrConflict)
 			}
 			return err
@@ -188,7 +188,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	case errors.Is(err, store.ErrAliasTaken):
 		return "", nil, openai.Errorf(http.StatusBadRequest, "bad_request_error", fmt.Sprintf(
 			"Key with alias '%s' already exists. Unique key aliases across all keys are required.", aws.ToString(k.KeyAlias))).WithParam("key_alias")
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, store.ErrKeyExists):
 		return "", nil, invalid("A key with this value already exists.")
 	case err != nil:
 		return "", nil, err
@@ -596,7 +596,7 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
-	} else if errors.Is(err, store.ErrExists) {
+	} else if errors.Is(err, store.ErrKeyExists) {
 		return invalid("A key with this value already exists.")
 	} else if err != nil {
 		return err

@@ -200,7 +200,7 @@ func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		}
 		return tx.Commit(ctx)
 	})
-	if errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "team") {
+	if errors.Is(err, store.ErrTeamExists) {
 		return invalid(fmt.Sprintf("Team id = %s already exists. Please use a different team id.", req.TeamID))
 	} else if err != nil {
 		return err
@@ -673,7 +673,7 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 		}
 		return tx.Commit(ctx)
 	})
-	if errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "membership") {
+	if errors.Is(err, store.ErrMemberExists) {
 		return errorWithType(http.StatusBadRequest, "team_member_already_in_team", "User already in team.", "user_id")
 	} else if err != nil {
 		return err

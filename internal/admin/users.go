@@ -199,9 +199,9 @@ func (h *handler) userNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	switch {
 	case errors.Is(err, store.ErrAliasTaken):
 		return aliasTaken(req.KeyAlias.V)
-	case errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "user email"):
+	case errors.Is(err, store.ErrEmailTaken):
 		return mgmtError(http.StatusConflict, fmt.Sprintf("User with email %s already exists", aws.ToString(u.UserEmail)))
-	case errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "user"):
+	case errors.Is(err, store.ErrUserExists):
 		return mgmtError(http.StatusConflict, fmt.Sprintf("User with id %s already exists", u.UserID))
 	case err != nil:
 		return err
@@ -330,7 +330,7 @@ func (h *handler) userUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		}
 		return tx.Commit(ctx)
 	})
-	if errors.Is(err, store.ErrExists) && strings.HasPrefix(err.Error(), "user email") {
+	if errors.Is(err, store.ErrEmailTaken) {
 		return mgmtError(http.StatusConflict, fmt.Sprintf("User with email %s already exists", req.UserEmail.V))
 	} else if err != nil {
 		return err

@@ -16,8 +16,15 @@ import (
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
-// ErrAliasTaken: another key already has the key_alias.
-var ErrAliasTaken = fmt.Errorf("key alias %w", ErrExists)
+// Errors of creations that would break uniqueness; each wraps ErrExists.
+var (
+	ErrKeyExists    = fmt.Errorf("key %w", ErrExists)
+	ErrAliasTaken   = fmt.Errorf("key alias %w", ErrExists)
+	ErrUserExists   = fmt.Errorf("user %w", ErrExists)
+	ErrEmailTaken   = fmt.Errorf("user email %w", ErrExists)
+	ErrTeamExists   = fmt.Errorf("team %w", ErrExists)
+	ErrMemberExists = fmt.Errorf("team membership %w", ErrExists)
+)
 
 // aliasItem is the ALIAS#<key_alias> item that makes key aliases unique.
 type aliasItem struct {
@@ -81,7 +88,7 @@ func (t *Tx) PutKey(k *Key) error {
 func (t *Tx) putKeyItem(k *Key) error {
 	fillHeadroom(&k.Budget, k.BudgetLimits, k.ModelMaxBudget)
 	k.index()
-	return t.put(PrefixKey+k.Token, SortKey, k, nil, fmt.Errorf("key %w", ErrExists))
+	return t.put(PrefixKey+k.Token, SortKey, k, nil, ErrKeyExists)
 }
 
 // UpdateKey adds the change of a key from old (as read) to new; see Tx.update. A changed

@@ -31,7 +31,7 @@ func (s *Store) GetTeam(ctx context.Context, id string) (*Team, error) {
 func (t *Tx) PutTeam(team *Team) error {
 	fillHeadroom(&team.Budget, team.BudgetLimits, nil)
 	team.index()
-	return t.put(PrefixTeam+team.TeamID, SortTeam, team, nil, fmt.Errorf("team %w: %s", ErrExists, team.TeamID))
+	return t.put(PrefixTeam+team.TeamID, SortTeam, team, nil, fmt.Errorf("%w: %s", ErrTeamExists, team.TeamID))
 }
 
 // UpdateTeam adds the change of a team from old (as read) to new.
@@ -58,7 +58,7 @@ func (t *Tx) PutMembership(m *Membership) error {
 		return err
 	}
 	return t.put(PrefixTeam+m.TeamID, SortMember+m.UserID, m, extra,
-		fmt.Errorf("membership of user %s in team %s %w", m.UserID, m.TeamID, ErrExists))
+		fmt.Errorf("%w: user %s in team %s", ErrMemberExists, m.UserID, m.TeamID))
 }
 
 // DeleteMembership adds the deletion of a membership item.

@@ -52,11 +52,11 @@ func (s *Store) UserIDByEmail(ctx context.Context, email string) (string, error)
 func (t *Tx) PutUser(u *User) error {
 	fillHeadroom(&u.Budget, nil, u.ModelMaxBudget)
 	u.index()
-	if err := t.put(PrefixUser+u.UserID, SortUser, u, nil, fmt.Errorf("user %w: %s", ErrExists, u.UserID)); err != nil {
+	if err := t.put(PrefixUser+u.UserID, SortUser, u, nil, fmt.Errorf("%w: %s", ErrUserExists, u.UserID)); err != nil {
 		return err
 	}
 	if e := aws.ToString(u.UserEmail); e != "" {
-		return t.put(emailPK(e), SortEmail, emailItem{UserID: u.UserID}, nil, fmt.Errorf("user email %w: %s", ErrExists, e))
+		return t.put(emailPK(e), SortEmail, emailItem{UserID: u.UserID}, nil, fmt.Errorf("%w: %s", ErrEmailTaken, e))
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (t *Tx) UpdateUser(old, new *User) error {
 		t.delEmail(oe, old.UserID)
 	}
 	if ne != "" {
-		return t.put(emailPK(ne), SortEmail, emailItem{UserID: new.UserID}, nil, fmt.Errorf("user email %w: %s", ErrExists, ne))
+		return t.put(emailPK(ne), SortEmail, emailItem{UserID: new.UserID}, nil, fmt.Errorf("%w: %s", ErrEmailTaken, ne))
 	}
 	return nil
 }
