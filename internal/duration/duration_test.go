@@ -76,7 +76,9 @@ func TestNextReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	utc := func(y int, mo time.Month, d, h, mi, s int) time.Time { return time.Date(y, mo, d, h, mi, s, 0, time.UTC) }
+	utc := func(y int, mo time.Month, d, h, mi, s int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
+	}
 	tests := []struct {
 		name string
 		d    string
@@ -106,6 +108,12 @@ func TestNextReset(t *testing.T) {
 		{"1mo clamps in a leap year", "1mo", utc(2028, 1, 30, 10, 0, 0), nil, utc(2028, 2, 29, 0, 0, 0)},
 		{"3mo across the year", "3mo", utc(2026, 11, 30, 10, 0, 0), nil, utc(2027, 2, 28, 0, 0, 0)},
 		{"2w is midnight two weeks on", "2w", utc(2026, 5, 5, 10, 0, 0), nil, utc(2026, 5, 19, 0, 0, 0)},
+		{"48h is two days after today's midnight, not daily", "48h", utc(2026, 5, 5, 23, 0, 0), nil, utc(2026, 5, 7, 0, 0, 0)},
+		{"30h is 06:00 tomorrow", "30h", utc(2026, 5, 5, 10, 0, 0), nil, utc(2026, 5, 6, 6, 0, 0)},
+		{"1440m is a day", "1440m", utc(2026, 5, 5, 10, 0, 0), nil, utc(2026, 5, 6, 0, 0, 0)},
+		{"6h on the spring-forward day is 06:00 local", "6h", utc(2026, 3, 28, 23, 30, 0), berlin, utc(2026, 3, 29, 4, 0, 0)},
+		{"1h in the repeated hour of the fall-back day", "1h", utc(2026, 11, 1, 6, 30, 0), ny, utc(2026, 11, 1, 7, 0, 0)},
+		{"30m in the repeated hour is never in the past", "30m", utc(2026, 11, 1, 6, 10, 0), ny, utc(2026, 11, 1, 7, 0, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
