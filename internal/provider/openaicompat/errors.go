@@ -99,8 +99,9 @@ func (c *Client) errorFromBody(status int, h http.Header, body []byte, secret st
 	return e
 }
 
-// transportError classifies a failure to reach the upstream or to read its answer. A call
-// the caller cancelled returns the context's error, not a *provider.Error.
+// transportError classifies a failure to reach the upstream or to read its answer: a
+// timeout is a 408, anything else (refused, reset, cut) a 502. A call the caller cancelled
+// returns the context's error, not a *provider.Error.
 func (c *Client) transportError(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); cause != nil {
 		if errors.Is(cause, errTimeout) || errors.Is(cause, context.DeadlineExceeded) {
@@ -117,7 +118,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		return c.timeoutError()
 	}
 	return &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Provider: c.name,
-		Message: "upstream unreachable: " + err.Error(), Retryable: true}
+		Message: "upstream request failed: " + err.Error(), Retryable: true}
 }
 
 func (c *Client) timeoutError() *provider.Error {

@@ -106,7 +106,9 @@ func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Respons
 	return &provider.Response{Body: data, Usage: u}, nil
 }
 
-// Stream makes a streaming call; see Stream for how Call.Timeout applies.
+// Stream makes a streaming call. Call.Timeout bounds the wait for the answer's headers and
+// then for each event, as the read timeout of LiteLLM's HTTP client does, so a long answer
+// that keeps streaming is not cut off.
 func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stream, error) {
 	if call.Kind == provider.Embedding {
 		return nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
@@ -127,6 +129,9 @@ func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stre
 		s.stop()
 		return nil, err
 	}
+	if s.timer != nil {
+		s.timer.Reset(s.timeout)
+	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		// Not a stream: an error object, or an upstream that ignored "stream".
 		defer resp.Body.Close()
@@ -144,12 +149,12 @@ func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stre
 
 // prepare resolves the endpoint and builds the upstream body.
 func (c *Client) prepare(call *provider.Call, stream bool) (Endpoint, []byte, error) {
+	if _, err := Path(call.Kind); err != nil {
+		return Endpoint{}, nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest,
+			Provider: c.name, Message: err.Error()}
+	}
 	ep, err := c.resolve(call)
 	if err != nil {
-		if _, kindErr := Path(call.Kind); kindErr != nil {
-			return Endpoint{}, nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest,
-				Provider: c.name, Message: kindErr.Error()}
-		}
 		// A misconfigured deployment: another deployment of the group may work.
 		return Endpoint{}, nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer,
 			Provider: c.name, Message: err.Error(), Retryable: true}

@@ -281,7 +281,7 @@ func TestDo_ConnectionReset(t *testing.T) {
 		providertest.Hijack(w, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"id\":")
 	})
 	_, err := openaicompat.New(u.Client(), openAISpec(t)).Do(context.Background(), call(u, `{"model":"x"}`))
-	checkError(t, err, provider.Error{Status: 502, Type: openai.TypeServer, Retryable: true}, "upstream unreachable")
+	checkError(t, err, provider.Error{Status: 502, Type: openai.TypeServer, Retryable: true}, "upstream request failed")
 }
 
 func TestDo_UnreachableUpstreamDoesNotLeakTheURL(t *testing.T) {
@@ -290,7 +290,7 @@ func TestDo_UnreachableUpstreamDoesNotLeakTheURL(t *testing.T) {
 	u.Close()
 	cl.Params.APIBase = u.URL + "/v1?api-key=query-secret-value"
 	_, err := openaicompat.New(u.Client(), openAISpec(t)).Do(context.Background(), cl)
-	checkError(t, err, provider.Error{Status: 502, Type: openai.TypeServer, Retryable: true}, "upstream unreachable")
+	checkError(t, err, provider.Error{Status: 502, Type: openai.TypeServer, Retryable: true}, "upstream request failed")
 	if strings.Contains(err.Error(), "query-secret-value") || strings.Contains(err.Error(), u.URL) {
 		t.Errorf("error leaks the upstream URL: %v", err)
 	}

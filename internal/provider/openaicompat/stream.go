@@ -27,12 +27,8 @@ const (
 // errClosed is the cancellation cause once the stream is closed.
 var errClosed = errors.New("stream closed")
 
-// stream is a provider.Stream over an OpenAI-format SSE answer.
-//
-// Call.Timeout bounds the wait for the answer's headers and then for each event, as the
-// read timeout of LiteLLM's HTTP client does, so a long answer that keeps streaming is not
-// cut off. Next and Close may be called from different goroutines: Close aborts a Next
-// that is waiting for the upstream.
+// stream is a provider.Stream over an OpenAI-format SSE answer. Next and Close may be
+// called from different goroutines: Close aborts a Next that waits for the upstream.
 type stream struct {
 	c           *Client
 	ep          Endpoint
@@ -83,6 +79,8 @@ func (s *stream) Next() ([]byte, error) {
 				if !s.clientUsage && gjson.GetBytes(data, "choices.#").Int() == 0 {
 					continue // the usage chunk only the gateway asked for
 				}
+			} else if u := gjson.GetBytes(data, "x_groq.usage"); u.IsObject() {
+				s.usage = parseUsage(u) // Groq's own place for it
 			}
 		}
 		return data, nil

@@ -188,7 +188,7 @@ func TestStream_Failures(t *testing.T) {
 			},
 			wantChunks: []string{chunkRole},
 			want:       provider.Error{Status: 502, Type: openai.TypeServer, Retryable: true},
-			wantIn:     "upstream unreachable",
+			wantIn:     "upstream request failed",
 		},
 		{
 			name: "error event mid-stream",
@@ -385,5 +385,21 @@ func TestStream_ReusesTheConnectionAfterDone(t *testing.T) {
 	}
 	if n := dials.Load(); n != 1 {
 		t.Errorf("3 streams opened %d connections, want 1", n)
+	}
+}
+
+func TestStream_GroqUsageInXGroq(t *testing.T) {
+	last := `{"id":"g1","object":"chat.completion.chunk","created":1,"model":"llama-3.3-70b-versatile","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_1","usage":{"queue_time":0.01,"prompt_tokens":20,"completion_tokens":6,"total_tokens":26}}}`
+	u := providertest.NewUpstream(t, providerSSE(chunkHello, last, "[DONE]"))
+	s, err := openaicompat.New(u.Client(), openAISpec(t)).Stream(context.Background(), call(u, `{"model":"a","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := readStream(s); err != nil || !equal(got, []string{chunkHello, last}) {
+		t.Errorf("chunks = %q, %v", got, err)
+	}
+	if u := s.Usage(); u.PromptTokens != 20 || u.CompletionTokens != 6 || u.TotalTokens != 26 {
+		t.Errorf("usage = %+v, want 20/6/26 from x_groq.usage", u)
 	}
 }
