@@ -130,8 +130,11 @@ func (a *Authenticator) resolve(ctx context.Context, key string) (*Principal, er
 	now := a.o.Now()
 	p, ok := a.cached(token, now)
 	if !ok {
-		var err error
-		if p, err = a.load(ctx, token, now); err != nil {
+		var (
+			err    error
+			revoke *time.Time
+		)
+		if p, revoke, err = a.load(ctx, token, now); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, openai.Errorf(http.StatusUnauthorized, TypeTokenNotFound, fmt.Sprintf(
 					"Authentication Error, Invalid proxy server token passed. Received API Key = %s, Key Hash (Token) =%s. Unable to find token in cache or `LiteLLM_VerificationTokenTable`",
@@ -141,7 +144,7 @@ func (a *Authenticator) resolve(ctx context.Context, key string) (*Principal, er
 			return nil, openai.Errorf(http.StatusServiceUnavailable, openai.TypeUnavailable,
 				"Authentication Error, the key store is unreachable; try again later")
 		}
-		a.remember(token, p, now)
+		a.remember(token, p, now, revoke)
 	}
 	if err := check(p, now); err != nil {
 		return nil, err
@@ -150,28 +153,30 @@ func (a *Authenticator) resolve(ctx context.Context, key string) (*Principal, er
 }
 
 // load reads the key (following a rotated-out hash to its successor while its grace period
-// lasts) and then the key's user, team and membership in one batch.
-func (a *Authenticator) load(ctx context.Context, token string, now time.Time) (*Principal, error) {
+// lasts; revoke is then when it ends) and then the key's user, team and membership in one
+// batch.
+func (a *Authenticator) load(ctx context.Context, token string, now time.Time) (p *Principal, revoke *time.Time, err error) {
 	k, err := a.o.Store.GetKey(ctx, token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if k.IsPointer() {
 		if k.RevokeAt == nil || !now.Before(*k.RevokeAt) {
-			return nil, fmt.Errorf("key revoked: %w", store.ErrNotFound)
+			return nil, nil, fmt.Errorf("key revoked: %w", store.ErrNotFound)
 		}
+		revoke = k.RevokeAt
 		if k, err = a.o.Store.GetKey(ctx, k.ActiveToken); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if k.IsPointer() {
-			return nil, fmt.Errorf("key rotated twice: %w", store.ErrNotFound)
+			return nil, nil, fmt.Errorf("key rotated twice: %w", store.ErrNotFound)
 		}
 	}
 	u, t, m, err := a.o.Store.BatchRecords(ctx, aws.ToString(k.UserID), aws.ToString(k.TeamID))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := &Principal{
+	p = &Principal{
 		Role:   RoleInternalUser,
 		UserID: aws.ToString(k.UserID),
 		Token:  k.Token,
@@ -186,7 +191,7 @@ func (a *Authenticator) load(ctx context.Context, token string, now time.Time) (
 	if m != nil && m.MaxBudget != nil {
 		p.Membership = m
 	}
-	return p, nil
+	return p, revoke, nil
 }
 
 // check applies the per-request checks in LiteLLM's order: blocked key, expired key,
@@ -221,7 +226,8 @@ func (a *Authenticator) cached(token string, now time.Time) (*Principal, bool) {
 	return &p, true
 }
 
-func (a *Authenticator) remember(token string, p *Principal, now time.Time) {
+// remember caches p for CacheTTL, or until revoke when the key is a rotated-out one.
+func (a *Authenticator) remember(token string, p *Principal, now time.Time, revoke *time.Time) {
 	if a.o.CacheTTL <= 0 {
 		return
 	}
@@ -240,7 +246,11 @@ func (a *Authenticator) remember(token string, p *Principal, now time.Time) {
 			delete(a.cache, t)
 		}
 	}
-	a.cache[token] = cached{p: *p, exp: now.Add(a.o.CacheTTL)}
+	exp := now.Add(a.o.CacheTTL)
+	if revoke != nil && revoke.Before(exp) {
+		exp = *revoke
+	}
+	a.cache[token] = cached{p: *p, exp: exp}
 }
 
 // authError is LiteLLM's 401 for an auth failure: type auth_error, param "None".

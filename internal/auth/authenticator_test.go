@@ -154,3 +154,24 @@ func TestAuthenticate_LoadsUserTeamAndMembership(t *testing.T) {
 		t.Errorf("principal = %+v", p)
 	}
 }
+
+func TestAuthenticate_RotatedKeyCachedOnlyUntilRevoke(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.NewWithClient(dynamotest.NewTable(t))
+	clk := &clock{now: time.Now()}
+	old := newKey(t, st)
+	a := auth.New(auth.Options{Store: st, MasterKey: "sk-master", CacheTTL: time.Hour, Now: clk.Now})
+	nk, _, err := auth.Regenerate(ctx, st, auth.Hash(old), auth.RegenerateOptions{Grace: time.Minute, Now: clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Principal(ctx, request("Authorization", "Bearer "+old))
+	if err != nil || p.Token != auth.Hash(nk) {
+		t.Fatalf("old key in its grace period: %+v, %v; want the new key's record", p, err)
+	}
+	clk.Add(time.Minute + time.Second)
+	if _, err := a.Principal(ctx, request("Authorization", "Bearer "+old)); statusOf(err) != 401 {
+		t.Errorf("old key after revoke_at, cache TTL still running: err = %v, want 401", err)
+	}
+}
