@@ -295,3 +295,38 @@ func TestRun_BadDurationIsAFailureAndLeavesTheBudget(t *testing.T) {
 		t.Errorf("log = %s; want the failure counted and its reason", got)
 	}
 }
+
+func TestRun_ResetsTheProxyBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	start := utc(2026, 6, 1, 10, 0, 0)
+	// A call charges the proxy budget (litellm_settings.max_budget: 10), creating its item.
+	res, err := st.Reserve(ctx, store.ReserveInput{
+		RequestID: "req-1", Model: "gpt-4o", Cost: 3, Estimate: 3, ProxyMaxBudget: ptr(10.0),
+		Now: start, TTL: time.Hour, Log: store.SpendLog{RequestID: "req-1", Model: "gpt-4o", StartTime: start},
+	})
+	if err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	if err := st.Settle(ctx, res, store.Settlement{Cost: 3}); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	c := newClock(start)
+	r, _ := newRotator(st, c, nil, func(o *rotation.Options) { o.ProxyBudget, o.ProxyBudgetDuration = true, "1d" })
+	if rep := run(t, r); rep.Resets != 0 {
+		t.Fatalf("first run: %+v, want the schedule set and nothing reset yet", rep)
+	}
+	proxy := budgetRecord(t, st, store.ProxyBudgetPK, store.SortProxyBudget)
+	if !sameTime(proxy.BudgetResetAt, ptr(utc(2026, 6, 2, 0, 0, 0))) || proxy.Spend != 3 {
+		t.Fatalf("proxy budget = spend %v, next reset %v; want 3 and the next midnight", proxy.Spend, proxy.BudgetResetAt)
+	}
+	c.Set(utc(2026, 6, 2, 0, 0, 30))
+	if rep := run(t, r); rep.Resets != 1 {
+		t.Fatalf("run at midnight: %+v, want the proxy budget reset", rep)
+	}
+	proxy = budgetRecord(t, st, store.ProxyBudgetPK, store.SortProxyBudget)
+	if proxy.Spend != 0 || proxy.Remaining == nil || *proxy.Remaining != 10 || !sameTime(proxy.BudgetResetAt, ptr(utc(2026, 6, 3, 0, 0, 0))) {
+		t.Errorf("proxy budget after the reset = spend %v, remaining %v, next %v; want 0, 10, June 3", proxy.Spend, proxy.Remaining, proxy.BudgetResetAt)
+	}
+}

@@ -38,6 +38,10 @@ type Options struct {
 	Reconciler Reconciler
 	// Location aligns budget resets (litellm_settings.timezone); nil is UTC.
 	Location *time.Location
+	// ProxyBudget says litellm_settings.max_budget is set; ProxyBudgetDuration is its
+	// budget_duration (empty: it never resets).
+	ProxyBudget         bool
+	ProxyBudgetDuration string
 	// RotationEnabled turns auto-rotation on (LITELLM_KEY_ROTATION_ENABLED).
 	RotationEnabled bool
 	// Grace keeps a rotated-out key working this long (LITELLM_KEY_ROTATION_GRACE_PERIOD).
@@ -120,6 +124,9 @@ func (r *Rotator) fail(ctx context.Context, rep *Report, step string, ref store.
 
 // resets resets the budgets that are due.
 func (r *Rotator) resets(ctx context.Context, now time.Time, rep *Report) error {
+	if err := r.scheduleProxyBudget(ctx, now); err != nil {
+		return err
+	}
 	refs, more, err := r.o.Store.DueResets(ctx, now, r.o.Limit)
 	if err != nil {
 		return fmt.Errorf("budget resets: %w", err)
@@ -135,6 +142,22 @@ func (r *Rotator) resets(ctx context.Context, now time.Time, rep *Report) error 
 		}
 	}
 	return nil
+}
+
+// scheduleProxyBudget keeps the proxy budget's reset schedule in step with the config.
+func (r *Rotator) scheduleProxyBudget(ctx context.Context, now time.Time) error {
+	if !r.o.ProxyBudget {
+		return nil
+	}
+	var next time.Time
+	if r.o.ProxyBudgetDuration != "" {
+		d, err := duration.Parse(r.o.ProxyBudgetDuration)
+		if err != nil {
+			return fmt.Errorf("litellm_settings.budget_duration: %w", err)
+		}
+		next = duration.NextReset(d, now, r.o.Location)
+	}
+	return r.o.Store.ScheduleProxyBudget(ctx, r.o.ProxyBudgetDuration, next)
 }
 
 // reset resets the due budgets of one record. It reads the record afresh and, when another

@@ -305,6 +305,40 @@ func nestedMap(raw item, mapAttr, key, attr string) types.AttributeValue {
 	return inner.Value[attr]
 }
 
+// ScheduleProxyBudget gives the proxy-wide budget (litellm_settings.max_budget) the reset
+// schedule of litellm_settings.budget_duration: when the item has no schedule or one for
+// another duration, budget_reset_at becomes next and the item joins the due_reset index, so
+// ResetBudgets resets it like any other record. An empty duration removes the schedule.
+// Nothing happens before the item exists (no call has charged the proxy budget yet).
+func (s *Store) ScheduleProxyBudget(ctx context.Context, dur string, next time.Time) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      keyOf(ProxyBudgetPK, SortProxyBudget),
+		ExpressionAttributeNames: map[string]string{"#d": "budget_duration", "#b": "budget_reset_at", "#ra": "reset_at", "#rs": "reset_shard", "#mb": "max_budget"},
+	}
+	if dur == "" {
+		in.UpdateExpression = aws.String("REMOVE #d, #b, #ra, #rs")
+		in.ConditionExpression = aws.String("attribute_exists(#mb) AND attribute_exists(#d)")
+	} else {
+		b, err := attributevalue.Marshal(next.UTC())
+		if err != nil {
+			return fmt.Errorf("marshal reset time: %w", err)
+		}
+		in.UpdateExpression = aws.String("SET #d = :d, #b = :b, #ra = :ra, #rs = :rs")
+		in.ConditionExpression = aws.String("attribute_exists(#mb) AND (attribute_not_exists(#d) OR #d <> :d)")
+		in.ExpressionAttributeValues = item{
+			":d":  &types.AttributeValueMemberS{Value: dur},
+			":b":  b,
+			":ra": &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Unix(), 10)},
+			":rs": &types.AttributeValueMemberS{Value: Shard(ProxyBudgetPK)},
+		}
+	}
+	if _, err := s.db.UpdateItem(ctx, in); err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("schedule proxy budget reset: %w", err)
+	}
+	return nil
+}
+
 // DeleteRevoked deletes a rotated-out key hash whose revoke time has passed; it reports false
 // when the item is no longer such a hash (another run deleted it first, for instance).
 func (s *Store) DeleteRevoked(ctx context.Context, token string, now time.Time) (bool, error) {
