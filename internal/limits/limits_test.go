@@ -327,7 +327,9 @@ func TestReserve_RateLimitsAreExactUnderConcurrency(t *testing.T) {
 		{"key model_rpm_limit", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.ModelRPMLimit = map[string]int64{"gpt-4o": 3, "other": 1}
 		}, 20, 3, "Rate limit exceeded for model_per_key: %s:gpt-4o. Limit type: requests. Current limit: 3, Remaining: 0. Limit resets at: %s"},
-		{"max_parallel_requests", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) { k.MaxParallelRequests = ptr(int64(3)) }, 30, 3,
+		{"max_parallel_requests", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
+			k.MaxParallelRequests = ptr(int64(3))
+		}, 30, 3,
 			"Rate limit exceeded for api_key: %s. Limit type: max_parallel_requests. Current limit: 3, Remaining: 0. Limit resets at: %s"},
 	}
 	for _, tt := range tests {
@@ -365,7 +367,9 @@ func TestReserve_ParallelLeaseIsReleasedBySettle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, nil)
-	p := e.caller(t, func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) { k.MaxParallelRequests = ptr(int64(1)) })
+	p := e.caller(t, func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
+		k.MaxParallelRequests = ptr(int64(1))
+	})
 	first, err := e.lim.Reserve(ctx, p, charge(0.01))
 	if err != nil {
 		t.Fatal(err)
@@ -456,13 +460,21 @@ func TestReserve_RefusalsUseLiteLLMsMessages(t *testing.T) {
 		typ     string
 		message string // %s is the key hash
 	}{
-		{"key budget", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) { k.MaxBudget, k.Spend = ptr(1.0), 0.995 },
+		{"key budget", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
+			k.MaxBudget, k.Spend = ptr(1.0), 0.995
+		},
 			400, "budget_exceeded", "Budget has been exceeded! Current cost: 0.995, Max budget: 1.0"},
-		{"user budget", func(_ *store.Key, u *store.User, _ *store.Team, _ *store.Membership) { u.MaxBudget, u.Spend = ptr(2.0), 2 },
+		{"user budget", func(_ *store.Key, u *store.User, _ *store.Team, _ *store.Membership) {
+			u.MaxBudget, u.Spend = ptr(2.0), 2
+		},
 			400, "budget_exceeded", "ExceededBudget: User=u1 over budget. Spend=2.0, Budget=2.0"},
-		{"team budget", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) { tm.MaxBudget, tm.Spend = ptr(3.0), 2.995 },
+		{"team budget", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) {
+			tm.MaxBudget, tm.Spend = ptr(3.0), 2.995
+		},
 			400, "budget_exceeded", "Budget has been exceeded! Team=t1 Current cost: 2.995, Max budget: 3.0"},
-		{"team member budget", func(_ *store.Key, _ *store.User, _ *store.Team, m *store.Membership) { m.MaxBudget, m.Spend = ptr(0.5), 0.5 },
+		{"team member budget", func(_ *store.Key, _ *store.User, _ *store.Team, m *store.Membership) {
+			m.MaxBudget, m.Spend = ptr(0.5), 0.5
+		},
 			400, "budget_exceeded", "Budget has been exceeded! User=u1 in Team=t1 Current cost: 0.5, Max budget: 0.5"},
 		{"key window", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "24h", MaxBudget: 10, Spend: 9.995}}
