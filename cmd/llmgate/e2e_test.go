@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,8 +32,9 @@ func TestMain(m *testing.M) { dynamotest.Main(m) }
 
 const masterKey = "sk-e2e-master-key"
 
-// e2eConfig serves mock models; "flaky" and "limited" fail as an upstream 500 and 429
-// would (LiteLLM's mock_response error values), and "flaky" falls back to "demo".
+// e2eConfig serves mock models and models on a fake OpenAI upstream at %[1]s. "flaky" and
+// "limited" fail as an upstream 500 and 429 would (LiteLLM's mock_response error values);
+// "upstream-broken" and "upstream-limited" get a real 500 and 429 from the fake upstream.
 const e2eConfig = `
 model_list:
   - model_name: demo
@@ -53,14 +57,110 @@ model_list:
     litellm_params:
       model: mock/limited
       mock_response: litellm.RateLimitError
+  - model_name: upstream
+    litellm_params:
+      model: openai/up-ok
+      api_base: %[1]s/v1
+      api_key: ` + upstreamKey + `
+    model_info:
+      id: upstream-1
+  - model_name: upstream-broken
+    litellm_params:
+      model: openai/up-500
+      api_base: %[1]s/v1
+      api_key: ` + upstreamKey + `
+  - model_name: upstream-limited
+    litellm_params:
+      model: openai/up-429
+      api_base: %[1]s/v1
+      api_key: ` + upstreamKey + `
 router_settings:
   num_retries: 1
-  fallbacks: [{"flaky": ["demo"]}]
+  fallbacks: [{"flaky": ["demo"]}, {"upstream-broken": ["upstream"]}]
 general_settings:
   master_key: ` + masterKey + `
 llmgate_settings:
   max_request_body_bytes: 65536
 `
+
+const upstreamKey = "sk-upstream-test-key"
+
+// upstream is a fake OpenAI API. It answers as the requested model says: "up-ok" answers
+// (a tool call when the request has tools; SSE when it asks for a stream), "up-500" and
+// "up-429" fail. It records each request's body and Authorization header.
+type upstream struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []map[string]any
+	auths  []string
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) last() (map[string]any, string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.bodies) == 0 {
+		return nil, ""
+	}
+	return u.bodies[len(u.bodies)-1], u.auths[len(u.auths)-1]
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.bodies)
+}
+
+func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.URL.Path != "/v1/chat/completions" {
+		http.Error(w, `{"error":{"message":"bad request","type":"invalid_request_error"}}`, 400)
+		return
+	}
+	u.mu.Lock()
+	u.bodies = append(u.bodies, body)
+	u.auths = append(u.auths, r.Header.Get("Authorization"))
+	u.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch body["model"] {
+	case "up-500":
+		w.WriteHeader(500)
+		_, _ = io.WriteString(w, `{"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}`)
+		return
+	case "up-429":
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(429)
+		_, _ = io.WriteString(w, `{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+		return
+	}
+	usage := `{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}`
+	if stream, _ := body["stream"].(bool); stream {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, piece := range []string{"Hello", " from", " upstream"} {
+			fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up-ok\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%q},\"finish_reason\":null}]}\n\n", piece)
+			w.(http.Flusher).Flush()
+		}
+		fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up-ok\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
+		if opts, _ := body["stream_options"].(map[string]any); opts["include_usage"] == true {
+			fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up-ok\",\"choices\":[],\"usage\":%s}\n\n", usage)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return
+	}
+	message := `{"role":"assistant","content":"Hello from upstream"}`
+	finish := "stop"
+	if _, ok := body["tools"]; ok {
+		message = `{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}`
+		finish = "tool_calls"
+	}
+	fmt.Fprintf(w, `{"id":"c1","object":"chat.completion","created":1,"model":"up-ok","choices":[{"index":0,"message":%s,"finish_reason":%q}],"usage":%s}`, message, finish, usage)
+}
 
 var (
 	buildOnce sync.Once
@@ -189,8 +289,9 @@ func apiError(t *testing.T, err error) *openai.Error {
 	return e
 }
 
-func TestE2E_MockModels(t *testing.T) {
-	s := start(t, e2eConfig)
+func TestE2E(t *testing.T) {
+	up := newUpstream(t)
+	s := start(t, fmt.Sprintf(e2eConfig, up.URL))
 	c := client(s)
 	ctx := context.Background()
 
@@ -258,18 +359,63 @@ func TestE2E_MockModels(t *testing.T) {
 		})
 	}
 
-	t.Run("tools are accepted", func(t *testing.T) {
+	t.Run("upstream chat with tools passed through", func(t *testing.T) {
+		var raw *http.Response
 		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
-			Model:    "demo",
+			Model:    "upstream",
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather?")},
 			Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
 				Name: "get_weather", Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
 			})},
-		})
-		if err != nil || resp.Choices[0].Message.Content != "Echo: weather?" {
-			t.Errorf("resp %v err %v", resp, err)
+			ToolChoice: openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("auto")},
+			Seed:       openai.Int(7),
+		}, option.WithResponseInto(&raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := resp.Choices[0].Message.ToolCalls
+		if len(calls) != 1 || calls[0].Function.Name != "get_weather" || calls[0].Function.Arguments != `{"city":"Paris"}` || resp.Choices[0].FinishReason != "tool_calls" {
+			t.Errorf("answer %+v, want the upstream's tool call", resp.Choices[0])
+		}
+		body, auth := up.last()
+		tools, _ := body["tools"].([]any)
+		if body["model"] != "up-ok" || len(tools) != 1 || body["tool_choice"] != "auto" || body["seed"] != 7.0 || auth != "Bearer "+upstreamKey {
+			t.Errorf("upstream got %v with %q, want the request with model up-ok, tools, tool_choice and seed, and the deployment's key", body, auth)
+		}
+		if raw.Header.Get("x-litellm-model-id") != "upstream-1" || !strings.HasPrefix(raw.Header.Get("x-litellm-model-api-base"), up.URL) {
+			t.Errorf("headers %v", raw.Header)
 		}
 	})
+
+	for _, includeUsage := range []bool{false, true} {
+		t.Run(fmt.Sprintf("upstream stream include_usage=%v", includeUsage), func(t *testing.T) {
+			params := openai.ChatCompletionNewParams{
+				Model: "upstream", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+			}
+			if includeUsage {
+				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			}
+			stream := c.Chat.Completions.NewStreaming(ctx, params)
+			var text strings.Builder
+			usageChunks := 0
+			for stream.Next() {
+				ch := stream.Current()
+				if ch.JSON.Usage.Valid() && ch.Usage.TotalTokens > 0 {
+					usageChunks++
+				}
+				for _, choice := range ch.Choices {
+					text.WriteString(choice.Delta.Content)
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			want := map[bool]int{false: 0, true: 1}[includeUsage]
+			if text.String() != "Hello from upstream" || usageChunks != want {
+				t.Errorf("streamed %q with %d usage chunks, want %d", text.String(), usageChunks, want)
+			}
+		})
+	}
 
 	t.Run("embeddings", func(t *testing.T) {
 		resp, err := c.Embeddings.New(ctx, openai.EmbeddingNewParams{
@@ -306,12 +452,12 @@ func TestE2E_MockModels(t *testing.T) {
 		for _, m := range page.Data {
 			ids = append(ids, m.ID)
 		}
-		if strings.Join(ids, ",") != "demo,demo-embed,flaky,limited" {
+		if strings.Join(ids, ",") != "demo,demo-embed,flaky,limited,upstream,upstream-broken,upstream-limited" {
 			t.Errorf("models %v", ids)
 		}
 	})
 
-	t.Run("upstream 500 falls back", func(t *testing.T) {
+	t.Run("mock 500 falls back", func(t *testing.T) {
 		var raw *http.Response
 		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 			Model: "flaky", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
@@ -324,12 +470,42 @@ func TestE2E_MockModels(t *testing.T) {
 		}
 	})
 
-	t.Run("upstream 429", func(t *testing.T) {
+	t.Run("mock 429", func(t *testing.T) {
 		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 			Model: "limited", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
 		})
 		if e := apiError(t, err); e.StatusCode != 429 || e.Type != "rate_limit_error" {
 			t.Errorf("got %d %s, want 429 rate_limit_error", e.StatusCode, e.Type)
+		}
+	})
+
+	t.Run("upstream 500 falls back", func(t *testing.T) {
+		before := up.count()
+		var raw *http.Response
+		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "upstream-broken", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+		}, option.WithResponseInto(&raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Choices[0].Message.Content != "Hello from upstream" || raw.Header.Get("x-litellm-model-id") != "upstream-1" {
+			t.Errorf("answered %q by %q, want the fallback's answer", resp.Choices[0].Message.Content, raw.Header.Get("x-litellm-model-id"))
+		}
+		if n := up.count() - before; n != 3 { // the broken deployment, its retry, the fallback
+			t.Errorf("%d upstream calls, want 3", n)
+		}
+	})
+
+	t.Run("upstream 429", func(t *testing.T) {
+		before := up.count()
+		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "upstream-limited", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+		})
+		if e := apiError(t, err); e.StatusCode != 429 || e.Type != "rate_limit_error" || !strings.Contains(e.Message, "Rate limit reached") {
+			t.Errorf("got %d %s %q, want the upstream's 429 as rate_limit_error", e.StatusCode, e.Type, e.Message)
+		}
+		if n := up.count() - before; n != 2 {
+			t.Errorf("%d upstream calls, want 2 (num_retries: 1)", n)
 		}
 	})
 
@@ -359,7 +535,7 @@ func TestE2E_MockModels(t *testing.T) {
 		})
 	}
 
-	if logs := s.logs.String(); strings.Contains(logs, "Hello there") || strings.Contains(logs, masterKey) {
+	if logs := s.logs.String(); strings.Contains(logs, "Hello there") || strings.Contains(logs, masterKey) || strings.Contains(logs, upstreamKey) {
 		t.Errorf("the server log holds prompt text or the master key:\n%s", logs)
 	}
 }
