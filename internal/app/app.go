@@ -13,6 +13,7 @@ import (
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/limits"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider/registry"
 	"github.com/llmgate/llmgate/internal/router"
@@ -43,7 +44,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	gw, err := newGateway(cfg, log, authn)
+	gw, err := newGateway(cfg, log, authn, limits.New(st, cfg, limits.WithLogger(log)))
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 }
 
 // newGateway builds the LLM routes: prices, the router over the providers, the handler.
-func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticator) (*gateway.Gateway, error) {
+func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticator, lim gateway.Limiter) (*gateway.Gateway, error) {
 	pricer, err := pricing.New(cfg.Settings, log)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticato
 	if err != nil {
 		return nil, err
 	}
-	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn})
+	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn, Limiter: lim})
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
