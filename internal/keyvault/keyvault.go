@@ -7,6 +7,10 @@
 // version first (Stage, label AWSPENDING), and makes it current (Promote, label AWSCURRENT)
 // only after the new key works, so readers of AWSCURRENT never get a value that does not
 // authenticate. Every call is idempotent: a step that failed is simply repeated.
+//
+// Rekeyer puts the two together: it re-keys a virtual key (auth.Regenerate) and delivers the
+// new value in that order. POST /key/{key}/regenerate and the rotator's auto-rotation both
+// use it; POST /key/generate stores new keys with Deliver.
 package keyvault
 
 import (

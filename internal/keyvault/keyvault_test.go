@@ -3,17 +3,24 @@ package keyvault_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/mototest"
 )
 
-func TestMain(m *testing.M) { mototest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mototest.Stop()
+	dynamotest.Stop()
+	os.Exit(code)
+}
 
 // current reads what an application reads: the AWSCURRENT value of the secret. (moto answers
 // a GetSecretValue without a stage with the version the secret was last written with, not the

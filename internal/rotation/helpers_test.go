@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/mototest"
 	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/store"
@@ -80,7 +81,7 @@ func newStore(t *testing.T) *store.Store {
 }
 
 // newRotator returns a rotator on st with the clock c; change adjusts the options.
-func newRotator(st *store.Store, c *clock, rk *rotation.Rekeyer, change func(*rotation.Options)) (*rotation.Rotator, *syncBuffer) {
+func newRotator(st *store.Store, c *clock, rk *keyvault.Rekeyer, change func(*rotation.Options)) (*rotation.Rotator, *syncBuffer) {
 	logs := &syncBuffer{}
 	o := rotation.Options{
 		Store:   st,
@@ -89,7 +90,7 @@ func newRotator(st *store.Store, c *clock, rk *rotation.Rekeyer, change func(*ro
 		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	if o.Rekeyer == nil {
-		o.Rekeyer = rotation.NewRekeyer(st, nil)
+		o.Rekeyer = keyvault.NewRekeyer(st, nil)
 	}
 	if change != nil {
 		change(&o)

@@ -2,7 +2,6 @@ package rotation_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"sync"
@@ -84,7 +83,7 @@ func newRotationEnv(t *testing.T, now time.Time) *rotationEnv {
 }
 
 func (e *rotationEnv) rotator(grace time.Duration, change func(*rotation.Options)) *rotation.Rotator {
-	r, _ := newRotator(e.st, e.clock, rotation.NewRekeyer(e.st, e.vault), func(o *rotation.Options) {
+	r, _ := newRotator(e.st, e.clock, keyvault.NewRekeyer(e.st, e.vault), func(o *rotation.Options) {
 		o.RotationEnabled, o.Grace = true, grace
 		if change != nil {
 			change(o)
@@ -110,7 +109,7 @@ func (e *rotationEnv) key(alias string, due time.Time) string {
 	if err := e.st.CreateKey(ctx, k); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := rotation.NewRekeyer(e.st, e.vault).Deliver(ctx, alias, raw); err != nil {
+	if err := keyvault.NewRekeyer(e.st, e.vault).Deliver(ctx, alias, raw); err != nil {
 		e.t.Fatal(err)
 	}
 	return raw
@@ -253,11 +252,11 @@ func TestRotation_PromotionFailureIsFinishedByALaterRun(t *testing.T) {
 
 	e.api.fail("UpdateSecretVersionStage", false)
 	if rep := run(t, r); rep.Deliveries != 0 {
-		t.Errorf("run right after: %+v, want the delivery left to its own rotation for %v", rep, rotation.DeliveryRetryAfter)
+		t.Errorf("run right after: %+v, want the delivery left to its own rotation for %v", rep, keyvault.DeliveryRetryAfter)
 	}
-	e.clock.Add(rotation.DeliveryRetryAfter)
+	e.clock.Add(keyvault.DeliveryRetryAfter)
 	if rep := run(t, r); rep.Deliveries != 1 || rep.Failures != 0 {
-		t.Fatalf("run after %v: %+v, want the delivery finished", rotation.DeliveryRetryAfter, rep)
+		t.Fatalf("run after %v: %+v, want the delivery finished", keyvault.DeliveryRetryAfter, rep)
 	}
 	if got := e.secret("app", keyvault.StageCurrent); got != pending {
 		t.Errorf("current secret = %q, want the new key %q", got, pending)
@@ -344,7 +343,7 @@ func TestRotation_RefusedOrOff(t *testing.T) {
 			if !tt.vault {
 				vault = nil
 			}
-			r, _ := newRotator(e.st, e.clock, rotation.NewRekeyer(e.st, vault), func(o *rotation.Options) { o.RotationEnabled = tt.enabled })
+			r, _ := newRotator(e.st, e.clock, keyvault.NewRekeyer(e.st, vault), func(o *rotation.Options) { o.RotationEnabled = tt.enabled })
 			rep := run(t, r)
 			if rep.Rotations != 0 || rep.Failures != tt.wantFailures {
 				t.Errorf("run: %+v, want no rotation and %d failures", rep, tt.wantFailures)
@@ -353,26 +352,5 @@ func TestRotation_RefusedOrOff(t *testing.T) {
 				t.Errorf("key = %+v, want it unchanged", k)
 			}
 		})
-	}
-}
-
-func TestRekey_ManualRegenerateDeliversTheNewValue(t *testing.T) {
-	t.Parallel()
-	now := utc(2026, 6, 1, 12, 0, 0)
-	e := newRotationEnv(t, now)
-	old := e.key("app", now.Add(24*time.Hour)) // not due: this is /key/regenerate
-	rk := rotation.NewRekeyer(e.st, e.vault)
-	res, err := rk.Rekey(context.Background(), rotation.RekeyInput{Token: auth.Hash(old), Grace: time.Hour, Now: now})
-	if err != nil || res.DeliveryErr != nil {
-		t.Fatalf("Rekey: %v, delivery: %v", err, res.DeliveryErr)
-	}
-	if got := e.secret("app", keyvault.StageCurrent); got != res.Key {
-		t.Errorf("current secret = %q, want the regenerated key", got)
-	}
-	if res.Record.Token != auth.Hash(res.Key) || res.Record.RotationCount != 1 {
-		t.Errorf("record = %+v, want the new hash, rotated once", res.Record)
-	}
-	if _, err := rk.Rekey(context.Background(), rotation.RekeyInput{Token: auth.Hash(old), Now: now}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Rekey of the rotated-out hash: %v, want ErrNotFound", err)
 	}
 }

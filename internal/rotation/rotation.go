@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -33,7 +34,7 @@ type Reconciler interface {
 // Options configure a Rotator.
 type Options struct {
 	Store   *store.Store
-	Rekeyer *Rekeyer
+	Rekeyer *keyvault.Rekeyer
 	// Reconciler settles stale reservations; nil skips that step.
 	Reconciler Reconciler
 	// Location aligns budget resets (litellm_settings.timezone); nil is UTC.
@@ -281,7 +282,7 @@ func (r *Rotator) rotate(ctx context.Context, token string, now time.Time) (bool
 		return false, errors.New("auto_rotate needs general_settings.store_virtual_keys and a key_alias, so the new value reaches Secrets Manager")
 	}
 	read := *k.KeyRotationAt
-	res, err := r.o.Rekeyer.Rekey(ctx, RekeyInput{
+	res, err := r.o.Rekeyer.Rekey(ctx, keyvault.RekeyInput{
 		Token: token, Grace: r.o.Grace, Now: now,
 		Change: func(k *store.Key) error {
 			if !k.AutoRotate || k.KeyRotationAt == nil || !k.KeyRotationAt.Equal(read) {

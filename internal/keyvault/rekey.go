@@ -1,4 +1,4 @@
-package rotation
+package keyvault
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/llmgate/llmgate/internal/auth"
-	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -43,11 +42,11 @@ const DeliveryRetryAfter = 5 * time.Minute
 // the delivery (Resume) on each run until it is done.
 type Rekeyer struct {
 	store *store.Store
-	vault *keyvault.Vault
+	vault *Vault
 }
 
 // NewRekeyer returns a Rekeyer; vault is nil when store_virtual_keys is off.
-func NewRekeyer(st *store.Store, vault *keyvault.Vault) *Rekeyer {
+func NewRekeyer(st *store.Store, vault *Vault) *Rekeyer {
 	return &Rekeyer{store: st, vault: vault}
 }
 
