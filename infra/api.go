@@ -1,0 +1,147 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// StageName is the API stage; the OpenAI base URL is https://<api>/prod/v1.
+const StageName = "prod"
+
+// AdminResources are the top-level path segments the admin function serves (the same
+// prefixes as app.IsAdminPath; a test checks that they agree). Every other path goes to the
+// completions function.
+var AdminResources = []string{"key", "user", "team", "spend", "global", "health"}
+
+// newAPI builds the REST API: every path to the completions function (streaming integration
+// with a 15-minute timeout when p.Streaming), the admin prefixes to the admin function
+// (buffered). API Gateway's own errors (throttling, bad body, unknown route, timeouts) are
+// answered in OpenAI's error format.
+func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) awsapigateway.RestApi {
+	accessLogs := awslogs.NewLogGroup(scope, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     p.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	api := awsapigateway.NewRestApi(scope, jsii.String("Api"), &awsapigateway.RestApiProps{
+		RestApiName: jsii.String(p.StackName),
+		Description: jsii.String("llmgate: OpenAI-compatible LLM gateway"),
+		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
+			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		},
+		CloudWatchRole: jsii.Bool(true),
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(StageName),
+			ThrottlingRateLimit:  jsii.Number(p.ThrottleRate),
+			ThrottlingBurstLimit: jsii.Number(p.ThrottleBurst),
+			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
+			MetricsEnabled:       jsii.Bool(true),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
+			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
+				Caller: jsii.Bool(false), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
+				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
+				Status: jsii.Bool(true), User: jsii.Bool(false),
+			}),
+		},
+	})
+
+	// The LLM routes take JSON bodies: a POST whose JSON body is not an object is refused at
+	// the edge. Other methods and the admin routes validate parameters only (the handlers
+	// check bodies and answer in OpenAI's format).
+	validateBody := api.AddRequestValidator(jsii.String("BodyValidator"), &awsapigateway.RequestValidatorOptions{
+		ValidateRequestBody: jsii.Bool(true), ValidateRequestParameters: jsii.Bool(true),
+	})
+	validateParams := api.AddRequestValidator(jsii.String("ParameterValidator"), &awsapigateway.RequestValidatorOptions{
+		ValidateRequestParameters: jsii.Bool(true),
+	})
+	jsonObject := api.AddModel(jsii.String("JsonObject"), &awsapigateway.ModelOptions{
+		ContentType: jsii.String("application/json"),
+		Schema: &awsapigateway.JsonSchema{
+			Schema: awsapigateway.JsonSchemaVersion_DRAFT4,
+			Type:   awsapigateway.JsonSchemaType_OBJECT,
+		},
+	})
+
+	completionsOpts := &awsapigateway.LambdaIntegrationOptions{
+		AllowTestInvoke:         jsii.Bool(false),
+		ScopePermissionToMethod: jsii.Bool(false),
+		Timeout:                 awscdk.Duration_Seconds(jsii.Number(29)),
+	}
+	if p.Streaming {
+		completionsOpts.ResponseTransferMode = awsapigateway.ResponseTransferMode_STREAM
+		completionsOpts.Timeout = awscdk.Duration_Minutes(jsii.Number(15))
+		// The integration invokes with InvokeWithResponseStream, which the default
+		// lambda:InvokeFunction permission does not cover.
+		completions.AddPermission(jsii.String("ApiInvokeWithResponseStream"), &awslambda.Permission{
+			Principal: awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
+			Action:    jsii.String("lambda:InvokeWithResponseStream"),
+			SourceArn: api.ArnForExecuteApi(jsii.String("*"), jsii.String("/*"), jsii.String(StageName)),
+		})
+	}
+	toCompletions := awsapigateway.NewLambdaIntegration(completions, completionsOpts)
+	toAdmin := awsapigateway.NewLambdaIntegration(admin, &awsapigateway.LambdaIntegrationOptions{
+		AllowTestInvoke:         jsii.Bool(false),
+		ScopePermissionToMethod: jsii.Bool(false),
+	})
+
+	// Authorization is llmgate's own (master key or virtual keys, LiteLLM-compatible),
+	// checked by the functions; the methods are open at the API Gateway level.
+	methods := func(res awsapigateway.IResource, integ awsapigateway.Integration, bodyChecked bool) {
+		res.AddMethod(jsii.String("GET"), integ, &awsapigateway.MethodOptions{
+			AuthorizationType: awsapigateway.AuthorizationType_NONE, RequestValidator: validateParams,
+		})
+		post := &awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_NONE, RequestValidator: validateParams}
+		if bodyChecked {
+			post.RequestValidator = validateBody
+			post.RequestModels = &map[string]awsapigateway.IModel{"application/json": jsonObject}
+		}
+		res.AddMethod(jsii.String("POST"), integ, post)
+	}
+	methods(api.Root().AddResource(jsii.String("{proxy+}"), nil), toCompletions, true)
+	for _, name := range AdminResources {
+		res := api.Root().AddResource(jsii.String(name), nil)
+		methods(res, toAdmin, false)
+		methods(res.AddResource(jsii.String("{proxy+}"), nil), toAdmin, false)
+	}
+
+	openAIErrors(api)
+	return api
+}
+
+// gatewayErrors are the API Gateway-generated responses rewritten in OpenAI's error format:
+// response type, status ("" keeps API Gateway's), OpenAI error type, and message (a VTL
+// expression that yields a JSON string).
+var gatewayErrors = []struct {
+	id, status, typ, message string
+	responseType             awsapigateway.ResponseType
+}{
+	{"Throttled", "429", "rate_limit_error", "$context.error.messageString", awsapigateway.ResponseType_THROTTLED()},
+	{"BadRequestBody", "400", "invalid_request_error", `"Invalid request body: $util.escapeJavaScript($context.error.validationErrorString)"`, awsapigateway.ResponseType_BAD_REQUEST_BODY()},
+	{"RequestTooLarge", "413", "invalid_request_error", "$context.error.messageString", awsapigateway.ResponseType_REQUEST_TOO_LARGE()},
+	{"UnknownRoute", "404", "not_found_error", `"Route not found: $context.httpMethod $util.escapeJavaScript($context.path)"`, awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN()},
+	{"IntegrationTimeout", "504", "timeout_error", "$context.error.messageString", awsapigateway.ResponseType_INTEGRATION_TIMEOUT()},
+	{"Default4xx", "", "invalid_request_error", "$context.error.messageString", awsapigateway.ResponseType_DEFAULT_4XX()},
+	{"Default5xx", "", "internal_server_error", "$context.error.messageString", awsapigateway.ResponseType_DEFAULT_5XX()},
+}
+
+func openAIErrors(api awsapigateway.RestApi) {
+	for _, e := range gatewayErrors {
+		code := e.status
+		if code == "" {
+			code = "$context.error.responseType"
+		}
+		opts := &awsapigateway.GatewayResponseOptions{
+			Type: e.responseType,
+			Templates: &map[string]*string{
+				"application/json": jsii.String(`{"error":{"message":` + e.message + `,"type":"` + e.typ + `","param":null,"code":"` + code + `"}}`),
+			},
+		}
+		if e.status != "" {
+			opts.StatusCode = jsii.String(e.status)
+		}
+		api.AddGatewayResponse(jsii.String(e.id), opts)
+	}
+}

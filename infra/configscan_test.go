@@ -1,0 +1,71 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+)
+
+func TestScanConfig_ListsReferencedVariablesAndBedrockModels(t *testing.T) {
+	needs, err := scanConfig("testdata/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ANTHROPIC_API_KEY", "OPENAI_API_KEY"}; !reflect.DeepEqual(needs.EnvNames, want) {
+		t.Errorf("EnvNames = %v, want %v (not the master key, not environment_variables)", needs.EnvNames, want)
+	}
+	want := []bedrockModel{
+		{ID: "meta.llama3-1-70b-instruct-v1:0", Region: "us-west-2"},
+		{ID: "us.anthropic.claude-3-5-haiku-20241022-v1:0"},
+	}
+	if !reflect.DeepEqual(needs.Bedrock, want) {
+		t.Errorf("Bedrock = %v, want %v", needs.Bedrock, want)
+	}
+	if _, err := scanConfig("testdata/missing.yaml"); err == nil {
+		t.Error("scanConfig accepted a missing file")
+	}
+}
+
+func TestPropsFromContext(t *testing.T) {
+	tests := []struct {
+		name    string
+		ctx     map[string]any
+		check   func(Props) bool
+		wantErr bool
+	}{
+		{name: "defaults", ctx: map[string]any{}, check: func(p Props) bool {
+			return p.StackName == "Llmgate" && p.Streaming && p.Schedule == "rate(1 minute)" && p.ThrottleRate == 100 &&
+				p.ThrottleBurst == 200 && p.LogRetention == awslogs.RetentionDays_ONE_MONTH && p.SecretsPrefix == "llmgate/keys/" &&
+				p.AssetDir == "../dist" && p.TableName == "" && len(p.ProviderSecretArns) == 0
+		}},
+		{name: "values from -c arrive as strings", ctx: map[string]any{
+			"streaming": "false", "schedule": "rate(5 minutes)", "tableName": "gw", "logRetentionDays": "7",
+			"providerSecretArns": "OPENAI_API_KEY=arn:aws:secretsmanager:eu-west-1:1:secret:o-1",
+		}, check: func(p Props) bool {
+			return !p.Streaming && p.Schedule == "rate(5 minutes)" && p.TableName == "gw" && p.LogRetention == awslogs.RetentionDays_ONE_WEEK &&
+				p.ProviderSecretArns["OPENAI_API_KEY"] == "arn:aws:secretsmanager:eu-west-1:1:secret:o-1"
+		}},
+		{name: "cdk.json booleans and numbers", ctx: map[string]any{"streaming": false, "throttleRate": 5}, check: func(p Props) bool {
+			return !p.Streaming && p.ThrottleRate == 5
+		}},
+		{name: "bad streaming", ctx: map[string]any{"streaming": "maybe"}, wantErr: true},
+		{name: "retention CloudWatch does not offer", ctx: map[string]any{"logRetentionDays": "10"}, wantErr: true},
+		{name: "negative throttle", ctx: map[string]any{"throttleBurst": "-1"}, wantErr: true},
+		{name: "provider secret that is not an ARN", ctx: map[string]any{"providerSecretArns": "OPENAI_API_KEY=openai"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := tt.ctx
+			app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+			p, err := PropsFromContext(app)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && !tt.check(p) {
+				t.Errorf("props = %+v", p)
+			}
+		})
+	}
+}
