@@ -58,4 +58,3 @@ func suppressFindings(s *Stack, api awsapigateway.RestApi, p Props, needs config
 			crossRegion...)
 	}
 }
-

@@ -33,8 +33,8 @@ const PlaceholderValue = "placeholder: set the real value with aws secretsmanage
 // Stack is the llmgate stack and the parts tests and outputs refer to.
 type Stack struct {
 	awscdk.Stack
-	Table                         awsdynamodb.TableV2
-	MasterKey                     awssecretsmanager.ISecret
+	Table                       awsdynamodb.TableV2
+	MasterKey                   awssecretsmanager.ISecret
 	Completions, Admin, Rotator awslambda.Function
 	providerSecrets             map[string]awssecretsmanager.ISecret
 	// createdSecrets are the secrets the stack creates (not those it only references).
@@ -196,9 +196,9 @@ func providerSecrets(scope constructs.Construct, names []string, arns map[string
 			continue
 		}
 		out[name] = awssecretsmanager.NewSecret(scope, id, &awssecretsmanager.SecretProps{
-			Description: jsii.String("llmgate: value of " + name + " for config.yaml's os.environ/" + name + "; set it with put-secret-value"),
+			Description:       jsii.String("llmgate: value of " + name + " for config.yaml's os.environ/" + name + "; set it with put-secret-value"),
 			SecretStringValue: awscdk.SecretValue_UnsafePlainText(jsii.String(PlaceholderValue)),
-			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+			RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 		})
 	}
 	return out

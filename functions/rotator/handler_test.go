@@ -16,7 +16,9 @@ import (
 
 type runnerFunc func(context.Context) error
 
-func (f runnerFunc) Run(ctx context.Context) (rotation.Report, error) { return rotation.Report{}, f(ctx) }
+func (f runnerFunc) Run(ctx context.Context) (rotation.Report, error) {
+	return rotation.Report{}, f(ctx)
+}
 
 func TestHandler(t *testing.T) {
 	failure := errors.New("table unreachable")
