@@ -76,6 +76,7 @@ var routes = []route{
 	{"POST /team/block", adminOnly, (*handler).teamBlock},
 	{"POST /team/unblock", adminOnly, (*handler).teamUnblock},
 	{"GET /team/list", anyKey, (*handler).teamList},
+	{"GET /spend/logs", anyKey, (*handler).spendLogs},
 }
 
 // New returns the admin handler.

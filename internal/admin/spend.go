@@ -1,0 +1,146 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// maxSpendLogs caps the logs one GET /spend/logs returns (newest first), so an answer fits
+// a Lambda response.
+const maxSpendLogs = 5000
+
+// spendLogs is GET /spend/logs with LiteLLM's filters: api_key (raw key or hash),
+// user_id, request_id, start_date and end_date (YYYY-MM-DD, both days included) and
+// summarize (default true: with a date range, spend per day). Admins see every log; other
+// callers see their own user's logs (or, for a key without a user, their key's), as
+// LiteLLM forces user_id for internal users.
+func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	q := r.URL.Query()
+	f := store.SpendLogFilter{UserID: q.Get("user_id"), Limit: maxSpendLogs}
+	if k := q.Get("api_key"); k != "" {
+		f.APIKey = auth.TokenOf(k)
+	}
+	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer {
+		if p.UserID != "" {
+			f.UserID = p.UserID
+		} else {
+			f.APIKey = p.Token
+		}
+	}
+	summarize := true
+	if s := q.Get("summarize"); s != "" {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return badRequest("summarize must be true or false, got %q", s).WithParam("summarize")
+		}
+		summarize = v
+	}
+	start, end, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	if err != nil {
+		return err
+	}
+	if id := q.Get("request_id"); id != "" {
+		l, err := h.Store.GetSpendLog(r.Context(), id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return writeJSON(w, []store.SpendLog{})
+		case err != nil:
+			return err
+		case !visible(l, f) || (!start.IsZero() && (l.StartTime.Before(start) || l.StartTime.After(end))):
+			return writeJSON(w, []store.SpendLog{})
+		}
+		return writeJSON(w, logsJSON([]store.SpendLog{*l}))
+	}
+	f.Start, f.End = start, end
+	if !start.IsZero() && summarize {
+		return h.spendByDay(w, r, f, end)
+	}
+	logs, err := h.Store.SpendLogs(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, logsJSON(logs))
+}
+
+// dateRange parses start_date and end_date: both or neither. The range covers the end date.
+func dateRange(from, to string) (time.Time, time.Time, error) {
+	if from == "" || to == "" {
+		return time.Time{}, time.Time{}, nil
+	}
+	start, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return time.Time{}, time.Time{}, badRequest("start_date must be YYYY-MM-DD, got %q", from).WithParam("start_date")
+	}
+	end, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return time.Time{}, time.Time{}, badRequest("end_date must be YYYY-MM-DD, got %q", to).WithParam("end_date")
+	}
+	return start, end.Add(24*time.Hour - time.Microsecond), nil
+}
+
+// visible reports whether a log passes the caller's key and user filters.
+func visible(l *store.SpendLog, f store.SpendLogFilter) bool {
+	return (f.APIKey == "" || l.APIKey == f.APIKey) && (f.UserID == "" || l.User == f.UserID)
+}
+
+// logsJSON gives logs LiteLLM's empty values instead of nulls.
+func logsJSON(logs []store.SpendLog) []store.SpendLog {
+	out := make([]store.SpendLog, len(logs))
+	for i, l := range logs {
+		if l.RequestTags == nil {
+			l.RequestTags = []string{}
+		}
+		if l.Metadata == nil {
+			l.Metadata = map[string]any{}
+		}
+		out[i] = l
+	}
+	return out
+}
+
+// spendByDay is LiteLLM's summarized answer: per day (oldest first) the total spend, the
+// spend per key hash (as top-level fields), per user and per model, then zero days up to
+// the end date.
+func (h *handler) spendByDay(w http.ResponseWriter, r *http.Request, f store.SpendLogFilter, end time.Time) error {
+	days := map[string]map[string]any{}
+	err := h.Store.EachSpendLog(r.Context(), f, func(l store.SpendLog) {
+		day := l.StartTime.UTC().Format(time.DateOnly)
+		d, ok := days[day]
+		if !ok {
+			d = map[string]any{"spend": 0.0, "users": map[string]float64{}, "models": map[string]float64{}}
+			days[day] = d
+		}
+		d["spend"] = d["spend"].(float64) + l.Spend
+		keySpend, _ := d[l.APIKey].(float64)
+		d[l.APIKey] = keySpend + l.Spend
+		d["users"].(map[string]float64)[l.User] += l.Spend
+		d["models"].(map[string]float64)[l.Model] += l.Spend
+	})
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	if len(days) == 0 {
+		return writeJSON(w, out)
+	}
+	dates := make([]string, 0, len(days))
+	for d := range days {
+		dates = append(dates, d)
+	}
+	sort.Strings(dates)
+	for _, d := range dates {
+		days[d]["startTime"] = d
+		out = append(out, days[d])
+	}
+	last, _ := time.Parse(time.DateOnly, dates[len(dates)-1])
+	for day := last.AddDate(0, 0, 1); !day.After(end); day = day.AddDate(0, 0, 1) {
+		out = append(out, map[string]any{"startTime": day.Format(time.DateOnly), "spend": 0, "users": map[string]float64{}, "models": map[string]float64{}})
+	}
+	return writeJSON(w, out)
+}

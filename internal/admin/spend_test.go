@@ -1,0 +1,118 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// logSpend writes a spend log the way a settled call does.
+func (e *env) logSpend(l store.SpendLog) {
+	e.t.Helper()
+	ctx := context.Background()
+	r, err := e.st.Reserve(ctx, store.ReserveInput{RequestID: l.RequestID, Model: l.Model, Now: l.StartTime})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.Settle(ctx, r, store.Settlement{Cost: l.Spend, Log: &l}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// list calls GET path and decodes a JSON array.
+func (e *env) list(path, key string) []map[string]any {
+	e.t.Helper()
+	code, raw := e.raw("GET", path, key, nil)
+	var out []map[string]any
+	if code != http.StatusOK || json.Unmarshal(raw, &out) != nil {
+		e.t.Fatalf("GET %s = %d %s, want 200 and a JSON array", path, code, raw)
+	}
+	return out
+}
+
+func requestIDs(logs []map[string]any) []string {
+	ids := []string{}
+	for _, l := range logs {
+		ids = append(ids, l["request_id"].(string))
+	}
+	return ids
+}
+
+func TestSpendLogs_FiltersAsLiteLLM(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key1 := e.generate(map[string]any{"user_id": "u1"})
+	day := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	for _, l := range []store.SpendLog{
+		{RequestID: "a", APIKey: auth.Hash(key1), User: "u1", Model: "gpt-4o", StartTime: day, Spend: 0.5, Status: store.StatusSuccess},
+		{RequestID: "b", APIKey: auth.Hash(key1), User: "u1", Model: "gpt-4o-mini", StartTime: day.Add(2 * time.Hour), Spend: 0.25, Status: store.StatusSuccess},
+		{RequestID: "c", APIKey: "other-hash", User: "u2", Model: "gpt-4o", StartTime: day.AddDate(0, 0, 1), Spend: 1, Status: store.StatusFailure},
+	} {
+		e.logSpend(l)
+	}
+	tests := []struct {
+		name, path, key string
+		want            []string
+	}{
+		{"all, newest first", "/spend/logs?start_date=2026-04-30&end_date=2026-05-03&summarize=false", master, []string{"c", "b", "a"}},
+		{"by raw api_key", "/spend/logs?api_key=" + key1, master, []string{"b", "a"}},
+		{"by key hash", "/spend/logs?api_key=other-hash", master, []string{"c"}},
+		{"by user_id", "/spend/logs?user_id=u2", master, []string{"c"}},
+		{"by request_id", "/spend/logs?request_id=b", master, []string{"b"}},
+		{"unknown request_id", "/spend/logs?request_id=zz", master, []string{}},
+		{"one day", "/spend/logs?start_date=2026-05-02&end_date=2026-05-02&summarize=false", master, []string{"c"}},
+		{"an internal user sees only their own", "/spend/logs?user_id=u2", key1, []string{"b", "a"}},
+		{"an internal user cannot read another user's request", "/spend/logs?request_id=c", key1, []string{}},
+	}
+	for _, tt := range tests {
+		if got := requestIDs(e.list(tt.path, tt.key)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	logs := e.list("/spend/logs?request_id=a", master)
+	if l := logs[0]; l["api_key"] != auth.Hash(key1) || l["spend"] != 0.5 || l["startTime"] == nil || l["status"] != "success" {
+		t.Errorf("log fields = %v", l)
+	}
+}
+
+func TestSpendLogs_SummarizesByDay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	day := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	for _, l := range []store.SpendLog{
+		{RequestID: "a", APIKey: "k1", User: "u1", Model: "gpt-4o", StartTime: day, Spend: 0.5},
+		{RequestID: "b", APIKey: "k2", User: "u1", Model: "gpt-4o-mini", StartTime: day.Add(time.Hour), Spend: 0.25},
+		{RequestID: "c", APIKey: "k1", User: "u2", Model: "gpt-4o", StartTime: day.AddDate(0, 0, 1), Spend: 1},
+	} {
+		e.logSpend(l)
+	}
+	got := e.list("/spend/logs?start_date=2026-05-01&end_date=2026-05-03", master)
+	want := []map[string]any{
+		{"startTime": "2026-05-01", "spend": 0.75, "k1": 0.5, "k2": 0.25,
+			"users": map[string]any{"u1": 0.75}, "models": map[string]any{"gpt-4o": 0.5, "gpt-4o-mini": 0.25}},
+		{"startTime": "2026-05-02", "spend": 1.0, "k1": 1.0,
+			"users": map[string]any{"u2": 1.0}, "models": map[string]any{"gpt-4o": 1.0}},
+		{"startTime": "2026-05-03", "spend": 0.0, "users": map[string]any{}, "models": map[string]any{}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("summary =\n%v\nwant\n%v", got, want)
+	}
+	if got := e.list("/spend/logs?start_date=2026-06-01&end_date=2026-06-02", master); len(got) != 0 {
+		t.Errorf("summary of a range without logs = %v, want []", got)
+	}
+}
+
+func TestSpendLogs_RejectsBadDates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	code, m := e.call("GET", "/spend/logs?start_date=May&end_date=2026-05-01", master, nil)
+	if code != http.StatusBadRequest {
+		t.Errorf("status = %d %v, want 400", code, m)
+	}
+}
