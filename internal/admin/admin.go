@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -24,8 +25,11 @@ type Options struct {
 	Auth   *auth.Authenticator
 	// KeyDecider is general_settings.custom_key_generate (nil when not configured).
 	KeyDecider KeyDecider
-	Logger     *slog.Logger
-	Now        func() time.Time // for tests; time.Now by default
+	// Keys re-keys keys and stores key values in Secrets Manager (store_virtual_keys); nil
+	// re-keys without storing.
+	Keys   *keyvault.Rekeyer
+	Logger *slog.Logger
+	Now    func() time.Time // for tests; time.Now by default
 }
 
 // handler serves the management routes.
@@ -86,6 +90,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Keys == nil {
+		o.Keys = keyvault.NewRekeyer(o.Store, nil)
 	}
 	h := &handler{Options: o, bodyLimit: o.Config.Settings.MaxRequestBodyBytes}
 	if h.bodyLimit <= 0 {

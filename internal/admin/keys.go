@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -194,6 +195,10 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 		return "", nil, err
 	}
 	h.Auth.Invalidate()
+	if err := h.Keys.Deliver(ctx, aws.ToString(k.KeyAlias), raw); err != nil {
+		// The key works and this response carries it; only its copy in Secrets Manager is missing.
+		h.Logger.ErrorContext(ctx, "admin: storing the key in Secrets Manager failed", "key_alias", aws.ToString(k.KeyAlias), "error", err)
+	}
 	return raw, k, nil
 }
 
@@ -586,8 +591,8 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 		return forbidden("You are not authorized to regenerate this key")
 	}
 	now := h.Now().UTC()
-	raw, k, err := auth.Regenerate(r.Context(), h.Store, old.Token, auth.RegenerateOptions{
-		NewKey: req.NewKey.V, Grace: grace, Now: now,
+	res, err := h.Keys.Rekey(r.Context(), keyvault.RekeyInput{
+		Token: old.Token, NewKey: req.NewKey.V, Grace: grace, Now: now,
 		Change: func(k *store.Key) error {
 			req.apply(k, now, h.loc())
 			k.UpdatedBy = p.UserID
@@ -601,8 +606,12 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	} else if err != nil {
 		return err
 	}
+	if res.DeliveryErr != nil {
+		// Re-keyed; the old value keeps working until the rotator finishes the delivery.
+		h.Logger.ErrorContext(r.Context(), "admin: storing the regenerated key in Secrets Manager failed; the rotator retries", "key_alias", aws.ToString(res.Record.KeyAlias), "error", res.DeliveryErr)
+	}
 	h.Auth.Invalidate()
-	return writeJSON(w, generatedKey(raw, k, req.Duration))
+	return writeJSON(w, generatedKey(res.Key, res.Record, req.Duration))
 }
 
 // keyList is GET /key/list.

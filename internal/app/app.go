@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/limits"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider/registry"
+	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/router"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -26,6 +29,11 @@ type App struct {
 	Store   *store.Store
 	Gateway http.Handler // LLM routes
 	Admin   http.Handler // management and health routes
+	// Keys re-keys virtual keys and stores their values in Secrets Manager when
+	// general_settings.store_virtual_keys is on (/key/generate, /key/regenerate).
+	Keys *keyvault.Rekeyer
+	// Rotator is the scheduled maintenance: budget resets, key rotation, cleanup.
+	Rotator *rotation.Rotator
 	Logger  *slog.Logger
 }
 
@@ -48,13 +56,39 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	keys, rot, err := newRotator(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
 	return &App{
 		Config:  cfg,
 		Store:   st,
 		Gateway: gw,
-		Admin:   admin.New(admin.Options{Config: cfg, Store: st, Auth: authn, KeyDecider: decider, Logger: log}),
+		Admin:   admin.New(admin.Options{Config: cfg, Store: st, Auth: authn, KeyDecider: decider, Keys: keys, Logger: log}),
+		Keys:    keys,
+		Rotator: rot,
 		Logger:  log,
 	}, nil
+}
+
+// newRotator builds the key delivery (Secrets Manager when store_virtual_keys is on) and the
+// rotator, which settles stale reservations through the store.
+func newRotator(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) (*keyvault.Rekeyer, *rotation.Rotator, error) {
+	var vault *keyvault.Vault
+	if cfg.GeneralSettings.StoreVirtualKeys {
+		v, err := keyvault.Connect(ctx, cfg.Settings.Region, cfg.Settings.SecretsPrefix)
+		if err != nil {
+			return nil, nil, err
+		}
+		vault = v
+	}
+	keys := keyvault.NewRekeyer(st, vault)
+	o, err := rotation.OptionsFromConfig(cfg, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Store, o.Rekeyer, o.Reconciler, o.Logger = st, keys, st, log
+	return keys, rotation.New(o), nil
 }
 
 // newGateway builds the LLM routes: prices, the router over the providers, the handler.

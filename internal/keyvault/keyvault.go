@@ -20,6 +20,7 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
@@ -150,4 +151,14 @@ func isNotFound(err error) bool {
 func isExists(err error) bool {
 	var ex *types.ResourceExistsException
 	return errors.As(err, &ex)
+}
+
+// Connect returns a vault on Secrets Manager in region, with credentials from the default AWS
+// chain. AWS_ENDPOINT_URL_SECRETS_MANAGER points it at another endpoint (moto, LocalStack).
+func Connect(ctx context.Context, region, prefix string) (*Vault, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config for Secrets Manager: %w", err)
+	}
+	return New(secretsmanager.NewFromConfig(cfg), prefix), nil
 }

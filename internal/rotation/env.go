@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
 )
 
@@ -29,4 +30,27 @@ func KeyRotationEnv(lookup func(string) (string, bool)) (enabled bool, grace tim
 		return false, 0, fmt.Errorf("%s: %w", EnvGracePeriod, err)
 	}
 	return enabled, d.Approx(), nil
+}
+
+// OptionsFromConfig fills the options the config and LiteLLM's environment decide: the time
+// zone of budget resets, the proxy-wide budget, and auto-rotation with its grace period. The
+// caller adds the store, the Rekeyer, the Reconciler and the logger.
+func OptionsFromConfig(cfg *config.Config, lookup func(string) (string, bool)) (Options, error) {
+	enabled, grace, err := KeyRotationEnv(lookup)
+	if err != nil {
+		return Options{}, err
+	}
+	loc := time.UTC
+	if tz := cfg.LiteLLMSettings.Timezone; tz != "" {
+		if loc, err = time.LoadLocation(tz); err != nil {
+			return Options{}, fmt.Errorf("litellm_settings.timezone: %w", err)
+		}
+	}
+	return Options{
+		Location:            loc,
+		ProxyBudget:         cfg.LiteLLMSettings.MaxBudget != nil,
+		ProxyBudgetDuration: cfg.LiteLLMSettings.BudgetDuration,
+		RotationEnabled:     enabled,
+		Grace:               grace,
+	}, nil
 }
