@@ -72,6 +72,7 @@ func run(log *slog.Logger) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go a.Rotator.RunEvery(ctx, cfg.Settings.RotatorSchedule.Std())
 	select {
 	case err := <-errc:
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -32,12 +31,4 @@ func handler(r Runner, log *slog.Logger) func(context.Context, events.EventBridg
 		log.InfoContext(ctx, "rotator run done", attrs...)
 		return nil
 	}
-}
-
-// notBuilt stands in for the rotation pass until app.App builds a *rotation.Rotator: every
-// run fails, so a deployed schedule shows errors instead of silently doing nothing.
-type notBuilt struct{}
-
-func (notBuilt) Run(context.Context) (rotation.Report, error) {
-	return rotation.Report{}, errors.New("the rotation pass is not wired into the app yet (app.App has no Rotator)")
 }

@@ -18,6 +18,5 @@ func main() {
 		log.Error("init failed", "error", err)
 		os.Exit(1)
 	}
-	_ = a // the pass is wired here (a.Rotator) once app.App builds it
-	lambda.Start(handler(notBuilt{}, log))
+	lambda.Start(handler(a.Rotator, log))
 }

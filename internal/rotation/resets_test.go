@@ -330,3 +330,25 @@ func TestRun_ResetsTheProxyBudget(t *testing.T) {
 		t.Errorf("proxy budget after the reset = spend %v, remaining %v, next %v; want 0, 10, June 3", proxy.Spend, proxy.Remaining, proxy.BudgetResetAt)
 	}
 }
+
+func TestRunEvery_RunsNowThenOnTheIntervalUntilCancelled(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	r, logs := newRotator(st, newClock(utc(2026, 6, 1, 0, 0, 0)), nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.RunEvery(ctx, 20*time.Millisecond); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), `"msg":"rotator run"`) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 3 runs in 10s: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunEvery did not return after its context was cancelled")
+	}
+}

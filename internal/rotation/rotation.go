@@ -117,6 +117,21 @@ func (r *Rotator) Run(ctx context.Context) (Report, error) {
 	return rep, err
 }
 
+// RunEvery runs the rotator now and then every interval until ctx ends, as the EventBridge
+// schedule does in AWS; the local server runs it in a goroutine. Each run logs its own line.
+func (r *Rotator) RunEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_, _ = r.Run(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // fail counts and logs the failure of one item.
 func (r *Rotator) fail(ctx context.Context, rep *Report, step string, ref store.Ref, err error) {
 	rep.Failures++
