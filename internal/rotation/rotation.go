@@ -33,7 +33,9 @@ type Reconciler interface {
 
 // Options configure a Rotator.
 type Options struct {
-	Store   *store.Store
+	Store *store.Store
+	// Rekeyer rotates keys and delivers their values; nil means no Secrets Manager, so due
+	// keys are not rotated.
 	Rekeyer *keyvault.Rekeyer
 	// Reconciler settles stale reservations; nil skips that step.
 	Reconciler Reconciler
@@ -72,6 +74,9 @@ func New(o Options) *Rotator {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Rekeyer == nil {
+		o.Rekeyer = keyvault.NewRekeyer(o.Store, nil)
 	}
 	return &Rotator{o: o}
 }
