@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -95,6 +97,11 @@ func New(o Options) (*Gateway, error) {
 	for _, p := range []string{"GET /model/info", "GET /v1/model/info"} {
 		g.mux.HandleFunc(p, g.modelInfo)
 	}
+	// Any other route or method gets OpenAI's 404 in OpenAI's error format.
+	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		openai.WriteError(w, openai.Errorf(http.StatusNotFound, openai.TypeNotFound,
+			fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)))
+	})
 	return g, nil
 }
 
@@ -219,9 +226,29 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) erro
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "could not read the request body")
 	}
 	c.body = body
+	if !utf8.Valid(body) {
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			"We could not parse the JSON body of your request: it is not valid UTF-8.")
+	}
 	if err := json.Unmarshal(body, &c.req); err != nil {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 			"We could not parse the JSON body of your request. The API expects a JSON payload: "+jsonProblem(err))
+	}
+	return validCounts(&c.req)
+}
+
+// validCounts refuses negative token limits and a choice count below one, which would
+// otherwise reach the worst-case cost (and the upstream) as they are.
+func validCounts(r *openai.Request) error {
+	for _, f := range []struct {
+		name string
+		v    *int
+		min  int
+	}{{"max_tokens", r.MaxTokens, 0}, {"max_completion_tokens", r.MaxCompTokens, 0}, {"n", r.N, 1}} {
+		if f.v != nil && *f.v < f.min {
+			return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+				fmt.Sprintf("Invalid '%s': %d is below the minimum value %d.", f.name, *f.v, f.min)).WithParam(f.name)
+		}
 	}
 	return nil
 }
@@ -282,7 +309,11 @@ func (g *Gateway) charge(c *call, rt router.Route) Charge {
 	if c.req.N != nil && *c.req.N > 1 {
 		n = *c.req.N
 	}
-	ch.Cost = price.WorstCase(ch.PromptTokens, n*ch.MaxTokens)
+	out := math.MaxInt // n × max_tokens saturates instead of wrapping around to a small cost
+	if ch.MaxTokens <= math.MaxInt/n {
+		out = n * ch.MaxTokens
+	}
+	ch.Cost = price.WorstCase(ch.PromptTokens, out)
 	return ch
 }
 
