@@ -173,7 +173,8 @@ func launch(port int, storage ...string) (*exec.Cmd, string, error) {
 		return nil, "", fmt.Errorf("start java: %w", err)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
+	// The JVM starts in a few seconds, but much later on a machine busy compiling.
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
 		if err == nil {
@@ -184,7 +185,7 @@ func launch(port int, storage ...string) (*exec.Cmd, string, error) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	return nil, "", fmt.Errorf("DynamoDB Local did not answer on %s within 30s", url)
+	return nil, "", fmt.Errorf("DynamoDB Local did not answer on %s within 90s", url)
 }
 
 // Private is a DynamoDB Local that one test owns and may stop and start again, to see what

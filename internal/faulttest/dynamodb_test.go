@@ -1,0 +1,139 @@
+package faulttest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/fakeopenai"
+)
+
+// outcome is one call of a load run.
+type outcome struct {
+	start, end time.Time
+	status     int
+	errType    string
+}
+
+// load sends chat calls from workers, each sending its next call 10 ms after the previous
+// one is answered (refusals are fast; the pause keeps the load from starving the machine),
+// until stop is closed.
+func load(g *server, key, model string, workers int, stop <-chan struct{}) []outcome {
+	var mu sync.Mutex
+	var out []outcome
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				o := outcome{start: time.Now()}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				status, _, body, err := g.do(ctx, http.MethodPost, "/v1/chat/completions", key, chatBody(model, false))
+				cancel()
+				o.end, o.status = time.Now(), status
+				if err != nil {
+					o.errType = "transport: " + err.Error()
+				} else if status != http.StatusOK {
+					var e apiError
+					_ = json.Unmarshal(body, &e)
+					o.errType = e.Error.Type
+				}
+				mu.Lock()
+				out = append(out, o)
+				mu.Unlock()
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// TestDynamoDBOutage_FailsClosedAndRecovers stops DynamoDB Local under load. Every call
+// made while it is down must be refused with 503 before it reaches the upstream (the key is
+// in the auth cache, so only the budget check stands between the call and the upstream);
+// calls succeed again once DynamoDB is back, without restarting llmgate; and afterwards the
+// key's spend equals what its spend logs add up to, once the rotator has settled the
+// reservations whose settle could not be written.
+func TestDynamoDBOutage_FailsClosedAndRecovers(t *testing.T) {
+	ddb := dynamotest.StartPrivate(t)
+	up := fakeopenai.Start(fakeopenai.Options{})
+	defer up.Close()
+	g := startGateway(t, ddb.Endpoint, configYAML([]deployment{{"chat", "chat-1", up.BaseURL}}, ""))
+	key, token := g.generateKey(t, `{"max_budget": 100, "rpm_limit": 1000000, "max_parallel_requests": 1000}`)
+	for range 3 {
+		if status, _, body, err := g.do(context.Background(), http.MethodPost, "/v1/chat/completions", key, chatBody("chat", false)); err != nil || status != http.StatusOK {
+			t.Fatalf("warm-up call: status %d, error %v: %s", status, err, body)
+		}
+	}
+
+	stop := make(chan struct{})
+	done := make(chan []outcome)
+	go func() { done <- load(g, key, "chat", 4, stop) }()
+
+	time.Sleep(300 * time.Millisecond)
+	down := time.Now()
+	ddb.Stop()
+	// A call admitted just before the stop may still reach the upstream a moment later.
+	const grace = 200 * time.Millisecond
+	time.Sleep(grace)
+	reachedAtGrace := up.Requests()
+	time.Sleep(3 * time.Second)
+	reachedWhileDown := up.Requests() - reachedAtGrace
+	back := time.Now()
+	ddb.Start(t)
+
+	recovered := eventually(20*time.Second, func() bool { return up.Requests() > reachedAtGrace+reachedWhileDown+5 })
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	outcomes := <-done
+
+	if reachedWhileDown != 0 {
+		t.Errorf("%d calls reached the upstream while DynamoDB was down; want 0 (fail closed)", reachedWhileDown)
+	}
+	refused, servedAfter := 0, 0
+	for _, o := range outcomes {
+		switch {
+		case o.start.After(down.Add(grace)) && o.end.Before(back):
+			refused++
+			if o.status != http.StatusServiceUnavailable || o.errType != "service_unavailable_error" {
+				t.Errorf("call during the outage: status %d, type %q; want 503 service_unavailable_error", o.status, o.errType)
+			}
+		case o.start.After(back) && o.status == http.StatusOK:
+			servedAfter++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("no call started and ended during the outage; the test did not exercise it")
+	}
+	if !recovered || servedAfter == 0 {
+		t.Errorf("after DynamoDB came back: %d calls served (upstream saw %d new requests); want llmgate to recover by itself",
+			servedAfter, up.Requests()-reachedAtGrace)
+	}
+
+	// What the outage left reserved is the rotator's to settle once the reservations expire.
+	ctx := context.Background()
+	if _, err := g.app.Store.SettleStale(ctx, time.Now().Add(g.app.Config.Settings.ReservationTTL.Std()+time.Minute), 1000); err != nil {
+		t.Fatalf("settle stale reservations: %v", err)
+	}
+	l := g.ledger(t, token)
+	l.checkReconciled(t)
+	ok := 0
+	for _, o := range outcomes {
+		if o.status == http.StatusOK {
+			ok++
+		}
+	}
+	if served := up.Completed(); int64(ok+3) > served {
+		t.Errorf("clients got %d answers, the upstream served %d; every answer must come from the upstream", ok+3, served)
+	}
+	t.Logf("%d calls: %d refused during the outage, %d served after it; %d spend logs", len(outcomes), refused, servedAfter, len(l.logs))
+}
