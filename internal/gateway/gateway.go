@@ -285,7 +285,7 @@ func jsonProblem(err error) string {
 
 // charge is the worst case of the call, for the limiter.
 func (g *Gateway) charge(c *call, rt router.Route) Charge {
-	price := rt.Price(g.router)
+	price := g.router.WorstPrice(rt)
 	ch := Charge{
 		RequestID:          c.id,
 		Route:              c.route,

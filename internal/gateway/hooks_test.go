@@ -83,6 +83,20 @@ func (l *fakeLimiter) Settle(ctx context.Context, o Outcome) error {
 	return nil
 }
 
+// waitOutcomes waits until n calls are settled: the gateway settles after the answer is out.
+func (l *fakeLimiter) waitOutcomes(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		l.mu.Lock()
+		got := len(l.outcomes)
+		l.mu.Unlock()
+		if got >= n {
+			return
+		}
+	}
+	t.Fatalf("%d calls not settled", n)
+}
+
 func postWithKey(t *testing.T, h *harness, path, key, body string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
@@ -200,6 +214,8 @@ func TestLimiter_ReservesThenSettlesOnce(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Litellm-Key-Spend") != "1.5" {
 		t.Fatalf("status %d key spend header %q, want 200 and the reservation's header", resp.StatusCode, resp.Header.Get("X-Litellm-Key-Spend"))
 	}
+	lim.waitOutcomes(t, 1)
+	time.Sleep(20 * time.Millisecond) // a second settle would come now
 	lim.mu.Lock()
 	defer lim.mu.Unlock()
 	if len(lim.charges) != 1 || len(lim.outcomes) != 1 {
@@ -265,6 +281,7 @@ func TestLimiter_SettlesFailuresAndDisconnects(t *testing.T) {
 	lim := &fakeLimiter{}
 	h := newHarness(t, testConfig(), nil, lim)
 	h.post(t, "/v1/chat/completions", `{"model":"limited","messages":[]}`)
+	lim.waitOutcomes(t, 1)
 	lim.mu.Lock()
 	if len(lim.outcomes) != 1 || lim.outcomes[0].Success || lim.outcomes[0].Status != 429 || lim.outcomes[0].ErrorType != openai.TypeRateLimit {
 		t.Errorf("outcomes = %+v, want one failed 429", lim.outcomes)

@@ -230,7 +230,7 @@ func (r *Router) tryGroup(ctx context.Context, rt Route, c *provider.Call, deadl
 // tryDeployment calls d, retrying it up to its litellm_params.max_retries times.
 func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *provider.Call, deadline time.Time, stream bool, try attempt, res *Result) error {
 	model := rt.model(d)
-	res.Deployment, res.Upstream, res.Price = d, model, rt.priceOf(r, d)
+	res.Deployment, res.Upstream, res.Price = d, model, r.priceOf(rt, d)
 	p, err := r.providerFor(c, d, model)
 	if err != nil {
 		return err

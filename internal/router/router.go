@@ -275,13 +275,13 @@ func (r *Router) Models() []string {
 // Deployments lists every deployment in config order.
 func (r *Router) Deployments() []*Deployment { return r.deployments }
 
-// Price is the worst-case price of the route: the highest input and output prices and
+// WorstPrice is the worst-case price of a route: the highest input and output prices and
 // the largest output limit among its deployments. It is Free only if every deployment is.
-func (rt Route) Price(r *Router) pricing.Price {
+func (r *Router) WorstPrice(rt Route) pricing.Price {
 	var worst pricing.Price
 	worst.Free = true
 	for _, d := range rt.Group.Deployments {
-		p := rt.priceOf(r, d)
+		p := r.priceOf(rt, d)
 		worst.Input = max(worst.Input, p.Input)
 		worst.Output = max(worst.Output, p.Output)
 		worst.MaxOutputTokens = max(worst.MaxOutputTokens, p.MaxOutputTokens)
@@ -299,7 +299,8 @@ func (rt Route) model(d *Deployment) string {
 	return d.Model
 }
 
-func (rt Route) priceOf(r *Router, d *Deployment) pricing.Price {
+// priceOf is deployment d's price on route rt (a wildcard deployment is priced per model).
+func (r *Router) priceOf(rt Route, d *Deployment) pricing.Price {
 	if rt.isWild && strings.Contains(d.Model, "*") {
 		return r.pricer.Price(d.Config, rt.model(d))
 	}

@@ -650,3 +650,29 @@ func TestUnknownProvider_FailsTheCallNotTheRouter(t *testing.T) {
 		t.Errorf("err = %v, want a 500 naming the provider", err)
 	}
 }
+
+func TestWorstPrice(t *testing.T) {
+	cheap := config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: "a"}}
+	dear := config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o", APIBase: "b"}}
+	free := config.Deployment{ModelName: "free", LiteLLMParams: config.LiteLLMParams{Model: "openai/local"},
+		ModelInfo: config.ModelInfo{InputCostPerToken: ptr(0.0), OutputCostPerToken: ptr(0.0)}}
+	wild := config.Deployment{ModelName: "openai/*", LiteLLMParams: config.LiteLLMParams{Model: "openai/*"}}
+	f := newFixture(t, &config.Config{ModelList: []config.Deployment{cheap, dear, free, wild}})
+	tests := []struct {
+		model            string
+		wantIn, wantOut  float64
+		wantMaxOut       int
+		wantFree, wantOK bool
+	}{
+		{"g", 2.5e-06, 1e-05, 16384, false, true},                  // gpt-4o's prices, the dearer deployment
+		{"free", 0, 0, 0, true, true},                              // explicitly free
+		{"openai/gpt-4o-mini", 1.5e-07, 6e-07, 16384, false, true}, // wildcard: priced as the requested model
+	}
+	for _, tt := range tests {
+		rt, _ := f.r.Resolve(tt.model)
+		p := f.r.WorstPrice(rt)
+		if p.Input != tt.wantIn || p.Output != tt.wantOut || p.MaxOutputTokens != tt.wantMaxOut || p.Free != tt.wantFree {
+			t.Errorf("%s: WorstPrice = %+v, want in %g out %g maxOut %d free %v", tt.model, p, tt.wantIn, tt.wantOut, tt.wantMaxOut, tt.wantFree)
+		}
+	}
+}
