@@ -117,7 +117,7 @@ describe('llmgate with the openai SDK', () => {
     const err = await refusal(() => c.chat.completions.create({ model: 'demo', messages: hello }));
     assert.ok(err instanceof OpenAI.RateLimitError, `got ${err.constructor.name}`);
     assert.equal(err.status, 429);
-    assert.equal(err.type, 'rate_limit_error');
+    assert.equal(err.type, 'throttling_error');
     assert.ok(Number(err.headers.get('retry-after')) > 0, `retry-after ${err.headers.get('retry-after')}`);
   });
 
