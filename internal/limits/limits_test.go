@@ -170,7 +170,8 @@ func TestReserve_ConcurrentCallsNeverPassTheBindingBudget(t *testing.T) {
 	const n, cost = 7, 0.13
 	budget := n * cost
 	// 200 concurrent calls on the key's budget; the other budgets, which bind through the
-	// same conditions, with 60 to keep the run short.
+	// same conditions, with 40 to keep the run short (DynamoDB Local runs transactions one
+	// at a time).
 	tests := []struct {
 		name  string
 		calls int
@@ -179,20 +180,20 @@ func TestReserve_ConcurrentCallsNeverPassTheBindingBudget(t *testing.T) {
 		{"key max_budget", 200, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
 			k.MaxBudget, u.MaxBudget, tm.MaxBudget = ptr(budget), ptr(10.0), ptr(10.0)
 		}},
-		{"key budget window", 60, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
+		{"key budget window", 40, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
 			k.MaxBudget = ptr(10.0)
 			k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "30d", MaxBudget: 10}, {BudgetDuration: "1h", MaxBudget: budget}}
 		}},
-		{"user max_budget", 60, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
+		{"user max_budget", 40, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
 			k.MaxBudget, u.MaxBudget = ptr(10.0), ptr(budget)
 		}},
-		{"team max_budget", 60, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
+		{"team max_budget", 40, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
 			tm.MaxBudget = ptr(budget)
 		}},
-		{"team budget window", 60, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
+		{"team budget window", 40, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
 			tm.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "1d", MaxBudget: budget}}
 		}},
-		{"team member budget", 60, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
+		{"team member budget", 40, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
 			m.MaxBudget = ptr(budget)
 		}},
 	}
@@ -322,14 +323,14 @@ func TestReserve_RateLimitsAreExactUnderConcurrency(t *testing.T) {
 	}{
 		{"key rpm_limit", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) { k.RPMLimit = ptr(int64(10)) }, 50, 10,
 			"Rate limit exceeded for api_key: %s. Limit type: requests. Current limit: 10, Remaining: 0. Limit resets at: %s"},
-		{"team rpm_limit", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) { tm.RPMLimit = ptr(int64(4)) }, 20, 4,
+		{"team rpm_limit", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) { tm.RPMLimit = ptr(int64(4)) }, 12, 4,
 			"Rate limit exceeded for team: t1. Limit type: requests. Current limit: 4, Remaining: 0. Limit resets at: %[2]s"},
 		{"key model_rpm_limit", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.ModelRPMLimit = map[string]int64{"gpt-4o": 3, "other": 1}
-		}, 20, 3, "Rate limit exceeded for model_per_key: %s:gpt-4o. Limit type: requests. Current limit: 3, Remaining: 0. Limit resets at: %s"},
+		}, 10, 3, "Rate limit exceeded for model_per_key: %s:gpt-4o. Limit type: requests. Current limit: 3, Remaining: 0. Limit resets at: %s"},
 		{"max_parallel_requests", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.MaxParallelRequests = ptr(int64(3))
-		}, 30, 3,
+		}, 12, 3,
 			"Rate limit exceeded for api_key: %s. Limit type: max_parallel_requests. Current limit: 3, Remaining: 0. Limit resets at: %s"},
 	}
 	for _, tt := range tests {
