@@ -4,12 +4,12 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test fmt-check vet unit acceptance deps build bench synth lint deploy clean
+.PHONY: run test fmt-check vet unit acceptance deps build bench synth lint deploy clean infra-tools test-infra
 
 run: ## the gateway on :4000 with DynamoDB Local and the demo config
 	@scripts/run-local.sh
 
-test: fmt-check vet unit acceptance ## gofmt check, go vet, go test -race (one DynamoDB Local for all packages), Node acceptance test
+test: fmt-check vet unit acceptance test-infra ## gofmt check, go vet, go test -race (one DynamoDB Local for all packages), infra tests
 
 deps: ## install what the tests need (Java 17 via apt when missing, npm packages)
 	@scripts/dynamodb-local.sh ensure
@@ -31,6 +31,47 @@ acceptance: deps ## the Node openai SDK (acceptance/) against cmd/llmgate on Dyn
 bench: deps ## gateway overhead: direct vs llmgate (auth off, full path) vs Portkey; table + bench/results/*.json
 	@[ -d bench/node_modules/@portkey-ai/gateway ] || npm ci --prefix bench --no-audit --no-fund --loglevel=error
 	scripts/with-dynamodb.sh $(GO) run ./bench $(BENCH_FLAGS)
+
+# Lambda packages and the CDK app (infra/ is its own Go module; its CLI and Node 22 come from
+# infra/_tools/package.json). CONFIG is the config.yaml bundled with the functions and read
+# by the stack; STREAMING=false synthesizes the buffered variant that sam local needs.
+LAMBDAS := completions admin rotator
+LAMBDA_ARCH ?= arm64
+CONFIG ?= $(if $(wildcard config.yaml),config.yaml,config.example.yaml)
+STREAMING ?= true
+CDK_TOOLS := $(CURDIR)/infra/_tools/node_modules/.bin
+CDK := cd infra && PATH="$(CDK_TOOLS):$$PATH" cdk
+CDK_CONTEXT = -c configPath=$(abspath $(CONFIG)) -c streaming=$(STREAMING)
+
+build: ## bootstrap (linux/arm64) + config.yaml per function in dist/<fn>/, zipped as dist/<fn>.zip
+	@rm -rf dist && mkdir -p dist
+	@for fn in $(LAMBDAS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" \
+			-o dist/$$fn/bootstrap ./functions/$$fn || exit 1; \
+		cp $(CONFIG) dist/$$fn/config.yaml; \
+		(cd dist/$$fn && zip -q -X ../$$fn.zip bootstrap config.yaml) || exit 1; \
+		printf '%-12s bootstrap %6s KiB   zip %6s KiB\n' $$fn \
+			$$(( $$(stat -c %s dist/$$fn/bootstrap) / 1024 )) $$(( $$(stat -c %s dist/$$fn.zip) / 1024 )); \
+	done; echo "bundled config: $(CONFIG)"
+
+infra-tools: infra/_tools/node_modules/.bin/cdk
+infra/_tools/node_modules/.bin/cdk: infra/_tools/package.json infra/_tools/package-lock.json
+	npm ci --prefix infra/_tools --no-audit --no-fund --loglevel=error
+	@touch $@
+
+synth: build infra-tools ## CloudFormation template in infra/cdk.out (STREAMING=false for sam local)
+	$(CDK) synth $(CDK_CONTEXT) --quiet
+	@ls infra/cdk.out/*.template.json
+
+deploy: build infra-tools ## cdk deploy into the account/region of your AWS credentials (DEPLOY_FLAGS=...)
+	$(CDK) deploy $(CDK_CONTEXT) $(DEPLOY_FLAGS)
+
+# W3005: CDK's Function declares DependsOn on its role next to a GetAtt of it (harmless).
+lint: vet synth ## go vet, then cfn-lint on the synthesized template
+	cfn-lint --ignore-checks W3005 -- infra/cdk.out/*.template.json
+
+test-infra: infra-tools ## CDK assertions, cdk-nag AwsSolutions, cfn-lint (go test in infra/)
+	cd infra && export PATH="$(CDK_TOOLS):$$PATH" && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 clean:
 	rm -rf bin dist
