@@ -87,7 +87,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			c.fail(context.Canceled) // the client went away
 			return nil
 		}
-		if err := rc.Flush(); err != nil {
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			c.fail(context.Canceled)
 			return nil
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -128,6 +129,9 @@ type Route struct {
 
 // New builds the router from the config.
 func New(o Options) (*Router, error) {
+	if o.Config == nil || o.Providers == nil {
+		return nil, errors.New("router: a config and providers are required")
+	}
 	cfg := o.Config
 	r := &Router{
 		groups:       map[string]*Group{},
@@ -179,9 +183,6 @@ func New(o Options) (*Router, error) {
 		r.timeout = seconds(t)
 	} else if t := cfg.LiteLLMSettings.RequestTimeout; t > 0 {
 		r.timeout = seconds(t)
-	}
-	if o.Providers == nil {
-		return nil, fmt.Errorf("router: no providers")
 	}
 	if p, err := o.Providers.Lookup("mock"); err == nil {
 		r.mock = p
