@@ -111,19 +111,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // call is one LLM request on its way through the gateway: what the log line, the response
 // headers and the settle need.
 type call struct {
-	id       string
-	route    string
-	kind     provider.Kind
-	start    time.Time
-	req      openai.Request
-	body     []byte
-	model    string // model group after aliases
-	result   router.Result
-	usage    openai.Usage
-	cost     float64
-	status   int
-	errType  string
-	canceled bool
+	id      string
+	route   string
+	kind    provider.Kind
+	start   time.Time
+	req     openai.Request
+	body    []byte
+	model   string // model group after aliases
+	result  router.Result
+	usage   openai.Usage
+	cost    float64
+	status  int
+	errType string
 }
 
 func (g *Gateway) llm(kind provider.Kind, route string) http.Handler {
@@ -401,7 +400,7 @@ func (c *call) fail(err error) {
 	case errors.As(err, &oe):
 		c.status, c.errType = oe.Status, oe.Type
 	case errors.Is(err, context.Canceled):
-		c.status, c.errType, c.canceled = statusClientClosed, "client_closed", true
+		c.status, c.errType = statusClientClosed, "client_closed"
 	default:
 		c.status, c.errType = http.StatusInternalServerError, openai.TypeServer
 	}
