@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -895,23 +896,25 @@ func (p *plan) explainWindow(i int, it map[string]types.AttributeValue) *Refusal
 	return ref
 }
 
+// scopeOrder is the order of LiteLLM's checks among scopes.
+var scopeOrder = map[string]int{ScopeKey: 0, ScopeTeam: 1, ScopeUser: 2, ScopeMember: 3, ScopeProxy: 4, ScopeKeyModel: 5, ScopeTeamModel: 6}
+
 // rank orders refusals as LiteLLM runs its checks: the key's state and budgets, the team's,
 // the user's, the proxy's, then rate limits (key, user, team, member, per model).
 func rank(r *Refusal) int {
-	scopes := map[string]int{ScopeKey: 0, ScopeTeam: 1, ScopeUser: 2, ScopeMember: 3, ScopeProxy: 4, ScopeKeyModel: 5, ScopeTeamModel: 6}
 	switch r.Reason {
 	case ReasonDuplicate:
 		return 0
 	case ReasonKeyMissing, ReasonBlocked, ReasonExpired:
-		return 10 + scopes[r.Scope]
+		return 10 + scopeOrder[r.Scope]
 	case ReasonBudget, ReasonModelBudget:
-		return 20 + 2*scopes[r.Scope]
+		return 20 + 2*scopeOrder[r.Scope]
 	case ReasonWindow:
-		return 20 + 2*scopes[r.Scope] + 1
+		return 20 + 2*scopeOrder[r.Scope] + 1
 	case ReasonParallel:
-		return 40 + scopes[r.Scope]
+		return 40 + scopeOrder[r.Scope]
 	default:
-		return 50 + scopes[r.Scope]
+		return 50 + scopeOrder[r.Scope]
 	}
 }
 
@@ -954,6 +957,8 @@ type Settlement struct {
 // are retried with backoff until ctx ends.
 func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error {
 	res := r.res
+	res.Targets = slices.Clone(r.res.Targets)
+	refreshes := 0
 	for attempt := 0; ; attempt++ {
 		items, kinds, err := settleItems(s.table, &res, st)
 		if err != nil {
@@ -981,6 +986,9 @@ func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error
 		if errors.As(err, &tce) {
 			err = explainSettle(&res, kinds, tce.CancellationReasons)
 			if errors.Is(err, errReplan) {
+				if refreshes++; refreshes > maxRefreshes {
+					return fmt.Errorf("settle %s: records keep changing: %w", res.RequestID, err)
+				}
 				continue
 			}
 		}
