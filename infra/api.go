@@ -66,7 +66,6 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 	})
 
 	completionsOpts := &awsapigateway.LambdaIntegrationOptions{
-		AllowTestInvoke:         jsii.Bool(false),
 		ScopePermissionToMethod: jsii.Bool(false),
 		Timeout:                 awscdk.Duration_Seconds(jsii.Number(29)),
 	}
@@ -83,7 +82,6 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 	}
 	toCompletions := awsapigateway.NewLambdaIntegration(completions, completionsOpts)
 	toAdmin := awsapigateway.NewLambdaIntegration(admin, &awsapigateway.LambdaIntegrationOptions{
-		AllowTestInvoke:         jsii.Bool(false),
 		ScopePermissionToMethod: jsii.Bool(false),
 	})
 
