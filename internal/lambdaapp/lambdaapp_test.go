@@ -1,0 +1,54 @@
+package lambdaapp
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLogger_FollowsLambdaLogLevel(t *testing.T) {
+	tests := []struct {
+		level string
+		want  slog.Level
+	}{
+		{"", slog.LevelInfo}, {"DEBUG", slog.LevelDebug}, {"trace", slog.LevelDebug},
+		{"WARN", slog.LevelWarn}, {"ERROR", slog.LevelError}, {"FATAL", slog.LevelError},
+	}
+	for _, tt := range tests {
+		t.Setenv("AWS_LAMBDA_LOG_LEVEL", tt.level)
+		h := Logger().Handler()
+		if !h.Enabled(context.Background(), tt.want) || (tt.want > slog.LevelDebug && h.Enabled(context.Background(), tt.want-4)) {
+			t.Errorf("AWS_LAMBDA_LOG_LEVEL=%q: logger does not start at %v", tt.level, tt.want)
+		}
+	}
+}
+
+func TestNew_Failures(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("general_settings:\n  master_key: not-sk\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, secrets, config, wantErr string
+	}{
+		{"malformed secret list stops before any call", "LITELLM_MASTER_KEY", bad, "load secrets"},
+		{"missing config file", "", filepath.Join(dir, "missing.yaml"), "missing.yaml"},
+		{"invalid config", "", bad, "master_key"},
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("LLMGATE_SECRETS", tt.secrets)
+			t.Setenv(EnvConfig, tt.config)
+			_, err := New(context.Background(), log)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
