@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -15,6 +17,9 @@ type lambdaResult struct {
 	// Missing says why there are no figures (no build target yet).
 	Missing   string           `json:"missing,omitempty"`
 	Functions []lambdaFunction `json:"functions,omitempty"`
+	// InitMS is each function's init duration under aws-lambda-rie, as the functions package's
+	// emulator test reports it (a build for this machine's architecture, not arm64).
+	InitMS map[string]float64 `json:"rie_init_ms,omitempty"`
 }
 
 // lambdaFunction is one function's build output.
@@ -50,7 +55,33 @@ func measureLambda(ctx context.Context, root, tmp string) (*lambdaResult, error)
 		}
 		r.Functions = append(r.Functions, f)
 	}
-	return r, nil
+	init, err := rieInit(ctx, root)
+	r.InitMS = init
+	return r, err
+}
+
+// initLine is what the functions package's emulator test logs for each invoke.
+var initLine = regexp.MustCompile(`(\w+): init ([0-9.]+) ms \(INIT REPORT`)
+
+// rieInit runs the functions package's test of the bootstraps under aws-lambda-rie and
+// collects the init durations it logs (the first per function: a cold start).
+func rieInit(ctx context.Context, root string) (map[string]float64, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "TestBootstrapsUnderTheRuntimeInterfaceEmulator", "./functions/")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("go test ./functions/ (aws-lambda-rie): %w\n%s", err, out)
+	}
+	init := map[string]float64{}
+	for _, m := range initLine.FindAllStringSubmatch(string(out), -1) {
+		if _, seen := init[m[1]]; !seen {
+			init[m[1]], _ = strconv.ParseFloat(m[2], 64)
+		}
+	}
+	if len(init) == 0 {
+		return nil, fmt.Errorf("the emulator test logged no init duration:\n%s", out)
+	}
+	return init, nil
 }
 
 func size(path string) int64 {
@@ -68,9 +99,13 @@ func printLambda(w io.Writer, l *lambdaResult) {
 	}
 	var parts []string
 	for _, f := range l.Functions {
-		parts = append(parts, fmt.Sprintf("%s bootstrap %.1f MiB, zip %.1f MiB", f.Name, mib(f.Bootstrap), mib(f.Zip)))
+		p := fmt.Sprintf("%s bootstrap %.1f MiB, zip %.1f MiB", f.Name, mib(f.Bootstrap), mib(f.Zip))
+		if ms, ok := l.InitMS[f.Name]; ok {
+			p += fmt.Sprintf(", init %.0f ms under aws-lambda-rie", ms)
+		}
+		parts = append(parts, p)
 	}
-	fmt.Fprintf(w, "Lambda: %s\n", strings.Join(parts, "; "))
+	fmt.Fprintf(w, "Lambda (linux/arm64 builds; init measured on a build for this machine):\n  %s\n", strings.Join(parts, "\n  "))
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -88,6 +88,8 @@ type result struct {
 	P99      time.Duration `json:"p99_ns"`
 	TTFBP50  time.Duration `json:"ttfb_p50_ns,omitempty"`
 	TTFBP99  time.Duration `json:"ttfb_p99_ns,omitempty"`
+	// Capped is set when the run stopped at its time limit before sending every request.
+	Capped bool `json:"capped,omitempty"`
 }
 
 func summarise(samples []sample, elapsed time.Duration) result {
@@ -123,17 +125,22 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 // closedLoop sends n requests from conc workers, each sending its next request when the
-// previous one is answered: the throughput run.
-func closedLoop(ctx context.Context, c *client, body []byte, n, conc int) result {
+// previous one is answered: the throughput run. After limit it sends no more (a slow target
+// then gets fewer than n).
+func closedLoop(ctx context.Context, c *client, body []byte, n, conc int, limit time.Duration) result {
 	samples := make([]sample, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	stop := start.Add(limit)
 	for range conc {
 		wg.Go(func() {
 			for {
+				if ctx.Err() != nil || time.Now().After(stop) {
+					return
+				}
 				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
+				if i >= n {
 					return
 				}
 				samples[i] = c.do(ctx, body, time.Now())
@@ -141,7 +148,10 @@ func closedLoop(ctx context.Context, c *client, body []byte, n, conc int) result
 		})
 	}
 	wg.Wait()
-	return summarise(samples, time.Since(start))
+	sent := min(int(next.Load()), n) // every index handed out was sent and recorded
+	r := summarise(samples[:sent], time.Since(start))
+	r.Capped = sent < n && ctx.Err() == nil
+	return r
 }
 
 // fixedRate sends requests at rate per second for d, each on its own goroutine whatever the

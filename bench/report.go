@@ -17,7 +17,7 @@ func printReport(w io.Writer, rep *report) {
 		rep.Options["streams"], rep.Options["chunks"], rep.Options["stream_concurrency"], rep.Options["upstream_latency"])
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
-	row("target", "req/s (best)", "p50 / p90 / p99 @rate", "added p50 / p90 / p99", "stream TTFB p50 (added)",
+	row("target", "req/s (best)", "p50 / p90 / p99 at a fixed rate", "added p50 / p90 / p99", "stream TTFB p50 (added)",
 		"CPU/req", "peak RSS", "DynamoDB calls/req (before+after)", "CU/req", "errors")
 	row("---", "---", "---", "---", "---", "---", "---", "---", "---", "---")
 	for _, t := range rep.Targets {
@@ -41,7 +41,7 @@ func printReport(w io.Writer, rep *report) {
 			cu = fmt.Sprintf("%.2f", d.UnitsPerRequest)
 		}
 		row(t.Name, fmt.Sprintf("%.0f", t.MaxRPS),
-			fmt.Sprintf("%s / %s / %s", ms(t.FixedRate.P50), ms(t.FixedRate.P90), ms(t.FixedRate.P99)), added,
+			fmt.Sprintf("%s / %s / %s @%d/s", ms(t.FixedRate.P50), ms(t.FixedRate.P90), ms(t.FixedRate.P99), t.Rate), added,
 			ms(t.Stream.TTFBP50)+addedTTFB, cpu, rss, ddb, cu, fmt.Sprint(t.Errors))
 	}
 	tw.Flush()
@@ -53,7 +53,11 @@ func printReport(w io.Writer, rep *report) {
 		}
 		var parts []string
 		for i, r := range t.Throughput {
-			parts = append(parts, fmt.Sprintf("c=%v: %.0f", rep.Options["concurrency"].([]int)[i], r.RPS))
+			capped := ""
+			if r.Capped {
+				capped = fmt.Sprintf(" (%d sent before the time cap)", r.Requests)
+			}
+			parts = append(parts, fmt.Sprintf("c=%v: %.0f%s", rep.Options["concurrency"].([]int)[i], r.RPS, capped))
 		}
 		fmt.Fprintf(w, "%-13s req/s by concurrency: %s\n", t.Name, strings.Join(parts, ", "))
 	}

@@ -72,19 +72,23 @@ func (e *environment) setup(ctx context.Context, name string) (*target, error) {
 	case "direct":
 		return &target{client: newClient(e.upstream.BaseURL, http.Header{"Authorization": {"Bearer sk-fake-upstream"}})}, nil
 	case "llmgate":
-		return e.llmgate(ctx, name, false)
+		return e.llmgate(ctx, name, "")
+	case "llmgate-nolog":
+		return e.llmgate(ctx, name, "general_settings:\n  disable_spend_logs: true\n")
 	case "llmgate-full":
-		return e.llmgate(ctx, name, true)
+		return e.llmgate(ctx, name, "general_settings:\n  master_key: "+masterKey+"\n")
 	case "portkey":
 		return e.portkey(ctx)
 	}
-	return nil, fmt.Errorf("unknown target %q (direct, llmgate, llmgate-full, portkey)", name)
+	return nil, fmt.Errorf("unknown target %q (direct, llmgate, llmgate-nolog, llmgate-full, portkey)", name)
 }
 
-// llmgate builds cmd/llmgate (once) and starts it on a generated config, its DynamoDB calls
-// counted by a proxy in front of DynamoDB Local. With auth, it has a master key and the load
-// uses a virtual key with a budget and rpm/tpm/parallel limits high enough not to refuse.
-func (e *environment) llmgate(ctx context.Context, name string, auth bool) (*target, error) {
+// llmgate builds cmd/llmgate (once) and starts it on a generated config plus extra YAML, its
+// DynamoDB calls counted by a proxy in front of DynamoDB Local. With a master key in extra,
+// the load uses a virtual key with a budget and rpm/tpm/parallel limits high enough not to
+// refuse.
+func (e *environment) llmgate(ctx context.Context, name, extra string) (*target, error) {
+	auth := strings.Contains(extra, "master_key")
 	endpoint := os.Getenv("LLMGATE_DYNAMODB_ENDPOINT")
 	if endpoint == "" {
 		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench, or scripts/with-dynamodb.sh go run ./bench)")
@@ -105,11 +109,11 @@ func (e *environment) llmgate(ctx context.Context, name string, auth bool) (*tar
 		return nil, err
 	}
 	cfgPath := filepath.Join(e.tmp, name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(llmgateConfig(e.upstream.BaseURL, auth)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(llmgateConfig(e.upstream.BaseURL)+extra), 0o600); err != nil {
 		ddb.Close()
 		return nil, fmt.Errorf("write config: %w", err)
 	}
-	if !auth {
+	if name == "llmgate" {
 		e.configPath = cfgPath
 	}
 	port, err := freePort()
@@ -140,8 +144,8 @@ func (e *environment) llmgate(ctx context.Context, name string, auth bool) (*tar
 
 // llmgateConfig is a LiteLLM-format config with one model group, "bench", served by the
 // fake upstream as an OpenAI-compatible deployment.
-func llmgateConfig(upstream string, auth bool) string {
-	cfg := fmt.Sprintf(`model_list:
+func llmgateConfig(upstream string) string {
+	return fmt.Sprintf(`model_list:
   - model_name: bench
     litellm_params:
       model: openai/bench
@@ -151,10 +155,6 @@ func llmgateConfig(upstream string, auth bool) string {
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
 `, upstream)
-	if auth {
-		cfg += "general_settings:\n  master_key: " + masterKey + "\n"
-	}
-	return cfg
 }
 
 // generateKey creates a virtual key for the load: budget, rpm, tpm and parallel limits all
@@ -231,15 +231,27 @@ func uniqueName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
+// phases is how much load a target gets.
+type phases struct {
+	requests int // per concurrency level
+	rate     int // requests/s of the fixed-rate run
+	streams  int
+}
+
 // load runs the phases: warm-up, throughput at each concurrency level (CPU and DynamoDB
 // counted), the fixed-rate latency run, streams, and the sequential DynamoDB probe.
 func (e *environment) load(ctx context.Context, t *target, tr *targetResult) error {
 	o := e.opts
-	warm := closedLoop(ctx, t.client, chatBody, 300, 8)
+	ph := o.load
+	if tr.Name == "llmgate-full" {
+		ph = o.full
+	}
+	tr.Rate = ph.rate
+	warm := closedLoop(ctx, t.client, chatBody, min(300, ph.requests), 8, o.phaseCap)
 	if warm.Errors > 0 {
 		return fmt.Errorf("warm-up: %d of %d requests failed, first: %s", warm.Errors, warm.Requests, warm.FirstErr)
 	}
-	closedLoop(ctx, t.client, streamBody, 50, 4)
+	closedLoop(ctx, t.client, streamBody, 50, 4, o.phaseCap)
 
 	var cpu0 time.Duration
 	var ddb0 ddbCounts
@@ -251,7 +263,7 @@ func (e *environment) load(ctx context.Context, t *target, tr *targetResult) err
 	}
 	total := 0
 	for _, c := range o.conc {
-		r := closedLoop(ctx, t.client, chatBody, o.requests, c)
+		r := closedLoop(ctx, t.client, chatBody, ph.requests, c, o.phaseCap)
 		tr.Throughput = append(tr.Throughput, r)
 		tr.MaxRPS = max(tr.MaxRPS, r.RPS)
 		tr.Errors += r.Errors
@@ -269,9 +281,9 @@ func (e *environment) load(ctx context.Context, t *target, tr *targetResult) err
 		tr.DynamoDB = &ddbResult{Calls: d, CallsPerRequest: float64(d.Total()) / float64(total), UnitsPerRequest: d.Units / float64(total)}
 	}
 
-	tr.FixedRate = fixedRate(ctx, t.client, chatBody, o.rate, o.rateFor)
+	tr.FixedRate = fixedRate(ctx, t.client, chatBody, ph.rate, o.rateFor)
 	tr.Errors += tr.FixedRate.Errors
-	tr.Stream = closedLoop(ctx, t.client, streamBody, o.streams, o.streamConc)
+	tr.Stream = closedLoop(ctx, t.client, streamBody, ph.streams, o.streamConc, o.phaseCap)
 	tr.Errors += tr.Stream.Errors
 
 	if t.ddb != nil {
