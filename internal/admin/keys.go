@@ -112,14 +112,9 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 			req.UserID = Of(p.UserID)
 		}
 	}
-	var team *store.Team
-	if req.TeamID.Has() && req.TeamID.V != "" {
-		var err error
-		if team, err = h.Store.GetTeam(ctx, req.TeamID.V); errors.Is(err, store.ErrNotFound) {
-			return "", nil, invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", req.TeamID.V))
-		} else if err != nil {
-			return "", nil, err
-		}
+	team, err := h.keyTeam(r, req.TeamID)
+	if err != nil {
+		return "", nil, err
 	}
 	if err := h.keyGenerationCheck(p, team, &req.keyFields, body); err != nil {
 		return "", nil, err
@@ -139,8 +134,8 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	}
 	raw := req.Key.V
 	if req.Key.Has() {
-		if !strings.HasPrefix(raw, auth.KeyPrefix) {
-			return "", nil, invalid(fmt.Sprintf("Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received: %s", maskKey(raw)))
+		if err := checkKeyFormat(raw); err != nil {
+			return "", nil, err
 		}
 	} else {
 		var err error
@@ -162,7 +157,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	if req.Spend.Has() {
 		k.Spend = req.Spend.V
 	}
-	err := store.Retry(ctx, func() error {
+	err = store.Retry(ctx, func() error {
 		tx := h.Store.Tx()
 		if uid := aws.ToString(k.UserID); uid != "" {
 			// LiteLLM creates the user of a key that names an unknown user.
@@ -187,8 +182,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	})
 	switch {
 	case errors.Is(err, store.ErrAliasTaken):
-		return "", nil, openai.Errorf(http.StatusBadRequest, "bad_request_error", fmt.Sprintf(
-			"Key with alias '%s' already exists. Unique key aliases across all keys are required.", aws.ToString(k.KeyAlias))).WithParam("key_alias")
+		return "", nil, aliasTaken(aws.ToString(k.KeyAlias))
 	case errors.Is(err, store.ErrKeyExists):
 		return "", nil, invalid("A key with this value already exists.")
 	case err != nil:
@@ -228,6 +222,27 @@ func (h *handler) rotationCheck(autoRotate bool, interval, alias Opt[string]) er
 	return nil
 }
 
+// checkKeyFormat refuses a custom key value that is not a LiteLLM virtual key.
+func checkKeyFormat(raw string) error {
+	if !strings.HasPrefix(raw, auth.KeyPrefix) {
+		return invalid(fmt.Sprintf("Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received: %s", maskKey(raw)))
+	}
+	return nil
+}
+
+// keyTeam reads the team a key request names (nil when it names none); LiteLLM's 400 when
+// the team does not exist.
+func (h *handler) keyTeam(r *http.Request, id Opt[string]) (*store.Team, error) {
+	if !id.Has() || id.V == "" {
+		return nil, nil
+	}
+	t, err := h.Store.GetTeam(r.Context(), id.V)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", id.V))
+	}
+	return t, err
+}
+
 // maskKey shows a rejected key value as LiteLLM does: "abcd****wxyz".
 func maskKey(s string) string {
 	if len(s) <= 8 {
@@ -260,6 +275,14 @@ func (h *handler) canModifyKey(r *http.Request, p *auth.Principal, k *store.Key)
 		return true, nil
 	}
 	if p.UserID != "" && aws.ToString(k.UserID) == p.UserID {
+		return true, nil
+	}
+	return h.isTeamAdmin(r, p, aws.ToString(k.TeamID))
+}
+
+// adminOfKey reports whether the caller is a proxy admin or an admin of the key's team.
+func (h *handler) adminOfKey(r *http.Request, p *auth.Principal, k *store.Key) (bool, error) {
+	if p.IsProxyAdmin() {
 		return true, nil
 	}
 	return h.isTeamAdmin(r, p, aws.ToString(k.TeamID))
@@ -377,12 +400,8 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if !p.IsProxyAdmin() && req.UserID.Set && aws.ToString(req.UserID.Ptr()) != aws.ToString(old.UserID) {
 		return forbidden(fmt.Sprintf("User can only create keys for themselves. Got user_id=%s, Your ID=%s", req.UserID.V, p.UserID))
 	}
-	if req.TeamID.Has() && req.TeamID.V != "" {
-		if _, err := h.Store.GetTeam(r.Context(), req.TeamID.V); errors.Is(err, store.ErrNotFound) {
-			return invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", req.TeamID.V))
-		} else if err != nil {
-			return err
-		}
+	if _, err := h.keyTeam(r, req.TeamID); err != nil {
+		return err
 	}
 	autoRotate := old.AutoRotate
 	if req.AutoRotate.Set {
@@ -412,8 +431,7 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	})
 	switch {
 	case errors.Is(err, store.ErrAliasTaken):
-		return openai.Errorf(http.StatusBadRequest, "bad_request_error", fmt.Sprintf(
-			"Key with alias '%s' already exists. Unique key aliases across all keys are required.", req.KeyAlias.V)).WithParam("key_alias")
+		return aliasTaken(req.KeyAlias.V)
 	case errors.Is(err, store.ErrNotFound):
 		return notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
 	case err != nil:
@@ -516,13 +534,9 @@ func (h *handler) setKeyBlocked(w http.ResponseWriter, r *http.Request, p *auth.
 	} else if err != nil {
 		return err
 	}
-	ok := p.IsProxyAdmin()
-	if !ok {
-		if ok, err = h.isTeamAdmin(r, p, aws.ToString(old.TeamID)); err != nil {
-			return err
-		}
-	}
-	if !ok {
+	if ok, err := h.adminOfKey(r, p, old); err != nil {
+		return err
+	} else if !ok {
 		return forbidden(fmt.Sprintf("Only proxy admins and team admins can block or unblock keys. Your role=%s", p.Role))
 	}
 	now := h.Now().UTC()
@@ -563,8 +577,10 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := req.validate(); err != nil {
 		return err
 	}
-	if req.NewKey.Has() && !strings.HasPrefix(req.NewKey.V, auth.KeyPrefix) {
-		return invalid(fmt.Sprintf("Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received: %s", maskKey(req.NewKey.V)))
+	if req.NewKey.Has() {
+		if err := checkKeyFormat(req.NewKey.V); err != nil {
+			return err
+		}
 	}
 	if p.IsMaster && auth.TokenOf(key) == auth.Hash(h.Config.GeneralSettings.MasterKey) {
 		return invalid("The master key cannot be regenerated through the API; change general_settings.master_key (or LITELLM_MASTER_KEY).")
@@ -763,13 +779,9 @@ func (h *handler) keyResetSpend(w http.ResponseWriter, r *http.Request, p *auth.
 	} else if err != nil {
 		return err
 	}
-	ok := p.IsProxyAdmin()
-	if !ok {
-		if ok, err = h.isTeamAdmin(r, p, aws.ToString(old.TeamID)); err != nil {
-			return err
-		}
-	}
-	if !ok {
+	if ok, err := h.adminOfKey(r, p, old); err != nil {
+		return err
+	} else if !ok {
 		return forbidden("Only proxy admins and team admins can reset the spend of a key")
 	}
 	to := req.ResetTo.V

@@ -461,8 +461,8 @@ func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, chan
 		} else if err != nil {
 			return err
 		}
-		if !p.IsProxyAdmin() && !teamAdmin(old, p.UserID) {
-			return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=%s, team_id=%s", r.URL.Path, id))
+		if err := mayAdminTeam(p, old, r.URL.Path); err != nil {
+			return err
 		}
 		t, err := store.Clone(old)
 		if err != nil {
@@ -482,6 +482,15 @@ func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, chan
 	}
 	h.Auth.Invalidate()
 	return out, nil
+}
+
+// mayAdminTeam refuses a caller that is neither a proxy admin nor an admin of t, naming the
+// route in LiteLLM's message.
+func mayAdminTeam(p *auth.Principal, t *store.Team, route string) error {
+	if p.IsProxyAdmin() || teamAdmin(t, p.UserID) {
+		return nil
+	}
+	return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=%s, team_id=%s", route, t.TeamID))
 }
 
 // blockTeamRequest is /team/block's and /team/unblock's body.
@@ -527,53 +536,37 @@ func (h *handler) teamDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if len(req.TeamIDs) == 0 {
 		return invalid("No team id passed in")
 	}
-	ctx := r.Context()
-	for _, id := range req.TeamIDs {
-		if _, err := h.Store.GetTeam(ctx, id); errors.Is(err, store.ErrNotFound) {
-			return notFound(fmt.Sprintf("Team not found, passed team_id=%s", id))
-		} else if err != nil {
-			return err
-		}
-	}
 	now := h.Now().UTC()
-	for _, id := range req.TeamIDs {
-		err := store.Retry(ctx, func() error {
-			t, err := h.Store.GetTeam(ctx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
-			if err != nil {
-				return err
-			}
-			ms, err := h.Store.Memberships(ctx, id)
-			if err != nil {
-				return err
-			}
-			tx := h.Store.Tx()
-			users := map[string]bool{}
-			for _, m := range t.MembersWithRoles {
-				users[aws.ToString(m.UserID)] = true
-			}
-			for _, m := range ms {
-				users[m.UserID] = true
-				tx.DeleteMembership(id, m.UserID)
-			}
-			for uid := range users {
-				if err := h.dropTeamFromUser(r, tx, uid, id, now, p.UserID); err != nil {
-					return err
-				}
-			}
-			tx.DeleteTeam(t)
-			return h.commitWithKeys(r, tx, keys)
-		})
+	err := deleteAll(h, r.Context(), req.TeamIDs, h.Store.GetTeam, "Team not found, passed team_id=%s", func(id string, t *store.Team) error {
+		ctx := r.Context()
+		keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
 		if err != nil {
 			return err
 		}
+		ms, err := h.Store.Memberships(ctx, id)
+		if err != nil {
+			return err
+		}
+		tx := h.Store.Tx()
+		users := map[string]bool{}
+		for _, m := range t.MembersWithRoles {
+			users[aws.ToString(m.UserID)] = true
+		}
+		for _, m := range ms {
+			users[m.UserID] = true
+			tx.DeleteMembership(id, m.UserID)
+		}
+		for uid := range users {
+			if err := h.dropTeamFromUser(r, tx, uid, id, now, p.UserID); err != nil {
+				return err
+			}
+		}
+		tx.DeleteTeam(t)
+		return h.commitWithKeys(r, tx, keys)
+	})
+	if err != nil {
+		return err
 	}
-	h.Auth.Invalidate()
 	return writeJSON(w, map[string]any{"deleted_teams": len(req.TeamIDs)})
 }
 
@@ -656,8 +649,8 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 		} else if err != nil {
 			return err
 		}
-		if !p.IsProxyAdmin() && !teamAdmin(team, p.UserID) {
-			return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=/team/member_add, team_id=%s", req.TeamID))
+		if err := mayAdminTeam(p, team, "/team/member_add"); err != nil {
+			return err
 		}
 		if team, err = plan.team(h, r, req.TeamID); err != nil {
 			return err
@@ -723,8 +716,8 @@ func (h *handler) teamMemberDelete(w http.ResponseWriter, r *http.Request, p *au
 		} else if err != nil {
 			return err
 		}
-		if !p.IsProxyAdmin() && !teamAdmin(old, p.UserID) {
-			return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=/team/member_delete, team_id=%s", req.TeamID))
+		if err := mayAdminTeam(p, old, "/team/member_delete"); err != nil {
+			return err
 		}
 		uid := req.UserID
 		if uid == "" {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,55 +355,69 @@ func (h *handler) userDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if len(req.UserIDs) == 0 {
 		return invalid("No user id passed in")
 	}
-	ctx := r.Context()
-	for _, id := range req.UserIDs {
-		if _, err := h.Store.GetUser(ctx, id); errors.Is(err, store.ErrNotFound) {
-			return notFound(fmt.Sprintf("User not found, passed user_id=%s", id))
+	now := h.Now().UTC()
+	err := deleteAll(h, r.Context(), req.UserIDs, h.Store.GetUser, "User not found, passed user_id=%s", func(id string, u *store.User) error {
+		ctx := r.Context()
+		keys, err := h.Store.AllKeys(ctx, store.KeyFilter{UserID: id})
+		if err != nil {
+			return err
+		}
+		tx := h.Store.Tx()
+		for _, tid := range u.Teams {
+			old, err := h.Store.GetTeam(ctx, tid)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			t, err := store.Clone(old)
+			if err != nil {
+				return err
+			}
+			removeMember(t, id, aws.ToString(u.UserEmail))
+			t.UpdatedAt, t.UpdatedBy = now, p.UserID
+			if err := tx.UpdateTeam(old, t); err != nil {
+				return err
+			}
+			tx.DeleteMembership(tid, id)
+		}
+		tx.DeleteUser(u)
+		return h.commitWithKeys(r, tx, keys)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, len(req.UserIDs))
+}
+
+// deleteAll is the flow of /user/delete and /team/delete: every id must exist (else a 404
+// with missing, formatted with the id), then each record is deleted in its own retried
+// transaction by del, which gets the record as read in that attempt; a record deleted
+// concurrently is skipped.
+func deleteAll[T any](h *handler, ctx context.Context, ids []string, get func(context.Context, string) (*T, error), missing string, del func(id string, rec *T) error) error {
+	for _, id := range ids {
+		if _, err := get(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return notFound(fmt.Sprintf(missing, id))
 		} else if err != nil {
 			return err
 		}
 	}
-	now := h.Now().UTC()
-	for _, id := range req.UserIDs {
+	for _, id := range ids {
 		err := store.Retry(ctx, func() error {
-			u, err := h.Store.GetUser(ctx, id)
+			rec, err := get(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil // deleted concurrently
 			} else if err != nil {
 				return err
 			}
-			keys, err := h.Store.AllKeys(ctx, store.KeyFilter{UserID: id})
-			if err != nil {
-				return err
-			}
-			tx := h.Store.Tx()
-			for _, tid := range u.Teams {
-				old, err := h.Store.GetTeam(ctx, tid)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				} else if err != nil {
-					return err
-				}
-				t, err := store.Clone(old)
-				if err != nil {
-					return err
-				}
-				removeMember(t, id, aws.ToString(u.UserEmail))
-				t.UpdatedAt, t.UpdatedBy = now, p.UserID
-				if err := tx.UpdateTeam(old, t); err != nil {
-					return err
-				}
-				tx.DeleteMembership(tid, id)
-			}
-			tx.DeleteUser(u)
-			return h.commitWithKeys(r, tx, keys)
+			return del(id, rec)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	h.Auth.Invalidate()
-	return writeJSON(w, len(req.UserIDs))
+	return nil
 }
 
 // commitWithKeys deletes keys with the records in tx: in the same transaction when they fit
