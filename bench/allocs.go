@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/llmgate/llmgate/internal/app"
@@ -18,6 +20,8 @@ import (
 
 // allocResult is the allocation cost of one chat call, from in-process Go benchmarks.
 type allocResult struct {
+	// Config is the target whose config the handler was built from.
+	Config string `json:"config"`
 	// Gateway is llmgate's handler (auth off) serving a chat call into an httptest recorder,
 	// including its HTTP client call to the fake upstream and the fake upstream's own work.
 	Gateway benchResult `json:"gateway"`
@@ -41,8 +45,9 @@ func toBenchResult(r testing.BenchmarkResult) benchResult {
 }
 
 // measureAllocs runs llmgate's handler in this process, built by internal/app from the
-// auth-off config, and a direct call to the same fake upstream, as Go benchmarks.
-func measureAllocs(ctx context.Context, configPath string, o options) (*allocResult, error) {
+// auth-off config (llmgate-nolog's when that target ran, so no DynamoDB call is counted),
+// and a direct call to the same fake upstream, as Go benchmarks.
+func measureAllocs(ctx context.Context, configPath string) (*allocResult, error) {
 	// The auth-off config has no master key; one from the developer's shell must not turn
 	// auth on in this process.
 	os.Unsetenv("LITELLM_MASTER_KEY")
@@ -94,7 +99,7 @@ func measureAllocs(ctx context.Context, configPath string, o options) (*allocRes
 	if failure != nil {
 		return nil, failure
 	}
-	r := &allocResult{Gateway: toBenchResult(gw), Direct: toBenchResult(direct)}
+	r := &allocResult{Config: strings.TrimSuffix(filepath.Base(configPath), ".yaml"), Gateway: toBenchResult(gw), Direct: toBenchResult(direct)}
 	r.AddedAllocs = r.Gateway.AllocsPerOp - r.Direct.AllocsPerOp
 	r.AddedBytes = r.Gateway.BytesPerOp - r.Direct.BytesPerOp
 	return r, nil

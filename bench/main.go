@@ -214,7 +214,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 
 	if env.configPath != "" {
 		fmt.Fprintln(os.Stderr, "bench: allocations")
-		a, err := measureAllocs(ctx, env.configPath, o)
+		a, err := measureAllocs(ctx, env.configPath)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "allocations: "+err.Error())
 		}

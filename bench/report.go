@@ -62,8 +62,8 @@ func printReport(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "%-13s req/s by concurrency: %s\n", t.Name, strings.Join(parts, ", "))
 	}
 	if a := rep.Allocs; a != nil {
-		fmt.Fprintf(w, "\nallocations per chat call (in-process Go benchmark, auth off): gateway %d allocs / %d B, direct %d allocs / %d B, added by llmgate %d allocs / %d B\n",
-			a.Gateway.AllocsPerOp, a.Gateway.BytesPerOp, a.Direct.AllocsPerOp, a.Direct.BytesPerOp, a.AddedAllocs, a.AddedBytes)
+		fmt.Fprintf(w, "\nallocations per chat call (in-process Go benchmark, %s config): gateway %d allocs / %d B, direct %d allocs / %d B, added by llmgate %d allocs / %d B\n",
+			a.Config, a.Gateway.AllocsPerOp, a.Gateway.BytesPerOp, a.Direct.AllocsPerOp, a.Direct.BytesPerOp, a.AddedAllocs, a.AddedBytes)
 	}
 	if l := rep.Lambda; l != nil {
 		fmt.Fprintln(w)

@@ -34,7 +34,7 @@ type environment struct {
 	buildOnce  sync.Once
 	binary     string
 	buildErr   error
-	configPath string // the auth-off config, for the allocation benchmark
+	configPath string // an auth-off config, for the allocation benchmark
 }
 
 // target is one way of reaching the fake upstream.
@@ -113,8 +113,8 @@ func (e *environment) llmgate(ctx context.Context, name, extra string) (*target,
 		ddb.Close()
 		return nil, fmt.Errorf("write config: %w", err)
 	}
-	if name == "llmgate" {
-		e.configPath = cfgPath
+	if name == "llmgate-nolog" || (name == "llmgate" && e.configPath == "") {
+		e.configPath = cfgPath // the allocation benchmark's: auth off, preferably no spend logs
 	}
 	port, err := freePort()
 	if err != nil {
