@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
@@ -62,14 +60,7 @@ func TestStream_TranslatesEventsToChunks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("stream failed: %v", err)
 			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d chunks, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
-			}
-			for i := range got {
-				if want := providertest.Compact(t, tt.want[i]); got[i] != want {
-					t.Errorf("chunk %d\ngot:  %s\nwant: %s", i, got[i], want)
-				}
-			}
+			providertest.EqualChunks(t, got, tt.want)
 			if u := s.Usage(); u.PromptTokens != 30 || u.CompletionTokens != 42 || u.TotalTokens != 72 {
 				t.Errorf("Usage = %+v, want 30 prompt, 42 completion, 72 total", u)
 			}
@@ -100,13 +91,8 @@ func TestStream_Failures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
 			}
-			chunks, err := providertest.Drain(t, s)
-			var pe *provider.Error
-			if !errors.As(err, &pe) || pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable {
-				t.Fatalf("after %d chunks err = %v, want *provider.Error %d retryable=%v", len(chunks), err, tt.wantStatus, tt.wantRetryable)
-			}
-			if len(chunks) == 0 {
-				t.Error("chunks before the failure were not delivered")
+			if pe := providertest.DrainFailure(t, s); pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable {
+				t.Fatalf("err = %v, want *provider.Error %d retryable=%v", pe, tt.wantStatus, tt.wantRetryable)
 			}
 		})
 	}
@@ -122,28 +108,9 @@ func TestStream_UpstreamErrorStatusFailsTheCall(t *testing.T) {
 }
 
 func TestStream_CancellationStopsTheUpstream(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	up := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		providertest.WriteSSE(w, toolStream[0])
-		<-r.Context().Done()
-		close(upstreamDone)
+	// message_start yields the first chunk.
+	start := func(w http.ResponseWriter, _ *http.Request) { providertest.WriteSSE(w, toolStream[0]) }
+	providertest.CheckCancellation(t, start, 1, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
+		return (&Provider{}).Stream(ctx, chatCall(up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := (&Provider{}).Stream(ctx, chatCall(up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
-	if err != nil {
-		t.Fatalf("Stream: %v", err)
-	}
-	defer s.Close()
-	if _, err := s.Next(); err != nil {
-		t.Fatalf("first chunk: %v", err)
-	}
-	cancel()
-	if _, err := s.Next(); !errors.Is(err, context.Canceled) {
-		t.Errorf("Next after cancel = %v, want context.Canceled", err)
-	}
-	select {
-	case <-upstreamDone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not cancelled")
-	}
 }

@@ -3,18 +3,15 @@ package bedrock
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
-	"github.com/llmgate/llmgate/internal/provider/translate"
 )
 
 // toolStream is a real-shaped ConverseStream answer: text, a tool call whose input arrives
@@ -64,19 +61,15 @@ func TestStream_TranslatesEventsToChunks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("stream failed: %v", err)
 			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d chunks, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
-			}
-			var id string
-			for i := range got {
-				if i == 0 {
-					id = providertest.ID(t, []byte(got[0]))
-				}
-				want := providertest.Compact(t, strings.Replace(tt.want[i], `{`, `{"id":"`+id+`",`, 1))
-				if got[i] != want {
-					t.Errorf("chunk %d\ngot:  %s\nwant: %s", i, got[i], want)
+			// The chunks' id is generated: every chunk must carry the first one's.
+			want := make([]string, len(tt.want))
+			if len(got) > 0 {
+				id := providertest.ID(t, []byte(got[0]))
+				for i, w := range tt.want {
+					want[i] = strings.Replace(w, `{`, `{"id":"`+id+`",`, 1)
 				}
 			}
+			providertest.EqualChunks(t, got, want)
 			if u := s.Usage(); u.PromptTokens != 14 || u.CompletionTokens != 20 || u.TotalTokens != 34 {
 				t.Errorf("Usage = %+v, want 14 prompt, 20 completion, 34 total", u)
 			}
@@ -110,13 +103,8 @@ func TestStream_Failures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
 			}
-			chunks, err := providertest.Drain(t, s)
-			var pe *provider.Error
-			if !errors.As(err, &pe) || pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable || pe.ContextWindow != tt.wantContext {
-				t.Fatalf("after %d chunks err = %v, want *provider.Error %d retryable=%v context=%v", len(chunks), err, tt.wantStatus, tt.wantRetryable, tt.wantContext)
-			}
-			if len(chunks) == 0 {
-				t.Error("chunks before the failure were not delivered")
+			if pe := providertest.DrainFailure(t, s); pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable || pe.ContextWindow != tt.wantContext {
+				t.Fatalf("err = %v, want *provider.Error %d retryable=%v context=%v", pe, tt.wantStatus, tt.wantRetryable, tt.wantContext)
 			}
 		})
 	}
@@ -132,30 +120,10 @@ func TestStream_ErrorAnswerFailsTheCall(t *testing.T) {
 }
 
 func TestStream_CancellationStopsTheUpstream(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	up := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		streamAnswer(t, toolStream[0])(w, r)
-		<-r.Context().Done()
-		close(upstreamDone)
+	// messageStart yields the first chunk.
+	providertest.CheckCancellation(t, streamAnswer(t, toolStream[0]), 1, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
+		return new(Provider).Stream(ctx, testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := new(Provider).Stream(ctx, testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
-	if err != nil {
-		t.Fatalf("Stream: %v", err)
-	}
-	defer s.Close()
-	if _, err := s.Next(); err != nil {
-		t.Fatalf("first chunk: %v", err)
-	}
-	cancel()
-	if _, err := s.Next(); !errors.Is(err, context.Canceled) {
-		t.Errorf("Next after cancel = %v, want context.Canceled", err)
-	}
-	select {
-	case <-upstreamDone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not cancelled")
-	}
 }
 
 // bodyDoer answers every SDK request with a ConverseStream answer whose body is body.
@@ -188,16 +156,6 @@ func FuzzConverseStream(f *testing.F) {
 			return
 		}
 		defer s.Close()
-		for range 10000 {
-			b, err := s.Next()
-			if err != nil { // io.EOF or a classified failure
-				return
-			}
-			var c translate.Chunk
-			if err := json.Unmarshal(b, &c); err != nil || c.Object != "chat.completion.chunk" {
-				t.Fatalf("chunk %s: %v", b, err)
-			}
-		}
-		t.Fatal("stream did not end")
+		providertest.CheckChunksUntilEnd(t, s)
 	})
 }

@@ -3,14 +3,9 @@ package gemini
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
@@ -60,15 +55,10 @@ func TestStream_TranslatesChunks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("stream failed: %v", err)
 			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d chunks, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
-			}
 			for i := range got {
-				g := callIDs.ReplaceAllString(got[i], `"call_ID"`)
-				if want := providertest.Compact(t, tt.want[i]); g != want {
-					t.Errorf("chunk %d\ngot:  %s\nwant: %s", i, g, want)
-				}
+				got[i] = callIDs.ReplaceAllString(got[i], `"call_ID"`)
 			}
+			providertest.EqualChunks(t, got, tt.want)
 			req := up.Last(t)
 			if req.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || req.Query != "alt=sse" {
 				t.Errorf("request %s?%s, want streamGenerateContent?alt=sse", req.Path, req.Query)
@@ -96,85 +86,38 @@ func TestStream_Failures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
 			}
-			chunks, err := providertest.Drain(t, s)
-			var pe *provider.Error
-			if !errors.As(err, &pe) || pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable {
-				t.Fatalf("after %d chunks err = %v, want *provider.Error %d retryable=%v", len(chunks), err, tt.wantStatus, tt.wantRetryable)
-			}
-			if len(chunks) == 0 {
-				t.Error("chunks before the failure were not delivered")
+			if pe := providertest.DrainFailure(t, s); pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable {
+				t.Fatalf("err = %v, want *provider.Error %d retryable=%v", pe, tt.wantStatus, tt.wantRetryable)
 			}
 		})
 	}
 }
 
 func TestStream_CancellationStopsTheUpstream(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	up := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		providertest.WriteSSE(w, toolStream[0])
-		<-r.Context().Done()
-		close(upstreamDone)
+	// The first event yields two chunks: the role and its text.
+	start := func(w http.ResponseWriter, _ *http.Request) { providertest.WriteSSE(w, toolStream[0]) }
+	providertest.CheckCancellation(t, start, 2, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
+		return (&Provider{}).Stream(ctx, call(provider.Chat, up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := (&Provider{}).Stream(ctx, call(provider.Chat, up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
-	if err != nil {
-		t.Fatalf("Stream: %v", err)
-	}
-	defer s.Close()
-	if _, err := s.Next(); err != nil {
-		t.Fatalf("first chunk: %v", err)
-	}
-	cancel()
-	for {
-		if _, err := s.Next(); err != nil {
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Next after cancel = %v, want context.Canceled", err)
-			}
-			break
-		}
-	}
-	select {
-	case <-upstreamDone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not cancelled")
-	}
 }
 
 // FuzzDecoder feeds arbitrary upstream bytes to the stream decoder: it must never panic,
 // must end, and every chunk it yields must be a JSON chat.completion.chunk.
 func FuzzDecoder(f *testing.F) {
-	var sb strings.Builder
-	for _, e := range toolStream {
-		fmt.Fprintf(&sb, "data: %s\n\n", e.Data)
-	}
-	f.Add([]byte(sb.String()))
+	f.Add(providertest.SSEBody(toolStream...))
 	f.Add([]byte("data: {\"error\":{\"code\":429,\"message\":\"quota\",\"status\":\"RESOURCE_EXHAUSTED\"}}\n\n"))
 	f.Add([]byte("data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}\n\n"))
 	f.Add([]byte("data: {\"candidates\":[{\"index\":3,\"finishReason\":\"MAX_TOKENS\",\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}}]}\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), choices: map[int]*choiceState{}}
 		s := translate.NewStream("id", 1, "m", true, dec, nil)
-		for range 10000 {
-			b, err := s.Next()
-			if err != nil { // io.EOF or a classified failure
-				return
-			}
-			var c translate.Chunk
-			if err := json.Unmarshal(b, &c); err != nil || c.Object != "chat.completion.chunk" {
-				t.Fatalf("chunk %s: %v", b, err)
-			}
-		}
-		t.Fatal("stream did not end")
+		providertest.CheckChunksUntilEnd(t, s)
 	})
 }
 
 // BenchmarkDecoder measures translating one streamGenerateContent answer (3 events, 6 chunks).
 func BenchmarkDecoder(b *testing.B) {
-	var sb strings.Builder
-	for _, e := range toolStream {
-		fmt.Fprintf(&sb, "data: %s\n\n", e.Data)
-	}
-	body := []byte(sb.String())
+	body := providertest.SSEBody(toolStream...)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

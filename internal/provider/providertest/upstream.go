@@ -85,12 +85,21 @@ func WriteSSE(w http.ResponseWriter, events ...Event) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	for _, e := range events {
-		if e.Name != "" {
-			fmt.Fprintf(w, "event: %s\n", e.Name)
-		}
-		fmt.Fprintf(w, "data: %s\n\n", e.Data)
+		w.Write(SSEBody(e))
 		w.(http.Flusher).Flush()
 	}
+}
+
+// SSEBody frames events as a text/event-stream body, as WriteSSE writes them.
+func SSEBody(events ...Event) []byte {
+	var b bytes.Buffer
+	for _, e := range events {
+		if e.Name != "" {
+			fmt.Fprintf(&b, "event: %s\n", e.Name)
+		}
+		fmt.Fprintf(&b, "data: %s\n\n", e.Data)
+	}
+	return b.Bytes()
 }
 
 // JSONEqual fails t unless got and want hold the same JSON value.
