@@ -38,6 +38,7 @@ import (
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/translate"
 )
 
 // Prefix is the litellm_params.model prefix of mock deployments ("mock/demo").
@@ -76,17 +77,19 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	}
 	var body any
 	if c.Kind == provider.Completion {
-		choices := make([]completionChoice, a.n)
+		choices := make([]translate.TextChoice, a.n)
 		for i := range choices {
-			choices[i] = completionChoice{Index: i, Text: a.content, FinishReason: &a.finish}
+			choices[i] = translate.TextChoice{Index: i, Text: a.content, FinishReason: &a.finish}
 		}
-		body = completion{ID: "cmpl-" + a.id, Object: "text_completion", Created: a.created, Model: c.Model, Choices: choices, Usage: &a.usage}
+		body = translate.TextCompletion{ID: "cmpl-" + a.id, Object: "text_completion", Created: a.created, Model: c.Model, Choices: choices, Usage: &a.usage}
 	} else {
-		choices := make([]chatChoice, a.n)
-		for i := range choices {
-			choices[i] = chatChoice{Index: i, Message: &message{Role: "assistant", Content: &a.content}, FinishReason: &a.finish}
+		cc := translate.NewCompletion("chatcmpl-"+a.id, a.created, c.Model)
+		cc.Choices = make([]translate.Choice, a.n)
+		for i := range cc.Choices {
+			cc.Choices[i] = translate.Choice{Index: i, Message: translate.NewResponseMessage(a.content, nil), FinishReason: a.finish}
 		}
-		body = chat{ID: "chatcmpl-" + a.id, Object: "chat.completion", Created: a.created, Model: c.Model, Choices: choices, Usage: &a.usage}
+		cc.Usage = &a.usage
+		body = cc
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -112,28 +115,28 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 	object, id := "chat.completion.chunk", "chatcmpl-"+a.id
 	if c.Kind == provider.Completion {
 		object, id = "text_completion", "cmpl-"+a.id
-		chunk := func(text string, finish *string) completion {
-			return completion{ID: id, Object: object, Created: a.created, Model: c.Model,
-				Choices: []completionChoice{{Text: text, FinishReason: finish}}}
+		chunk := func(text string, finish *string) translate.TextCompletion {
+			return translate.TextCompletion{ID: id, Object: object, Created: a.created, Model: c.Model,
+				Choices: []translate.TextChoice{{Text: text, FinishReason: finish}}}
 		}
 		for _, w := range words {
 			chunks = append(chunks, chunk(w, nil))
 		}
 		chunks = append(chunks, chunk("", &a.finish))
 	} else {
-		chunk := func(d message, finish *string) chat {
-			return chat{ID: id, Object: object, Created: a.created, Model: c.Model,
-				Choices: []chatChoice{{Delta: &d, FinishReason: finish}}}
+		chunk := func(d translate.Delta, finish *string) translate.Chunk {
+			return translate.Chunk{ID: id, Object: object, Created: a.created, Model: c.Model,
+				Choices: []translate.ChunkChoice{{Delta: d, FinishReason: finish}}}
 		}
-		empty := ""
-		chunks = append(chunks, chunk(message{Role: "assistant", Content: &empty}, nil))
+		chunks = append(chunks, chunk(translate.Delta{Role: translate.RoleAssistant, Content: new(string)}, nil))
 		for _, w := range words {
-			chunks = append(chunks, chunk(message{Content: &w}, nil))
+			chunks = append(chunks, chunk(translate.TextDelta(w), nil))
 		}
-		chunks = append(chunks, chunk(message{}, &a.finish))
+		chunks = append(chunks, chunk(translate.Delta{}, &a.finish))
 	}
 	if c.Request.StreamOptions != nil && c.Request.StreamOptions.IncludeUsage {
-		chunks = append(chunks, chat{ID: id, Object: object, Created: a.created, Model: c.Model, Choices: []chatChoice{}, Usage: &a.usage})
+		// The usage chunk has no choices, whether the stream is chat or text_completion chunks.
+		chunks = append(chunks, translate.Chunk{ID: id, Object: object, Created: a.created, Model: c.Model, Choices: []translate.ChunkChoice{}, Usage: &a.usage})
 	}
 	s := &stream{ctx: ctx, usage: a.usage, chunks: make([][]byte, len(chunks))}
 	for i, ch := range chunks {
@@ -410,43 +413,4 @@ func vector(in []byte, n int) []float32 {
 		}
 	}
 	return v
-}
-
-// Wire types of the answers.
-
-type chat struct {
-	ID      string        `json:"id"`
-	Object  string        `json:"object"`
-	Created int64         `json:"created"`
-	Model   string        `json:"model"`
-	Choices []chatChoice  `json:"choices"`
-	Usage   *openai.Usage `json:"usage,omitempty"`
-}
-
-type chatChoice struct {
-	Index        int      `json:"index"`
-	Message      *message `json:"message,omitempty"`
-	Delta        *message `json:"delta,omitempty"`
-	FinishReason *string  `json:"finish_reason"`
-}
-
-type message struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
-}
-
-type completion struct {
-	ID      string             `json:"id"`
-	Object  string             `json:"object"`
-	Created int64              `json:"created"`
-	Model   string             `json:"model"`
-	Choices []completionChoice `json:"choices"`
-	Usage   *openai.Usage      `json:"usage,omitempty"`
-}
-
-type completionChoice struct {
-	Text         string  `json:"text"`
-	Index        int     `json:"index"`
-	Logprobs     any     `json:"logprobs"`
-	FinishReason *string `json:"finish_reason"`
 }

@@ -26,14 +26,14 @@ func DoCompletion(ctx context.Context, p provider.Provider, name string, c *prov
 	if err := json.Unmarshal(resp.Body, &chat); err != nil {
 		return nil, fmt.Errorf("%s: read chat answer: %w", name, err)
 	}
-	tc := textCompletion{ID: chat.ID, Object: "text_completion", Created: chat.Created, Model: chat.Model, Usage: chat.Usage}
+	tc := TextCompletion{ID: chat.ID, Object: "text_completion", Created: chat.Created, Model: chat.Model, Usage: chat.Usage}
 	for _, ch := range chat.Choices {
 		text := ""
 		if ch.Message.Content != nil {
 			text = *ch.Message.Content
 		}
 		reason := ch.FinishReason
-		tc.Choices = append(tc.Choices, textChoice{Index: ch.Index, Text: text, FinishReason: &reason})
+		tc.Choices = append(tc.Choices, TextChoice{Index: ch.Index, Text: text, FinishReason: &reason})
 	}
 	body, err := json.Marshal(tc)
 	if err != nil {
@@ -83,17 +83,18 @@ func chatCall(name string, c *provider.Call) (*provider.Call, error) {
 	return &cc, nil
 }
 
-// textCompletion is a text_completion object, whole or streamed.
-type textCompletion struct {
+// TextCompletion is a text_completion object, whole or streamed.
+type TextCompletion struct {
 	ID      string        `json:"id"`
 	Object  string        `json:"object"`
 	Created int64         `json:"created"`
 	Model   string        `json:"model"`
-	Choices []textChoice  `json:"choices"`
+	Choices []TextChoice  `json:"choices"`
 	Usage   *openai.Usage `json:"usage,omitempty"`
 }
 
-type textChoice struct {
+// TextChoice is one choice of a text_completion: its text, or a piece of it in a stream.
+type TextChoice struct {
 	Index        int     `json:"index"`
 	Text         string  `json:"text"`
 	Logprobs     any     `json:"logprobs"` // always null
@@ -117,15 +118,15 @@ func (s *completionStream) Next() ([]byte, error) {
 		if err := json.Unmarshal(b, &chunk); err != nil {
 			return nil, fmt.Errorf("%s: read chat chunk: %w", s.name, err)
 		}
-		tc := textCompletion{ID: chunk.ID, Object: "text_completion", Created: chunk.Created, Model: chunk.Model,
-			Choices: []textChoice{}, Usage: chunk.Usage}
+		tc := TextCompletion{ID: chunk.ID, Object: "text_completion", Created: chunk.Created, Model: chunk.Model,
+			Choices: []TextChoice{}, Usage: chunk.Usage}
 		for _, ch := range chunk.Choices {
 			text := ""
 			if ch.Delta.Content != nil {
 				text = *ch.Delta.Content
 			}
 			if text != "" || ch.FinishReason != nil {
-				tc.Choices = append(tc.Choices, textChoice{Index: ch.Index, Text: text, FinishReason: ch.FinishReason})
+				tc.Choices = append(tc.Choices, TextChoice{Index: ch.Index, Text: text, FinishReason: ch.FinishReason})
 			}
 		}
 		if len(tc.Choices) == 0 && tc.Usage == nil {
