@@ -86,7 +86,9 @@ func TestDynamoDBOutage_FailsClosedAndRecovers(t *testing.T) {
 	const grace = 200 * time.Millisecond
 	time.Sleep(grace)
 	reachedAtGrace := up.Requests()
-	time.Sleep(3 * time.Second)
+	// Long enough for calls to be refused within it: a refusal waits out the reserve time
+	// budget (limits.DefaultReserveTimeout, 3 s) while the store retries.
+	time.Sleep(8 * time.Second)
 	reachedWhileDown := up.Requests() - reachedAtGrace
 	back := time.Now()
 	ddb.Start(t)
