@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/sse"
 	"github.com/llmgate/llmgate/internal/provider/translate"
@@ -91,10 +90,7 @@ func prepare(c *provider.Call) (*prepared, error) {
 		key = os.Getenv(KeyEnv)
 	}
 	if key == "" {
-		return nil, &provider.Error{
-			Status: http.StatusUnauthorized, Type: openai.TypeAuth, Provider: name,
-			Message: name + ": no API key: set litellm_params.api_key or " + KeyEnv,
-		}
+		return nil, translate.NoAPIKey(name, KeyEnv)
 	}
 	r, err := translate.DecodeRequest(name, c.Body)
 	if err != nil {

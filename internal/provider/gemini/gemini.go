@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/sse"
 	"github.com/llmgate/llmgate/internal/provider/translate"
@@ -112,10 +111,7 @@ func (p *Provider) call(ctx context.Context, c *provider.Call, method string, re
 func (p *Provider) post(ctx context.Context, c *provider.Call, method string, req any) (*http.Response, func() error, error) {
 	key := apiKey(c)
 	if key == "" {
-		return nil, nil, &provider.Error{
-			Status: http.StatusUnauthorized, Type: openai.TypeAuth, Provider: name,
-			Message: name + ": no API key: set litellm_params.api_key or " + KeyEnv,
-		}
+		return nil, nil, translate.NoAPIKey(name, KeyEnv)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {

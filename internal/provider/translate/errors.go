@@ -46,6 +46,15 @@ func HTTPError(name string, status int, h http.Header, msg string) *provider.Err
 	return e
 }
 
+// NoAPIKey is the 401 of a call made without an API key: neither litellm_params.api_key nor
+// the environment variable env is set.
+func NoAPIKey(name, env string) *provider.Error {
+	return &provider.Error{
+		Status: http.StatusUnauthorized, Type: openai.TypeAuth, Provider: name,
+		Message: name + ": no API key: set litellm_params.api_key or " + env,
+	}
+}
+
 // ContextWindowError is the error for a prompt that does not fit the model's context window:
 // 400 context_length_exceeded, which the router answers with context_window_fallbacks.
 func ContextWindowError(name, msg string) *provider.Error {
