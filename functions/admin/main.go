@@ -4,21 +4,17 @@
 package main
 
 import (
-	"context"
-	"os"
+	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/lambdaapp"
 )
 
 func main() {
-	log := lambdaapp.Logger()
-	a, err := lambdaapp.New(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(httpadapter.New(a.Admin).ProxyWithContext)
+	lambdaapp.Main(func(a *app.App, _ *slog.Logger) {
+		lambda.Start(httpadapter.New(a.Admin).ProxyWithContext)
+	})
 }

@@ -4,19 +4,15 @@
 package main
 
 import (
-	"context"
-	"os"
+	"log/slog"
 
+	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/lambdaapp"
 	"github.com/llmgate/llmgate/internal/lambdahttp"
 )
 
 func main() {
-	log := lambdaapp.Logger()
-	a, err := lambdaapp.New(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err)
-		os.Exit(1)
-	}
-	lambdahttp.Start(a.Gateway, log)
+	lambdaapp.Main(func(a *app.App, log *slog.Logger) {
+		lambdahttp.Start(a.Gateway, log)
+	})
 }

@@ -3,20 +3,16 @@
 package main
 
 import (
-	"context"
-	"os"
+	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/lambdaapp"
 )
 
 func main() {
-	log := lambdaapp.Logger()
-	a, err := lambdaapp.New(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler(a.Rotator, log))
+	lambdaapp.Main(func(a *app.App, log *slog.Logger) {
+		lambda.Start(handler(a.Rotator, log))
+	})
 }

@@ -1,6 +1,7 @@
 // Package lambdaapp builds the app.App a Lambda function serves, the same way for every
 // function: the JSON logger, secrets from Secrets Manager into the environment
-// (secretenv.Env), the bundled config.yaml (EnvConfig), then app.New.
+// (secretenv.Env), the bundled config.yaml (EnvConfig), then app.New. Main does it for a
+// function's main.
 package lambdaapp
 
 import (
@@ -68,4 +69,17 @@ func New(ctx context.Context, log *slog.Logger) (*app.App, error) {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
 	return a, nil
+}
+
+// Main is a Lambda function's main: it builds the app with Logger and New and hands both to
+// start (which calls lambda.Start or lambdahttp.Start). When the app cannot be built it logs
+// the error and exits with status 1, so Lambda reports the init failure.
+func Main(start func(a *app.App, log *slog.Logger)) {
+	log := Logger()
+	a, err := New(context.Background(), log)
+	if err != nil {
+		log.Error("init failed", "error", err)
+		os.Exit(1)
+	}
+	start(a, log)
 }

@@ -2,12 +2,16 @@ package lambdaapp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/llmgate/llmgate/internal/app"
 )
 
 func TestLogger_FollowsLambdaLogLevel(t *testing.T) {
@@ -50,5 +54,26 @@ func TestNew_Failures(t *testing.T) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestMain_InitFailureExits runs Main in a child process (it exits) with a config file that
+// does not exist: it must log the failure as JSON and exit with status 1, without starting.
+func TestMain_InitFailureExits(t *testing.T) {
+	if os.Getenv("LAMBDAAPP_TEST_MAIN") == "1" {
+		Main(func(*app.App, *slog.Logger) { os.Exit(3) })
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMain_InitFailureExits$")
+	cmd.Env = append(os.Environ(), "LAMBDAAPP_TEST_MAIN=1", "LLMGATE_SECRETS=", EnvConfig+"="+filepath.Join(t.TempDir(), "missing.yaml"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("Main with a missing config: err = %v, want exit status 1; stderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"msg":"init failed"`) || !strings.Contains(stderr.String(), "missing.yaml") {
+		t.Errorf("stderr = %s, want a JSON \"init failed\" record naming missing.yaml", stderr.String())
 	}
 }
