@@ -11,15 +11,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,15 +25,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/llmgate/llmgate/internal/proctest"
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
-var (
-	once     sync.Once
-	endpoint string
-	startErr error
-	proc     *exec.Cmd
-)
+// local is the DynamoDB Local this binary shares between its tests.
+var local = &proctest.Shared{
+	Env: "LLMGATE_DYNAMODB_ENDPOINT",
+	Start: func() (*exec.Cmd, string, error) {
+		port, err := proctest.FreePort()
+		if err != nil {
+			return nil, "", err
+		}
+		return launch(port, "-inMemory")
+	},
+}
 
 // Main runs the tests and stops a DynamoDB Local this binary started. Use it from TestMain:
 //
@@ -48,26 +51,14 @@ func Main(m *testing.M) {
 }
 
 // Stop ends the DynamoDB Local process this binary started, if any.
-func Stop() {
-	if proc != nil && proc.Process != nil {
-		_ = proc.Process.Kill()
-		_ = proc.Wait()
-		proc = nil
-	}
-}
+func Stop() { local.Stop() }
 
 // Endpoint returns the URL of a running DynamoDB Local, starting one if needed.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	once.Do(func() {
-		if e := os.Getenv("LLMGATE_DYNAMODB_ENDPOINT"); e != "" {
-			endpoint = e
-			return
-		}
-		endpoint, startErr = start()
-	})
-	if startErr != nil {
-		tb.Fatalf("dynamotest: start DynamoDB Local: %v", startErr)
+	endpoint, err := local.Endpoint()
+	if err != nil {
+		tb.Fatalf("dynamotest: start DynamoDB Local: %v", err)
 	}
 	return endpoint
 }
@@ -132,20 +123,6 @@ func TableName(tb testing.TB) string {
 	return base + "-" + hex.EncodeToString(b[:])
 }
 
-// start launches DynamoDB Local in memory on a free loopback port and waits until it answers.
-func start() (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	cmd, url, err := launch(port, "-inMemory")
-	if err != nil {
-		return "", err
-	}
-	proc = cmd
-	return url, nil
-}
-
 // launch starts DynamoDB Local on port with the storage arguments given ("-inMemory", or
 // "-dbPath DIR") and waits until it answers.
 func launch(port int, storage ...string) (*exec.Cmd, string, error) {
@@ -167,25 +144,12 @@ func launch(port int, storage ...string) (*exec.Cmd, string, error) {
 		"-jar", filepath.Join(dir, "DynamoDBLocal.jar")}, storage...)
 	cmd := exec.Command("java", append(args, "-port", fmt.Sprint(port))...)
 	cmd.Dir = os.TempDir() // DynamoDB Local writes a metadata file into its working directory
-	// The JVM dies with the test binary even when the binary is killed by a timeout.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start java: %w", err)
-	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// The JVM starts in a few seconds, but much later on a machine busy compiling.
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return cmd, url, nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := proctest.Run(cmd, url, 90*time.Second); err != nil {
+		return nil, "", err
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	return nil, "", fmt.Errorf("DynamoDB Local did not answer on %s within 90s", url)
+	return cmd, url, nil
 }
 
 // Private is a DynamoDB Local that one test owns and may stop and start again, to see what
@@ -203,7 +167,7 @@ type Private struct {
 // test ends.
 func StartPrivate(tb testing.TB) *Private {
 	tb.Helper()
-	port, err := freePort()
+	port, err := proctest.FreePort()
 	if err != nil {
 		tb.Fatalf("dynamotest: %v", err)
 	}
@@ -232,20 +196,8 @@ func (p *Private) Start(tb testing.TB) {
 func (p *Private) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
-		p.cmd = nil
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	proctest.Kill(p.cmd)
+	p.cmd = nil
 }
 
 func repoRoot() (string, error) {

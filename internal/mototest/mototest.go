@@ -11,26 +11,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/llmgate/llmgate/internal/proctest"
 )
 
-var (
-	once     sync.Once
-	endpoint string
-	startErr error
-	proc     *exec.Cmd
-)
+// server is the moto server this binary shares between its tests.
+var server = &proctest.Shared{Env: "LLMGATE_MOTO_ENDPOINT", Start: start}
 
 // Main runs the tests and stops a moto server this binary started. Use it from TestMain.
 func Main(m *testing.M) {
@@ -40,26 +34,14 @@ func Main(m *testing.M) {
 }
 
 // Stop ends the moto server this binary started, if any.
-func Stop() {
-	if proc != nil && proc.Process != nil {
-		_ = proc.Process.Kill()
-		_ = proc.Wait()
-		proc = nil
-	}
-}
+func Stop() { server.Stop() }
 
 // Endpoint returns the URL of a running moto server, starting one if needed.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	once.Do(func() {
-		if e := os.Getenv("LLMGATE_MOTO_ENDPOINT"); e != "" {
-			endpoint = e
-			return
-		}
-		endpoint, startErr = start()
-	})
-	if startErr != nil {
-		tb.Fatalf("mototest: start moto server: %v", startErr)
+	endpoint, err := server.Endpoint()
+	if err != nil {
+		tb.Fatalf("mototest: start moto server: %v", err)
 	}
 	return endpoint
 }
@@ -83,29 +65,15 @@ func Prefix(tb testing.TB) string {
 }
 
 // start launches moto server on a free loopback port and waits until it answers.
-func start() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func start() (*exec.Cmd, string, error) {
+	port, err := proctest.FreePort()
 	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+		return nil, "", err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	cmd := exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start python3 -m moto.server (pip install 'moto[server]'): %w", err)
-	}
-	proc = cmd
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url, nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := proctest.Run(cmd, url+"/moto-api/", 30*time.Second); err != nil {
+		return nil, "", fmt.Errorf("python3 -m moto.server (pip install 'moto[server]'): %w", err)
 	}
-	Stop()
-	return "", fmt.Errorf("moto server did not answer on %s within 30s", url)
+	return cmd, url, nil
 }
