@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,8 +94,11 @@ func (t *Tx) putKeyItem(k *Key) error {
 }
 
 // UpdateKey adds the change of a key from old (as read) to new; see Tx.update. A changed
-// key_alias moves the ALIAS# item in the same transaction.
+// key_alias moves the ALIAS# item in the same transaction. Windows and model budgets that
+// new keeps (same budget_duration, same model and time_period) keep what calls in flight
+// reserved on them.
 func (t *Tx) UpdateKey(old, new *Key) error {
+	carryReserved(old.BudgetLimits, new.BudgetLimits, old.ModelMaxBudget, new.ModelMaxBudget)
 	new.index()
 	if err := t.update(PrefixKey+old.Token, SortKey, old, new); err != nil {
 		return err
@@ -252,14 +257,22 @@ type pointerItem struct {
 // rotation_count+1, last_rotation_at = Now and, for auto-rotating keys, key_rotation_at =
 // Now + rotation_interval; the alias follows it; the old hash is deleted, or with a grace
 // period becomes a pointer to the new hash that works until revoke_at and that TTL then
-// removes. The old record must not change between the read and the write (spend included),
-// else the transaction is retried from a fresh read.
+// removes. A MOVED# item names the new hash for as long as calls reserved against the old
+// one may still settle (see Settle). The counters (spend, remaining, reserved, inflight,
+// model_spend, and the windows' and model budgets') move as stored, decimal for decimal,
+// and the old record must not change between the read and the write (else the transaction
+// is retried from a fresh read), so remaining = max_budget - spend and the reserved
+// amounts of calls in flight hold across the rotation.
 func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) {
 	var out *Key
 	err := Retry(ctx, func() error {
-		old, err := s.GetKey(ctx, in.OldToken)
+		raw, err := s.getItem(ctx, PrefixKey+in.OldToken, SortKey)
 		if err != nil {
 			return err
+		}
+		old := new(Key)
+		if err := attributevalue.UnmarshalMap(raw, old); err != nil {
+			return fmt.Errorf("decode key %s: %w", in.OldToken, err)
 		}
 		if old.IsPointer() {
 			return fmt.Errorf("key %s: %w", in.OldToken, ErrNotFound)
@@ -281,10 +294,19 @@ func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) 
 		if err := k.ScheduleRotation(now); err != nil {
 			return err
 		}
-		tx := s.Tx()
-		if err := tx.putKeyItem(k); err != nil {
+		carryReserved(old.BudgetLimits, k.BudgetLimits, old.ModelMaxBudget, k.ModelMaxBudget)
+		k.index()
+		m, err := movedRecord(raw, old, k)
+		if err != nil {
 			return err
 		}
+		for n, v := range keyOf(PrefixKey+k.Token, SortKey) {
+			m[n] = v
+		}
+		tx := s.Tx()
+		tx.add(types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: m, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}}, ErrKeyExists)
 		if a := aws.ToString(k.KeyAlias); a != "" {
 			// The alias follows the key, if it still names the old hash.
 			ai, err := marshal(aliasItem{Token: k.Token})
@@ -302,14 +324,7 @@ func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) 
 			}}, ErrConflict)
 		}
 		// The old record is replaced only if nothing wrote to it since the read.
-		guard, vals := "updated_at = :u AND spend = :s", struct {
-			U time.Time `dynamodbav:":u"`
-			S float64   `dynamodbav:":s"`
-		}{old.UpdatedAt, old.Spend}
-		gv, err := marshal(vals)
-		if err != nil {
-			return err
-		}
+		guard, names, values := unchangedSince(raw, m)
 		if in.Grace > 0 {
 			revoke := now.Add(in.Grace)
 			ptr, err := marshal(pointerItem{
@@ -322,19 +337,151 @@ func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) 
 				return err
 			}
 			tx.add(types.TransactWriteItem{Put: &types.Put{
-				TableName: aws.String(s.table), Item: ptr,
-				ConditionExpression: aws.String(guard), ExpressionAttributeValues: gv,
+				TableName: aws.String(s.table), Item: ptr, ConditionExpression: aws.String(guard),
+				ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 			}}, ErrConflict)
 		} else {
-			tx.del(PrefixKey+old.Token, SortKey, guard, gv, ErrConflict)
+			tx.add(types.TransactWriteItem{Delete: &types.Delete{
+				TableName: aws.String(s.table), Key: keyOf(PrefixKey+old.Token, SortKey), ConditionExpression: aws.String(guard),
+				ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+			}}, ErrConflict)
 		}
+		mv, err := marshal(movedItem{
+			PK: PrefixMoved + old.Token, SK: SortMoved, Token: k.Token,
+			TTL: now.Add(in.Grace + movedTTL).Unix(),
+		})
+		if err != nil {
+			return err
+		}
+		tx.add(types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: mv}}, nil)
 		if err := tx.Commit(ctx); err != nil {
 			return err
 		}
-		out = k
-		return nil
+		out, err = decodeKey(m)
+		return err
 	})
 	return out, err
+}
+
+// PrefixMoved is the partition key prefix of MOVED#<old hash> (sk MOVED): the hash a key was
+// rotated to, kept after the old hash is deleted so that calls reserved before the rotation
+// settle against the record where it lives now.
+const (
+	PrefixMoved = "MOVED#"
+	SortMoved   = "MOVED"
+)
+
+// movedTTL is how long a MOVED# item outlives the grace period: longer than any reservation
+// waits for its call or for SettleStale (reservationGrace).
+const movedTTL = reservationGrace
+
+type movedItem struct {
+	PK    string `dynamodbav:"pk"`
+	SK    string `dynamodbav:"sk"`
+	Token string `dynamodbav:"token"`
+	TTL   int64  `dynamodbav:"ttl"`
+}
+
+// exactCounters are the attributes that calls in flight change. RotateKey copies them from
+// the item as read (as stored, not through float64) when the change left them alone.
+var exactCounters = []string{"spend", "remaining", "reserved", "inflight", "model_spend", "budget_limits", "model_max_budget"}
+
+// movedRecord is the item of the rotated record k: its attributes as k has them, except
+// that counters the change left alone keep the stored decimals of raw (old as read), and a
+// changed max_budget gets remaining = max_budget - spend computed exactly.
+func movedRecord(raw item, old, k *Key) (item, error) {
+	om, err := marshal(old)
+	if err != nil {
+		return nil, err
+	}
+	m, err := marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range exactCounters {
+		if v, ok := raw[a]; ok && reflect.DeepEqual(om[a], m[a]) {
+			m[a] = v
+		}
+	}
+	if !reflect.DeepEqual(om["max_budget"], m["max_budget"]) {
+		delete(m, "remaining")
+		max, hasMax := m["max_budget"].(*types.AttributeValueMemberN)
+		spend, hasSpend := raw["spend"].(*types.AttributeValueMemberN)
+		switch {
+		case hasMax && hasSpend:
+			m["remaining"] = &types.AttributeValueMemberN{Value: usdSub(max.Value, spend.Value)}
+		case hasMax:
+			m["remaining"] = max
+		}
+	}
+	return m, nil
+}
+
+// unchangedSince is the condition that an item still holds raw: every attribute of raw as
+// read, and none of the other attributes of next (the item that replaces it) or of the
+// counters.
+func unchangedSince(raw, next item) (string, map[string]string, item) {
+	names := map[string]string{}
+	values := item{}
+	var conds []string
+	attrs := make([]string, 0, len(raw)+len(next))
+	seen := map[string]bool{schema.AttrPK: true, schema.AttrSK: true}
+	for _, a := range exactCounters {
+		seen[a] = true
+		attrs = append(attrs, a)
+	}
+	for _, m := range []item{raw, next} {
+		for a := range m {
+			if !seen[a] {
+				seen[a] = true
+				attrs = append(attrs, a)
+			}
+		}
+	}
+	for i, a := range attrs {
+		n, v := "#g"+strconv.Itoa(i), ":g"+strconv.Itoa(i)
+		names[n] = a
+		if rv, ok := raw[a]; ok {
+			values[v] = rv
+			conds = append(conds, n+" = "+v)
+		} else {
+			conds = append(conds, "attribute_not_exists("+n+")")
+		}
+	}
+	return strings.Join(conds, " AND "), names, values
+}
+
+// decodeKey decodes a key item.
+func decodeKey(it item) (*Key, error) {
+	var k Key
+	if err := attributevalue.UnmarshalMap(it, &k); err != nil {
+		return nil, fmt.Errorf("decode key: %w", err)
+	}
+	return &k, nil
+}
+
+// carryReserved gives the windows of nw the reserved amounts of the windows of ow with the
+// same budget_duration, and the model budgets of nm those of om's with the same model and
+// time_period: calls in flight still settle against them, so a change that rebuilds
+// budget_limits or model_max_budget (as admin updates do) must not drop what they hold.
+func carryReserved(ow, nw []BudgetWindow, om, nm map[string]ModelBudget) {
+	held := map[string]float64{}
+	for _, w := range ow {
+		if _, ok := held[w.BudgetDuration]; !ok {
+			held[w.BudgetDuration] = w.Reserved
+		}
+	}
+	for i := range nw {
+		nw[i].Reserved = held[nw[i].BudgetDuration]
+	}
+	for model, b := range nm {
+		if o, ok := om[model]; ok && o.TimePeriod == b.TimePeriod {
+			b.Reserved = o.Reserved
+		} else {
+			b.Reserved = 0
+		}
+		nm[model] = b
+	}
 }
 
 // ScheduleRotation sets key_rotation_at = now + rotation_interval for an auto-rotating key

@@ -25,14 +25,15 @@ const (
 // Budget is a spend limit whose headroom lives on the item, so one conditional write can
 // reserve against it: reserving c does SET spend = spend + c, remaining = remaining - c
 // under remaining >= c. Spend includes reservations not yet settled; settling adds
-// (actual - reserved) to both. Remaining is nil when MaxBudget is nil (unlimited). The
-// "reserved" attribute (and each window's and model budget's) sums the reservations in
-// flight: a budget reset sets spend = reserved, so a call reserved before the reset and
-// settled after it counts in the new period and spend never goes negative.
+// (actual - reserved) to both. Remaining is nil when MaxBudget is nil (unlimited). Reserved
+// (and each window's and model budget's) sums the reservations in flight: a budget reset
+// sets spend = reserved, so a call reserved before the reset and settled after it counts in
+// the new period and spend never goes negative.
 type Budget struct {
 	MaxBudget      *float64   `dynamodbav:"max_budget" json:"max_budget"`
 	Spend          float64    `dynamodbav:"spend" json:"spend"`
 	Remaining      *float64   `dynamodbav:"remaining,omitempty" json:"-"`
+	Reserved       float64    `dynamodbav:"reserved,omitempty" json:"-"` // held by calls in flight (part of Spend)
 	SoftBudget     *float64   `dynamodbav:"soft_budget,omitempty" json:"soft_budget"`
 	BudgetDuration string     `dynamodbav:"budget_duration,omitempty" json:"budget_duration"`
 	BudgetResetAt  *time.Time `dynamodbav:"budget_reset_at,omitempty" json:"budget_reset_at"`

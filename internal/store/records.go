@@ -84,7 +84,7 @@ func marshal(v any) (item, error) {
 // counters are attributes that reservations and settlements change concurrently; admin
 // updates never write them directly (max_budget changes recompute remaining from spend in
 // the same expression).
-var counters = map[string]bool{"spend": true, "remaining": true, "inflight": true, "model_spend": true}
+var counters = map[string]bool{"spend": true, "remaining": true, "reserved": true, "inflight": true, "model_spend": true}
 
 // Tx collects the writes of one TransactWriteItems: all of them happen or none.
 type Tx struct {
@@ -271,21 +271,30 @@ func Retry(ctx context.Context, fn func() error) error {
 
 // get reads one item with a strongly consistent read into out; ErrNotFound if absent.
 func (s *Store) get(ctx context.Context, pk, sk string, out any) error {
+	it, err := s.getItem(ctx, pk, sk)
+	if err != nil {
+		return err
+	}
+	if err := attributevalue.UnmarshalMap(it, out); err != nil {
+		return fmt.Errorf("decode %s: %w", pk, err)
+	}
+	return nil
+}
+
+// getItem reads one item as stored, with a strongly consistent read; ErrNotFound if absent.
+func (s *Store) getItem(ctx context.Context, pk, sk string) (item, error) {
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            keyOf(pk, sk),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return fmt.Errorf("get %s: %w", pk, err)
+		return nil, fmt.Errorf("get %s: %w", pk, err)
 	}
 	if len(res.Item) == 0 {
-		return fmt.Errorf("%s: %w", pk, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", pk, ErrNotFound)
 	}
-	if err := attributevalue.UnmarshalMap(res.Item, out); err != nil {
-		return fmt.Errorf("decode %s: %w", pk, err)
-	}
-	return nil
+	return res.Item, nil
 }
 
 // Page is one page of a list, counted as LiteLLM's list endpoints count (1-based pages).

@@ -169,6 +169,8 @@ type target struct {
 	ModelBudget bool   `dynamodbav:"model_budget,omitempty"` // model_max_budget.<model>
 	ModelSpend  bool   `dynamodbav:"model_spend,omitempty"`  // model_spend.<model>
 	Lease       bool   `dynamodbav:"lease,omitempty"`        // inflight
+	// moved: the key's hash is gone; its MOVED# item may name the hash it was rotated to.
+	moved bool
 }
 
 // Timing of the request path's retries.
@@ -637,6 +639,7 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 		e.cond("(attribute_not_exists(" + blk + ") OR " + blk + " = " + e.val(&types.AttributeValueMemberBOOL{Value: false}) + ")")
 	}
 	if a.isKey {
+		e.cond("attribute_not_exists(" + e.name("active_token") + ")") // not a rotated-out hash
 		exp := e.name("expires_at")
 		e.cond("(attribute_not_exists(" + exp + ") OR " + exp + " > " + e.num(strconv.FormatInt(in.Now.Unix(), 10)) + ")")
 	}
@@ -782,6 +785,17 @@ func (p *plan) explainAccount(in *ReserveInput, i int, it map[string]types.Attri
 	a, rec, err := decodeAccount(old.scope, it)
 	if err != nil {
 		return nil, false, err
+	}
+	if k, ok := rec.(*Key); ok && k.IsPointer() {
+		// The key was rotated since it was cached: charge the record where it lives now,
+		// while the old secret is still in its grace period.
+		if k.RevokeAt == nil || !in.Now.Before(*k.RevokeAt) {
+			return &Refusal{Reason: ReasonKeyMissing, Scope: ScopeKey, ID: old.id}, false, nil
+		}
+		moved := *in.Key
+		moved.Token = k.ActiveToken
+		in.Key = &moved
+		return nil, true, nil
 	}
 	if a.isKey && a.blocked {
 		return &Refusal{Reason: ReasonBlocked, Scope: ScopeKey, ID: a.id}, false, nil
@@ -953,8 +967,11 @@ type Settlement struct {
 // deletes the RES# item (only if it is still there, so the call and the rotator never both
 // apply it), adds actual - reserved to every budget the reservation charged, adds the cost
 // to model_spend, the tokens to the tpm windows, releases the parallel-request lease and
-// puts the spend log. ErrSettled if the reservation was settled already. Retryable errors
-// are retried with backoff until ctx ends.
+// puts the spend log. A key rotated since the reservation is settled where it lives now:
+// the update of the old hash fails on its pointer (whose active_token comes back with the
+// cancellation) or on its absence (then its MOVED# item names the new hash), and the
+// settlement is re-planned against the new hash. ErrSettled if the reservation was settled
+// already. Retryable errors are retried with backoff until ctx ends.
 func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error {
 	res := r.res
 	res.Targets = slices.Clone(r.res.Targets)
@@ -988,6 +1005,9 @@ func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error
 			if errors.Is(err, errReplan) {
 				if refreshes++; refreshes > maxRefreshes {
 					return fmt.Errorf("settle %s: records keep changing: %w", res.RequestID, err)
+				}
+				if err := s.followMoved(ctx, &res); err != nil {
+					return fmt.Errorf("settle %s: %w", res.RequestID, err)
 				}
 				continue
 			}
@@ -1065,6 +1085,9 @@ func settleTarget(table string, t target, model, delta, actual, cost string) *ty
 	}
 	e := newTxExpr()
 	e.cond("attribute_exists(pk)")
+	if t.Scope == ScopeKey {
+		e.cond("attribute_not_exists(" + e.name("active_token") + ")") // not a rotated-out hash
+	}
 	if delta != "0" || cost != "0" {
 		d, k, zero := e.num(delta), e.num(cost), e.num("0")
 		spend, rsv := e.name("spend"), e.name("reserved")
@@ -1134,8 +1157,20 @@ func explainSettle(res *resItem, kinds []int, reasons []types.CancellationReason
 	return &types.TransactionCanceledException{CancellationReasons: reasons, Message: aws.String("settlement cancelled")}
 }
 
-// refit adapts a target to its record as it is now; a deleted record gets an empty PK.
+// refit adapts a target to its record as it is now; a deleted record gets an empty PK. A
+// rotated key moves to its active hash (the same record, so nothing else changes), or is
+// marked moved when its old hash is gone.
 func refit(t target, model string, it map[string]types.AttributeValue) target {
+	if t.Scope == ScopeKey {
+		if a, ok := it["active_token"].(*types.AttributeValueMemberS); ok {
+			t.PK = PrefixKey + a.Value
+			return t
+		}
+		if len(it) == 0 {
+			t.moved = true
+			return t
+		}
+	}
 	if len(it) == 0 {
 		return target{}
 	}
@@ -1150,6 +1185,29 @@ func refit(t target, model string, it map[string]types.AttributeValue) target {
 	t.ModelBudget = t.ModelBudget && hasMB
 	t.ModelSpend = t.ModelSpend && hasMS
 	return t
+}
+
+// followMoved points the targets marked moved at the hash their MOVED# item names, and drops
+// them when there is none (the key was deleted).
+func (s *Store) followMoved(ctx context.Context, res *resItem) error {
+	for i, t := range res.Targets {
+		if !t.moved {
+			continue
+		}
+		var mv movedItem
+		err := s.get(ctx, PrefixMoved+strings.TrimPrefix(t.PK, PrefixKey), SortMoved, &mv)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			res.Targets[i] = target{}
+		case err != nil:
+			return fmt.Errorf("follow rotated key: %w", err)
+		default:
+			t.PK, t.moved = PrefixKey+mv.Token, false
+			res.Targets[i] = t
+		}
+	}
+	res.Targets = compact(res.Targets)
+	return nil
 }
 
 func compact(ts []target) []target {

@@ -34,8 +34,10 @@ func (t *Tx) PutTeam(team *Team) error {
 	return t.put(PrefixTeam+team.TeamID, SortTeam, team, nil, fmt.Errorf("%w: %s", ErrTeamExists, team.TeamID))
 }
 
-// UpdateTeam adds the change of a team from old (as read) to new.
+// UpdateTeam adds the change of a team from old (as read) to new; windows new keeps (same
+// budget_duration) keep what calls in flight reserved on them.
 func (t *Tx) UpdateTeam(old, new *Team) error {
+	carryReserved(old.BudgetLimits, new.BudgetLimits, nil, nil)
 	new.index()
 	return t.update(PrefixTeam+old.TeamID, SortTeam, old, new)
 }

@@ -62,8 +62,9 @@ func (t *Tx) PutUser(u *User) error {
 }
 
 // UpdateUser adds the change of a user from old (as read) to new; a changed email moves
-// its EMAIL# item.
+// its EMAIL# item. Model budgets new keeps keep what calls in flight reserved on them.
 func (t *Tx) UpdateUser(old, new *User) error {
+	carryReserved(nil, nil, old.ModelMaxBudget, new.ModelMaxBudget)
 	new.index()
 	if err := t.update(PrefixUser+old.UserID, SortUser, old, new); err != nil {
 		return err
