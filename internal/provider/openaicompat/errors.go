@@ -8,15 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/translate"
 )
 
 // maxMessage bounds the upstream text copied into an error message.
@@ -90,7 +89,7 @@ func (c *Client) errorFromBody(status int, h http.Header, body []byte, secret st
 		Retryable: status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500,
 	}
 	if h != nil {
-		e.RetryAfter = retryAfter(h, time.Now())
+		e.RetryAfter = translate.RetryAfter(h)
 	}
 	if (status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity) &&
 		isContextWindow(code, msg) {
@@ -177,29 +176,6 @@ func codeOf(r gjson.Result) (string, int) {
 		return "", int(r.Int())
 	}
 	return "", 0
-}
-
-// retryAfter reads retry-after-ms (OpenAI) or retry-after (seconds or an HTTP date).
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // redact removes the API key from upstream text; some upstreams echo the key they got.

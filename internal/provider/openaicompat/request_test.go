@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/internal/provider/sse"
@@ -114,32 +112,6 @@ func FuzzRewriteBody(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		header map[string]string
-		want   time.Duration
-	}{
-		{map[string]string{"Retry-After": "20"}, 20 * time.Second},
-		{map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond},
-		{map[string]string{"Retry-After": "Wed, 01 Jan 2025 12:00:30 GMT"}, 30 * time.Second},
-		{map[string]string{"Retry-After": "Wed, 01 Jan 2025 11:00:00 GMT"}, 0},
-		{map[string]string{"Retry-After": "soon"}, 0},
-		{map[string]string{"Retry-After": "-3"}, 0},
-		{map[string]string{"Retry-After-Ms": "250", "Retry-After": "9"}, 250 * time.Millisecond},
-		{map[string]string{}, 0},
-	}
-	for _, tt := range tests {
-		h := http.Header{}
-		for k, v := range tt.header {
-			h.Set(k, v)
-		}
-		if got := retryAfter(h, now); got != tt.want {
-			t.Errorf("retryAfter(%v) = %v, want %v", tt.header, got, tt.want)
-		}
-	}
 }
 
 // streamOver is a stream reading the SSE body from memory.

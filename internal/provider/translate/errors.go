@@ -91,7 +91,10 @@ func TransportError(name string, err error) error {
 }
 
 // RetryAfter reads retry-after-ms or retry-after (seconds or an HTTP date); 0 if absent.
-func RetryAfter(h http.Header) time.Duration {
+func RetryAfter(h http.Header) time.Duration { return retryAfter(h, time.Now()) }
+
+// retryAfter is RetryAfter at the time now.
+func retryAfter(h http.Header, now time.Time) time.Duration {
 	if v := h.Get("Retry-After-Ms"); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
 			return time.Duration(ms * float64(time.Millisecond))
@@ -107,10 +110,8 @@ func RetryAfter(h http.Header) time.Duration {
 		}
 		return time.Duration(s * float64(time.Second))
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
 	}
 	return 0
 }
