@@ -111,18 +111,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // call is one LLM request on its way through the gateway: what the log line, the response
 // headers and the settle need.
 type call struct {
-	id      string
-	route   string
-	kind    provider.Kind
-	start   time.Time
-	req     openai.Request
-	body    []byte
-	model   string // model group after aliases
-	result  router.Result
-	usage   openai.Usage
-	cost    float64
-	status  int
-	errType string
+	id     string
+	route  string
+	kind   provider.Kind
+	start  time.Time
+	req    openai.Request
+	body   []byte
+	model  string // model group after aliases
+	result router.Result
+	usage  openai.Usage
+	// estimated is true when usage was estimated, not reported: a stream that ended early.
+	estimated bool
+	cost      float64
+	status    int
+	errType   string
 }
 
 func (g *Gateway) llm(kind provider.Kind, route string) http.Handler {
@@ -295,25 +297,34 @@ func (g *Gateway) charge(c *call, rt router.Route) Charge {
 		Stream:             c.req.Stream,
 		Tags:               tags(c.req.Metadata),
 	}
-	if c.kind != provider.Embedding {
-		ch.MaxTokens = requestedMaxTokens(&c.req)
-		if ch.MaxTokens == 0 {
-			ch.MaxTokens = price.MaxOutputTokens
-		}
-		if ch.MaxTokens == 0 {
-			ch.MaxTokens = defaultMaxTokens
-		}
+	var out int
+	ch.MaxTokens, out = c.outputLimit(price.MaxOutputTokens)
+	ch.Cost = price.WorstCase(ch.PromptTokens, out)
+	return ch
+}
+
+// outputLimit is the most completion tokens the call may produce per choice (max_tokens,
+// else the model's output limit modelMax, else defaultMaxTokens) and over its n choices.
+// An embedding produces none.
+func (c *call) outputLimit(modelMax int) (perChoice, total int) {
+	if c.kind == provider.Embedding {
+		return 0, 0
+	}
+	perChoice = requestedMaxTokens(&c.req)
+	if perChoice == 0 {
+		perChoice = modelMax
+	}
+	if perChoice == 0 {
+		perChoice = defaultMaxTokens
 	}
 	n := 1
 	if c.req.N != nil && *c.req.N > 1 {
 		n = *c.req.N
 	}
-	out := math.MaxInt // n × max_tokens saturates instead of wrapping around to a small cost
-	if ch.MaxTokens <= math.MaxInt/n {
-		out = n * ch.MaxTokens
+	if perChoice > math.MaxInt/n {
+		return perChoice, math.MaxInt // n × max_tokens saturates instead of wrapping around to a small cost
 	}
-	ch.Cost = price.WorstCase(ch.PromptTokens, out)
-	return ch
+	return perChoice, n * perChoice
 }
 
 func requestedMaxTokens(r *openai.Request) int {
@@ -449,6 +460,7 @@ func (g *Gateway) logCall(ctx context.Context, c *call) {
 		slog.Bool("stream", c.req.Stream),
 		slog.Int("prompt_tokens", c.usage.PromptTokens),
 		slog.Int("completion_tokens", c.usage.CompletionTokens),
+		slog.Bool("usage_estimated", c.estimated),
 		slog.Float64("cost", c.cost),
 		slog.Int("attempts", c.result.Attempts),
 		slog.String("error_type", c.errType),

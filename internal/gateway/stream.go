@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/router"
 )
@@ -39,9 +41,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 	if err != nil {
 		return err
 	}
+	complete := false // the stream ended with io.EOF
+	textBytes := 0    // generated text relayed, for a stream that ends without its usage
 	defer func() {
 		_ = s.Close()
-		c.usage = s.Usage()
+		c.usage, c.estimated = c.streamUsage(s.Usage(), complete, textBytes, result.Price.MaxOutputTokens)
 		c.cost = result.Price.Cost(c.usage)
 		w.Header().Set(HeaderResponseCost, strconv.FormatFloat(c.cost, 'g', -1, 64))
 	}()
@@ -64,6 +68,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 	for {
 		chunk, err := s.Next()
 		if errors.Is(err, io.EOF) {
+			complete = true
 			if _, err := w.Write(doneEvent); err == nil {
 				_ = rc.Flush()
 			}
@@ -82,6 +87,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			}
 			return nil
 		}
+		textBytes += generatedBytes(chunk)
 		*bp = append(append(append((*bp)[:0], dataPrefix...), chunk...), eventEnd...)
 		if _, err := w.Write(*bp); err != nil {
 			c.fail(context.Canceled) // the client went away
@@ -92,6 +98,84 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			return nil
 		}
 	}
+}
+
+// streamUsage is the usage of a stream that ended (complete: with io.EOF), and whether it
+// was estimated. A complete stream's reported usage stands. A stream that ended without
+// its final usage (the client hung up, the upstream broke off) is charged for what it
+// generated: the prompt as reported, else as pricing estimates it from the request; the
+// completion as the larger of what was reported so far and an estimate from the text
+// relayed (textBytes), at most the call's output limit (modelMax: the model's).
+func (c *call) streamUsage(u openai.Usage, complete bool, textBytes, modelMax int) (openai.Usage, bool) {
+	if complete && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
+		return u, false
+	}
+	if u.PromptTokens == 0 {
+		u.PromptTokens = pricing.PromptTokens(&c.req)
+	}
+	_, limit := c.outputLimit(modelMax)
+	u.CompletionTokens = min(max(u.CompletionTokens, pricing.ByteTokens(textBytes)), limit)
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u, true
+}
+
+// textFields are the chunk fields whose string values are generated text: a chat delta's
+// content, reasoning and tool-call arguments, a text completion's text.
+var textFields = [...][]byte{[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"arguments"`), []byte(`"text"`)}
+
+// generatedBytes is the size of the text a chunk carries: the string values of its
+// textFields, found by a scan rather than a parse (an escape sequence counts as one byte).
+// In valid JSON a quoted name followed by a colon is a key: quotes inside strings are
+// escaped.
+func generatedBytes(chunk []byte) int {
+	n := 0
+	for _, f := range textFields {
+		for rest := chunk; ; {
+			i := bytes.Index(rest, f)
+			if i < 0 {
+				break
+			}
+			var m int
+			m, rest = stringValue(rest[i+len(f):])
+			n += m
+		}
+	}
+	return n
+}
+
+// stringValue reads a colon and a JSON string at the start of b and returns the string's
+// length and the rest of b; 0 and b if b holds no such thing (the key's value is null or
+// not a string, or it was no key).
+func stringValue(b []byte) (int, []byte) {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != ':' {
+		return 0, b
+	}
+	if i = skipSpace(b, i+1); i == len(b) || b[i] != '"' {
+		return 0, b
+	}
+	n := 0
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return n, b[i+1:]
+		case '\\':
+			if i++; i < len(b) && b[i] == 'u' {
+				i += 4
+			}
+		}
+		n++
+	}
+	return n, nil
+}
+
+// skipSpace returns the index of the first byte of b at or after i that is not JSON
+// whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // streamError is the error event for a stream that failed after its first chunk.

@@ -22,9 +22,10 @@ const (
 )
 
 // TextTokens estimates the tokens of a text.
-func TextTokens(s string) int { return lenTokens(len(s)) }
+func TextTokens(s string) int { return ByteTokens(len(s)) }
 
-func lenTokens(n int) int { return (n + bytesPerToken - 1) / bytesPerToken }
+// ByteTokens estimates the tokens of n bytes of text.
+func ByteTokens(n int) int { return (n + bytesPerToken - 1) / bytesPerToken }
 
 // PromptTokens estimates the prompt tokens of a chat (messages), completion (prompt) or
 // embedding (input) request. Content it cannot read counts as its JSON size.
@@ -127,5 +128,5 @@ func rawTokens(raw json.RawMessage) int {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0
 	}
-	return lenTokens(len(raw))
+	return ByteTokens(len(raw))
 }
