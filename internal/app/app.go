@@ -52,7 +52,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	gw, err := newGateway(cfg, log, authn, limits.New(st, cfg, limits.WithLogger(log)))
+	gw, err := newGateway(cfg, log, authn, newLimiter(cfg, st, log))
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,18 @@ func newRotator(ctx context.Context, cfg *config.Config, st *store.Store, log *s
 	}
 	o.Store, o.Rekeyer, o.Reconciler, o.Logger = st, keys, st, log
 	return keys, rotation.New(o), nil
+}
+
+// newLimiter builds the budgets and rate limits, or returns nil when there is nothing to
+// enforce or account: with auth off (no master key) and no proxy-wide
+// litellm_settings.max_budget, every call is the anonymous admin's, which no budget or limit
+// binds, and, as LiteLLM without a database, llmgate records no spend, so a call makes no
+// DynamoDB request.
+func newLimiter(cfg *config.Config, st *store.Store, log *slog.Logger) gateway.Limiter {
+	if cfg.GeneralSettings.MasterKey == "" && cfg.LiteLLMSettings.MaxBudget == nil {
+		return nil
+	}
+	return limits.New(st, cfg, limits.WithLogger(log))
 }
 
 // newGateway builds the LLM routes: prices, the router over the providers, the handler.

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -54,6 +56,10 @@ type fakeLimiter struct {
 	outcomes  []Outcome
 	settleCtx []error // ctx.Err() as Settle saw it
 	settled   chan struct{}
+	// hold, if set, makes Settle wait until it is closed (at most 2 s); held records
+	// whether it was closed in time.
+	hold chan struct{}
+	held []bool
 }
 
 func (l *fakeLimiter) Reserve(ctx context.Context, c Caller, ch Charge) (Reservation, error) {
@@ -73,6 +79,17 @@ func (l *fakeLimiter) Header() http.Header {
 func (l *fakeLimiter) MaxTokens() int { return l.maxTokens }
 
 func (l *fakeLimiter) Settle(ctx context.Context, o Outcome) error {
+	if l.hold != nil {
+		held := true
+		select {
+		case <-l.hold:
+		case <-time.After(2 * time.Second):
+			held = false
+		}
+		l.mu.Lock()
+		l.held = append(l.held, held)
+		l.mu.Unlock()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.outcomes = append(l.outcomes, o)
@@ -308,5 +325,43 @@ func TestLimiter_SettlesFailuresAndDisconnects(t *testing.T) {
 	o := lim.outcomes[1]
 	if o.Success || o.Status != statusClientClosed || lim.settleCtx[1] != nil || o.Usage.PromptTokens == 0 {
 		t.Errorf("outcome %+v settled with ctx err %v, want an unsuccessful 499 with usage, settled on a live context", o, lim.settleCtx[1])
+	}
+}
+
+// TestSettle_AfterTheClientHasTheWholeAnswer holds Settle until the client has read the
+// whole answer (a body of its Content-Length, or a stream up to its last event): settle
+// latency must not add to the client's.
+func TestSettle_AfterTheClientHasTheWholeAnswer(t *testing.T) {
+	tests := []struct {
+		name, body string
+		lastEvent  string // "" for a JSON answer, read to its end
+	}{
+		{"answer", `{"model":"gpt","messages":[]}`, ""},
+		{"upstream error", `{"model":"limited","messages":[]}`, ""},
+		{"stream", `{"model":"gpt","stream":true,"messages":[]}`, "data: [DONE]"},
+		{"stream error", `{"model":"midfail","stream":true,"messages":[]}`, `data: {"error"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := &fakeLimiter{hold: make(chan struct{})}
+			h := newHarness(t, testConfig(), nil, lim)
+			resp := h.post(t, "/v1/chat/completions", tt.body)
+			if tt.lastEvent == "" {
+				if _, err := io.ReadAll(resp.Body); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				sc := bufio.NewScanner(resp.Body)
+				for sc.Scan() && !strings.HasPrefix(sc.Text(), tt.lastEvent) {
+				}
+			}
+			close(lim.hold)
+			lim.waitOutcomes(t, 1)
+			lim.mu.Lock()
+			defer lim.mu.Unlock()
+			if len(lim.held) != 1 || !lim.held[0] {
+				t.Errorf("settle waited 2 s for the client to have the answer; want the answer complete before settle")
+			}
+		})
 	}
 }

@@ -59,21 +59,25 @@ func NotImplemented(route string) *Error {
 }
 
 // WriteError writes err as an OpenAI-format error. Errors that are not *Error become a 500
-// whose message does not leak internals.
+// whose message does not leak internals. The answer carries its Content-Length, so it is
+// complete for the client once flushed, whatever the handler does next.
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = Errorf(http.StatusInternalServerError, TypeServer, "internal server error")
 	}
+	body, _ := json.Marshal(struct {
+		Error *Error `json:"error"`
+	}{e})
+	body = append(body, '\n')
 	h := w.Header()
 	for k, vs := range e.Header {
 		h[k] = vs
 	}
 	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error *Error `json:"error"`
-	}{e})
+	_, _ = w.Write(body)
 }
 
 // WriteJSON writes v as JSON with the given status.

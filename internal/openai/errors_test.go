@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 )
 
@@ -49,6 +50,9 @@ func TestWriteError(t *testing.T) {
 			}
 			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 				t.Errorf("content-type = %q", ct)
+			}
+			if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(rec.Body.Len()) {
+				t.Errorf("content-length = %q, want %d (the body's size)", cl, rec.Body.Len())
 			}
 			var got, want any
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
