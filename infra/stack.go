@@ -136,12 +136,16 @@ func newTable(scope constructs.Construct, name string) awsdynamodb.TableV2 {
 	}
 	var gsis []*awsdynamodb.GlobalSecondaryIndexPropsV2
 	for _, ix := range schema.State.Indexes {
-		gsis = append(gsis, &awsdynamodb.GlobalSecondaryIndexPropsV2{
+		gsi := &awsdynamodb.GlobalSecondaryIndexPropsV2{
 			IndexName:      jsii.String(ix.Name),
 			PartitionKey:   attr(ix.PartitionKey),
 			SortKey:        attr(ix.SortKey),
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
-		})
+			ProjectionType: awsdynamodb.ProjectionType(ix.Projection.Type),
+		}
+		if len(ix.Projection.NonKeyAttributes) > 0 {
+			gsi.NonKeyAttributes = jsii.Strings(ix.Projection.NonKeyAttributes...)
+		}
+		gsis = append(gsis, gsi)
 	}
 	props := &awsdynamodb.TablePropsV2{
 		PartitionKey:           attr(schema.State.PartitionKey),

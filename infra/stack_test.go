@@ -36,9 +36,13 @@ func TestTable_MatchesSchema(t *testing.T) {
 	}
 	var wantGSIs []any
 	for _, ix := range schema.State.Indexes {
+		proj := map[string]any{"ProjectionType": ix.Projection.Type}
+		if len(ix.Projection.NonKeyAttributes) > 0 {
+			proj["NonKeyAttributes"] = ix.Projection.NonKeyAttributes
+		}
 		wantGSIs = append(wantGSIs, map[string]any{
 			"IndexName": ix.Name, "KeySchema": keySchema(ix.PartitionKey, ix.SortKey),
-			"Projection": map[string]any{"ProjectionType": "ALL"},
+			"Projection": proj,
 		})
 	}
 	if got := p["GlobalSecondaryIndexes"]; !jsonEqualUnordered(got, wantGSIs) {

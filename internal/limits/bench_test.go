@@ -19,6 +19,7 @@ import (
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/limits"
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
 // capacity asks every DynamoDB write for its consumed capacity (per table and index:
@@ -28,6 +29,7 @@ type capacity struct {
 	mu         sync.Mutex
 	trips      int
 	table, gsi float64
+	index      map[string]float64 // by index name
 }
 
 func (c *capacity) option(o *dynamodb.Options) {
@@ -55,8 +57,12 @@ func (c *capacity) option(o *dynamodb.Options) {
 					if u.Table != nil {
 						c.table += aws.ToFloat64(u.Table.CapacityUnits)
 					}
-					for _, g := range u.GlobalSecondaryIndexes {
+					for name, g := range u.GlobalSecondaryIndexes {
 						c.gsi += aws.ToFloat64(g.CapacityUnits)
+						if c.index == nil {
+							c.index = map[string]float64{}
+						}
+						c.index[name] += aws.ToFloat64(g.CapacityUnits)
 					}
 				}
 				c.mu.Unlock()
@@ -78,8 +84,42 @@ func (c *capacity) option(o *dynamodb.Options) {
 
 func (c *capacity) reset() {
 	c.mu.Lock()
-	c.trips, c.table, c.gsi = 0, 0, 0
+	c.trips, c.table, c.gsi, c.index = 0, 0, 0, nil
 	c.mu.Unlock()
+}
+
+// TestReserve_RewritesNoIndexEntryOfTheChargedRecords: the records a call charges are in the
+// by_kind, by_user, by_team and due_reset indexes, which project only keys, so changing their
+// counters writes no index entry; only the reservation's own entry in due_expire is written.
+func TestReserve_RewritesNoIndexEntryOfTheChargedRecords(t *testing.T) {
+	ctx := context.Background()
+	c := &capacity{}
+	st := store.NewWithClient(dynamotest.NewTable(t, c.option))
+	cfg := &config.Config{}
+	cfg.Settings.ReservationTTL = config.Duration(time.Minute)
+	lim := limits.New(st, cfg)
+	reset := time.Now().Add(time.Hour).UTC()
+	p := benchCaller(t, st, func(k *store.Key, u *store.User, tm *store.Team, m *store.Membership) {
+		k.MaxBudget, u.MaxBudget, tm.MaxBudget, m.MaxBudget = ptr(1e6), ptr(1e6), ptr(1e6), ptr(1e6)
+		k.BudgetDuration, k.BudgetResetAt = "1d", &reset
+		k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "1d", MaxBudget: 1e6, ResetAt: &reset}}
+	})
+	c.reset()
+	res, err := lim.Reserve(ctx, p, gateway.Charge{RequestID: "r1", Route: "/chat/completions", Model: "gpt-4o", Cost: 0.001, PromptTokens: 10, MaxTokens: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cu := range c.index {
+		if name != schema.IndexDueExpire && cu != 0 {
+			t.Errorf("reserve wrote %v capacity units to index %s, want 0 (only %s)", cu, name, schema.IndexDueExpire)
+		}
+	}
+	if c.index[schema.IndexDueExpire] == 0 {
+		t.Errorf("reserve wrote no %s entry; index capacity %v", schema.IndexDueExpire, c.index)
+	}
+	if err := res.Settle(ctx, outcome(0.0005, 50)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // BenchmarkReserveSettle measures one call's reserve and settle on DynamoDB Local: latency,

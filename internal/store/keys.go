@@ -516,18 +516,9 @@ func (s *Store) BatchRecords(ctx context.Context, userID, teamID string) (*User,
 	if len(keys) == 0 {
 		return nil, nil, nil, nil
 	}
-	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	var items []item
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt > 5 {
-			return nil, nil, nil, errors.New("batch get: unprocessed keys after retries")
-		}
-		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("batch get user/team: %w", err)
-		}
-		items = append(items, out.Responses[s.table]...)
-		req = out.UnprocessedKeys
+	items, err := s.batchGet(ctx, keys, true)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read user/team: %w", err)
 	}
 	var (
 		u *User

@@ -349,3 +349,34 @@ func TestDeleteKeys_RemovesKeysAndAliases(t *testing.T) {
 		t.Errorf("alias left behind: %v", err)
 	}
 }
+
+func TestListKeys_PageOverOneBatchGetReadsWholeRecordsInOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	base := time.Now().UTC()
+	const n = 130 // the indexes project keys only: a page of 120 takes two BatchGetItem calls
+	for i := range n {
+		k := newKey("k"+fmtInt(i), func(k *store.Key) {
+			k.CreatedAt = base.Add(time.Duration(i) * time.Second)
+			k.UserID = ptr("u")
+			k.MaxBudget = ptr(float64(i))
+		})
+		if err := s.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, total, err := s.ListKeys(ctx, store.KeyFilter{UserID: "u"}, store.Page{Number: 1, Size: 120, Desc: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != n || len(keys) != 120 {
+		t.Fatalf("got %d keys (total %d), want 120 (total %d)", len(keys), total, n)
+	}
+	for j, k := range keys {
+		i := n - 1 - j
+		if k.Token != "k"+fmtInt(i) || k.MaxBudget == nil || *k.MaxBudget != float64(i) || k.KeyName != "sk-...abcd" {
+			t.Fatalf("key %d = token %q max_budget %v name %q, want k%d, %d, sk-...abcd", j, k.Token, k.MaxBudget, k.KeyName, i, i)
+		}
+	}
+}

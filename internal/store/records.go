@@ -297,6 +297,79 @@ func (s *Store) getItem(ctx context.Context, pk, sk string) (item, error) {
 	return res.Item, nil
 }
 
+// maxBatchGet is DynamoDB's limit on the keys of one BatchGetItem.
+const maxBatchGet = 100
+
+// maxBatchRetries bounds the retries of unprocessed keys (with backoff) in one batchGet.
+const maxBatchRetries = 8
+
+// batchGet reads items by primary key with BatchGetItem, at most maxBatchGet keys a call,
+// retrying unprocessed keys with backoff. It returns the items in the order of keys; items
+// that do not exist are left out.
+func (s *Store) batchGet(ctx context.Context, keys []item, consistent bool) ([]item, error) {
+	id := func(it item) [2]string {
+		pk, _ := it[schema.AttrPK].(*types.AttributeValueMemberS)
+		sk, _ := it[schema.AttrSK].(*types.AttributeValueMemberS)
+		if pk == nil || sk == nil {
+			return [2]string{}
+		}
+		return [2]string{pk.Value, sk.Value}
+	}
+	found := make(map[[2]string]item, len(keys))
+	for start := 0; start < len(keys); start += maxBatchGet {
+		req := map[string]types.KeysAndAttributes{s.table: {
+			Keys: keys[start:min(start+maxBatchGet, len(keys))], ConsistentRead: aws.Bool(consistent),
+		}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > maxBatchRetries {
+					return nil, errors.New("batch get: keys still unprocessed after retries")
+				}
+				if err := backoff(ctx, attempt-1); err != nil {
+					return nil, fmt.Errorf("batch get: %w", err)
+				}
+			}
+			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("batch get: %w", err)
+			}
+			for _, it := range out.Responses[s.table] {
+				found[id(it)] = it
+			}
+			req = out.UnprocessedKeys
+		}
+	}
+	out := make([]item, 0, len(keys))
+	for _, k := range keys {
+		if it, ok := found[id(k)]; ok {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+// indexItems returns the table items behind entries read from index, in the same order: the
+// entries themselves when the index projects every attribute, else the items read by key
+// (eventually consistent, as the index itself is). Items deleted since are left out.
+func (s *Store) indexItems(ctx context.Context, index string, entries []item) ([]item, error) {
+	ix, ok := schema.State.Index(index)
+	if !ok {
+		return nil, fmt.Errorf("no index %s in the schema", index)
+	}
+	if ix.Projection.Type == schema.ProjectAll || len(entries) == 0 {
+		return entries, nil
+	}
+	keys := make([]item, len(entries))
+	for i, e := range entries {
+		keys[i] = item{schema.AttrPK: e[schema.AttrPK], schema.AttrSK: e[schema.AttrSK]}
+	}
+	items, err := s.batchGet(ctx, keys, false)
+	if err != nil {
+		return nil, fmt.Errorf("read items of index %s: %w", index, err)
+	}
+	return items, nil
+}
+
 // Page is one page of a list, counted as LiteLLM's list endpoints count (1-based pages).
 type Page struct {
 	Number int // 1-based
@@ -305,8 +378,8 @@ type Page struct {
 }
 
 // query pages through an index partition (items whose gsi_sort starts with sortPrefix),
-// decodes the items of the requested page into out (a pointer to a slice) and returns the
-// number of matching items.
+// reads the items of the requested page from the table (the indexes project only keys),
+// decodes them into out (a pointer to a slice) and returns the number of matching items.
 func (s *Store) query(ctx context.Context, index, attr, value, sortPrefix string, p Page, out any) (int, error) {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
@@ -337,7 +410,18 @@ func (s *Store) query(ctx context.Context, index, attr, value, sortPrefix string
 			total++
 		}
 	}
-	if err := attributevalue.UnmarshalListOfMaps(page, out); err != nil {
+	page, err := s.indexItems(ctx, index, page)
+	if err != nil {
+		return 0, err
+	}
+	// The index lags the table: keep only items that still belong in the partition.
+	kept := page[:0]
+	for _, it := range page {
+		if v, ok := it[attr].(*types.AttributeValueMemberS); ok && v.Value == value {
+			kept = append(kept, it)
+		}
+	}
+	if err := attributevalue.UnmarshalListOfMaps(kept, out); err != nil {
 		return 0, fmt.Errorf("decode %s %s: %w", index, value, err)
 	}
 	return total, nil

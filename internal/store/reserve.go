@@ -1246,7 +1246,11 @@ func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int,
 			if err != nil {
 				return settled, fmt.Errorf("query stale reservations: %w", err)
 			}
-			for _, it := range page.Items {
+			items, err := s.indexItems(ctx, schema.IndexDueExpire, page.Items[:min(len(page.Items), limit-settled)])
+			if err != nil {
+				return settled, fmt.Errorf("stale reservations: %w", err)
+			}
+			for _, it := range items {
 				if settled >= limit {
 					break
 				}

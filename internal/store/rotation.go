@@ -123,12 +123,11 @@ func (s *Store) due(ctx context.Context, index string, now time.Time, limit int,
 
 // indexKeys returns the partition and sort key attributes of a due index.
 func indexKeys(name string) (shard, at string, err error) {
-	for _, ix := range schema.State.Indexes {
-		if ix.Name == name {
-			return ix.PartitionKey.Name, ix.SortKey.Name, nil
-		}
+	ix, ok := schema.State.Index(name)
+	if !ok {
+		return "", "", fmt.Errorf("no index %s in the schema", name)
 	}
-	return "", "", fmt.Errorf("no index %s in the schema", name)
+	return ix.PartitionKey.Name, ix.SortKey.Name, nil
 }
 
 // BudgetRecord is the budget part of a record in the due_reset index: its own budget, its

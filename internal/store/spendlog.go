@@ -207,13 +207,21 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 			if err != nil {
 				return false, fmt.Errorf("query spend logs (%s %s): %w", index, value, err)
 			}
-			var logs []SpendLog
-			if err := attributevalue.UnmarshalListOfMaps(page.Items, &logs); err != nil {
-				return false, fmt.Errorf("decode spend logs: %w", err)
-			}
-			for _, l := range logs {
-				if !visit(l) {
-					return false, nil
+			// Indexes that project only keys are read maxBatchGet logs at a time, so a
+			// visit that stops early reads little more than it needed.
+			for start := 0; start < len(page.Items); start += maxBatchGet {
+				items, err := s.indexItems(ctx, index, page.Items[start:min(start+maxBatchGet, len(page.Items))])
+				if err != nil {
+					return false, fmt.Errorf("spend logs: %w", err)
+				}
+				var logs []SpendLog
+				if err := attributevalue.UnmarshalListOfMaps(items, &logs); err != nil {
+					return false, fmt.Errorf("decode spend logs: %w", err)
+				}
+				for _, l := range logs {
+					if !visit(l) {
+						return false, nil
+					}
 				}
 			}
 		}

@@ -21,12 +21,40 @@ type Key struct {
 	Type string // String or Number
 }
 
-// Index is a global secondary index projecting all attributes. Indexes are sparse: an item
-// appears in one only while it carries the index's partition key attribute.
+// Index is a global secondary index. Indexes are sparse: an item appears in one only while
+// it carries the index's partition key attribute.
 type Index struct {
 	Name         string
 	PartitionKey Key
 	SortKey      Key
+	Projection   Projection
+}
+
+// Projection types, as DynamoDB names them.
+const (
+	ProjectAll      = "ALL"
+	ProjectKeysOnly = "KEYS_ONLY"
+	ProjectInclude  = "INCLUDE"
+)
+
+// Projection says which attributes an index copies besides the table's and its own keys.
+// DynamoDB rewrites an item's index entry whenever a projected attribute changes, so an index
+// that holds items whose counters change on every call (keys, users, teams) projects only
+// keys, and its readers fetch the items from the table.
+type Projection struct {
+	Type             string   // ProjectAll, ProjectKeysOnly or ProjectInclude
+	NonKeyAttributes []string // with ProjectInclude
+}
+
+// Projections of the state table's indexes.
+var (
+	All      = Projection{Type: ProjectAll}
+	KeysOnly = Projection{Type: ProjectKeysOnly}
+)
+
+// Include projects the keys and attrs.
+func Include(attrs ...string) Projection {
+	return Projection{Type: ProjectInclude, NonKeyAttributes: attrs}
 }
 
 // Table describes the state table.
@@ -59,20 +87,34 @@ const (
 	IndexDueExpire = "due_expire"
 )
 
-// State is the llmgate state table.
+// State is the llmgate state table. Only by_key, which holds nothing but spend logs (never
+// changed once written), projects all attributes. The other indexes hold keys, users, teams,
+// memberships or reservations, whose counters every call changes (or that are written and
+// deleted once per call), so they project keys only; by_user also projects gsi_team, which
+// spend log queries by user and team filter on.
 var State = Table{
 	PartitionKey: Key{AttrPK, String},
 	SortKey:      Key{AttrSK, String},
 	TTLAttribute: AttrTTL,
 	Indexes: []Index{
-		{IndexByUser, Key{"gsi_user", String}, Key{"gsi_sort", String}},
-		{IndexByTeam, Key{"gsi_team", String}, Key{"gsi_sort", String}},
-		{IndexByKind, Key{"kind", String}, Key{"gsi_sort", String}},
-		{IndexByKey, Key{"gsi_key", String}, Key{"gsi_sort", String}},
-		{IndexDueReset, Key{"reset_shard", String}, Key{"reset_at", Number}},
-		{IndexDueRotate, Key{"rotate_shard", String}, Key{"rotate_at", Number}},
-		{IndexDueExpire, Key{"expire_shard", String}, Key{"expire_at", Number}},
+		{IndexByUser, Key{"gsi_user", String}, Key{"gsi_sort", String}, Include("gsi_team")},
+		{IndexByTeam, Key{"gsi_team", String}, Key{"gsi_sort", String}, KeysOnly},
+		{IndexByKind, Key{"kind", String}, Key{"gsi_sort", String}, KeysOnly},
+		{IndexByKey, Key{"gsi_key", String}, Key{"gsi_sort", String}, All},
+		{IndexDueReset, Key{"reset_shard", String}, Key{"reset_at", Number}, KeysOnly},
+		{IndexDueRotate, Key{"rotate_shard", String}, Key{"rotate_at", Number}, KeysOnly},
+		{IndexDueExpire, Key{"expire_shard", String}, Key{"expire_at", Number}, KeysOnly},
 	},
+}
+
+// Index returns the index called name.
+func (t Table) Index(name string) (Index, bool) {
+	for _, ix := range t.Indexes {
+		if ix.Name == name {
+			return ix, true
+		}
+	}
+	return Index{}, false
 }
 
 // CreateTableInput is the on-demand CreateTable request for t under the given name.
@@ -104,7 +146,10 @@ func (t Table) CreateTableInput(name string) *dynamodb.CreateTableInput {
 				{AttributeName: aws.String(ix.PartitionKey.Name), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(ix.SortKey.Name), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionType(ix.Projection.Type),
+				NonKeyAttributes: ix.Projection.NonKeyAttributes,
+			},
 		})
 	}
 	in.AttributeDefinitions = defs
