@@ -33,6 +33,31 @@ func (l *Limiter) refusal(ctx context.Context, err error, p *auth.Principal, ch 
 	return refusalError(ref, now)
 }
 
+// release frees, in the background, a reservation that may have been written although
+// Reserve failed (its answer was lost): it settles it at zero cost, with no spend log (the
+// call was refused), within the settle time budget and on a context the caller's end does
+// not cancel. Refusals are definite and hold nothing. If the release fails too, the
+// reservation expires and the rotator settles it.
+func (l *Limiter) release(ctx context.Context, err error) {
+	var ue *store.UncertainError
+	if !errors.As(err, &ue) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.settleTimeout)
+	go func() {
+		defer cancel()
+		id := slog.String("request_id", ue.Reservation.RequestID())
+		switch err := l.st.Settle(ctx, ue.Reservation, store.Settlement{}); {
+		case err == nil:
+			l.log.LogAttrs(ctx, slog.LevelInfo, "reserve failed after its reservation was written: released", id)
+		case errors.Is(err, store.ErrSettled): // never written: nothing to release
+		default:
+			l.log.LogAttrs(ctx, slog.LevelError, "release of an uncertain reservation failed: it stays until it expires and the rotator settles it",
+				id, slog.Time("expires", ue.Reservation.ExpireAt()), slog.String("error", err.Error()))
+		}
+	}()
+}
+
 // refusalError is LiteLLM's error for a refusal.
 func refusalError(r *store.Refusal, now time.Time) *openai.Error {
 	switch r.Reason {

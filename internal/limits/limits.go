@@ -152,6 +152,7 @@ func (l *Limiter) Reserve(ctx context.Context, c gateway.Caller, ch gateway.Char
 		}
 	}
 	if err != nil {
+		l.release(ctx, err)
 		return nil, l.refusal(ctx, err, p, ch, now)
 	}
 	l.softBudgets(ctx, p, ch, in.Cost)

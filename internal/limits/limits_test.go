@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/llmgate/llmgate/internal/auth"
@@ -675,5 +677,85 @@ func TestReserve_FailsClosedWhenDynamoDBIsUnreachable(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Reserve took %v to fail, want about its 300ms budget", d)
+	}
+}
+
+// loseReservationAnswers is an SDK middleware that loses the answer of every reservation
+// transaction (a TransactWriteItems that puts a RES# item): it sends the transaction when
+// send is true (it commits), then waits until the call's context ends and returns its error,
+// as a timeout after the transaction went out does.
+func loseReservationAnswers(send bool) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("loseReservationAnswers",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					tx, ok := in.Parameters.(*dynamodb.TransactWriteItemsInput)
+					if !ok || !putsReservation(tx) {
+						return next.HandleInitialize(ctx, in)
+					}
+					if send {
+						if out, md, err := next.HandleInitialize(ctx, in); err != nil {
+							return out, md, err
+						}
+					}
+					<-ctx.Done()
+					return middleware.InitializeOutput{}, middleware.Metadata{}, ctx.Err()
+				}), middleware.After)
+		})
+	}
+}
+
+func putsReservation(tx *dynamodb.TransactWriteItemsInput) bool {
+	for _, it := range tx.TransactItems {
+		if it.Put == nil {
+			continue
+		}
+		if pk, ok := it.Put.Item["pk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, store.PrefixReservation) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReserve_ReleasesAReservationWhoseAnswerWasLost: Reserve times out after its
+// transaction went out, so the call is refused with a 503; the reservation it may have
+// written is released in the background: the lease and the reserved budget are back. One
+// that was never written is left alone (its release changes nothing).
+func TestReserve_ReleasesAReservationWhoseAnswerWasLost(t *testing.T) {
+	t.Parallel()
+	for _, written := range []bool{true, false} {
+		t.Run(fmt.Sprintf("written=%t", written), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := newEnv(t, nil)
+			p := e.caller(t, func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
+				k.MaxBudget, k.MaxParallelRequests = ptr(1.0), ptr(int64(1))
+			})
+			lossy := store.NewWithClient(dynamotest.Client(t, loseReservationAnswers(written)), e.st.Table())
+			lim := limits.New(lossy, e.cfg, limits.WithClock(func() time.Time { return e.now }), limits.WithTimeouts(300*time.Millisecond, testTimeout))
+			_, err := lim.Reserve(ctx, p, charge(0.01))
+			var oe *openai.Error
+			if !errors.As(err, &oe) || oe.Status != http.StatusServiceUnavailable {
+				t.Fatalf("Reserve whose answer was lost = %v, want a 503", err)
+			}
+			var k *store.Key
+			released := func() bool {
+				k, err = e.st.GetKey(ctx, p.Key.Token)
+				return err == nil && k.Limits.Inflight == 0 && k.Budget.Reserved == 0
+			}
+			for deadline := time.Now().Add(5 * time.Second); !released() && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Limits.Inflight != 0 || k.Budget.Reserved != 0 || k.Budget.Spend != 0 || *k.Budget.Remaining != 1 {
+				t.Errorf("after the refused call: inflight %d, reserved %g, spend %g, remaining %g; want 0, 0, 0 and 1",
+					k.Limits.Inflight, k.Budget.Reserved, k.Budget.Spend, *k.Budget.Remaining)
+			}
+			if _, err := e.lim.Reserve(ctx, p, charge(0.01)); err != nil {
+				t.Errorf("the next call (max_parallel_requests 1) = %v, want it admitted", err)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,7 +210,6 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		}
 		res, err := s.reserveOnce(ctx, p, &in, uncertain)
 		var ref *Refusal
-		var tce *types.TransactionCanceledException
 		switch {
 		case err == nil:
 			return res, nil
@@ -225,15 +225,46 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 				}
 			}
 			continue
-		case !retryable(err):
-			return nil, fmt.Errorf("reserve %s: %w", in.RequestID, err)
-		case !errors.As(err, &tce) && !errors.Is(err, errTransient):
-			uncertain = true
+		}
+		uncertain = uncertain || lost(err)
+		if !retryable(err) {
+			return nil, gaveUp(p, uncertain, fmt.Errorf("reserve %s: %w", in.RequestID, err))
 		}
 		if werr := backoff(ctx, attempt); werr != nil {
-			return nil, fmt.Errorf("reserve %s: gave up after %d attempts: %w", in.RequestID, attempt+1, err)
+			return nil, gaveUp(p, uncertain, fmt.Errorf("reserve %s: gave up after %d attempts: %w", in.RequestID, attempt+1, err))
 		}
 	}
+}
+
+// lost reports whether a failed attempt may have committed: it got no answer, and the
+// request was not refused before it was sent (a connection that could not be dialled).
+func lost(err error) bool {
+	var tce *types.TransactionCanceledException
+	var ne *net.OpError
+	return !errors.As(err, &tce) && !errors.Is(err, errTransient) && !(errors.As(err, &ne) && ne.Op == "dial")
+}
+
+// UncertainError is Reserve failing after an attempt whose answer was lost (a timeout, a
+// network error): the reservation may have been written, holding its budget, rate-limit
+// count and lease until it expires. Settling Reservation at zero cost releases it; the
+// settle deletes the reservation only if it exists, so one never written costs a failed
+// condition (ErrSettled) and changes nothing.
+type UncertainError struct {
+	Reservation *Reservation
+	Err         error
+}
+
+func (e *UncertainError) Error() string { return e.Err.Error() }
+
+func (e *UncertainError) Unwrap() error { return e.Err }
+
+// gaveUp is the error of a Reserve that failed: an *UncertainError carrying the plan's
+// reservation when an attempt may have committed.
+func gaveUp(p *plan, uncertain bool, err error) error {
+	if !uncertain {
+		return err
+	}
+	return &UncertainError{Reservation: &Reservation{res: p.res}, Err: err}
 }
 
 // errReplan: a record changed since it was cached; the input now holds the fresh copy.
