@@ -30,7 +30,14 @@ func (l *Limiter) refusal(ctx context.Context, err error, p *auth.Principal, ch 
 		return openai.Errorf(http.StatusServiceUnavailable, openai.TypeUnavailable,
 			"Budget and rate limit checks are unavailable right now; the call was not made. Try again shortly.")
 	}
-	return refusalError(ref, now)
+	e := refusalError(ref, now)
+	if (ref.Reason == store.ReasonBudget || ref.Reason == store.ReasonWindow) && ref.Spend < ref.Max && ch.Cost > 0 {
+		// Reserve mode refused a call whose worst case does not fit what is left: LiteLLM's
+		// message alone ("Current cost: 0.2, Max budget: 1.0") would read as a bug.
+		e.Message += fmt.Sprintf(". This call could cost up to %s (prompt + max_tokens %d), more than the %s left; lower max_tokens to fit.",
+			usd(ch.Cost), ch.MaxTokens, usd(ref.Max-ref.Spend))
+	}
+	return e
 }
 
 // release frees, in the background, a reservation that may have been written although
@@ -140,6 +147,9 @@ func rateLimitError(r *store.Refusal, now time.Time) *openai.Error {
 }
 
 // pyFloat formats f as Python's str(float): "1.0", "0.25", "1e-05", "1.5e+16".
+// usd formats an amount with six significant digits, for explanations (not LiteLLM's fields).
+func usd(f float64) string { return "$" + strconv.FormatFloat(f, 'g', 6, 64) }
+
 func pyFloat(f float64) string {
 	if f == 0 {
 		return "0.0"

@@ -466,7 +466,7 @@ func TestReserve_RefusalsUseLiteLLMsMessages(t *testing.T) {
 		{"key budget", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.MaxBudget, k.Spend = ptr(1.0), 0.995
 		},
-			400, "budget_exceeded", "Budget has been exceeded! Current cost: 0.995, Max budget: 1.0"},
+			400, "budget_exceeded", "Budget has been exceeded! Current cost: 0.995, Max budget: 1.0. This call could cost up to $0.01 (prompt + max_tokens 1000), more than the $0.005 left; lower max_tokens to fit."},
 		{"user budget", func(_ *store.Key, u *store.User, _ *store.Team, _ *store.Membership) {
 			u.MaxBudget, u.Spend = ptr(2.0), 2
 		},
@@ -474,14 +474,14 @@ func TestReserve_RefusalsUseLiteLLMsMessages(t *testing.T) {
 		{"team budget", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) {
 			tm.MaxBudget, tm.Spend = ptr(3.0), 2.995
 		},
-			400, "budget_exceeded", "Budget has been exceeded! Team=t1 Current cost: 2.995, Max budget: 3.0"},
+			400, "budget_exceeded", "Budget has been exceeded! Team=t1 Current cost: 2.995, Max budget: 3.0. This call could cost up to $0.01 (prompt + max_tokens 1000), more than the $0.005 left; lower max_tokens to fit."},
 		{"team member budget", func(_ *store.Key, _ *store.User, _ *store.Team, m *store.Membership) {
 			m.MaxBudget, m.Spend = ptr(0.5), 0.5
 		},
 			400, "budget_exceeded", "Budget has been exceeded! User=u1 in Team=t1 Current cost: 0.5, Max budget: 0.5"},
 		{"key window", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "24h", MaxBudget: 10, Spend: 9.995}}
-		}, 400, "budget_exceeded", "ExceededBudget: Key over 24h budget. Spend=$9.9950, Limit=$10.00"},
+		}, 400, "budget_exceeded", "ExceededBudget: Key over 24h budget. Spend=$9.9950, Limit=$10.00. This call could cost up to $0.01 (prompt + max_tokens 1000), more than the $0.005 left; lower max_tokens to fit."},
 		{"team window", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) {
 			tm.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "30d", MaxBudget: 100, Spend: 100}}
 		}, 400, "budget_exceeded", "ExceededBudget: Team=t1 over 30d budget. Spend=$100.0000, Limit=$100.00"},
