@@ -58,6 +58,35 @@ func gsiSort(prefix string, created time.Time, id string) string {
 
 type item = map[string]types.AttributeValue
 
+// placeholders hands out the #name and :value placeholders of one expression; a name used
+// twice gets the same placeholder.
+type placeholders struct {
+	names  map[string]string // placeholder → attribute name (or map key)
+	byName map[string]string // attribute name → placeholder
+	values item
+}
+
+func newPlaceholders() placeholders {
+	return placeholders{names: map[string]string{}, byName: map[string]string{}, values: item{}}
+}
+
+// name returns the placeholder of an attribute name (or map key).
+func (e *placeholders) name(attr string) string {
+	if p, ok := e.byName[attr]; ok {
+		return p
+	}
+	p := "#n" + strconv.Itoa(len(e.names))
+	e.names[p], e.byName[attr] = attr, p
+	return p
+}
+
+// value returns a new placeholder for v.
+func (e *placeholders) value(v types.AttributeValue) string {
+	p := ":v" + strconv.Itoa(len(e.values))
+	e.values[p] = v
+	return p
+}
+
 // keyOf is the primary key of an item.
 func keyOf(pk, sk string) item {
 	return item{

@@ -663,11 +663,11 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 	}
 	if a.hasModelSpend {
 		msp := e.name("model_spend")
-		e.set(msp + " = if_not_exists(" + msp + ", " + e.val(&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}) + ")")
+		e.set(msp + " = if_not_exists(" + msp + ", " + e.value(&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}) + ")")
 	}
 	if a.isKey || a.isTeam {
 		blk := e.name("blocked")
-		e.cond("(attribute_not_exists(" + blk + ") OR " + blk + " = " + e.val(&types.AttributeValueMemberBOOL{Value: false}) + ")")
+		e.cond("(attribute_not_exists(" + blk + ") OR " + blk + " = " + e.value(&types.AttributeValueMemberBOOL{Value: false}) + ")")
 	}
 	if a.isKey {
 		e.cond("attribute_not_exists(" + e.name("active_token") + ")") // not a rotated-out hash
@@ -1313,32 +1313,13 @@ func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int,
 
 // txExpr builds an update expression with its placeholders.
 type txExpr struct {
-	names           map[string]string
-	byName          map[string]string
-	values          map[string]types.AttributeValue
+	placeholders
 	byNum           map[string]string
 	sets, adds, cnd []string
 }
 
 func newTxExpr() *txExpr {
-	return &txExpr{names: map[string]string{}, byName: map[string]string{}, values: map[string]types.AttributeValue{}, byNum: map[string]string{}}
-}
-
-// name returns the placeholder of an attribute name (or map key).
-func (e *txExpr) name(n string) string {
-	if p, ok := e.byName[n]; ok {
-		return p
-	}
-	p := "#n" + strconv.Itoa(len(e.byName))
-	e.byName[n], e.names[p] = p, n
-	return p
-}
-
-// val returns a placeholder for a value.
-func (e *txExpr) val(v types.AttributeValue) string {
-	p := ":v" + strconv.Itoa(len(e.values))
-	e.values[p] = v
-	return p
+	return &txExpr{placeholders: newPlaceholders(), byNum: map[string]string{}}
 }
 
 // num returns the placeholder of a number given as a decimal string.
@@ -1346,7 +1327,7 @@ func (e *txExpr) num(n string) string {
 	if p, ok := e.byNum[n]; ok {
 		return p
 	}
-	p := e.val(&types.AttributeValueMemberN{Value: n})
+	p := e.value(&types.AttributeValueMemberN{Value: n})
 	e.byNum[n] = p
 	return p
 }

@@ -454,30 +454,11 @@ func isConditionFailed(err error) bool {
 
 // expr builds an update expression with placeholders for every name and value.
 type expr struct {
-	names                map[string]string // placeholder → attribute name
-	byName               map[string]string // attribute name → placeholder
-	values               item
+	placeholders
 	sets, removes, conds []string
 }
 
-func newExpr() *expr {
-	return &expr{names: map[string]string{}, byName: map[string]string{}, values: item{}}
-}
-
-func (e *expr) name(attr string) string {
-	if p, ok := e.byName[attr]; ok {
-		return p
-	}
-	p := "#n" + strconv.Itoa(len(e.names))
-	e.names[p], e.byName[attr] = attr, p
-	return p
-}
-
-func (e *expr) value(v types.AttributeValue) string {
-	p := ":v" + strconv.Itoa(len(e.values))
-	e.values[p] = v
-	return p
-}
+func newExpr() *expr { return &expr{placeholders: newPlaceholders()} }
 
 func (e *expr) set(format string, args ...any) { e.sets = append(e.sets, fmt.Sprintf(format, args...)) }
 func (e *expr) remove(path string)             { e.removes = append(e.removes, path) }
