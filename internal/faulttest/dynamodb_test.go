@@ -19,12 +19,34 @@ type outcome struct {
 	errType    string
 }
 
+// loadRun records the calls of a load run as they are answered.
+type loadRun struct {
+	mu  sync.Mutex
+	out []outcome
+}
+
+// outcomes returns a copy of the calls answered so far.
+func (r *loadRun) outcomes() []outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]outcome(nil), r.out...)
+}
+
+// answeredBetween counts the calls that started after from and were answered before to.
+func (r *loadRun) answeredBetween(from, to time.Time) int {
+	n := 0
+	for _, o := range r.outcomes() {
+		if o.start.After(from) && o.end.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
 // load sends chat calls from workers, each sending its next call 10 ms after the previous
 // one is answered (refusals are fast; the pause keeps the load from starving the machine),
-// until stop is closed.
-func load(g *server, key, model string, workers int, stop <-chan struct{}) []outcome {
-	var mu sync.Mutex
-	var out []outcome
+// until stop is closed, and returns when the last call is answered.
+func (r *loadRun) load(g *server, key, model string, workers int, stop <-chan struct{}) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -46,15 +68,14 @@ func load(g *server, key, model string, workers int, stop <-chan struct{}) []out
 					_ = json.Unmarshal(body, &e)
 					o.errType = e.Error.Type
 				}
-				mu.Lock()
-				out = append(out, o)
-				mu.Unlock()
+				r.mu.Lock()
+				r.out = append(r.out, o)
+				r.mu.Unlock()
 				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}
 	wg.Wait()
-	return out
 }
 
 // TestDynamoDBOutage_FailsClosedAndRecovers stops DynamoDB Local under load. Every call
@@ -76,8 +97,9 @@ func TestDynamoDBOutage_FailsClosedAndRecovers(t *testing.T) {
 	}
 
 	stop := make(chan struct{})
-	done := make(chan []outcome)
-	go func() { done <- load(g, key, "chat", 4, stop) }()
+	done := make(chan struct{})
+	var run loadRun
+	go func() { run.load(g, key, "chat", 4, stop); close(done) }()
 
 	time.Sleep(300 * time.Millisecond)
 	down := time.Now()
@@ -86,9 +108,13 @@ func TestDynamoDBOutage_FailsClosedAndRecovers(t *testing.T) {
 	const grace = 200 * time.Millisecond
 	time.Sleep(grace)
 	reachedAtGrace := up.Requests()
-	// Long enough for calls to be refused within it: a refusal waits out the reserve time
-	// budget (limits.DefaultReserveTimeout, 3 s) while the store retries.
-	time.Sleep(8 * time.Second)
+	// The outage lasts until several calls made during it have been answered, at least 2 s
+	// and at most 30 s, so a slow machine still exercises it. Answers can be slow to come: a
+	// refusal may wait out the reserve time budget (limits.DefaultReserveTimeout) while the
+	// store retries, and a call admitted just before the stop settles for up to 10 s after
+	// its answer, during which its HTTP/1.1 connection reads no next request.
+	time.Sleep(2 * time.Second)
+	eventually(30*time.Second, func() bool { return run.answeredBetween(down.Add(grace), time.Now()) >= 8 })
 	reachedWhileDown := up.Requests() - reachedAtGrace
 	back := time.Now()
 	ddb.Start(t)
@@ -96,7 +122,8 @@ func TestDynamoDBOutage_FailsClosedAndRecovers(t *testing.T) {
 	recovered := eventually(20*time.Second, func() bool { return up.Requests() > reachedAtGrace+reachedWhileDown+5 })
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
-	outcomes := <-done
+	<-done
+	outcomes := run.outcomes()
 
 	if reachedWhileDown != 0 {
 		t.Errorf("%d calls reached the upstream while DynamoDB was down; want 0 (fail closed)", reachedWhileDown)
@@ -114,7 +141,7 @@ func TestDynamoDBOutage_FailsClosedAndRecovers(t *testing.T) {
 		}
 	}
 	if refused == 0 {
-		t.Errorf("no call started and ended during the outage; the test did not exercise it")
+		t.Errorf("no call started and ended during the %v outage; the test did not exercise it", back.Sub(down))
 	}
 	if !recovered || servedAfter == 0 {
 		t.Errorf("after DynamoDB came back: %d calls served (upstream saw %d new requests); want llmgate to recover by itself",
