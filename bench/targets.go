@@ -31,10 +31,30 @@ type environment struct {
 	probe     *probeHook
 	opts      options
 
-	buildOnce  sync.Once
-	binary     string
-	buildErr   error
-	configPath string // an auth-off config, for the allocation benchmark
+	builds     sync.Map // package path → *build
+	configPath string   // an auth-off config, for the allocation benchmark
+}
+
+// build is one binary the harness builds from this tree, once.
+type build struct {
+	once   sync.Once
+	binary string
+	err    error
+}
+
+// binary builds the main package pkg (once) into the temporary directory.
+func (e *environment) binary(ctx context.Context, pkg string) (string, error) {
+	v, _ := e.builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		b.binary = filepath.Join(e.tmp, filepath.Base(pkg))
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.binary, pkg)
+		cmd.Dir = e.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+	})
+	return b.binary, b.err
 }
 
 // target is one way of reaching the fake upstream.
@@ -77,10 +97,12 @@ func (e *environment) setup(ctx context.Context, name string) (*target, error) {
 		return e.llmgate(ctx, name, "general_settings:\n  disable_spend_logs: true\n")
 	case "llmgate-full":
 		return e.llmgate(ctx, name, "general_settings:\n  master_key: "+masterKey+"\n")
+	case "floor":
+		return e.floor(ctx)
 	case "portkey":
 		return e.portkey(ctx)
 	}
-	return nil, fmt.Errorf("unknown target %q (direct, llmgate, llmgate-nolog, llmgate-full, portkey)", name)
+	return nil, fmt.Errorf("unknown target %q (direct, floor, llmgate, llmgate-nolog, llmgate-full, portkey)", name)
 }
 
 // llmgate builds cmd/llmgate (once) and starts it on a generated config plus extra YAML, its
@@ -93,16 +115,9 @@ func (e *environment) llmgate(ctx context.Context, name, extra string) (*target,
 	if endpoint == "" {
 		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench, or scripts/with-dynamodb.sh go run ./bench)")
 	}
-	e.buildOnce.Do(func() {
-		e.binary = filepath.Join(e.tmp, "llmgate")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", e.binary, "./cmd/llmgate")
-		cmd.Dir = e.root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			e.buildErr = fmt.Errorf("go build ./cmd/llmgate: %w\n%s", err, out)
-		}
-	})
-	if e.buildErr != nil {
-		return nil, e.buildErr
+	binary, err := e.binary(ctx, "./cmd/llmgate")
+	if err != nil {
+		return nil, err
 	}
 	ddb, err := startDDBProxy(endpoint)
 	if err != nil {
@@ -121,7 +136,7 @@ func (e *environment) llmgate(ctx context.Context, name, extra string) (*target,
 		ddb.Close()
 		return nil, err
 	}
-	cmd := exec.Command(e.binary, "--config", cfgPath, "--port", fmt.Sprint(port))
+	cmd := exec.Command(binary, "--config", cfgPath, "--port", fmt.Sprint(port))
 	cmd.Env = append(cleanEnv(), "LLMGATE_DYNAMODB_ENDPOINT="+ddb.URL(), "LLMGATE_TABLE="+uniqueName("bench-"+name))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p, err := startProcess(ctx, name, e.tmp, base+"/health/liveliness", cmd)
@@ -183,6 +198,28 @@ func generateKey(ctx context.Context, base string) (string, error) {
 		return "", fmt.Errorf("POST /key/generate: no key in %s", b)
 	}
 	return out.Key, nil
+}
+
+// floor starts bench/floor, the standard library's reverse proxy in its own process: what
+// one more process hop costs on this machine, whatever the gateway does.
+func (e *environment) floor(ctx context.Context) (*target, error) {
+	binary, err := e.binary(ctx, "./bench/floor")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "-port", fmt.Sprint(port), "-upstream", e.upstream.BaseURL)
+	cmd.Env = cleanEnv()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p, err := startProcess(ctx, "floor", e.tmp, base+"/health", cmd)
+	if err != nil {
+		return nil, err
+	}
+	header := http.Header{"Authorization": {"Bearer sk-fake-upstream"}}
+	return &target{client: newClient(base, header), proc: p, stops: []func(){p.stop}}, nil
 }
 
 // portkey starts Portkey's gateway (headless) and points it at the fake upstream with its

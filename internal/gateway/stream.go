@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/openai"
@@ -23,12 +22,6 @@ var (
 	eventEnd   = []byte("\n\n")
 	doneEvent  = []byte("data: [DONE]\n\n")
 )
-
-// framePool holds the buffers chunks are framed in, so a stream allocates none per chunk.
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-// maxPooledFrame keeps an unusually large chunk's buffer out of the pool.
-const maxPooledFrame = 64 << 10
 
 // stream answers a streaming call with Server-Sent Events. Until the router has the first
 // chunk, failures are ordinary JSON errors (the router retries and falls back); once the
@@ -58,14 +51,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 	h.Set("Trailer", HeaderResponseCost)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-
-	bp := framePool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= maxPooledFrame {
-			framePool.Put(bp)
-		}
-	}()
-	for {
+	buffered, _ := s.(provider.Buffered)
+	for n := 0; ; n++ {
 		chunk, err := s.Next()
 		if errors.Is(err, io.EOF) {
 			complete = true
@@ -81,17 +68,18 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			}
 			oe := streamError(err)
 			c.status, c.errType = oe.Status, oe.Type
-			*bp = appendErrorEvent((*bp)[:0], oe)
-			if _, err := w.Write(*bp); err == nil {
+			if _, err := w.Write(appendErrorEvent(nil, oe)); err == nil {
 				_ = rc.Flush()
 			}
 			return nil
 		}
 		textBytes += generatedBytes(chunk)
-		*bp = append(append(append((*bp)[:0], dataPrefix...), chunk...), eventEnd...)
-		if _, err := w.Write(*bp); err != nil {
+		if err := writeEvent(w, chunk); err != nil {
 			c.fail(context.Canceled) // the client went away
 			return nil
+		}
+		if n > 0 && buffered != nil && buffered.Buffered() {
+			continue // the next chunk is already here: one flush sends both
 		}
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			c.fail(context.Canceled)
@@ -189,6 +177,17 @@ func streamError(err error) *openai.Error {
 		return oe
 	}
 	return openai.Errorf(http.StatusBadGateway, openai.TypeServer, "the upstream stream failed")
+}
+
+// writeEvent writes chunk as an SSE event into w's buffer, unframed pieces and all: w copies
+// them, so no frame buffer is held per stream.
+func writeEvent(w io.Writer, chunk []byte) error {
+	for _, b := range [...][]byte{dataPrefix, chunk, eventEnd} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // appendErrorEvent frames e as OpenAI frames a streamed error: data: {"error": {...}}.

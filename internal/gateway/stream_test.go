@@ -1,12 +1,24 @@
 package gateway
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/registry"
+	"github.com/llmgate/llmgate/internal/router"
 )
 
 func TestGeneratedBytes_CountsTheTextAChunkCarries(t *testing.T) {
@@ -69,5 +81,92 @@ func TestStreamUsage_EstimatesWhatAStreamThatEndedEarlyGenerated(t *testing.T) {
 		if got != tt.want || estimated != tt.wantEstimated {
 			t.Errorf("%s: usage %+v (estimated %t), want %+v (estimated %t)", tt.name, got, estimated, tt.want, tt.wantEstimated)
 		}
+	}
+}
+
+// flushCounter counts the flushes of the gateway's response writer.
+type flushCounter struct {
+	http.ResponseWriter
+	n *atomic.Int32
+}
+
+func (f flushCounter) Flush() {
+	f.n.Add(1)
+	http.NewResponseController(f.ResponseWriter).Flush()
+}
+
+func (f flushCounter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+// TestStream_FlushesWhatHasArrivedAndHoldsNothingBack streams from an OpenAI-compatible
+// upstream (the real provider over HTTP) that sends a burst of chunks in one write and then
+// waits until the client has read them all before it ends the stream: the client must get
+// every chunk of the burst while the upstream waits (nothing is held back for the next
+// read), in fewer flushes than chunks (chunks that arrived together leave together).
+func TestStream_FlushesWhatHasArrivedAndHoldsNothingBack(t *testing.T) {
+	const burst = 10
+	clientHasBurst := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		var b strings.Builder
+		for i := range burst {
+			fmt.Fprintf(&b, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
+		}
+		_, _ = io.WriteString(w, b.String())
+		w.(http.Flusher).Flush()
+		select {
+		case <-clientHasBurst:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":10,\"total_tokens\":13}}\n\ndata: [DONE]\n\n")
+	}))
+	defer up.Close()
+	cfg := &config.Config{ModelList: []config.Deployment{{ModelName: "gpt",
+		LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: up.URL + "/v1", APIKey: "sk-test"}}}}
+	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(Options{Config: cfg, Router: rtr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flushes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gw.ServeHTTP(flushCounter{w, &flushes}, r)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	for len(got) < burst && sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			got = append(got, data)
+		}
+	}
+	if len(got) < burst {
+		t.Fatalf("got %d of the %d chunks the upstream sent before it waited (%v)", len(got), burst, sc.Err())
+	}
+	burstFlushes := flushes.Load()
+	close(clientHasBurst)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			got = append(got, data)
+		}
+	}
+	if len(got) != burst+1 || got[burst] != "[DONE]" {
+		t.Errorf("stream = %q, want %d chunks then [DONE]", got, burst)
+	}
+	if burstFlushes >= burst {
+		t.Errorf("%d flushes for a burst of %d chunks that arrived in one write; want them sent together", burstFlushes, burst)
 	}
 }

@@ -58,6 +58,13 @@ type Stream interface {
 	Close() error
 }
 
+// Buffered is implemented by a Stream that can tell whether its next chunk has already
+// arrived, so Next returns it without waiting for the upstream. The gateway flushes only
+// when it has not: chunks that arrived together are sent together, and none is held back.
+type Buffered interface {
+	Buffered() bool
+}
+
 // Provider calls one provider family.
 type Provider interface {
 	// Do makes a non-streaming call.

@@ -129,6 +129,16 @@ func (s *routedStream) Next() ([]byte, error) {
 	return s.Stream.Next()
 }
 
+// Buffered reports whether Next returns without waiting for the upstream: the read-ahead
+// chunk is still to come, or the provider's stream has its next chunk.
+func (s *routedStream) Buffered() bool {
+	if !s.firstDone {
+		return true
+	}
+	b, ok := s.Stream.(provider.Buffered)
+	return ok && b.Buffered()
+}
+
 func (s *routedStream) Close() error {
 	err := s.Stream.Close()
 	s.once.Do(s.done)

@@ -87,6 +87,9 @@ func (s *stream) Next() ([]byte, error) {
 	}
 }
 
+// Buffered reports whether the next event has already been read from the upstream.
+func (s *stream) Buffered() bool { return s.err == nil && s.events.Buffered() }
+
 // hasObjectMember is a quick filter before parsing: it reports whether data has the key
 // (quoted, with its colon) followed by an object. Outside strings only a key can be
 // followed by a colon, and inside strings quotes are escaped, so it finds keys only,

@@ -165,6 +165,33 @@ func TestReaderRejectsOversizedEvents(t *testing.T) {
 	}
 }
 
+func TestReaderBuffered(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     bool
+	}{
+		{"next event complete", "data: a\n\ndata: b\n\n", true},
+		{"next event without its blank line", "data: a\n\ndata: b\n", false},
+		{"nothing more", "data: a\n\n", false},
+		{"only a keep-alive follows", "data: a\n\n: keep-alive\n\n", false},
+		{"an event after a keep-alive", "data: a\n\n: keep-alive\n\ndata: b\n\n", true},
+		{"crlf", "data: a\r\n\r\ndata: b\r\n\r\n", true},
+		{"named event with data", "data: a\n\nevent: x\ndata: b\n\n", true},
+		{"named event without data", "data: a\n\nevent: ping\n\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rd := NewReader(strings.NewReader(tt.in))
+			if ev, err := rd.Next(); err != nil || string(ev.Data) != "a" {
+				t.Fatalf("first event = %q, %v", ev.Data, err)
+			}
+			if got := rd.Buffered(); got != tt.want {
+				t.Errorf("Buffered() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestReaderDataIsOwnedByCaller(t *testing.T) {
 	rd := NewReader(strings.NewReader("data: first\n\ndata: second\n\n"))
 	a, _ := rd.Next()
