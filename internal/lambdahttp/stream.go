@@ -34,7 +34,9 @@ func Streaming(h http.Handler, log *slog.Logger) func(context.Context, events.AP
 		go func() {
 			defer cancel()
 			serve(handler, w, r, log)
-			w.WriteHeader(http.StatusOK) // a handler that wrote nothing still answers
+			if ctx.Err() == nil { // a handler that wrote nothing still answers, unless the invocation is over
+				w.WriteHeader(http.StatusOK)
+			}
 			_ = pw.Close()
 		}()
 		respond := func(hd head) *events.APIGatewayProxyStreamingResponse {
