@@ -34,7 +34,9 @@ type Options struct {
 	MasterKey string
 	// KeyHeader is general_settings.litellm_key_header_name: read the key only from it.
 	KeyHeader string
-	// CacheTTL is how long resolved records are reused; 0 disables the cache.
+	// CacheTTL is how long resolved records are reused; 0 disables the cache. For one more
+	// CacheTTL after that, a request is served from the cache while one background load
+	// refreshes it, so no request waits for the refresh of a key in use.
 	CacheTTL  time.Duration
 	CacheSize int // 0 means DefaultCacheSize
 	Models    *ModelIndex
@@ -62,9 +64,14 @@ type Authenticator struct {
 }
 
 type cached struct {
-	p   Principal
-	exp time.Time
+	p          Principal
+	exp        time.Time // fresh until
+	stale      time.Time // served, while refreshing, until
+	refreshing bool
 }
+
+// refreshTimeout bounds a background refresh, which no request waits for.
+const refreshTimeout = 5 * time.Second
 
 var _ gateway.Authenticator = (*Authenticator)(nil)
 
@@ -128,7 +135,10 @@ func (a *Authenticator) Principal(ctx context.Context, r *http.Request) (*Princi
 func (a *Authenticator) resolve(ctx context.Context, key string) (*Principal, error) {
 	token := Hash(key)
 	now := a.o.Now()
-	p, ok := a.cached(token, now)
+	p, refresh, ok := a.cached(token, now)
+	if refresh {
+		go a.refresh(context.WithoutCancel(ctx), token)
+	}
 	if !ok {
 		var (
 			err    error
@@ -150,6 +160,31 @@ func (a *Authenticator) resolve(ctx context.Context, key string) (*Principal, er
 		return nil, err
 	}
 	return p, nil
+}
+
+// refresh reloads a stale cache entry in the background. A key that is gone is forgotten
+// (its next request loads it and gets the 401); on other errors the entry stays until it
+// is too stale to serve, and a later request tries again.
+func (a *Authenticator) refresh(ctx context.Context, token string) {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	now := a.o.Now()
+	p, revoke, err := a.load(ctx, token, now)
+	if err == nil {
+		a.remember(token, p, now, revoke)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if errors.Is(err, store.ErrNotFound) {
+		delete(a.cache, token)
+		return
+	}
+	a.o.Logger.WarnContext(ctx, "auth: refreshing a cached key failed; it is served from the cache a while longer", "error", err)
+	if c, ok := a.cache[token]; ok {
+		c.refreshing = false
+		a.cache[token] = c
+	}
 }
 
 // load reads the key (following a rotated-out hash to its successor while its grace period
@@ -212,18 +247,24 @@ func check(p *Principal, now time.Time) error {
 	return nil
 }
 
-func (a *Authenticator) cached(token string, now time.Time) (*Principal, bool) {
+// cached returns the cached principal of token, if it may be served, and whether the caller
+// is to refresh it (once per stale entry).
+func (a *Authenticator) cached(token string, now time.Time) (p *Principal, refresh, ok bool) {
 	if a.o.CacheTTL <= 0 {
-		return nil, false
+		return nil, false, false
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c, ok := a.cache[token]
-	if !ok || !now.Before(c.exp) {
-		return nil, false
+	if !ok || !now.Before(c.stale) {
+		return nil, false, false
 	}
-	p := c.p
-	return &p, true
+	if !now.Before(c.exp) && !c.refreshing {
+		c.refreshing, refresh = true, true
+		a.cache[token] = c
+	}
+	cp := c.p
+	return &cp, refresh, true
 }
 
 // remember caches p for CacheTTL, or until revoke when the key is a rotated-out one.
@@ -246,11 +287,14 @@ func (a *Authenticator) remember(token string, p *Principal, now time.Time, revo
 			delete(a.cache, t)
 		}
 	}
-	exp := now.Add(a.o.CacheTTL)
-	if revoke != nil && revoke.Before(exp) {
-		exp = *revoke
+	exp, stale := now.Add(a.o.CacheTTL), now.Add(2*a.o.CacheTTL)
+	if revoke != nil && revoke.Before(stale) { // a rotated-out key is never served past its revocation
+		stale = *revoke
+		if revoke.Before(exp) {
+			exp = *revoke
+		}
 	}
-	a.cache[token] = cached{p: *p, exp: exp}
+	a.cache[token] = cached{p: *p, exp: exp, stale: stale}
 }
 
 // authError is LiteLLM's 401 for an auth failure: type auth_error, param "None".

@@ -102,11 +102,18 @@ func TestAuthenticate_CacheTTLAcrossInstances(t *testing.T) {
 	st := store.NewWithClient(dynamotest.NewTable(t))
 	clk := &clock{now: time.Now()}
 	raw := newKey(t, st)
-	// Two instances: "here" made the change and invalidates; "there" only has its TTL.
-	here := auth.New(auth.Options{Store: st, MasterKey: "sk-master", CacheTTL: 5 * time.Second, Now: clk.Now})
-	there := auth.New(auth.Options{Store: st, MasterKey: "sk-master", CacheTTL: 5 * time.Second, Now: clk.Now})
-	for _, a := range []*auth.Authenticator{here, there} {
-		if _, err := a.Authenticate(ctx, request("Authorization", "Bearer "+raw)); err != nil {
+	// Three instances: "here" made the change and invalidates; "there" and "idle" only have
+	// their TTL ("idle" gets no request until its entry is too stale to serve).
+	newAuth := func() *auth.Authenticator {
+		return auth.New(auth.Options{Store: st, MasterKey: "sk-master", CacheTTL: 5 * time.Second, Now: clk.Now})
+	}
+	here, there, idle := newAuth(), newAuth(), newAuth()
+	call := func(a *auth.Authenticator) error {
+		_, err := a.Authenticate(ctx, request("Authorization", "Bearer "+raw))
+		return err
+	}
+	for _, a := range []*auth.Authenticator{here, there, idle} {
+		if err := call(a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,15 +121,28 @@ func TestAuthenticate_CacheTTLAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	here.Invalidate()
-	if _, err := here.Authenticate(ctx, request("Authorization", "Bearer "+raw)); statusOf(err) != 401 {
+	if err := call(here); statusOf(err) != 401 {
 		t.Errorf("instance that blocked the key: err = %v, want 401 at once", err)
 	}
-	if _, err := there.Authenticate(ctx, request("Authorization", "Bearer "+raw)); err != nil {
+	if err := call(there); err != nil {
 		t.Errorf("other instance within its TTL: err = %v, want the cached key", err)
 	}
 	clk.Add(6 * time.Second)
-	if _, err := there.Authenticate(ctx, request("Authorization", "Bearer "+raw)); statusOf(err) != 401 {
-		t.Errorf("other instance after its TTL: err = %v, want 401", err)
+	// Just past the TTL, the request that finds the entry stale is served from it and
+	// refreshes it in the background; the requests after the refresh see the block.
+	if err := call(there); err != nil {
+		t.Errorf("other instance just past its TTL: err = %v, want the cached key while it refreshes", err)
+	}
+	refreshed := false
+	for deadline := time.Now().Add(5 * time.Second); !refreshed && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		refreshed = statusOf(call(there)) == 401
+	}
+	if !refreshed {
+		t.Errorf("other instance after its background refresh: err = %v, want 401", call(there))
+	}
+	clk.Add(5 * time.Second)
+	if err := call(idle); statusOf(err) != 401 {
+		t.Errorf("instance whose entry is more than twice its TTL old: err = %v, want 401 from a fresh load", err)
 	}
 }
 
