@@ -38,6 +38,9 @@ func printReport(w io.Writer, rep *report) {
 		ddb, cu := "-", "-"
 		if d := t.DynamoDB; d != nil {
 			ddb = fmt.Sprintf("%.2f (%.2f+%.2f)", d.CallsPerRequest, d.Before, d.After)
+			if d.BackgroundReads > 0 {
+				ddb = fmt.Sprintf("%.2f (%.2f+%.2f, %.2f of them background reads)", d.CallsPerRequest, d.Before, d.After, d.BackgroundReads)
+			}
 			cu = fmt.Sprintf("%.2f", d.UnitsPerRequest)
 		}
 		row(t.Name, fmt.Sprintf("%.0f", t.MaxRPS),

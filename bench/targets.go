@@ -324,7 +324,7 @@ func (e *environment) load(ctx context.Context, t *target, tr *targetResult) err
 	tr.Errors += tr.Stream.Errors
 
 	if t.ddb != nil {
-		tr.DynamoDB.Before, tr.DynamoDB.After = e.probeDynamoDB(ctx, t, 20)
+		tr.DynamoDB.Before, tr.DynamoDB.After, tr.DynamoDB.BackgroundReads = e.probeDynamoDB(ctx, t, 20)
 	}
 	if t.proc != nil {
 		rss, err := peakRSS(t.proc.pid())
@@ -347,31 +347,35 @@ func (p *probeHook) fire() {
 
 // probeDynamoDB sends n calls one at a time and splits each call's DynamoDB round trips into
 // those before the upstream received it and those after (until the count stops moving, so
-// a settle written after the answer is counted too). It returns the averages per call,
-// or -1 when no call reached the upstream.
-func (e *environment) probeDynamoDB(ctx context.Context, t *target, n int) (before, after float64) {
+// a settle written after the answer is counted too). It returns the averages per call, and
+// of the round trips before, the key reads (GetItem, BatchGetItem): after the warm-up they
+// are the auth cache's background refresh, which no call waits for. All are -1 when no
+// call reached the upstream.
+func (e *environment) probeDynamoDB(ctx context.Context, t *target, n int) (before, after, reads float64) {
 	defer e.probe.fn.Store(nil)
-	var atUpstream atomic.Int64
-	mark := func() { atUpstream.Store(int64(t.ddb.Snapshot().Total())) }
+	var atUpstream atomic.Pointer[ddbCounts]
+	mark := func() { c := t.ddb.Snapshot(); atUpstream.Store(&c) }
 	e.probe.fn.Store(&mark)
 	ok := 0
 	for range n {
-		start := t.ddb.Snapshot().Total()
-		atUpstream.Store(-1)
+		start := t.ddb.Snapshot()
+		atUpstream.Store(nil)
 		if s := t.client.do(ctx, chatBody, time.Now()); s.err != nil {
 			continue
 		}
 		end := settledCount(t.ddb)
-		if at := atUpstream.Load(); at >= 0 {
-			before += float64(int(at) - start)
-			after += float64(end - int(at))
+		if at := atUpstream.Load(); at != nil {
+			b := at.Sub(start)
+			before += float64(b.Total())
+			reads += float64(b.Calls["GetItem"] + b.Calls["BatchGetItem"])
+			after += float64(end - at.Total())
 			ok++
 		}
 	}
 	if ok == 0 {
-		return -1, -1
+		return -1, -1, -1
 	}
-	return before / float64(ok), after / float64(ok)
+	return before / float64(ok), after / float64(ok), reads / float64(ok)
 }
 
 // settledCount waits until the proxy's round-trip count has not moved for 50 ms (at most 2 s).
