@@ -17,9 +17,12 @@ type lambdaResult struct {
 	// Missing says why there are no figures (no build target yet).
 	Missing   string           `json:"missing,omitempty"`
 	Functions []lambdaFunction `json:"functions,omitempty"`
-	// InitMS is each function's init duration under aws-lambda-rie, as the functions package's
-	// emulator test reports it (a build for this machine's architecture, not arm64).
-	InitMS map[string]float64 `json:"rie_init_ms,omitempty"`
+	// InitMS and FirstInvokeMS are each function's init duration and first invoke's duration
+	// under aws-lambda-rie, as the functions package's emulator test reports them (a build
+	// for this machine's architecture, not arm64; the invoke's DynamoDB calls go to
+	// DynamoDB Local).
+	InitMS        map[string]float64 `json:"rie_init_ms,omitempty"`
+	FirstInvokeMS map[string]float64 `json:"rie_first_invoke_ms,omitempty"`
 }
 
 // lambdaFunction is one function's build output.
@@ -55,33 +58,34 @@ func measureLambda(ctx context.Context, root, tmp string) (*lambdaResult, error)
 		}
 		r.Functions = append(r.Functions, f)
 	}
-	init, err := rieInit(ctx, root)
-	r.InitMS = init
+	var err error
+	r.InitMS, r.FirstInvokeMS, err = rieTimes(ctx, root)
 	return r, err
 }
 
-// initLine is what the functions package's emulator test logs for each invoke.
-var initLine = regexp.MustCompile(`(\w+): init ([0-9.]+) ms \(INIT REPORT`)
+// timesLine is what the functions package's emulator test logs for each cold start.
+var timesLine = regexp.MustCompile(`(\w+): init ([0-9.]+) ms, first invoke ([0-9.]+) ms`)
 
-// rieInit runs the functions package's test of the bootstraps under aws-lambda-rie and
-// collects the init durations it logs (the first per function: a cold start).
-func rieInit(ctx context.Context, root string) (map[string]float64, error) {
+// rieTimes runs the functions package's test of the bootstraps under aws-lambda-rie and
+// collects the init and first-invoke durations it logs (the first per function).
+func rieTimes(ctx context.Context, root string) (init, invoke map[string]float64, err error) {
 	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "TestBootstrapsUnderTheRuntimeInterfaceEmulator", "./functions/")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("go test ./functions/ (aws-lambda-rie): %w\n%s", err, out)
+		return nil, nil, fmt.Errorf("go test ./functions/ (aws-lambda-rie): %w\n%s", err, out)
 	}
-	init := map[string]float64{}
-	for _, m := range initLine.FindAllStringSubmatch(string(out), -1) {
+	init, invoke = map[string]float64{}, map[string]float64{}
+	for _, m := range timesLine.FindAllStringSubmatch(string(out), -1) {
 		if _, seen := init[m[1]]; !seen {
 			init[m[1]], _ = strconv.ParseFloat(m[2], 64)
+			invoke[m[1]], _ = strconv.ParseFloat(m[3], 64)
 		}
 	}
 	if len(init) == 0 {
-		return nil, fmt.Errorf("the emulator test logged no init duration:\n%s", out)
+		return nil, nil, fmt.Errorf("the emulator test logged no init duration:\n%s", out)
 	}
-	return init, nil
+	return init, invoke, nil
 }
 
 func size(path string) int64 {
@@ -101,7 +105,7 @@ func printLambda(w io.Writer, l *lambdaResult) {
 	for _, f := range l.Functions {
 		p := fmt.Sprintf("%s bootstrap %.1f MiB, zip %.1f MiB", f.Name, mib(f.Bootstrap), mib(f.Zip))
 		if ms, ok := l.InitMS[f.Name]; ok {
-			p += fmt.Sprintf(", init %.0f ms under aws-lambda-rie", ms)
+			p += fmt.Sprintf(", init %.0f ms, first invoke %.0f ms under aws-lambda-rie", ms, l.FirstInvokeMS[f.Name])
 		}
 		parts = append(parts, p)
 	}

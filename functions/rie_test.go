@@ -1,6 +1,7 @@
 // Package functions_test runs the built bootstrap binaries under the Lambda Runtime Interface
 // Emulator (aws-lambda-rie), invokes them with the sample events in events/ and checks the
-// answers; it also logs each function's init duration as the emulator reports it.
+// answers; it also logs each function's init and first-invoke durations as the emulator
+// reports them.
 package functions_test
 
 import (
@@ -109,11 +110,13 @@ func TestBootstrapsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			emu := startRIE(t, rie, built[tt.fn], append(env, tt.env...))
 			out := emu.invoke(t, event)
 			tt.check(t, out)
-			if ms, ok := emu.initDuration(); ok {
-				t.Logf("%s: init %.1f ms (INIT REPORT under aws-lambda-rie, %s/%s)", tt.fn, ms, runtime.GOOS, runtime.GOARCH)
-			} else {
-				t.Errorf("no INIT REPORT in the emulator's log:\n%s", emu.log())
+			init, ok1 := emu.reported(initReport)
+			invoke, ok2 := emu.reported(invokeDone)
+			if !ok1 || !ok2 {
+				t.Fatalf("no INIT REPORT or INVOKE RTDONE duration in the emulator's log:\n%s", emu.log())
 			}
+			t.Logf("%s: init %.1f ms, first invoke %.1f ms (INIT REPORT, INVOKE RTDONE under aws-lambda-rie, %s/%s)",
+				tt.fn, init, invoke, runtime.GOOS, runtime.GOARCH)
 		})
 	}
 }
@@ -181,11 +184,21 @@ func (e *emulator) log() string {
 	return e.logs.String()
 }
 
-var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+// The emulator's log lines with the init phase's duration and the first invoke's.
+var (
+	initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+	invokeDone = regexp.MustCompile(`INVOKE RTDONE\(status: \w+, produced bytes: \d+, duration: ([0-9.]+)ms\)`)
+)
 
-// initDuration is the init phase's duration from the emulator's INIT REPORT line.
-func (e *emulator) initDuration() (float64, bool) {
-	m := initReport.FindStringSubmatch(e.log())
+// reported is the duration in milliseconds on the first line of the log that re matches,
+// waiting a little for it: the emulator may log an invoke's end after it answered.
+func (e *emulator) reported(re *regexp.Regexp) (float64, bool) {
+	var m []string
+	for deadline := time.Now().Add(5 * time.Second); m == nil && time.Now().Before(deadline); {
+		if m = re.FindStringSubmatch(e.log()); m == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	if m == nil {
 		return 0, false
 	}

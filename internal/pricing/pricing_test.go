@@ -241,3 +241,79 @@ func TestPromptTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestParse_ReadsEveryEntryAsEncodingJSONDoes compares Parse with a reference reading of the
+// embedded snapshot through encoding/json: the same models, each with the same fields.
+func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(snapshot, &raw); err != nil {
+		t.Fatal(err)
+	}
+	type rawEntry struct {
+		Input         *float64 `json:"input_cost_per_token"`
+		Output        *float64 `json:"output_cost_per_token"`
+		CacheRead     *float64 `json:"cache_read_input_token_cost"`
+		CacheCreation *float64 `json:"cache_creation_input_token_cost"`
+		MaxInput      float64  `json:"max_input_tokens"`
+		MaxOutput     float64  `json:"max_output_tokens"`
+		Max           float64  `json:"max_tokens"`
+		Mode          string   `json:"mode"`
+		Provider      string   `json:"litellm_provider"`
+	}
+	want := map[string]Entry{}
+	for name, msg := range raw {
+		var r rawEntry
+		if json.Unmarshal(msg, &r) != nil {
+			continue
+		}
+		e := Entry{CacheReadInputTokenCost: r.CacheRead, CacheCreationInputTokenCost: r.CacheCreation,
+			MaxInputTokens: int(r.MaxInput), MaxOutputTokens: int(r.MaxOutput), MaxTokens: int(r.Max), Mode: r.Mode, Provider: r.Provider}
+		if r.Input != nil {
+			e.InputCostPerToken, e.hasInput = *r.Input, true
+		}
+		if r.Output != nil {
+			e.OutputCostPerToken, e.hasOutput = *r.Output, true
+		}
+		want[name] = e
+	}
+	got, err := Parse(snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.entries) != len(want) {
+		t.Errorf("Parse kept %d models, encoding/json %d", len(got.entries), len(want))
+	}
+	eqPtr := func(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	for name, w := range want {
+		g, ok := got.entries[name]
+		if !ok {
+			t.Errorf("%s: missing", name)
+			continue
+		}
+		if !eqPtr(g.CacheReadInputTokenCost, w.CacheReadInputTokenCost) || !eqPtr(g.CacheCreationInputTokenCost, w.CacheCreationInputTokenCost) {
+			t.Errorf("%s: cache prices differ", name)
+		}
+		g.CacheReadInputTokenCost, g.CacheCreationInputTokenCost = nil, nil
+		w.CacheReadInputTokenCost, w.CacheCreationInputTokenCost = nil, nil
+		if g != w {
+			t.Errorf("%s: Parse %+v, encoding/json %+v", name, g, w)
+		}
+	}
+}
+
+func TestParse_RejectsWhatIsNotACostMap(t *testing.T) {
+	for _, in := range []string{``, `{"a":`, `[1,2]`, `"text"`} {
+		if _, err := Parse([]byte(in)); err == nil {
+			t.Errorf("Parse(%q) succeeded", in)
+		}
+	}
+}
+
+func BenchmarkParseSnapshot(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(snapshot); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
