@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,10 +16,16 @@ import (
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/mototest"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
-func TestMain(m *testing.M) { dynamotest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mototest.Stop()
+	dynamotest.Stop()
+	os.Exit(code)
+}
 
 const master = "sk-master-1234"
 

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -189,11 +190,17 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 		return "", nil, err
 	}
 	h.Auth.Invalidate()
+	h.deliver(ctx, k, raw)
+	return raw, k, nil
+}
+
+// deliver stores a new key's value in Secrets Manager under its alias when
+// store_virtual_keys is on. A failure is logged, not returned: the key works and the
+// response carries it; only its copy in Secrets Manager is missing.
+func (h *handler) deliver(ctx context.Context, k *store.Key, raw string) {
 	if err := h.Keys.Deliver(ctx, aws.ToString(k.KeyAlias), raw); err != nil {
-		// The key works and this response carries it; only its copy in Secrets Manager is missing.
 		h.Logger.ErrorContext(ctx, "admin: storing the key in Secrets Manager failed", "key_alias", aws.ToString(k.KeyAlias), "error", err)
 	}
-	return raw, k, nil
 }
 
 // newUser is the record LiteLLM creates for a user it first sees on a key or team.

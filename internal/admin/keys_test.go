@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,9 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/keyvault"
+	"github.com/llmgate/llmgate/internal/mototest"
 )
 
 func TestKeyGenerate_ResponseHasLiteLLMFields(t *testing.T) {
@@ -45,6 +51,31 @@ func TestKeyGenerate_ResponseHasLiteLLMFields(t *testing.T) {
 	}
 	if m["budget_reset_at"] == nil {
 		t.Error("budget_reset_at is null with budget_duration set")
+	}
+}
+
+// TestNewKeys_AreStoredInSecretsManager checks that with store_virtual_keys on, every route
+// that creates a key stores its value under its alias (Secrets Manager is moto's).
+func TestNewKeys_AreStoredInSecretsManager(t *testing.T) {
+	sm := mototest.SecretsManager(t)
+	vault := keyvault.New(sm, mototest.Prefix(t))
+	e := newEnv(t, func(_ *config.Config, o *admin.Options) { o.Keys = keyvault.NewRekeyer(o.Store, vault) })
+	for _, tt := range []struct{ path, alias string }{
+		{"/key/generate", "generated"},
+		{"/user/new", "new-user"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			m := e.ok("POST", tt.path, master, map[string]any{"key_alias": tt.alias})
+			out, err := sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{
+				SecretId: aws.String(vault.Name(tt.alias)), VersionStage: aws.String(keyvault.StageCurrent),
+			})
+			if err != nil {
+				t.Fatalf("secret of %s: %v", tt.alias, err)
+			}
+			if got := aws.ToString(out.SecretString); got == "" || got != m["key"] {
+				t.Errorf("secret = %q, want the key the response carries (%v)", got, m["key"])
+			}
+		})
 	}
 }
 

@@ -211,6 +211,7 @@ func (h *handler) userNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	out := userObject(u)
 	out["key"] = nil
 	if k != nil {
+		h.deliver(ctx, k, raw)
 		out["key"] = raw
 		out["key_name"] = k.KeyName
 		out["key_alias"] = k.KeyAlias
