@@ -27,7 +27,9 @@ var (
 // chunk, failures are ordinary JSON errors (the router retries and falls back); once the
 // headers are out, a failure ends the stream with an OpenAI-style error event and no
 // [DONE]. The cost is known only at the end, so it is sent as the trailer
-// X-Litellm-Response-Cost (clients that ignore trailers get no cost header).
+// X-Litellm-Response-Cost (clients that ignore trailers get no cost header). Each chunk is
+// flushed as soon as no further chunk has already arrived (provider.Buffered), so a chunk
+// never waits for the upstream and a burst leaves in one write.
 func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt router.Route, pc provider.Call) error {
 	s, result, err := g.router.Stream(r.Context(), rt, pc)
 	c.result = result
