@@ -63,7 +63,7 @@ func main() {
 	flag.DurationVar(&o.latency, "latency", 0, "fake upstream latency before the first byte")
 	flag.IntVar(&o.chunks, "chunks", 16, "streamed chunks per answer")
 	flag.DurationVar(&o.chunkDelay, "chunk-delay", 0, "delay between streamed chunks")
-	flag.StringVar(&targets, "targets", "direct,llmgate,llmgate-nolog,llmgate-full,portkey", "targets to run")
+	flag.StringVar(&targets, "targets", "direct,floor,llmgate,llmgate-nolog,llmgate-full,portkey", "targets to run")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for the JSON results")
 	flag.StringVar(&o.portkey, "portkey", "bench/node_modules/@portkey-ai/gateway/build/start-server.js", "Portkey's start-server.js")
 	flag.StringVar(&o.goBenchmarks, "go-bench", "./internal/gateway/", "packages whose Go benchmarks run too (go test -bench); empty for none")

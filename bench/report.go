@@ -64,6 +64,7 @@ func printReport(w io.Writer, rep *report) {
 		}
 		fmt.Fprintf(w, "%-13s req/s by concurrency: %s\n", t.Name, strings.Join(parts, ", "))
 	}
+	printOverFloor(w, rep.Targets)
 	if a := rep.Allocs; a != nil {
 		fmt.Fprintf(w, "\nallocations per chat call (in-process Go benchmark, %s config): gateway %d allocs / %d B, direct %d allocs / %d B, added by llmgate %d allocs / %d B\n",
 			a.Config, a.Gateway.AllocsPerOp, a.Gateway.BytesPerOp, a.Direct.AllocsPerOp, a.Direct.BytesPerOp, a.AddedAllocs, a.AddedBytes)
@@ -87,6 +88,32 @@ func printReport(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "FAIL %s\n", oneLine(f))
 	}
 }
+
+// printOverFloor writes what each gateway adds beyond the floor target (the standard
+// library's reverse proxy in its own process): the part of its added latency that is its
+// own work rather than the extra process hop.
+func printOverFloor(w io.Writer, targets []*targetResult) {
+	var floor *targetResult
+	for _, t := range targets {
+		if t.Name == "floor" && t.Error == "" {
+			floor = t
+		}
+	}
+	if floor == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nthe floor (one more process hop, nothing else) adds p50 %s, p99 %s, stream TTFB %s; beyond it:\n",
+		ms(floor.AddedP50), ms(floor.AddedP99), ms(floor.AddedTTFB))
+	for _, t := range targets {
+		if t.Error != "" || t.Name == "direct" || t.Name == "floor" {
+			continue
+		}
+		fmt.Fprintf(w, "  %-13s p50 %+.3f ms, p99 %+.3f ms, stream TTFB %+.3f ms\n", t.Name,
+			msf(t.AddedP50-floor.AddedP50), msf(t.AddedP99-floor.AddedP99), msf(t.AddedTTFB-floor.AddedTTFB))
+	}
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // ms formats d in milliseconds with microsecond precision.
 func ms(d time.Duration) string {
