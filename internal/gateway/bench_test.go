@@ -35,21 +35,28 @@ type benchEnv struct {
 	client   *http.Client
 }
 
+// newOpenAIGateway is a gateway (auth and limits off) with one model group, "gpt", served
+// by the real openai provider over HTTP at apiBase.
+func newOpenAIGateway(tb testing.TB, apiBase string) *Gateway {
+	tb.Helper()
+	cfg := &config.Config{ModelList: []config.Deployment{{ModelName: "gpt",
+		LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: apiBase, APIKey: "sk-test"}}}}
+	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gw, err := New(Options{Config: cfg, Router: rtr})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return gw
+}
+
 func newBenchEnv(b *testing.B, o fakeopenai.Options) *benchEnv {
 	b.Helper()
 	up := fakeopenai.Start(o)
 	b.Cleanup(up.Close)
-	cfg := &config.Config{ModelList: []config.Deployment{{ModelName: "gpt",
-		LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: up.BaseURL, APIKey: "sk-bench"}}}}
-	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gw, err := New(Options{Config: cfg, Router: rtr})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(newOpenAIGateway(b, up.BaseURL))
 	b.Cleanup(srv.Close)
 	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}
 	b.Cleanup(tr.CloseIdleConnections)

@@ -13,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
-	"github.com/llmgate/llmgate/internal/provider/registry"
-	"github.com/llmgate/llmgate/internal/router"
 )
 
 func TestGeneratedBytes_CountsTheTextAChunkCarries(t *testing.T) {
@@ -121,16 +118,7 @@ func TestStream_FlushesWhatHasArrivedAndHoldsNothingBack(t *testing.T) {
 		_, _ = io.WriteString(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":10,\"total_tokens\":13}}\n\ndata: [DONE]\n\n")
 	}))
 	defer up.Close()
-	cfg := &config.Config{ModelList: []config.Deployment{{ModelName: "gpt",
-		LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: up.URL + "/v1", APIKey: "sk-test"}}}}
-	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := New(Options{Config: cfg, Router: rtr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gw := newOpenAIGateway(t, up.URL+"/v1")
 	var flushes atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gw.ServeHTTP(flushCounter{w, &flushes}, r)
