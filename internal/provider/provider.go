@@ -37,7 +37,10 @@ type Call struct {
 	Model string
 	// Params are the deployment's litellm_params (api_base, api_key, api_version, ...).
 	Params config.LiteLLMParams
-	// Timeout bounds the upstream call (0: none beyond ctx).
+	// Timeout bounds the upstream call (0: none beyond ctx): all of it for Do; for Stream, the
+	// wait for the answer's headers and then for each event, so a long answer that keeps
+	// coming is not cut off. A stream whose upstream stalls longer fails with a retryable
+	// 408 timeout error.
 	Timeout time.Duration
 }
 

@@ -42,7 +42,11 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	if err != nil {
 		return nil, err
 	}
-	resp, release, err := p.post(ctx, c, pc)
+	post, err := p.post(c, pc)
+	if err != nil {
+		return nil, err
+	}
+	resp, release, err := post.Send(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +58,8 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return mr.toOpenAI(time.Now().Unix())
 }
 
-// Stream makes a streaming chat (or completion) call. Anthropic always reports usage in its
-// stream.
+// Stream makes a streaming chat (or completion) call; Call.Timeout bounds each wait for the
+// upstream (see translate.Post.Stream). Anthropic always reports usage in its stream.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
 	if c.Kind == provider.Completion {
 		return translate.StreamCompletion(ctx, p, name, c)
@@ -65,12 +69,16 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 		return nil, err
 	}
 	pc.req.Stream = true
-	resp, release, err := p.post(ctx, c, pc)
+	post, err := p.post(c, pc)
+	if err != nil {
+		return nil, err
+	}
+	resp, w, err := post.Stream(ctx)
 	if err != nil {
 		return nil, err
 	}
 	dec := &decoder{events: sse.NewReader(resp.Body), key: pc.key, tools: map[int]int{}}
-	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, pc.includeUsage, dec, translate.CloserFunc(release)), nil
+	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, pc.includeUsage, dec, resp.Body, w), nil
 }
 
 // prepared is a translated call.
@@ -103,11 +111,12 @@ func prepare(c *provider.Call) (*prepared, error) {
 	return &prepared{req: req, key: key, includeUsage: r.IncludeUsage()}, nil
 }
 
-func (p *Provider) post(ctx context.Context, c *provider.Call, pc *prepared) (*http.Response, func() error, error) {
+// post is the Messages API request for pc.
+func (p *Provider) post(c *provider.Call, pc *prepared) (translate.Post, error) {
 	key := pc.key
 	body, err := json.Marshal(pc.req)
 	if err != nil {
-		return nil, nil, translate.BadRequest(name, "encode request: %v", err)
+		return translate.Post{}, translate.BadRequest(name, "encode request: %v", err)
 	}
 	h := http.Header{}
 	h.Set("x-api-key", key)
@@ -123,7 +132,7 @@ func (p *Provider) post(ctx context.Context, c *provider.Call, pc *prepared) (*h
 		Err: func(status int, h http.Header, body []byte) error {
 			return apiError(status, h, body, key)
 		},
-	}.Send(ctx)
+	}, nil
 }
 
 // messagesURL accepts api_base as a host ("https://host"), with /v1, or the full endpoint.

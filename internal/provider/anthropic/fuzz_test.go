@@ -18,7 +18,7 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("data: {\"type\":\"message_delta\",\"delta\":null,\"usage\":null}\n\ndata: {\"type\":\"message_stop\"}\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), tools: map[int]int{}}
-		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		s := translate.NewStream("id", 1, "m", true, dec, nil, nil)
 		providertest.CheckChunksUntilEnd(t, s)
 	})
 }
@@ -30,7 +30,7 @@ func BenchmarkDecoder(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), tools: map[int]int{}}
-		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		s := translate.NewStream("id", 1, "m", true, dec, nil, nil)
 		for {
 			if _, err := s.Next(); err != nil {
 				break

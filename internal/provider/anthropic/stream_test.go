@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
@@ -112,5 +113,13 @@ func TestStream_CancellationStopsTheUpstream(t *testing.T) {
 	start := func(w http.ResponseWriter, _ *http.Request) { providertest.WriteSSE(w, toolStream[0]) }
 	providertest.CheckCancellation(t, start, 1, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
 		return (&Provider{}).Stream(ctx, chatCall(up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`))
+	})
+}
+
+func TestStream_TimeoutIsPerEventNotPerStream(t *testing.T) {
+	providertest.CheckIdleTimeout(t, "text/event-stream", providertest.SSEFrames(toolStream...), func(up *providertest.Upstream, timeout time.Duration) (provider.Stream, error) {
+		c := chatCall(up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`)
+		c.Timeout = timeout
+		return (&Provider{}).Stream(context.Background(), c)
 	})
 }

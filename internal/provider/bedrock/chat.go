@@ -41,7 +41,9 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return converseResponse(out, c.Model, time.Now().Unix())
 }
 
-// Stream makes a ConverseStream call (chat or completion). Bedrock always reports usage in its metadata event.
+// Stream makes a ConverseStream call (chat or completion); Call.Timeout bounds the wait for
+// the answer and then for each event (see translate.Watchdog). Bedrock always reports usage
+// in its metadata event.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
 	switch c.Kind {
 	case provider.Completion:
@@ -54,19 +56,16 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := withTimeout(ctx, c.Timeout)
+	ctx, w := translate.NewWatchdog(ctx, name, c.Timeout)
 	out, err := client.ConverseStream(ctx, cv.streamInput(modelID(c.Model)))
 	if err != nil {
-		cancel()
-		return nil, apiError(err)
+		w.Stop()
+		return nil, w.Explain(apiError(err))
 	}
+	w.Touch()
 	es := out.GetStream()
 	dec := &decoder{ctx: ctx, events: es.Events(), err: es.Err, tools: map[int32]int{}}
-	closer := translate.CloserFunc(func() error {
-		defer cancel()
-		return es.Close()
-	})
-	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, r.IncludeUsage(), dec, closer), nil
+	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, r.IncludeUsage(), dec, es, w), nil
 }
 
 func (p *Provider) prepare(ctx context.Context, c *provider.Call) (*translate.Request, *converse, *bedrockruntime.Client, error) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/provider"
@@ -123,6 +124,18 @@ func TestStream_CancellationStopsTheUpstream(t *testing.T) {
 	// messageStart yields the first chunk.
 	providertest.CheckCancellation(t, streamAnswer(t, toolStream[0]), 1, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
 		return new(Provider).Stream(ctx, testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
+	})
+}
+
+func TestStream_TimeoutIsPerEventNotPerStream(t *testing.T) {
+	frames := make([][]byte, len(toolStream))
+	for i, e := range toolStream {
+		frames[i] = encodeEvents(t, e)
+	}
+	providertest.CheckIdleTimeout(t, "application/vnd.amazon.eventstream", frames, func(up *providertest.Upstream, timeout time.Duration) (provider.Stream, error) {
+		c := testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`)
+		c.Timeout = timeout
+		return new(Provider).Stream(context.Background(), c)
 	})
 }
 

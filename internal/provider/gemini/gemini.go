@@ -54,7 +54,8 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return gr.toOpenAI(c.Model, time.Now().Unix())
 }
 
-// Stream makes a streaming chat (or completion) call. Gemini reports usage in its chunks.
+// Stream makes a streaming chat (or completion) call; Call.Timeout bounds each wait for the
+// upstream (see translate.Post.Stream). Gemini reports usage in its chunks.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
 	switch c.Kind {
 	case provider.Completion:
@@ -67,12 +68,16 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 	if err != nil {
 		return nil, err
 	}
-	resp, release, err := p.post(ctx, c, "streamGenerateContent?alt=sse", req)
+	post, err := p.post(c, "streamGenerateContent?alt=sse", req)
+	if err != nil {
+		return nil, err
+	}
+	resp, w, err := post.Stream(ctx)
 	if err != nil {
 		return nil, err
 	}
 	dec := &decoder{events: sse.NewReader(resp.Body), key: apiKey(c), choices: map[int]*choiceState{}}
-	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, r.IncludeUsage(), dec, translate.CloserFunc(release)), nil
+	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, r.IncludeUsage(), dec, resp.Body, w), nil
 }
 
 func prepare(c *provider.Call) (*translate.Request, *generateRequest, error) {
@@ -96,7 +101,11 @@ func apiKey(c *provider.Call) string {
 
 // call posts req to the model's method and decodes the JSON answer into out.
 func (p *Provider) call(ctx context.Context, c *provider.Call, method string, req, out any) error {
-	resp, release, err := p.post(ctx, c, method, req)
+	post, err := p.post(c, method, req)
+	if err != nil {
+		return err
+	}
+	resp, release, err := post.Send(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,15 +116,16 @@ func (p *Provider) call(ctx context.Context, c *provider.Call, method string, re
 	return nil
 }
 
-// post sends req to {base}/v1beta/models/{model}:{method}, the key in x-goog-api-key.
-func (p *Provider) post(ctx context.Context, c *provider.Call, method string, req any) (*http.Response, func() error, error) {
+// post is the request that sends req to {base}/v1beta/models/{model}:{method}, the key in
+// x-goog-api-key.
+func (p *Provider) post(c *provider.Call, method string, req any) (translate.Post, error) {
 	key := apiKey(c)
 	if key == "" {
-		return nil, nil, translate.NoAPIKey(name, KeyEnv)
+		return translate.Post{}, translate.NoAPIKey(name, KeyEnv)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, nil, translate.BadRequest(name, "encode request: %v", err)
+		return translate.Post{}, translate.BadRequest(name, "encode request: %v", err)
 	}
 	h := http.Header{}
 	h.Set("x-goog-api-key", key)
@@ -130,7 +140,7 @@ func (p *Provider) post(ctx context.Context, c *provider.Call, method string, re
 		Err: func(status int, h http.Header, body []byte) error {
 			return apiError(status, h, body, key)
 		},
-	}.Send(ctx)
+	}, nil
 }
 
 // modelURL accepts api_base as a host or with its API version (".../v1beta").

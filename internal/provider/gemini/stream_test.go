@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
@@ -110,7 +111,7 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("data: {\"candidates\":[{\"index\":3,\"finishReason\":\"MAX_TOKENS\",\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\"}}]}}]}\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), choices: map[int]*choiceState{}}
-		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		s := translate.NewStream("id", 1, "m", true, dec, nil, nil)
 		providertest.CheckChunksUntilEnd(t, s)
 	})
 }
@@ -122,11 +123,19 @@ func BenchmarkDecoder(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dec := &decoder{events: sse.NewReader(bytes.NewReader(body)), choices: map[int]*choiceState{}}
-		s := translate.NewStream("id", 1, "m", true, dec, nil)
+		s := translate.NewStream("id", 1, "m", true, dec, nil, nil)
 		for {
 			if _, err := s.Next(); err != nil {
 				break
 			}
 		}
 	}
+}
+
+func TestStream_TimeoutIsPerEventNotPerStream(t *testing.T) {
+	providertest.CheckIdleTimeout(t, "text/event-stream", providertest.SSEFrames(toolStream...), func(up *providertest.Upstream, timeout time.Duration) (provider.Stream, error) {
+		c := call(provider.Chat, up.URL, `{"messages":[{"role":"user","content":"Hi"}]}`)
+		c.Timeout = timeout
+		return (&Provider{}).Stream(context.Background(), c)
+	})
 }

@@ -102,6 +102,15 @@ func SSEBody(events ...Event) []byte {
 	return b.Bytes()
 }
 
+// SSEFrames frames each event on its own, for CheckIdleTimeout.
+func SSEFrames(events ...Event) [][]byte {
+	frames := make([][]byte, len(events))
+	for i, e := range events {
+		frames[i] = SSEBody(e)
+	}
+	return frames
+}
+
 // JSONEqual fails t unless got and want hold the same JSON value.
 func JSONEqual(t testing.TB, got, want []byte) {
 	t.Helper()

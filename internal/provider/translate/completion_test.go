@@ -37,7 +37,7 @@ func (p *chatOnly) Stream(_ context.Context, c *provider.Call) (provider.Stream,
 		s.SetUsage(Usage(3, 1, 0, 0))
 		return nil
 	}}
-	return NewStream("id-1", 7, "m", true, &dec, nil), nil
+	return NewStream("id-1", 7, "m", true, &dec, nil, nil), nil
 }
 
 func TestDoCompletion_AnswersThroughChat(t *testing.T) {

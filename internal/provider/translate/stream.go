@@ -31,6 +31,7 @@ type Stream struct {
 	includeUsage bool
 	dec          Decoder
 	closer       io.Closer
+	watchdog     *Watchdog
 
 	queue     [][]byte
 	usage     openai.Usage
@@ -42,9 +43,11 @@ type Stream struct {
 var _ provider.Stream = (*Stream)(nil)
 
 // NewStream returns a Stream reading dec. closer releases the upstream; it is called once, at
-// the end of the stream, on failure or by Close.
-func NewStream(id string, created int64, model string, includeUsage bool, dec Decoder, closer io.Closer) *Stream {
-	return &Stream{ID: id, Model: model, created: created, includeUsage: includeUsage, dec: dec, closer: closer}
+// the end of the stream, on failure or by Close. w, if not nil, is the call's idle timeout
+// (see Post.Stream): the Stream touches it after each event, stops it when it closes, and
+// fails with the timeout error once it fired.
+func NewStream(id string, created int64, model string, includeUsage bool, dec Decoder, closer io.Closer, w *Watchdog) *Stream {
+	return &Stream{ID: id, Model: model, created: created, includeUsage: includeUsage, dec: dec, closer: closer, watchdog: w}
 }
 
 // Next returns the next chunk's JSON, or io.EOF after the last one.
@@ -63,8 +66,10 @@ func (s *Stream) Next() ([]byte, error) {
 			}
 			_ = s.Close()
 		case err != nil:
-			s.err = err
+			s.err = s.watchdog.Explain(err)
 			_ = s.Close()
+		default:
+			s.watchdog.Touch()
 		}
 	}
 	b := s.queue[0]
@@ -82,6 +87,7 @@ func (s *Stream) Close() error {
 		if s.closer != nil {
 			s.closeErr = s.closer.Close()
 		}
+		s.watchdog.Stop()
 	})
 	return s.closeErr
 }
@@ -108,9 +114,3 @@ func (s *Stream) push(c Chunk) {
 	}
 	s.queue = append(s.queue, b)
 }
-
-// CloserFunc adapts a function to io.Closer.
-type CloserFunc func() error
-
-// Close calls f.
-func (f CloserFunc) Close() error { return f() }

@@ -173,13 +173,18 @@ func (s *scripted) Decode(st *Stream) error {
 	return step(st)
 }
 
+// closeCounter counts its Close calls.
+type closeCounter int
+
+func (c *closeCounter) Close() error { *c++; return nil }
+
 func TestStream_ClosesUpstreamOnceAtTheEnd(t *testing.T) {
-	closes := 0
+	var closes closeCounter
 	dec := &scripted{
 		func(s *Stream) error { return nil }, // an event with nothing for OpenAI
 		func(s *Stream) error { s.Delta(0, TextDelta("hi")); s.Finish(0, FinishStop); return nil },
 	}
-	s := NewStream("id", 1, "m", false, dec, CloserFunc(func() error { closes++; return nil }))
+	s := NewStream("id", 1, "m", false, dec, &closes, nil)
 	var n int
 	for {
 		_, err := s.Next()
@@ -203,7 +208,7 @@ func TestStream_ClosesUpstreamOnceAtTheEnd(t *testing.T) {
 func TestStream_DeliversQueuedChunksBeforeAFailure(t *testing.T) {
 	boom := errors.New("boom")
 	dec := &scripted{func(s *Stream) error { s.Delta(0, TextDelta("partial")); return boom }}
-	s := NewStream("id", 1, "m", true, dec, nil)
+	s := NewStream("id", 1, "m", true, dec, nil, nil)
 	if _, err := s.Next(); err != nil {
 		t.Fatalf("first Next = %v, want the queued chunk", err)
 	}
