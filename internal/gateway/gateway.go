@@ -300,6 +300,7 @@ func (g *Gateway) charge(c *call, rt router.Route) Charge {
 	var out int
 	ch.MaxTokens, out = c.outputLimit(price.MaxOutputTokens)
 	ch.Cost = price.WorstCase(ch.PromptTokens, out)
+	ch.Tokens = ch.PromptTokens + min(out, math.MaxInt-ch.PromptTokens)
 	return ch
 }
 

@@ -32,9 +32,12 @@ type Charge struct {
 	// Cost is the worst-case cost in USD: prompt tokens plus max_tokens (or the model's
 	// output limit), at the highest price among the group's deployments.
 	Cost float64
-	// PromptTokens is the estimated prompt size; MaxTokens the completion tokens allowed.
+	// PromptTokens is the estimated prompt size; MaxTokens the completion tokens allowed
+	// per choice; Tokens the worst case of the call: the prompt and every choice's
+	// completion, which tpm limits reserve.
 	PromptTokens int
 	MaxTokens    int
+	Tokens       int
 	// OutputCostPerToken lets the limiter turn leftover budget into a max_tokens clamp.
 	OutputCostPerToken float64
 	// Free is true when the model is explicitly priced at zero: budget checks are skipped.

@@ -240,7 +240,7 @@ func TestLimiter_ReservesThenSettlesOnce(t *testing.T) {
 	}
 	ch := lim.charges[0]
 	wantCost := float64(ch.PromptTokens)*1e-06 + 2*50*2e-06
-	if ch.Model != "demo" || ch.Route != "/chat/completions" || ch.MaxTokens != 50 || ch.PromptTokens == 0 ||
+	if ch.Model != "demo" || ch.Route != "/chat/completions" || ch.MaxTokens != 50 || ch.PromptTokens == 0 || ch.Tokens != ch.PromptTokens+2*50 ||
 		math.Abs(ch.Cost-wantCost) > 1e-15 || ch.OutputCostPerToken != 2e-06 || ch.Free || len(ch.Tags) != 1 ||
 		ch.RequestID != resp.Header.Get(HeaderCallID) {
 		t.Errorf("charge = %+v, want the worst case of demo (cost %g)", ch, wantCost)

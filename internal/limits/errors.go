@@ -146,10 +146,10 @@ func rateLimitError(r *store.Refusal, now time.Time) *openai.Error {
 	return e
 }
 
-// pyFloat formats f as Python's str(float): "1.0", "0.25", "1e-05", "1.5e+16".
 // usd formats an amount with six significant digits, for explanations (not LiteLLM's fields).
 func usd(f float64) string { return "$" + strconv.FormatFloat(f, 'g', 6, 64) }
 
+// pyFloat formats f as Python's str(float): "1.0", "0.25", "1e-05", "1.5e+16".
 func pyFloat(f float64) string {
 	if f == 0 {
 		return "0.0"

@@ -174,6 +174,9 @@ func (l *Limiter) input(p *auth.Principal, ch gateway.Charge, now time.Time) sto
 	default:
 		in.Check, in.Cost, in.Estimate = store.CheckReserve, ch.Cost, ch.Cost
 	}
+	if !l.postHoc {
+		in.Tokens = int64(ch.Tokens) // rate limits apply to zero-priced models too
+	}
 	if l.proxyMax != nil && *l.proxyMax > 0 {
 		in.ProxyMaxBudget = l.proxyMax
 	}

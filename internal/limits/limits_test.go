@@ -135,7 +135,7 @@ var nextID atomic.Int64
 func charge(cost float64) gateway.Charge {
 	return gateway.Charge{
 		RequestID: fmt.Sprintf("req-%d", nextID.Add(1)), Route: "/chat/completions", Model: "gpt-4o",
-		Cost: cost, PromptTokens: 100, MaxTokens: 1000, OutputCostPerToken: cost / 2000,
+		Cost: cost, PromptTokens: 100, MaxTokens: 1000, Tokens: 1100, OutputCostPerToken: cost / 2000,
 		Tags: []string{"team-a"},
 	}
 }
@@ -330,6 +330,12 @@ func TestReserve_RateLimitsAreExactUnderConcurrency(t *testing.T) {
 		{"key model_rpm_limit", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.ModelRPMLimit = map[string]int64{"gpt-4o": 3, "other": 1}
 		}, 10, 3, "Rate limit exceeded for model_per_key: %s:gpt-4o. Limit type: requests. Current limit: 3, Remaining: 0. Limit resets at: %s"},
+		{"key tpm_limit: worst cases of 1,100 tokens", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
+			k.TPMLimit = ptr(int64(3500))
+		}, 20, 3, "Rate limit exceeded for api_key: %s. Limit type: tokens. Current limit: 3500, Remaining: 200. Limit resets at: %s"},
+		{"team tpm_limit under one worst case: one call at a time", func(_ *store.Key, _ *store.User, tm *store.Team, _ *store.Membership) {
+			tm.TPMLimit = ptr(int64(1000))
+		}, 10, 1, "Rate limit exceeded for team: t1. Limit type: tokens. Current limit: 1000, Remaining: 0. Limit resets at: %[2]s"},
 		{"max_parallel_requests", func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) {
 			k.MaxParallelRequests = ptr(int64(3))
 		}, 12, 3,
@@ -385,6 +391,45 @@ func TestReserve_ParallelLeaseIsReleasedBySettle(t *testing.T) {
 	}
 	if _, err := e.lim.Reserve(ctx, p, charge(0.01)); err != nil {
 		t.Errorf("after the first call settled: %v", err)
+	}
+}
+
+// TestReserve_TPMHoldsTheWorstCaseUntilSettled: a call whose worst case fits the tpm limit
+// holds it until it settles; settling counts the tokens used instead.
+func TestReserve_TPMHoldsTheWorstCaseUntilSettled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	p := e.caller(t, func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) { k.TPMLimit = ptr(int64(3500)) })
+	reserve := func() (gateway.Reservation, error) { return e.lim.Reserve(ctx, p, charge(0.001)) }
+	var held []gateway.Reservation
+	for range 3 { // 3 × 1,100 held
+		res, err := reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, res)
+	}
+	if _, err := reserve(); err == nil {
+		t.Fatal("a fourth call was admitted with 3,300 of 3,500 tokens held")
+	}
+	if err := held[0].Settle(ctx, outcome(0.001, 30)); err != nil { // 2,230 counted
+		t.Fatal(err)
+	}
+	if _, err := reserve(); err != nil { // 3,330
+		t.Fatalf("after a call settled with 30 tokens: %v", err)
+	}
+	failed := outcome(0, 0)
+	failed.Success, failed.Status = false, http.StatusBadGateway
+	if err := held[1].Settle(ctx, failed); err != nil { // 2,230
+		t.Fatal(err)
+	}
+	if _, err := reserve(); err != nil {
+		t.Fatalf("after a failed call released its tokens: %v", err)
+	}
+	var oe *openai.Error
+	if _, err := reserve(); !errors.As(err, &oe) || !strings.Contains(oe.Message, "Limit type: tokens. Current limit: 3500, Remaining: 170.") {
+		t.Fatalf("call over the limit = %v, want a tokens refusal with 170 remaining", err)
 	}
 }
 

@@ -117,6 +117,11 @@ type ReserveInput struct {
 	Cost     float64
 	Estimate float64
 	Check    Check
+	// Tokens is the call's worst case in tokens (prompt plus every completion token it may
+	// produce), reserved in the minute's tpm windows (see tokenHold); Settle replaces it with
+	// the tokens used. 0 (post_hoc) only checks that the tokens counted so far are under
+	// the limit, as LiteLLM does.
+	Tokens int64
 	// ProxyMaxBudget is litellm_settings.max_budget; nil for none.
 	ProxyMaxBudget *float64
 	Now            time.Time
@@ -152,6 +157,7 @@ type resItem struct {
 	Targets     []target  `dynamodbav:"targets"`
 	Proxy       bool      `dynamodbav:"proxy,omitempty"`
 	Windows     []string  `dynamodbav:"token_windows,omitempty"` // RL# items that count tokens
+	Tokens      []int64   `dynamodbav:"tokens,omitempty"`        // reserved in Windows[i]
 	WindowTTL   int64     `dynamodbav:"window_ttl,omitempty"`
 	Log         SpendLog  `dynamodbav:"log"`
 	Created     time.Time `dynamodbav:"created_at"`
@@ -456,6 +462,22 @@ type rateWindow struct {
 	scope, id string
 	rpm, tpm  opt
 	pk        string
+	// hold is the tokens the call reserves under tpm; the call is admitted while the window
+	// has counted at most most tokens (see tokenHold).
+	hold, most int64
+}
+
+// tokenHold is what a call whose worst case is t tokens reserves in a window of limit tpm.
+// When t fits the limit, the call holds t and runs only if t more tokens fit: concurrent
+// calls can never pass the limit together. When it does not fit (or is unknown, t = 0, in
+// post_hoc mode), the call runs while the window is under its limit, as LiteLLM's check,
+// and holds the whole limit (none in post_hoc mode) so that no other call starts until it
+// settles. most is the highest count that admits the call.
+func tokenHold(tpm, t int64) (hold, most int64) {
+	if t > 0 && t < tpm {
+		return t, tpm - t
+	}
+	return max(0, min(t, tpm)), tpm - 1
 }
 
 // plan is one attempt's transaction, built from the input's records.
@@ -528,6 +550,7 @@ func newPlan(in *ReserveInput) (*plan, error) {
 	for _, w := range p.windows {
 		if w.tpm.set {
 			p.res.Windows = append(p.res.Windows, w.pk)
+			p.res.Tokens = append(p.res.Tokens, w.hold)
 		}
 	}
 	p.res.Held = len(p.accounts) > 0 || p.proxy || len(p.windows) > 0
@@ -542,7 +565,11 @@ func (p *plan) planWindows(in *ReserveInput) {
 			return
 		}
 		pk := PrefixRateWindow + scope + "#" + id + "#" + strconv.FormatInt(p.minute, 10)
-		p.windows = append(p.windows, rateWindow{scope: scope, id: id, rpm: rpm, tpm: tpm, pk: pk})
+		w := rateWindow{scope: scope, id: id, rpm: rpm, tpm: tpm, pk: pk}
+		if tpm.set {
+			w.hold, w.most = tokenHold(tpm.v, in.Tokens)
+		}
+		p.windows = append(p.windows, w)
 	}
 	for i, a := range p.accounts {
 		sh := p.shapes[i]
@@ -709,8 +736,8 @@ func reserveProxy(table string, max float64, cost string, check Check) *types.Up
 	return e.update(table, ProxyBudgetPK, SortProxyBudget)
 }
 
-// reserveWindow counts a request in a minute's rate window under its rpm limit, and checks
-// that the tokens counted so far are under its tpm limit.
+// reserveWindow counts a request in a minute's rate window under its rpm limit, and
+// reserves the call's tokens under its tpm limit.
 func reserveWindow(table string, w rateWindow, ttl int64) *types.Update {
 	e := newTxExpr()
 	n := e.name("n")
@@ -721,7 +748,10 @@ func reserveWindow(table string, w rateWindow, ttl int64) *types.Update {
 	}
 	if w.tpm.set {
 		tok := e.name("tok")
-		e.cond("(attribute_not_exists(" + tok + ") OR " + tok + " < " + e.num(strconv.FormatInt(w.tpm.v, 10)) + ")")
+		if w.hold > 0 {
+			e.add(tok + " " + e.num(strconv.FormatInt(w.hold, 10)))
+		}
+		e.cond("(attribute_not_exists(" + tok + ") OR " + tok + " <= " + e.num(strconv.FormatInt(w.most, 10)) + ")")
 	}
 	return e.update(table, w.pk, SortRateWindow)
 }
@@ -933,7 +963,7 @@ func (p *plan) explainWindow(i int, it map[string]types.AttributeValue) *Refusal
 	switch {
 	case w.rpm.set && wi.N >= w.rpm.v:
 		ref.Reason, ref.Limit, ref.Used = ReasonRequests, w.rpm.v, wi.N
-	case w.tpm.set && wi.Tok >= w.tpm.v:
+	case w.tpm.set && wi.Tok > w.most:
 		ref.Reason, ref.Limit, ref.Used = ReasonTokens, w.tpm.v, wi.Tok
 	default:
 		return nil
@@ -997,7 +1027,7 @@ type Settlement struct {
 // Settle replaces a reservation with the call's outcome in one TransactWriteItems: it
 // deletes the RES# item (only if it is still there, so the call and the rotator never both
 // apply it), adds actual - reserved to every budget the reservation charged, adds the cost
-// to model_spend, the tokens to the tpm windows, releases the parallel-request lease and
+// to model_spend, replaces the tokens reserved in the tpm windows with those used, releases the parallel-request lease and
 // puts the spend log. A key rotated since the reservation is settled where it lives now:
 // the update of the old hash fails on its pointer (whose active_token comes back with the
 // cancellation) or on its absence (then its MOVED# item names the new hash), and the
@@ -1084,10 +1114,14 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 		e.cond("attribute_exists(" + rem + ")")
 		add(types.TransactWriteItem{Update: e.update(table, ProxyBudgetPK, SortProxyBudget)}, -2)
 	}
-	if st.Tokens > 0 {
-		for _, pk := range res.Windows {
+	for i, pk := range res.Windows {
+		d := st.Tokens
+		if i < len(res.Tokens) { // reservations stored before tokens were held have none
+			d -= res.Tokens[i]
+		}
+		if d != 0 {
 			e := newTxExpr()
-			e.add(e.name("tok") + " " + e.num(strconv.FormatInt(st.Tokens, 10)))
+			e.add(e.name("tok") + " " + e.num(strconv.FormatInt(d, 10)))
 			e.set(e.name(schema.AttrTTL) + " = " + e.num(strconv.FormatInt(res.WindowTTL, 10)))
 			add(types.TransactWriteItem{Update: e.update(table, pk, SortRateWindow)}, -3)
 		}

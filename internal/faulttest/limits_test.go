@@ -1,0 +1,156 @@
+package faulttest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/fakeopenai"
+)
+
+// TestRateLimits_ExactThroughTheGateway: 50 simultaneous chat calls on a key with one rate
+// limit, through the whole gateway. The fake upstream holds every call that reaches it
+// until each of the 50 has either reached it or been refused, so no call settles (and frees
+// a lease or held tokens) while the others are admitted. Exactly the calls the limit allows
+// reach the upstream; every other one gets LiteLLM's 429 with retry-after. Once the held
+// calls have settled, a call that only the settle makes room for is admitted.
+func TestRateLimits_ExactThroughTheGateway(t *testing.T) {
+	const calls = 50
+	// Every call asks for at most 1,000 completion tokens: its worst case is its prompt
+	// (a few tokens) plus 1,000, so a tpm_limit of 3,500 holds exactly 3 calls.
+	const body = `{"model":"chat","messages":[{"role":"user","content":"Hello"}],"max_tokens":1000}`
+	tests := []struct {
+		name      string
+		team      string // POST /team/new parameters; "" for a key without a team
+		key       string // POST /key/generate parameters (team_id is added)
+		want      int
+		limitType string
+		header    string // a response header each admitted call carries
+		freedBy   bool   // settling the admitted calls makes room for another call
+	}{
+		{"key rpm_limit", "", `{"rpm_limit":10}`, 10, "requests", "x-ratelimit-limit-requests", false},
+		{"key tpm_limit", "", `{"tpm_limit":3500}`, 3, "tokens", "x-ratelimit-limit-tokens", true},
+		{"key max_parallel_requests", "", `{"max_parallel_requests":3}`, 3, "max_parallel_requests", "x-ratelimit-api_key-limit-max_parallel_requests", true},
+		{"team tpm_limit", `{"tpm_limit":3500}`, `{}`, 3, "tokens", "x-litellm-key-spend", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var refused atomic.Int64
+			release := make(chan struct{})
+			var up *fakeopenai.Server
+			up = fakeopenai.Start(fakeopenai.Options{OnRequest: func() { <-release }})
+			t.Cleanup(up.Close)
+			var once sync.Once
+			open := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(open)
+			// The upstream holds calls for as long as the others take to be admitted or
+			// refused: far longer than the tests' 1 s deployment timeout on a busy machine.
+			cfg := strings.ReplaceAll(configYAML([]deployment{{"chat", "chat-1", up.BaseURL}}, ""), "timeout: 1\n", "timeout: 60\n")
+			g := startGateway(t, "", cfg)
+			params := tc.key
+			if tc.team != "" {
+				params = `{"team_id":"` + g.newTeam(t, tc.team) + `"}`
+			}
+			key, token := g.generateKey(t, params)
+			waitForMinuteStart(t) // rpm and tpm windows are clock minutes: keep the calls in one
+
+			type answer struct {
+				status int
+				header http.Header
+				body   []byte
+			}
+			answers := make([]answer, calls)
+			var wg sync.WaitGroup
+			for i := range calls {
+				wg.Go(func() {
+					status, h, b, err := g.do(context.Background(), http.MethodPost, "/v1/chat/completions", key, body)
+					if err != nil {
+						t.Errorf("call %d: %v", i, err)
+					}
+					answers[i] = answer{status, h, b}
+					if status != http.StatusOK {
+						refused.Add(1)
+					}
+				})
+			}
+			// Open the gate once every call has reached the upstream or been refused (or
+			// after 30 s, when the counts below fail the test).
+			if !eventually(30*time.Second, func() bool { return up.Requests()+refused.Load() >= calls }) {
+				t.Errorf("after 30 s, %d calls reached the upstream and %d were refused, of %d", up.Requests(), refused.Load(), calls)
+			}
+			reached := up.Requests()
+			open()
+			wg.Wait()
+
+			if reached != int64(tc.want) {
+				t.Errorf("%d calls reached the upstream, want exactly %d", reached, tc.want)
+			}
+			ok := 0
+			for i, a := range answers {
+				switch a.status {
+				case http.StatusOK:
+					ok++
+					if a.header.Get(tc.header) == "" {
+						t.Errorf("call %d: admitted without the %s header", i, tc.header)
+					}
+				case http.StatusTooManyRequests:
+					e := decodeError(t, a.body)
+					if e.Error.Type != "throttling_error" || !strings.Contains(e.Error.Message, "Limit type: "+tc.limitType+".") ||
+						a.header.Get("retry-after") == "" {
+						t.Errorf("call %d: 429 %q %q, retry-after %q; want a throttling_error on %s with retry-after",
+							i, e.Error.Type, e.Error.Message, a.header.Get("retry-after"), tc.limitType)
+					}
+				default:
+					t.Errorf("call %d: status %d %s, want 200 or 429", i, a.status, a.body)
+				}
+			}
+			if ok != tc.want {
+				t.Errorf("%d calls answered 200, want %d", ok, tc.want)
+			}
+
+			g.settledLedger(t, token, tc.want)
+			status, _, b, err := g.do(context.Background(), http.MethodPost, "/v1/chat/completions", key, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.freedBy && status != http.StatusOK {
+				t.Errorf("after the admitted calls settled: %d %s, want 200", status, b)
+			}
+			if !tc.freedBy && status != http.StatusTooManyRequests {
+				t.Errorf("a call past the limit in the same minute: %d %s, want 429", status, b)
+			}
+		})
+	}
+}
+
+// newTeam creates a team through POST /team/new with params (JSON) and returns its id.
+func (g *server) newTeam(t *testing.T, params string) string {
+	t.Helper()
+	status, _, body, err := g.do(context.Background(), http.MethodPost, "/team/new", masterKey, params)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("POST /team/new %s: status %d, error %v: %s", params, status, err, body)
+	}
+	var out struct {
+		TeamID string `json:"team_id"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.TeamID == "" {
+		t.Fatalf("POST /team/new: no team_id in %s", body)
+	}
+	return out.TeamID
+}
+
+// waitForMinuteStart returns at once when at least 20 s of the current clock minute are left,
+// else it sleeps into the next minute.
+func waitForMinuteStart(t *testing.T) {
+	t.Helper()
+	now := time.Now()
+	if left := now.Truncate(time.Minute).Add(time.Minute).Sub(now); left < 20*time.Second {
+		time.Sleep(left + 100*time.Millisecond)
+	}
+}
