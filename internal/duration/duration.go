@@ -96,8 +96,8 @@ func (d D) Approx() time.Duration {
 // NextReset returns when a budget with duration d, checked at now, next resets, aligned as
 // LiteLLM's get_next_standardized_reset_time aligns it in loc: "1d" → next midnight, "7d" →
 // next Monday midnight, "30d" → the 1st of next month, other "Nd" → midnight N days on;
-// "Nh", "Nm", "Ns" → the next multiple of N on the local clock (a step of a day or more:
-// that long after today's midnight, where LiteLLM would reset daily); "Nw" → midnight N weeks on;
+// "Nh", "Nm", "Ns" → the next multiple of N of the clock's hours, minutes or seconds (see
+// nextBoundary); "Nw" → midnight N weeks on;
 // "Nmo" → the same day N months on (clamped to the month's end), at midnight.
 func NextReset(d D, now time.Time, loc *time.Location) time.Time {
 	if loc == nil {
@@ -134,26 +134,34 @@ func NextReset(d D, now time.Time, loc *time.Location) time.Time {
 	}
 }
 
-// nextBoundary returns the first instant after now whose wall-clock time in now's location is
-// a whole multiple of n units since midnight (so "6h" resets at 06:00, 12:00, ... local time,
-// also on days when the clocks change); a count that passes the day's end resets at the next
-// midnight. A step of a day or more (a "48h" budget) resets that long after today's midnight.
+// nextBoundary is LiteLLM's _handle_hour_reset, _handle_minute_reset and _handle_second_reset:
+// the clock field of the unit is rounded down to a multiple of n and n is added; what passes
+// 60 (or 24) carries into the next field and the next day, as the wall clock in now's
+// location reads (so "6h" resets at 06:00, 12:00, ... local time, also on days when the
+// clocks change, and "5h" at 22:30 resets at 01:00). A step of a day or more (a "48h"
+// budget) resets that long after today's midnight, where LiteLLM would reset daily.
 func nextBoundary(midnight, now time.Time, unit time.Duration, n int) time.Time {
 	step := time.Duration(n) * unit
 	const day = 24 * time.Hour
 	if step >= day {
 		return midnight.AddDate(0, 0, int(step/day)).Add(step % day)
 	}
-	y, m, d := now.Date()
-	wall := time.Duration(now.Hour())*time.Hour + time.Duration(now.Minute())*time.Minute +
-		time.Duration(now.Second())*time.Second + time.Duration(now.Nanosecond())
-	for next := (wall/step + 1) * step; next < day; next += step {
-		// A wall time repeated when the clocks go back may lie before now: take the next one.
-		if t := time.Date(y, m, d, 0, 0, 0, int(next), now.Location()); t.After(now) {
-			return t
-		}
+	h, m, s := now.Clock()
+	switch unit {
+	case time.Hour:
+		h, m, s = h-h%n+n, 0, 0
+	case time.Minute:
+		m, s = m-m%n+n, 0
+	default:
+		s = s - s%n + n
 	}
-	return midnight.AddDate(0, 0, 1)
+	y, mo, d := now.Date()
+	t := time.Date(y, mo, d, h, m, s, 0, now.Location()) // normalizes the carries
+	// A wall time repeated when the clocks go back may be read as its first pass, before now.
+	for !t.After(now) {
+		t = t.Add(step)
+	}
+	return t
 }
 
 func addMonthsClamped(t time.Time, months int) time.Time {

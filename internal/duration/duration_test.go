@@ -99,7 +99,11 @@ func TestNextReset(t *testing.T) {
 		{"1h is the next hour", "1h", utc(2026, 5, 5, 10, 20, 0), nil, utc(2026, 5, 5, 11, 0, 0)},
 		{"6h is the next 6-hour boundary", "6h", utc(2026, 5, 5, 13, 0, 0), nil, utc(2026, 5, 5, 18, 0, 0)},
 		{"6h late in the day wraps to midnight", "6h", utc(2026, 5, 5, 19, 0, 0), nil, utc(2026, 5, 6, 0, 0, 0)},
-		{"5h past the last boundary is midnight", "5h", utc(2026, 5, 5, 21, 0, 0), nil, utc(2026, 5, 6, 0, 0, 0)},
+		{"5h past the last boundary carries into tomorrow, as LiteLLM", "5h", utc(2026, 5, 5, 21, 0, 0), nil, utc(2026, 5, 6, 1, 0, 0)},
+		{"7m aligns within the hour, as LiteLLM", "7m", utc(2026, 5, 5, 10, 59, 0), nil, utc(2026, 5, 5, 11, 3, 0)},
+		{"90m carries into the next hour", "90m", utc(2026, 5, 5, 10, 20, 0), nil, utc(2026, 5, 5, 11, 30, 0)},
+		{"45m late in the day carries into tomorrow", "45m", utc(2026, 5, 5, 23, 50, 0), nil, utc(2026, 5, 6, 0, 30, 0)},
+		{"40s aligns within the minute", "40s", utc(2026, 5, 5, 10, 20, 50), nil, utc(2026, 5, 5, 10, 21, 20)},
 		{"15m boundary", "15m", utc(2026, 5, 5, 10, 20, 0), nil, utc(2026, 5, 5, 10, 30, 0)},
 		{"15m exactly on a boundary moves on", "15m", utc(2026, 5, 5, 10, 30, 0), nil, utc(2026, 5, 5, 10, 45, 0)},
 		{"30s boundary", "30s", utc(2026, 5, 5, 10, 20, 10), nil, utc(2026, 5, 5, 10, 20, 30)},
@@ -113,7 +117,7 @@ func TestNextReset(t *testing.T) {
 		{"1440m is a day", "1440m", utc(2026, 5, 5, 10, 0, 0), nil, utc(2026, 5, 6, 0, 0, 0)},
 		{"6h on the spring-forward day is 06:00 local", "6h", utc(2026, 3, 28, 23, 30, 0), berlin, utc(2026, 3, 29, 4, 0, 0)},
 		{"1h in the repeated hour of the fall-back day", "1h", utc(2026, 11, 1, 6, 30, 0), ny, utc(2026, 11, 1, 7, 0, 0)},
-		{"30m in the repeated hour is never in the past", "30m", utc(2026, 11, 1, 6, 10, 0), ny, utc(2026, 11, 1, 7, 0, 0)},
+		{"30m in the repeated hour is the mark of its second pass", "30m", utc(2026, 11, 1, 6, 10, 0), ny, utc(2026, 11, 1, 6, 30, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
