@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -26,7 +27,8 @@ import (
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-// rieModule is the emulator, pinned; the test installs it into the repository's bin/.
+// rieModule is the emulator, pinned; the test installs it into the repository's
+// bin/<module version>/, so a changed pin installs anew.
 const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
 const masterKey = "sk-llmgate-events-master-key"
@@ -140,7 +142,7 @@ func proxyAnswer(status int, bodyContains string) func(t *testing.T, out []byte)
 
 func installRIE(t *testing.T, root string) string {
 	t.Helper()
-	bin := filepath.Join(root, "bin", "aws-lambda-rie")
+	bin := filepath.Join(root, "bin", path.Base(rieModule), "aws-lambda-rie")
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
