@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,8 +34,11 @@ func TestCfnLint_BothTemplatesAreClean(t *testing.T) {
 	}
 }
 
-// samconfig.toml and infra/sam-env.json must name what `make synth STREAMING=false` writes.
+// samconfig.toml and infra/sam-env.json must name what `make synth STREAMING=false` writes,
+// and sam-env.json's master key must be the one events/ authenticate with, so that
+// `sam local invoke CompletionsFunction -e events/chat.json` is not a 401.
 func TestSamconfig_NamesTheSynthesizedTemplateAndFunctions(t *testing.T) {
+	eventsKey := eventsMasterKey(t)
 	b, err := os.ReadFile("../samconfig.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +79,9 @@ func TestSamconfig_NamesTheSynthesizedTemplateAndFunctions(t *testing.T) {
 					t.Errorf("env_vars %s names %s, not a function of the template", m[2], id)
 					continue
 				}
+				if key, ok := vars["LITELLM_MASTER_KEY"]; ok && key != eventsKey {
+					t.Errorf("env_vars %s sets %s.LITELLM_MASTER_KEY %q, but events/ authenticate with %q", m[2], id, key, eventsKey)
+				}
 				declared := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
 				for k := range vars {
 					if _, ok := declared[k]; !ok {
@@ -87,6 +94,32 @@ func TestSamconfig_NamesTheSynthesizedTemplateAndFunctions(t *testing.T) {
 	if templates < 2 || envFiles < 2 {
 		t.Errorf("samconfig.toml sets template_file %d times and env_vars %d times, want both for local_start_api and local_invoke", templates, envFiles)
 	}
+}
+
+// eventsMasterKey returns the one bearer key the sample events in events/ carry.
+func eventsMasterKey(t *testing.T) string {
+	t.Helper()
+	paths, err := filepath.Glob("../events/*.json")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no events in ../events (%v)", err)
+	}
+	bearer := regexp.MustCompile(`Bearer (sk-[^"\s]+)`)
+	var keys []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range bearer.FindAllStringSubmatch(string(b), -1) {
+			if !slices.Contains(keys, m[1]) {
+				keys = append(keys, m[1])
+			}
+		}
+	}
+	if len(keys) != 1 {
+		t.Fatalf("events/ carry bearer keys %v, want one master key", keys)
+	}
+	return keys[0]
 }
 
 func readJSON(path string, v any) error {
