@@ -16,6 +16,9 @@ type configNeeds struct {
 	EnvNames []string
 	// Bedrock are the Bedrock models the config calls.
 	Bedrock []bedrockModel
+	// KeyGenerateLambda is the function ARN general_settings.custom_key_generate names, which
+	// the admin function invokes on /key/generate; empty for a webhook or no hook.
+	KeyGenerateLambda string
 }
 
 // bedrockModel is a Bedrock model id (or inference profile id or ARN) and its region; an
@@ -49,6 +52,11 @@ func scanConfig(path string) (configNeeds, error) {
 		return configNeeds{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	slices.Sort(needs.EnvNames)
+	// The prefix admin.NewKeyDecider takes for a Lambda function (anything else is a webhook
+	// or refused).
+	if spec := cfg.GeneralSettings.CustomKeyGenerate; strings.HasPrefix(spec, "arn:aws:lambda:") {
+		needs.KeyGenerateLambda = spec
+	}
 	for _, d := range cfg.ModelList {
 		id, ok := strings.CutPrefix(d.LiteLLMParams.Model, "bedrock/")
 		if !ok {

@@ -23,6 +23,12 @@ func TestScanConfig_ListsReferencedVariablesAndBedrockModels(t *testing.T) {
 	if !reflect.DeepEqual(needs.Bedrock, want) {
 		t.Errorf("Bedrock = %v, want %v", needs.Bedrock, want)
 	}
+	if needs.KeyGenerateLambda != "" {
+		t.Errorf("KeyGenerateLambda = %q for a config without custom_key_generate", needs.KeyGenerateLambda)
+	}
+	if needs, err := scanConfig("testdata/config-keyhook.yaml"); err != nil || needs.KeyGenerateLambda != keyHookLambda {
+		t.Errorf("KeyGenerateLambda = %q (%v), want %s", needs.KeyGenerateLambda, err, keyHookLambda)
+	}
 	if _, err := scanConfig("testdata/missing.yaml"); err == nil {
 		t.Error("scanConfig accepted a missing file")
 	}

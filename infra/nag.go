@@ -40,21 +40,44 @@ func suppressFindings(s *Stack, api awsapigateway.RestApi, p Props, needs config
 			"the master key and provider API keys are not rotatable by a Secrets Manager rotation function: operators rotate them (put-secret-value) and the functions read them at init; virtual keys rotate through llmgate's own auto-rotation")
 	}
 
-	storedKeys := fmt.Sprintf("Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:%s*", p.SecretsPrefix)
-	for _, fn := range []constructs.IConstruct{s.Admin.Role(), s.Rotator.Role()} {
-		suppress(fn, true, "AwsSolutions-IAM5",
-			"stored virtual keys are secrets created at run time under the configured prefix (store_virtual_keys, auto-rotation), so their names are known only as the prefix",
-			storedKeys)
+	// One suppression per role and reason, listing the resources it covers.
+	type roleReason struct{ function, reason string }
+	covered := map[roleReason][]string{}
+	var order []roleReason
+	for _, w := range wildcardGrants(p, needs) {
+		k := roleReason{w.FunctionID, w.Reason}
+		if _, seen := covered[k]; !seen {
+			order = append(order, k)
+		}
+		covered[k] = append(covered[k], "Resource::"+w.Resource)
 	}
-	var crossRegion []string
+	for _, k := range order {
+		suppress(s.function(k.function).Role(), true, "AwsSolutions-IAM5", k.reason, covered[k]...)
+	}
+}
+
+// wildcardGrant is a resource with a wildcard that a function's role is granted on purpose.
+type wildcardGrant struct {
+	FunctionID string // the function whose role holds the grant
+	Resource   string // the ARN as cdk-nag writes it: arn:<AWS::Partition>:...
+	Reason     string
+}
+
+// wildcardGrants lists every wildcard resource the stack grants, with the reason. cdk-nag's
+// AwsSolutions-IAM5 findings on these are suppressed, and the IAM test fails on any wildcard
+// resource not listed here.
+func wildcardGrants(p Props, needs configNeeds) []wildcardGrant {
+	storedKeys := fmt.Sprintf("arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:%s*", p.SecretsPrefix)
+	const storedKeysWhy = "stored virtual keys are secrets created at run time under the configured prefix (store_virtual_keys, auto-rotation), so their names are known only as the prefix"
+	out := []wildcardGrant{
+		{AdminFunctionID, storedKeys, storedKeysWhy},
+		{RotatorFunctionID, storedKeys, storedKeysWhy},
+	}
 	for _, m := range needs.Bedrock {
 		if geo, base, ok := strings.Cut(m.ID, "."); ok && isGeoPrefix(geo) && !strings.HasPrefix(m.ID, "arn:") {
-			crossRegion = append(crossRegion, "Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/"+base)
+			out = append(out, wildcardGrant{CompletionsFunctionID, "arn:<AWS::Partition>:bedrock:*::foundation-model/" + base,
+				"a cross-region inference profile may serve a call from its foundation model in any region of its geography; the model is named, only the region is open"})
 		}
 	}
-	if len(crossRegion) > 0 {
-		suppress(s.Completions.Role(), true, "AwsSolutions-IAM5",
-			"a cross-region inference profile may serve a call from its foundation model in any region of its geography; the model is named, only the region is open",
-			crossRegion...)
-	}
+	return out
 }

@@ -296,8 +296,11 @@ var (
 	completionsTableActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
 	adminTableActions       = append([]string{"dynamodb:DescribeTable"}, completionsTableActions...) // DescribeTable: /health/readiness
 	rotatorTableActions     = completionsTableActions
-	// storedKeyActions write virtual keys to Secrets Manager under the prefix (store_virtual_keys).
-	storedKeyActions = []string{"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:DescribeSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret"}
+	// storedKeyActions are the calls of keyvault.API, with which the admin function
+	// (/key/generate, /key/regenerate) and the rotator (auto-rotation) write virtual keys to
+	// Secrets Manager under the prefix (store_virtual_keys): a test derives them from that
+	// interface, so a call added there fails the infra tests until it is granted here.
+	storedKeyActions = []string{"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"}
 	bedrockActions   = []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
 	// rotatorIndexes are the sparse "due" indexes the rotator queries; the admin API lists
 	// through the others; the completions path reads items by key only.
@@ -306,7 +309,8 @@ var (
 
 // grant gives each function exactly what it uses: its table actions on the table and the
 // indexes it queries (by name, no wildcard), the secrets it reads, stored-key writes under
-// the prefix, and Bedrock invocation of the config's Bedrock models only.
+// the prefix, Bedrock invocation of the config's Bedrock models only, and the admin
+// function's invocation of the config's custom_key_generate Lambda function.
 func (s *Stack) grant(p Props, needs configNeeds) {
 	tableAnd := func(keep func(index string) bool) []*string {
 		out := []*string{s.Table.TableArn()}
@@ -346,6 +350,9 @@ func (s *Stack) grant(p Props, needs configNeeds) {
 	if res := bedrockResources(s.Stack, needs.Bedrock); len(res) > 0 {
 		allow(s.Completions, bedrockActions, res)
 	}
+	if needs.KeyGenerateLambda != "" {
+		allow(s.Admin, []string{"lambda:InvokeFunction"}, []*string{jsii.String(needs.KeyGenerateLambda)})
+	}
 }
 
 // geoPrefixes start the ids of Bedrock cross-region inference profiles.
@@ -381,4 +388,17 @@ func bedrockResources(stack awscdk.Stack, models []bedrockModel) []*string {
 		add(fmt.Sprintf("arn:%s:bedrock:%s::foundation-model/%s", *stack.Partition(), region, m.ID))
 	}
 	return out
+}
+
+// function returns the function with logical ID id.
+func (s *Stack) function(id string) awslambda.Function {
+	switch id {
+	case CompletionsFunctionID:
+		return s.Completions
+	case AdminFunctionID:
+		return s.Admin
+	case RotatorFunctionID:
+		return s.Rotator
+	}
+	panic("no function " + id)
 }

@@ -14,17 +14,20 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// Synthesis takes seconds, so the tests share two: the full stack (streaming, alarm email,
-// one provider secret referenced by ARN, cdk-nag checks) and the buffered stack that `make
-// synth STREAMING=false` gives sam local, built through PropsFromContext like main.
+// Synthesis takes seconds, so the tests share three: the full stack (streaming, alarm email,
+// one provider secret referenced by ARN, cdk-nag checks), the same with a config whose
+// custom_key_generate is a Lambda function, and the buffered stack that `make synth
+// STREAMING=false` gives sam local, built through PropsFromContext like main.
 
 const referencedOpenAIKey = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-AbCdEf"
 
 var (
-	fullOnce  sync.Once
-	full      synthesized
-	localOnce sync.Once
-	local     synthesized
+	fullOnce    sync.Once
+	full        synthesized
+	keyHookOnce sync.Once
+	keyHook     synthesized
+	localOnce   sync.Once
+	local       synthesized
 )
 
 // synthesized is one synthesized stack: its template as JSON and its cdk-nag findings.
@@ -41,29 +44,52 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// fullProps are the props of the full stack.
+func fullProps() Props {
+	return Props{
+		StackName: "Llmgate", Schedule: "rate(1 minute)", ConfigPath: "testdata/config.yaml",
+		AssetDir: "testdata/dist", Streaming: true, ThrottleRate: 100, ThrottleBurst: 200,
+		LogRetention: retentions[30], SecretsPrefix: "llmgate/keys/", AlarmEmail: "ops@example.com",
+		ProviderSecretArns: map[string]string{"OPENAI_API_KEY": referencedOpenAIKey},
+	}
+}
+
 func fullStack(t *testing.T) synthesized {
 	t.Helper()
-	fullOnce.Do(func() {
-		app := awscdk.NewApp(nil)
-		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-		s := NewStack(app, Props{
-			StackName: "Llmgate", Schedule: "rate(1 minute)", ConfigPath: "testdata/config.yaml",
-			AssetDir: "testdata/dist", Streaming: true, ThrottleRate: 100, ThrottleBurst: 200,
-			LogRetention: retentions[30], SecretsPrefix: "llmgate/keys/", AlarmEmail: "ops@example.com",
-			ProviderSecretArns: map[string]string{"OPENAI_API_KEY": referencedOpenAIKey},
-		})
-		full.tpl = toTemplate(assertions.Template_FromStack(s.Stack, nil).ToJSON())
-		ann := assertions.Annotations_FromStack(s.Stack)
-		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
-		for _, msgs := range [][]*cxapi.SynthesisMessage{
-			*ann.FindError(jsii.String("*"), nag), *ann.FindWarning(jsii.String("*"), nag),
-		} {
-			for _, m := range msgs {
-				full.findings = append(full.findings, *m.Id+": "+toString(m.Entry.Data))
-			}
-		}
-	})
+	fullOnce.Do(func() { full = synthWithNag(fullProps()) })
 	return full
+}
+
+// keyHookLambda is the custom_key_generate function of testdata/config-keyhook.yaml.
+const keyHookLambda = "arn:aws:lambda:us-east-1:123456789012:function:llmgate-key-decider"
+
+func keyHookStack(t *testing.T) synthesized {
+	t.Helper()
+	keyHookOnce.Do(func() {
+		p := fullProps()
+		p.ConfigPath = "testdata/config-keyhook.yaml"
+		keyHook = synthWithNag(p)
+	})
+	return keyHook
+}
+
+// synthWithNag synthesizes the stack p describes under cdk-nag's AwsSolutions checks.
+func synthWithNag(p Props) synthesized {
+	var out synthesized
+	app := awscdk.NewApp(nil)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	s := NewStack(app, p)
+	out.tpl = toTemplate(assertions.Template_FromStack(s.Stack, nil).ToJSON())
+	ann := assertions.Annotations_FromStack(s.Stack)
+	nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, msgs := range [][]*cxapi.SynthesisMessage{
+		*ann.FindError(jsii.String("*"), nag), *ann.FindWarning(jsii.String("*"), nag),
+	} {
+		for _, m := range msgs {
+			out.findings = append(out.findings, *m.Id+": "+toString(m.Entry.Data))
+		}
+	}
+	return out
 }
 
 func localStack(t *testing.T) synthesized {

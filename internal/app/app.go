@@ -117,7 +117,7 @@ func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticato
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
-var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/health", "/global/"}
+var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/health"}
 
 // IsAdminPath reports whether path belongs to the admin handler.
 func IsAdminPath(path string) bool {
