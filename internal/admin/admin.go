@@ -105,6 +105,12 @@ func New(o Options) http.Handler {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, h.wrap(rt))
 	}
+	// Any other path or method gets a 404 in OpenAI's format, as on the gateway, not
+	// ServeMux's plain-text 404 or 405.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		openai.WriteError(w, openai.Errorf(http.StatusNotFound, openai.TypeNotFound,
+			fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)))
+	})
 	return mux
 }
 
@@ -139,7 +145,14 @@ func (h *handler) wrap(rt route) http.Handler {
 
 // storeError turns a store failure that no endpoint handled into a client error.
 func storeError(err error) error {
+	var large *store.TooLargeError
 	switch {
+	case errors.As(err, &large):
+		// Refused before any write: the request is too big, the store is fine.
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
+			"This request needs %d writes in one transaction, over DynamoDB's limit of %d; nothing was written. "+
+				"Split it into smaller requests (each member added or team joined takes 2 or 3 writes).",
+			large.Writes, store.MaxTxItems))
 	case errors.Is(err, store.ErrConflict):
 		return openai.Errorf(http.StatusConflict, openai.TypeInvalidRequest, "The record was changed by another request; retry.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

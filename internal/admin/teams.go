@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,32 +14,34 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/duration"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
 // teamFields are the team parameters of /team/new and /team/update.
 type teamFields struct {
-	TeamAlias          Opt[string]            `json:"team_alias"`
-	OrganizationID     Opt[string]            `json:"organization_id"`
-	Metadata           Opt[map[string]any]    `json:"metadata"`
-	TPMLimit           Opt[int64]             `json:"tpm_limit"`
-	RPMLimit           Opt[int64]             `json:"rpm_limit"`
-	MaxParallel        Opt[int64]             `json:"max_parallel_requests"`
-	MaxBudget          Opt[float64]           `json:"max_budget"`
-	SoftBudget         Opt[float64]           `json:"soft_budget"`
-	BudgetDuration     Opt[string]            `json:"budget_duration"`
-	BudgetLimits       Opt[[]budgetLimit]     `json:"budget_limits"`
-	Models             Opt[[]string]          `json:"models"`
-	Blocked            Opt[bool]              `json:"blocked"`
-	ModelAliases       Opt[map[string]string] `json:"model_aliases"`
-	Tags               Opt[[]string]          `json:"tags"`
-	ModelRPMLimit      Opt[map[string]int64]  `json:"model_rpm_limit"`
-	ModelTPMLimit      Opt[map[string]int64]  `json:"model_tpm_limit"`
-	TeamMemberBudget   Opt[float64]           `json:"team_member_budget"`
-	TeamMemberRPMLimit Opt[int64]             `json:"team_member_rpm_limit"`
-	TeamMemberTPMLimit Opt[int64]             `json:"team_member_tpm_limit"`
-	TeamMemberKeyDur   Opt[string]            `json:"team_member_key_duration"`
+	TeamAlias           Opt[string]            `json:"team_alias"`
+	OrganizationID      Opt[string]            `json:"organization_id"`
+	Metadata            Opt[map[string]any]    `json:"metadata"`
+	TPMLimit            Opt[int64]             `json:"tpm_limit"`
+	RPMLimit            Opt[int64]             `json:"rpm_limit"`
+	MaxParallel         Opt[int64]             `json:"max_parallel_requests"`
+	MaxBudget           Opt[float64]           `json:"max_budget"`
+	SoftBudget          Opt[float64]           `json:"soft_budget"`
+	BudgetDuration      Opt[string]            `json:"budget_duration"`
+	BudgetLimits        Opt[[]budgetLimit]     `json:"budget_limits"`
+	Models              Opt[[]string]          `json:"models"`
+	Blocked             Opt[bool]              `json:"blocked"`
+	ModelAliases        Opt[map[string]string] `json:"model_aliases"`
+	Tags                Opt[[]string]          `json:"tags"`
+	ModelRPMLimit       Opt[map[string]int64]  `json:"model_rpm_limit"`
+	ModelTPMLimit       Opt[map[string]int64]  `json:"model_tpm_limit"`
+	TeamMemberBudget    Opt[float64]           `json:"team_member_budget"`
+	TeamMemberRPMLimit  Opt[int64]             `json:"team_member_rpm_limit"`
+	TeamMemberTPMLimit  Opt[int64]             `json:"team_member_tpm_limit"`
+	TeamMemberKeyDur    Opt[string]            `json:"team_member_key_duration"`
+	TeamMemberBudgetDur Opt[string]            `json:"team_member_budget_duration"`
 }
 
 func (f *teamFields) limitFields() *keyFields {
@@ -51,6 +55,11 @@ func (f *teamFields) limitFields() *keyFields {
 func (f *teamFields) validate() error {
 	if f.TeamMemberBudget.Has() && f.TeamMemberBudget.V < 0 {
 		return invalid(fmt.Sprintf("team_member_budget cannot be negative. Received: %s", pyFloat(f.TeamMemberBudget.V)))
+	}
+	if f.TeamMemberBudgetDur.Has() {
+		if _, err := duration.Parse(f.TeamMemberBudgetDur.V); err != nil {
+			return badRequest("Invalid team_member_budget_duration: %v", err).WithParam("team_member_budget_duration")
+		}
 	}
 	return f.limitFields().validate()
 }
@@ -89,6 +98,9 @@ func (f *teamFields) apply(t *store.Team, now time.Time, loc *time.Location) {
 	}
 	if f.TeamMemberKeyDur.Set {
 		t.TeamMemberKeyDur = f.TeamMemberKeyDur.Ptr()
+	}
+	if f.TeamMemberBudgetDur.Set {
+		t.TeamMemberBudgetDur = f.TeamMemberBudgetDur.Ptr()
 	}
 	lf := f.limitFields()
 	lf.applyBudget(&t.Budget, now, loc)
@@ -305,8 +317,54 @@ func (pl *memberPlan) add(h *handler, r *http.Request, team *store.Team, m store
 	if budget == nil {
 		budget = team.TeamMemberBudget
 	}
-	pl.memberships = append(pl.memberships, &store.Membership{TeamID: team.TeamID, UserID: uid, Budget: store.Budget{MaxBudget: budget}})
+	ms := &store.Membership{TeamID: team.TeamID, UserID: uid, Budget: store.Budget{MaxBudget: budget}}
+	h.setMemberBudgetDuration(&ms.Budget, team.TeamMemberBudgetDur, now)
+	pl.memberships = append(pl.memberships, ms)
 	return nil
+}
+
+// setMemberBudgetDuration gives a membership's budget the team's team_member_budget_duration
+// and the next reset of it, which puts the membership in the rotator's due_reset index; no
+// duration clears both.
+func (h *handler) setMemberBudgetDuration(b *store.Budget, dur *string, now time.Time) {
+	b.BudgetDuration, b.BudgetResetAt = "", nil
+	if aws.ToString(dur) == "" {
+		return
+	}
+	d, err := duration.Parse(*dur)
+	if err != nil {
+		return // validated when the team was written
+	}
+	at := duration.NextReset(d, now, h.loc())
+	b.BudgetDuration, b.BudgetResetAt = *dur, &at
+}
+
+// syncMemberBudgetDuration gives the team's existing memberships its (changed)
+// team_member_budget_duration, as LiteLLM's one team member budget applies to every member;
+// memberships that have it already keep their reset time. Each membership is its own write,
+// in batches after the team's, so repeating the request finishes what a failure left.
+func (h *handler) syncMemberBudgetDuration(ctx context.Context, t *store.Team, now time.Time) error {
+	return store.Retry(ctx, func() error {
+		ms, err := h.Store.Memberships(ctx, t.TeamID)
+		if err != nil {
+			return err
+		}
+		b := h.Store.Batch()
+		for i := range ms {
+			old := &ms[i]
+			if old.BudgetDuration == aws.ToString(t.TeamMemberBudgetDur) {
+				continue
+			}
+			m := *old
+			h.setMemberBudgetDuration(&m.Budget, t.TeamMemberBudgetDur, now)
+			g := h.Store.Tx()
+			if err := g.UpdateMembership(old, &m); err != nil {
+				return err
+			}
+			b.Add(g)
+		}
+		return b.Commit(ctx)
+	})
 }
 
 // write adds the plan's writes to tx.
@@ -405,8 +463,9 @@ func membershipObjects(ms []store.Membership) []any {
 	out := make([]any, 0, len(ms))
 	for _, m := range ms {
 		var table any
-		if m.MaxBudget != nil {
-			table = map[string]any{"max_budget": m.MaxBudget, "budget_duration": nilIfEmpty(m.BudgetDuration)}
+		if m.MaxBudget != nil || m.BudgetDuration != "" {
+			table = map[string]any{"max_budget": m.MaxBudget, "budget_duration": nilIfEmpty(m.BudgetDuration),
+				"budget_reset_at": timeOrNil(m.BudgetResetAt)}
 		}
 		out = append(out, map[string]any{
 			"team_id": m.TeamID, "user_id": m.UserID, "spend": m.Spend, "budget_id": nil, "litellm_budget_table": table,
@@ -444,6 +503,11 @@ func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	t, err := h.changeTeam(r, p, req.TeamID, func(t *store.Team) { req.apply(t, now, h.loc()) })
 	if err != nil {
 		return err
+	}
+	if req.TeamMemberBudgetDur.Set {
+		if err := h.syncMemberBudgetDuration(r.Context(), t, now); err != nil {
+			return err
+		}
 	}
 	return writeJSON(w, map[string]any{"team_id": t.TeamID, "data": teamObject(t)})
 }
@@ -537,37 +601,74 @@ func (h *handler) teamDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		return invalid("No team id passed in")
 	}
 	now := h.Now().UTC()
-	err := deleteAll(h, r.Context(), req.TeamIDs, h.Store.GetTeam, "Team not found, passed team_id=%s", func(id string, t *store.Team) error {
-		ctx := r.Context()
-		keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
-		if err != nil {
-			return err
-		}
-		ms, err := h.Store.Memberships(ctx, id)
-		if err != nil {
-			return err
-		}
-		tx := h.Store.Tx()
-		users := map[string]bool{}
-		for _, m := range t.MembersWithRoles {
-			users[aws.ToString(m.UserID)] = true
-		}
-		for _, m := range ms {
-			users[m.UserID] = true
-			tx.DeleteMembership(id, m.UserID)
-		}
-		for uid := range users {
-			if err := h.dropTeamFromUser(r, tx, uid, id, now, p.UserID); err != nil {
-				return err
-			}
-		}
-		tx.DeleteTeam(t)
-		return h.commitWithKeys(r, tx, keys)
+	err := deleteAll(h, r.Context(), req.TeamIDs, h.Store.GetTeam, "Team not found, passed team_id=%s", func(_ string, t *store.Team) error {
+		return h.deleteTeam(r, t, now, p.UserID)
 	})
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, map[string]any{"deleted_teams": len(req.TeamIDs)})
+}
+
+// deleteTeam deletes a team as read with its keys, its memberships and its id in its
+// members' user records: in one transaction when they fit. A bigger team is first blocked in
+// one write, so its keys stop working at once; then the keys and member links go in bounded
+// batches and the team record last, each write idempotent, so after a failure the blocked
+// team is still there and deleting it again finishes the job.
+func (h *handler) deleteTeam(r *http.Request, t *store.Team, now time.Time, by string) error {
+	ctx := r.Context()
+	keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: t.TeamID})
+	if err != nil {
+		return err
+	}
+	ms, err := h.Store.Memberships(ctx, t.TeamID)
+	if err != nil {
+		return err
+	}
+	b := h.Store.Batch()
+	addKeyDeletes(h.Store, b, keys)
+	hasMembership := map[string]bool{}
+	for _, m := range ms {
+		hasMembership[m.UserID] = true
+	}
+	users := maps.Clone(hasMembership)
+	for _, m := range t.MembersWithRoles {
+		users[aws.ToString(m.UserID)] = true
+	}
+	for _, uid := range slices.Sorted(maps.Keys(users)) {
+		g := h.Store.Tx()
+		if hasMembership[uid] {
+			g.DeleteMembership(t.TeamID, uid)
+		}
+		if err := h.dropTeamFromUser(r, g, uid, t.TeamID, now, by); err != nil {
+			return err
+		}
+		b.Add(g)
+	}
+	// With the team record's own delete, more than one transaction.
+	if b.Len() >= store.MaxTxItems && !t.Blocked {
+		blocked, err := store.Clone(t)
+		if err != nil {
+			return err
+		}
+		blocked.Blocked = true
+		blocked.UpdatedAt, blocked.UpdatedBy = now, by
+		tx := h.Store.Tx()
+		if err := tx.UpdateTeam(t, blocked); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		h.Auth.Invalidate()
+		t = blocked
+	}
+	last := h.Store.Tx()
+	if err := last.DeleteTeam(t); err != nil {
+		return err
+	}
+	b.Add(last)
+	return b.Commit(ctx)
 }
 
 // dropTeamFromUser adds to tx the removal of teamID from the user's teams list.

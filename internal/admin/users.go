@@ -183,7 +183,9 @@ func (h *handler) userNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 			k = &store.Key{Token: auth.Hash(raw), KeyName: auth.KeyName(raw), UserID: aws.String(u.UserID),
 				Models: nonNil(req.Models.V), Aliases: nonNilMap(req.Aliases.V), Metadata: map[string]any{}}
 			k.CreatedAt, k.UpdatedAt, k.CreatedBy, k.UpdatedBy = now, now, p.UserID, p.UserID
-			kf := keyFields{KeyAlias: req.KeyAlias, Duration: req.Duration}
+			// LiteLLM's generate_key_helper_fn copies the user's limits and metadata onto the key.
+			kf := keyFields{KeyAlias: req.KeyAlias, Duration: req.Duration, TPMLimit: req.TPMLimit, RPMLimit: req.RPMLimit,
+				MaxParallel: req.MaxParallel, Metadata: req.Metadata}
 			kf.apply(k, now, h.loc())
 			if req.TeamID.Has() {
 				k.TeamID = aws.String(req.TeamID.V)
@@ -357,38 +359,63 @@ func (h *handler) userDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		return invalid("No user id passed in")
 	}
 	now := h.Now().UTC()
-	err := deleteAll(h, r.Context(), req.UserIDs, h.Store.GetUser, "User not found, passed user_id=%s", func(id string, u *store.User) error {
-		ctx := r.Context()
-		keys, err := h.Store.AllKeys(ctx, store.KeyFilter{UserID: id})
-		if err != nil {
-			return err
-		}
-		tx := h.Store.Tx()
-		for _, tid := range u.Teams {
-			old, err := h.Store.GetTeam(ctx, tid)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			} else if err != nil {
-				return err
-			}
-			t, err := store.Clone(old)
-			if err != nil {
-				return err
-			}
-			removeMember(t, id, aws.ToString(u.UserEmail))
-			t.UpdatedAt, t.UpdatedBy = now, p.UserID
-			if err := tx.UpdateTeam(old, t); err != nil {
-				return err
-			}
-			tx.DeleteMembership(tid, id)
-		}
-		tx.DeleteUser(u)
-		return h.commitWithKeys(r, tx, keys)
+	err := deleteAll(h, r.Context(), req.UserIDs, h.Store.GetUser, "User not found, passed user_id=%s", func(_ string, u *store.User) error {
+		return h.deleteUser(r, u, now, p.UserID)
 	})
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, len(req.UserIDs))
+}
+
+// deleteUser deletes a user as read with its keys, its memberships and its entries in its
+// teams: in one transaction when they fit, else the keys first (they stop working), then the
+// team links in bounded batches and the user record last. Each write is idempotent, so after
+// a failure the user is still there and deleting it again finishes the job.
+func (h *handler) deleteUser(r *http.Request, u *store.User, now time.Time, by string) error {
+	ctx := r.Context()
+	keys, err := h.Store.AllKeys(ctx, store.KeyFilter{UserID: u.UserID})
+	if err != nil {
+		return err
+	}
+	b := h.Store.Batch()
+	addKeyDeletes(h.Store, b, keys)
+	for _, tid := range u.Teams {
+		old, err := h.Store.GetTeam(ctx, tid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		t, err := store.Clone(old)
+		if err != nil {
+			return err
+		}
+		g := h.Store.Tx()
+		if removeMember(t, u.UserID, aws.ToString(u.UserEmail)) {
+			t.UpdatedAt, t.UpdatedBy = now, by
+			if err := g.UpdateTeam(old, t); err != nil {
+				return err
+			}
+		}
+		g.DeleteMembership(tid, u.UserID)
+		b.Add(g)
+	}
+	last := h.Store.Tx()
+	if err := last.DeleteUser(u); err != nil {
+		return err
+	}
+	b.Add(last)
+	return b.Commit(ctx)
+}
+
+// addKeyDeletes adds the deletion of each key (and its alias) to b, a group each.
+func addKeyDeletes(s *store.Store, b *store.Batch, keys []store.Key) {
+	for i := range keys {
+		g := s.Tx()
+		g.DeleteKey(&keys[i])
+		b.Add(g)
+	}
 }
 
 // deleteAll is the flow of /user/delete and /team/delete: every id must exist (else a 404
@@ -419,25 +446,6 @@ func deleteAll[T any](h *handler, ctx context.Context, ids []string, get func(co
 	}
 	h.Auth.Invalidate()
 	return nil
-}
-
-// commitWithKeys deletes keys with the records in tx: in the same transaction when they fit
-// in one, else the keys first, in batches (a retry then finds fewer keys).
-func (h *handler) commitWithKeys(r *http.Request, tx *store.Tx, keys []store.Key) error {
-	ptrs := make([]*store.Key, len(keys))
-	for i := range keys {
-		ptrs[i] = &keys[i]
-	}
-	if tx.Len()+2*len(keys) <= store.MaxTxItems {
-		for _, k := range ptrs {
-			tx.DeleteKey(k)
-		}
-		return tx.Commit(r.Context())
-	}
-	if err := h.Store.DeleteKeys(r.Context(), ptrs); err != nil {
-		return err
-	}
-	return tx.Commit(r.Context())
 }
 
 // userList is GET /user/list: paged, newest first, with role, user_ids and team filters.

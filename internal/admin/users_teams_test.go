@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/store"
@@ -266,5 +267,70 @@ func TestTeamDelete_RemovesKeysMembershipsAndUserLinks(t *testing.T) {
 	u, _ := e.st.GetUser(t.Context(), "m1")
 	if len(ms) != 0 || u == nil || len(u.Teams) != 0 {
 		t.Errorf("memberships %v, user teams %v; want none", ms, u)
+	}
+}
+
+func TestTeamMemberBudgetDuration_MembershipsReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "team_member_budget": 5, "team_member_budget_duration": "1d",
+		"members_with_roles": []any{map[string]any{"user_id": "a", "role": "user"}}})
+	e.ok("POST", "/team/member_add", master, map[string]any{"team_id": "t", "member": map[string]any{"user_id": "b", "role": "user"}})
+	// A team that gets the duration later moves its existing members onto it.
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "later", "team_member_budget": 5,
+		"members_with_roles": []any{map[string]any{"user_id": "c", "role": "user"}}})
+	up := e.ok("POST", "/team/update", master, map[string]any{"team_id": "later", "team_member_budget_duration": "7d"})
+	if up["data"].(map[string]any)["team_member_budget_duration"] != "7d" {
+		t.Errorf("/team/update answer: %v", up["data"])
+	}
+
+	for _, tt := range []struct {
+		team, dur string
+		users     []string
+	}{{"t", "1d", []string{"a", "b"}}, {"later", "7d", []string{"c"}}} {
+		info := e.ok("GET", "/team/info?team_id="+tt.team, master, nil)
+		if got := info["team_info"].(map[string]any)["team_member_budget_duration"]; got != tt.dur {
+			t.Errorf("team %s: team_member_budget_duration = %v", tt.team, got)
+		}
+		ms := info["team_memberships"].([]any)
+		if len(ms) != len(tt.users) {
+			t.Fatalf("team %s memberships: %v", tt.team, ms)
+		}
+		for _, m := range ms {
+			m := m.(map[string]any)
+			b, _ := m["litellm_budget_table"].(map[string]any)
+			if !slices.Contains(tt.users, m["user_id"].(string)) || b == nil || b["budget_duration"] != tt.dur || b["budget_reset_at"] == nil || b["max_budget"] != 5.0 {
+				t.Errorf("team %s membership of %v: budget table %v", tt.team, m["user_id"], b)
+			}
+		}
+	}
+	// The rotator finds the memberships when they are due.
+	refs, _, err := e.st.DueResets(t.Context(), e.clock().Add(8*24*time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var due []string
+	for _, r := range refs {
+		due = append(due, r.PK+" "+r.SK)
+	}
+	slices.Sort(due)
+	if want := []string{"TEAM#later MEMBER#c", "TEAM#t MEMBER#a", "TEAM#t MEMBER#b"}; !slices.Equal(due, want) {
+		t.Errorf("due resets %v, want %v", due, want)
+	}
+
+	code, body := e.call("POST", "/team/update", master, map[string]any{"team_id": "t", "team_member_budget_duration": "often"})
+	wantError(t, code, body, 400, "invalid_request_error", "")
+}
+
+func TestUserNew_KeyGetsLimitsAndMetadata(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key := e.ok("POST", "/user/new", master, map[string]any{"user_id": "lim", "tpm_limit": 1000, "rpm_limit": 10,
+		"max_parallel_requests": 2, "metadata": map[string]any{"dept": "ml"}})["key"].(string)
+	info := e.ok("GET", "/key/info?key="+key, master, nil)["info"].(map[string]any)
+	if info["tpm_limit"] != 1000.0 || info["rpm_limit"] != 10.0 || info["max_parallel_requests"] != 2.0 ||
+		fmt.Sprint(info["metadata"]) != "map[dept:ml]" {
+		t.Errorf("/user/new key: tpm %v rpm %v parallel %v metadata %v", info["tpm_limit"], info["rpm_limit"],
+			info["max_parallel_requests"], info["metadata"])
 	}
 }

@@ -162,6 +162,8 @@ type Team struct {
 	TeamMemberRPM    *int64            `dynamodbav:"team_member_rpm_limit,omitempty" json:"team_member_rpm_limit"`
 	TeamMemberTPM    *int64            `dynamodbav:"team_member_tpm_limit,omitempty" json:"team_member_tpm_limit"`
 	TeamMemberKeyDur *string           `dynamodbav:"team_member_key_duration,omitempty" json:"team_member_key_duration"`
+	// TeamMemberBudgetDur is the budget_duration of the memberships the team creates.
+	TeamMemberBudgetDur *string `dynamodbav:"team_member_budget_duration,omitempty" json:"team_member_budget_duration"`
 	// ModelSpend is the team's spend per model group, as the ledger adds it up.
 	ModelSpend map[string]float64 `dynamodbav:"model_spend,omitempty" json:"model_spend"`
 	Budget

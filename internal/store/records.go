@@ -27,7 +27,21 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrConflict: the record changed since it was read; read it again and retry.
 	ErrConflict = errors.New("changed concurrently")
+	// ErrTooLarge: a transaction has more writes than DynamoDB allows; nothing was written.
+	// The error is a *TooLargeError, which says how many.
+	ErrTooLarge = errors.New("too many writes for one transaction")
 )
+
+// TooLargeError is a transaction refused before any write because it has more than
+// MaxTxItems writes.
+type TooLargeError struct{ Writes int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("transaction of %d writes is over DynamoDB's limit of %d", e.Writes, MaxTxItems)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) hold.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // MaxTxItems is DynamoDB's limit on the items of one TransactWriteItems.
 const MaxTxItems = 100
@@ -259,7 +273,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 	case n == 0:
 		return nil
 	case n > MaxTxItems:
-		return fmt.Errorf("transaction of %d writes is over DynamoDB's limit of %d", n, MaxTxItems)
+		return &TooLargeError{Writes: n}
 	}
 	_, err := t.s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: t.items})
 	if err == nil {
@@ -279,6 +293,65 @@ func (t *Tx) Commit(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("transact write: %w", err)
+}
+
+// delUnchanged adds the Delete of a record as read: it fails with ErrConflict when the record
+// is gone or was changed since, which every admin change shows by moving updated_at (spend
+// and budget resets do not, so they never hold a delete up).
+func (t *Tx) delUnchanged(pk, sk string, a Audit) error {
+	v, err := attributevalue.Marshal(a.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("marshal updated_at: %w", err)
+	}
+	t.del(pk, sk, "attribute_exists(pk) AND updated_at = :u", item{":u": v}, ErrConflict)
+	return nil
+}
+
+// Batch writes a change too large for one transaction as a sequence of groups: each group
+// (a Tx) is written whole, and consecutive groups share transactions of up to MaxTxItems
+// writes. It is one transaction, all or nothing, when everything fits; otherwise a failure
+// leaves the groups before it written, so callers make each group idempotent and a retry
+// finishes the job. Groups must not write the same item.
+type Batch struct {
+	s      *Store
+	groups []*Tx
+	n      int
+}
+
+// Batch starts a batch.
+func (s *Store) Batch() *Batch { return &Batch{s: s} }
+
+// Add appends a group; an empty one is dropped.
+func (b *Batch) Add(g *Tx) {
+	if g.Len() > 0 {
+		b.groups = append(b.groups, g)
+		b.n += g.Len()
+	}
+}
+
+// Len is the number of writes of all groups.
+func (b *Batch) Len() int { return b.n }
+
+// Commit writes the groups in order. A group over MaxTxItems fails it with a TooLargeError
+// before anything is written.
+func (b *Batch) Commit(ctx context.Context) error {
+	for _, g := range b.groups {
+		if g.Len() > MaxTxItems {
+			return &TooLargeError{Writes: g.Len()}
+		}
+	}
+	tx := b.s.Tx()
+	for _, g := range b.groups {
+		if tx.Len()+g.Len() > MaxTxItems {
+			if err := tx.Commit(ctx); err != nil {
+				return err
+			}
+			tx = b.s.Tx()
+		}
+		tx.items = append(tx.items, g.items...)
+		tx.fails = append(tx.fails, g.fails...)
+	}
+	return tx.Commit(ctx)
 }
 
 // Retry runs fn until it does not fail with ErrConflict, at most a few times: fn must read

@@ -42,25 +42,36 @@ func (t *Tx) UpdateTeam(old, new *Team) error {
 	return t.update(PrefixTeam+old.TeamID, SortTeam, old, new)
 }
 
-// DeleteTeam adds the deletion of a team record.
-func (t *Tx) DeleteTeam(team *Team) {
-	t.del(PrefixTeam+team.TeamID, SortTeam, "", nil, nil)
+// DeleteTeam adds the deletion of a team record as read (ErrConflict if it changed since).
+func (t *Tx) DeleteTeam(team *Team) error {
+	return t.delUnchanged(PrefixTeam+team.TeamID, SortTeam, team.Audit)
+}
+
+// membershipItem is a membership as stored: with its due_reset index attributes, so the
+// rotator finds it when its budget resets.
+type membershipItem struct {
+	Membership
+	ResetShard string `dynamodbav:"reset_shard,omitempty"`
+	ResetAt    int64  `dynamodbav:"reset_at,omitempty"`
+}
+
+func (m *Membership) stored() membershipItem {
+	var ix Index
+	setResetIndex(&ix, PrefixTeam+m.TeamID, budgetResets(m.Budget, nil, nil))
+	return membershipItem{Membership: *m, ResetShard: ix.ResetShard, ResetAt: ix.ResetAt}
 }
 
 // PutMembership adds a user's membership item in a team (ErrExists if there is one).
 func (t *Tx) PutMembership(m *Membership) error {
 	fillHeadroom(&m.Budget, nil, nil)
-	var resets Index
-	setResetIndex(&resets, PrefixTeam+m.TeamID, budgetResets(m.Budget, nil, nil))
-	extra, err := marshal(struct {
-		ResetShard string `dynamodbav:"reset_shard,omitempty"`
-		ResetAt    int64  `dynamodbav:"reset_at,omitempty"`
-	}{resets.ResetShard, resets.ResetAt})
-	if err != nil {
-		return err
-	}
-	return t.put(PrefixTeam+m.TeamID, SortMember+m.UserID, m, extra,
+	return t.put(PrefixTeam+m.TeamID, SortMember+m.UserID, m.stored(), nil,
 		fmt.Errorf("%w: user %s in team %s", ErrMemberExists, m.UserID, m.TeamID))
+}
+
+// UpdateMembership adds the change of a membership from old (as read) to new, moving it in
+// the due_reset index with its budget_reset_at.
+func (t *Tx) UpdateMembership(old, new *Membership) error {
+	return t.update(PrefixTeam+old.TeamID, SortMember+old.UserID, old.stored(), new.stored())
 }
 
 // DeleteMembership adds the deletion of a membership item.

@@ -82,12 +82,16 @@ func (t *Tx) UpdateUser(old, new *User) error {
 	return nil
 }
 
-// DeleteUser adds the deletion of a user (and its EMAIL# item).
-func (t *Tx) DeleteUser(u *User) {
-	t.del(PrefixUser+u.UserID, SortUser, "", nil, nil)
+// DeleteUser adds the deletion of a user as read (ErrConflict if it changed since) and of
+// its EMAIL# item.
+func (t *Tx) DeleteUser(u *User) error {
+	if err := t.delUnchanged(PrefixUser+u.UserID, SortUser, u.Audit); err != nil {
+		return err
+	}
 	if e := aws.ToString(u.UserEmail); e != "" {
 		t.delEmail(e, u.UserID)
 	}
+	return nil
 }
 
 func (t *Tx) delEmail(email, userID string) {
