@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -87,15 +89,38 @@ func (h *handler) enforceUpperbound(f *keyFields, fill bool) error {
 			}
 			continue
 		}
-		over, err := overBound(name, fv.FieldByName("V").Interface(), bound)
+		value := fv.FieldByName("V").Interface()
+		over, err := overBound(name, value, bound)
 		if err != nil {
 			return mgmtError(500, fmt.Sprintf("upperbound_key_generate_params.%s is not valid: %v", name, err))
 		}
 		if over {
-			return invalid(fmt.Sprintf("%s is over max limit set in config - user_value=%v; max_value=%v", name, fv.FieldByName("V").Interface(), bound))
+			return invalid(fmt.Sprintf("%s is over max limit set in config - user_value=%s; max_value=%s", name, boundString(name, value), boundString(name, bound)))
 		}
 	}
 	return nil
+}
+
+// boundString prints a value as LiteLLM's upperbound message does: max_budget is a float
+// there ("100.0"), the limits are ints and the durations strings.
+func boundString(name string, v any) string {
+	if f, ok := asFloat(v); ok && name == "max_budget" {
+		return pyFloat(f)
+	}
+	return fmt.Sprint(v)
+}
+
+// asFloat reads a number decoded from JSON or YAML.
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
 }
 
 // overBound compares a value with its bound; durations compare in seconds, "-1" is no bound.
@@ -119,60 +144,125 @@ func overBound(name string, value, bound any) (bool, error) {
 		}
 		return vd.Approx() > bd.Approx(), nil
 	}
-	var b float64
-	switch x := bound.(type) {
-	case int:
-		b = float64(x)
-	case int64:
-		b = float64(x)
-	case float64:
-		b = x
-	default:
+	b, ok := asFloat(bound)
+	if !ok {
 		return false, fmt.Errorf("want a number, got %v", bound)
 	}
-	switch x := value.(type) {
-	case float64:
-		return x > b, nil
-	case int64:
-		return float64(x) > b, nil
-	}
-	return false, nil
+	x, ok := asFloat(value)
+	return ok && x > b, nil
 }
 
-// keyGenerationCheck applies litellm_settings.key_generation_settings to non-admins, and
-// lets non-admins create team keys only for teams they belong to.
-func (h *handler) keyGenerationCheck(p *auth.Principal, team *store.Team, f *keyFields, body []byte) error {
+// checkKeyRequest is the one check of what /key/generate (old nil), /key/update and
+// /key/regenerate (old, the key as it is) ask for, so no route lets a caller do what another
+// refuses: valid values within upperbound_key_generate_params; a non-admin's keys stay
+// their own (on /key/generate the key defaults to the caller), as the user pays for them; a
+// named team exists; a key put into a team or taken out of one passes
+// key_generation_settings; auto_rotate has what it needs. body is /key/generate's request,
+// for required_params.
+func (h *handler) checkKeyRequest(r *http.Request, p *auth.Principal, f *keyFields, old *store.Key, body []byte) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	if err := h.enforceUpperbound(f, old == nil); err != nil {
+		return err
+	}
+	if err := ownerCheck(p, f, old); err != nil {
+		return err
+	}
+	team, err := h.keyTeam(r, f.TeamID)
+	if err != nil {
+		return err
+	}
+	// An existing key's team is checked only when it changes, as LiteLLM's is_different_team.
+	if old == nil || (f.TeamID.Set && f.TeamID.V != aws.ToString(old.TeamID)) {
+		if err := h.keyGenerationCheck(p, team, f, old, body); err != nil {
+			return err
+		}
+	}
+	return h.rotationCheck(f, old)
+}
+
+// ownerCheck keeps a non-admin's keys their own: a new key is the caller's, and an existing
+// key cannot be handed to another user, whose budget would pay for its calls.
+func ownerCheck(p *auth.Principal, f *keyFields, old *store.Key) error {
+	if p.IsProxyAdmin() {
+		return nil
+	}
+	if old != nil {
+		if owner := aws.ToString(old.UserID); f.UserID.Set && f.UserID.V != owner {
+			return forbidden(fmt.Sprintf("User=%s is not allowed to update key=%s to belong to user=%s", f.UserID.V, old.KeyName, owner))
+		}
+		return nil
+	}
+	if f.UserID.Has() && f.UserID.V != p.UserID {
+		return forbidden(fmt.Sprintf("User can only create keys for themselves. Got user_id=%s, Your ID=%s", f.UserID.V, p.UserID))
+	}
+	if !f.UserID.Has() && p.UserID != "" {
+		f.UserID = Of(p.UserID)
+	}
+	return nil
+}
+
+// keyGenerationCheck applies litellm_settings.key_generation_settings to a non-admin whose
+// key is created or moved into team (nil: a personal key): the caller and the key's user
+// must be members of the team, the caller in an allowed role; required_params apply to new
+// keys.
+func (h *handler) keyGenerationCheck(p *auth.Principal, team *store.Team, f *keyFields, old *store.Key, body []byte) error {
 	if p.IsProxyAdmin() {
 		return nil
 	}
 	s := h.Config.LiteLLMSettings.KeyGenerationSettings
+	var rule *config.KeyGenerationRule
 	if team != nil {
-		var member *store.Member
-		for i, m := range team.MembersWithRoles {
-			if aws.ToString(m.UserID) == p.UserID {
-				member = &team.MembersWithRoles[i]
-			}
-		}
+		member := memberOf(team, p.UserID)
 		if member == nil {
-			return invalid(fmt.Sprintf("User=%s not assigned to team=%s", p.UserID, team.TeamID))
+			return notInTeam(p.UserID, team, old != nil)
+		}
+		owner := f.UserID.V
+		if !f.UserID.Set && old != nil {
+			owner = aws.ToString(old.UserID)
+		}
+		if owner != "" && memberOf(team, owner) == nil {
+			return notInTeam(owner, team, old != nil)
 		}
 		if s == nil || s.TeamKeyGeneration == nil {
 			return nil
 		}
-		rule := s.TeamKeyGeneration
+		rule = s.TeamKeyGeneration
 		if len(rule.AllowedTeamMemberRoles) > 0 && !slices.Contains(rule.AllowedTeamMemberRoles, member.Role) {
 			return invalid(fmt.Sprintf("Team member role %s not in allowed_team_member_roles=%s", member.Role, pyList(rule.AllowedTeamMemberRoles)))
 		}
-		return requiredParams(rule.RequiredParams, body)
+	} else {
+		if s == nil || s.PersonalKeyGeneration == nil {
+			return nil
+		}
+		rule = s.PersonalKeyGeneration
+		if len(rule.AllowedUserRoles) > 0 && !slices.Contains(rule.AllowedUserRoles, p.Role) {
+			return invalid(fmt.Sprintf("Personal key creation has been restricted by admin. Allowed roles=%s. Your role=%s", pyList(rule.AllowedUserRoles), p.Role))
+		}
 	}
-	if s == nil || s.PersonalKeyGeneration == nil {
-		return nil
-	}
-	rule := s.PersonalKeyGeneration
-	if len(rule.AllowedUserRoles) > 0 && !slices.Contains(rule.AllowedUserRoles, p.Role) {
-		return invalid(fmt.Sprintf("Personal key creation has been restricted by admin. Allowed roles=%s. Your role=%s", pyList(rule.AllowedUserRoles), p.Role))
+	if old != nil {
+		return nil // required_params name what a new key's request must carry
 	}
 	return requiredParams(rule.RequiredParams, body)
+}
+
+// notInTeam is LiteLLM's refusal of a user outside the team: /key/generate's 400, or the 403
+// of validate_key_team_change when an existing key moves.
+func notInTeam(userID string, t *store.Team, existing bool) error {
+	if existing {
+		return forbidden(fmt.Sprintf("User=%s is not a member of the team=%s. Check team members via `/team/info`.", userID, t.TeamID))
+	}
+	return invalid(fmt.Sprintf("User=%s not assigned to team=%s", userID, t.TeamID))
+}
+
+func memberOf(t *store.Team, userID string) *store.Member {
+	for i, m := range t.MembersWithRoles {
+		if aws.ToString(m.UserID) == userID {
+			return &t.MembersWithRoles[i]
+		}
+	}
+	return nil
 }
 
 func requiredParams(params []string, body []byte) error {

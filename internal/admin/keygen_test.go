@@ -63,7 +63,7 @@ func TestUpperboundAndDefaultKeyParams(t *testing.T) {
 		body map[string]any
 		msg  string
 	}{
-		{map[string]any{"max_budget": 101}, "max_budget is over max limit set in config - user_value=101; max_value=100"},
+		{map[string]any{"max_budget": 101}, "max_budget is over max limit set in config - user_value=101.0; max_value=100.0"},
 		{map[string]any{"duration": "31d"}, "duration is over max limit set in config - user_value=31d; max_value=30d"},
 		{map[string]any{"rpm_limit": 51}, "rpm_limit is over max limit set in config - user_value=51; max_value=50"},
 	}
@@ -73,7 +73,7 @@ func TestUpperboundAndDefaultKeyParams(t *testing.T) {
 	}
 	key := m["key"].(string)
 	code, body := e.call("POST", "/key/update", master, map[string]any{"key": key, "max_budget": 200})
-	wantError(t, code, body, 400, "auth_error", "max_budget is over max limit set in config - user_value=200; max_value=100")
+	wantError(t, code, body, 400, "auth_error", "max_budget is over max limit set in config - user_value=200.0; max_value=100.0")
 }
 
 func TestCustomKeyGenerate_Webhook(t *testing.T) {

@@ -2,11 +2,13 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 	"github.com/llmgate/llmgate/internal/duration"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -99,28 +102,7 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateRequest, body []byte) (string, *store.Key, error) {
 	ctx := r.Context()
 	h.applyDefaults(&req.keyFields)
-	if err := req.validate(); err != nil {
-		return "", nil, err
-	}
-	if err := h.enforceUpperbound(&req.keyFields, true); err != nil {
-		return "", nil, err
-	}
-	if !p.IsProxyAdmin() {
-		if req.UserID.Has() && req.UserID.V != p.UserID {
-			return "", nil, forbidden(fmt.Sprintf("User can only create keys for themselves. Got user_id=%s, Your ID=%s", req.UserID.V, p.UserID))
-		}
-		if !req.UserID.Has() && p.UserID != "" {
-			req.UserID = Of(p.UserID)
-		}
-	}
-	team, err := h.keyTeam(r, req.TeamID)
-	if err != nil {
-		return "", nil, err
-	}
-	if err := h.keyGenerationCheck(p, team, &req.keyFields, body); err != nil {
-		return "", nil, err
-	}
-	if err := h.rotationCheck(req.AutoRotate.Has() && req.AutoRotate.V, req.RotationInterval, req.KeyAlias); err != nil {
+	if err := h.checkKeyRequest(r, p, &req.keyFields, nil, body); err != nil {
 		return "", nil, err
 	}
 	if h.KeyDecider != nil {
@@ -158,7 +140,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	if req.Spend.Has() {
 		k.Spend = req.Spend.V
 	}
-	err = store.Retry(ctx, func() error {
+	err := store.Retry(ctx, func() error {
 		tx := h.Store.Tx()
 		if uid := aws.ToString(k.UserID); uid != "" {
 			// LiteLLM creates the user of a key that names an unknown user.
@@ -212,8 +194,25 @@ func newUser(id string, now time.Time, by string) *store.User {
 
 // rotationCheck refuses auto_rotate without a usable setup: a rotation_interval is needed;
 // with store_virtual_keys off, the new secret could not reach the key's users; on, the
-// secret is stored under key_alias, which is then required.
-func (h *handler) rotationCheck(autoRotate bool, interval, alias Opt[string]) error {
+// secret is stored under key_alias, which is then required. For an existing key (old), what
+// the request leaves out is the key's, and a request that touches none of the three leaves
+// the setup as it was.
+func (h *handler) rotationCheck(f *keyFields, old *store.Key) error {
+	autoRotate, interval, alias := f.AutoRotate.Has() && f.AutoRotate.V, f.RotationInterval, f.KeyAlias
+	if old != nil {
+		if !f.AutoRotate.Set && !interval.Set && !alias.Set {
+			return nil
+		}
+		if !f.AutoRotate.Set {
+			autoRotate = old.AutoRotate
+		}
+		if !interval.Set && old.RotationInterval != nil {
+			interval = Of(*old.RotationInterval)
+		}
+		if !alias.Set && old.KeyAlias != nil {
+			alias = Of(*old.KeyAlias)
+		}
+	}
 	if !autoRotate {
 		return nil
 	}
@@ -356,14 +355,7 @@ func (h *handler) keyInfo(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	return writeJSON(w, map[string]any{"key": key, "info": info})
 }
 
-func isMember(t *store.Team, userID string) bool {
-	for _, m := range t.MembersWithRoles {
-		if aws.ToString(m.UserID) == userID {
-			return true
-		}
-	}
-	return false
-}
+func isMember(t *store.Team, userID string) bool { return memberOf(t, userID) != nil }
 
 // updateKeyRequest is /key/update's body.
 type updateKeyRequest struct {
@@ -382,12 +374,6 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if req.Key == "" {
 		return badRequest("key is required").WithParam("key")
 	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	if err := h.enforceUpperbound(&req.keyFields, false); err != nil {
-		return err
-	}
 	if req.TempBudgetIncrease.Set != req.TempBudgetExpiry.Set {
 		return invalid("temp_budget_increase and temp_budget_expiry must be set together.")
 	}
@@ -404,27 +390,8 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if !ok {
 		return forbidden("You are not authorized to update this key")
 	}
-	if !p.IsProxyAdmin() && req.UserID.Set && aws.ToString(req.UserID.Ptr()) != aws.ToString(old.UserID) {
-		return forbidden(fmt.Sprintf("User can only create keys for themselves. Got user_id=%s, Your ID=%s", req.UserID.V, p.UserID))
-	}
-	if _, err := h.keyTeam(r, req.TeamID); err != nil {
+	if err := h.checkKeyRequest(r, p, &req.keyFields, old, nil); err != nil {
 		return err
-	}
-	autoRotate := old.AutoRotate
-	if req.AutoRotate.Set {
-		autoRotate = req.AutoRotate.Has() && req.AutoRotate.V
-	}
-	if autoRotate && (req.AutoRotate.Set || req.RotationInterval.Set) {
-		interval, alias := req.RotationInterval, req.KeyAlias
-		if !interval.Set && old.RotationInterval != nil {
-			interval = Of(*old.RotationInterval)
-		}
-		if !alias.Set && old.KeyAlias != nil {
-			alias = Of(*old.KeyAlias)
-		}
-		if err := h.rotationCheck(true, interval, alias); err != nil {
-			return err
-		}
 	}
 	now := h.Now().UTC()
 	k, err := h.Store.UpdateKey(r.Context(), old.Token, func(k *store.Key) error {
@@ -581,24 +548,22 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	if key == "" {
 		return invalid("No key passed in.")
 	}
-	if err := req.validate(); err != nil {
-		return err
-	}
 	if req.NewKey.Has() {
 		if err := checkKeyFormat(req.NewKey.V); err != nil {
 			return err
 		}
 	}
-	if p.IsMaster && auth.TokenOf(key) == auth.Hash(h.Config.GeneralSettings.MasterKey) {
+	if h.isMasterKey(key) {
+		// LiteLLM re-encrypts its database's secrets under new_master_key; llmgate keeps none,
+		// and its master key is configuration, which the API does not write.
+		if !req.NewMasterKey.Has() || req.NewMasterKey.V == "" {
+			return invalid("New master key is required.")
+		}
 		return invalid("The master key cannot be regenerated through the API; change general_settings.master_key (or LITELLM_MASTER_KEY).")
 	}
-	grace := time.Duration(0)
-	if g := req.GracePeriod; g.Has() && g.V != "" {
-		d, err := duration.Parse(g.V)
-		if err != nil {
-			return badRequest("Invalid grace_period: %v", err).WithParam("grace_period")
-		}
-		grace = d.Approx()
+	grace, err := h.gracePeriod(req.GracePeriod)
+	if err != nil {
+		return err
 	}
 	old, err := h.keyTarget(r, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -612,6 +577,9 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	}
 	if !ok {
 		return forbidden("You are not authorized to regenerate this key")
+	}
+	if err := h.checkKeyRequest(r, p, &req.keyFields, old, nil); err != nil {
+		return err
 	}
 	now := h.Now().UTC()
 	res, err := h.Keys.Rekey(r.Context(), keyvault.RekeyInput{
@@ -635,6 +603,33 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	}
 	h.Auth.Invalidate()
 	return writeJSON(w, generatedKey(res.Key, res.Record, req.Duration))
+}
+
+// isMasterKey reports whether an admin request names the master key, raw or hashed.
+func (h *handler) isMasterKey(keyOrHash string) bool {
+	mk := h.Config.GeneralSettings.MasterKey
+	if mk == "" {
+		return false
+	}
+	eq := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+	return eq(keyOrHash, mk) || eq(auth.TokenOf(keyOrHash), auth.Hash(mk))
+}
+
+// gracePeriod is how long /key/regenerate keeps the old value working: grace_period, else
+// LITELLM_KEY_ROTATION_GRACE_PERIOD as the rotator reads it (none: revoked at once).
+func (h *handler) gracePeriod(g Opt[string]) (time.Duration, error) {
+	if g.Has() && g.V != "" {
+		d, err := duration.Parse(g.V)
+		if err != nil {
+			return 0, badRequest("Invalid grace_period: %v", err).WithParam("grace_period")
+		}
+		return d.Approx(), nil
+	}
+	o, err := rotation.OptionsFromConfig(h.Config, os.LookupEnv)
+	if err != nil {
+		return 0, mgmtError(http.StatusInternalServerError, err.Error())
+	}
+	return o.Grace, nil
 }
 
 // keyList is GET /key/list.

@@ -282,6 +282,37 @@ func TestKeyRegenerate_GracePeriodKeepsOldKeyUntilItEnds(t *testing.T) {
 	wantError(t, code, body, 404, "auth_error", "Key sk-...hing not found.")
 }
 
+// TestKeyRegenerate_GracePeriodFromEnvironment: without grace_period the old key keeps
+// working for LITELLM_KEY_ROTATION_GRACE_PERIOD, as after an auto-rotation. Not parallel:
+// it sets the environment.
+func TestKeyRegenerate_GracePeriodFromEnvironment(t *testing.T) {
+	t.Setenv("LITELLM_KEY_ROTATION_GRACE_PERIOD", "1h")
+	e := newEnv(t)
+	old := e.generate(map[string]any{})
+	nk := e.ok("POST", "/key/"+old+"/regenerate", master, nil)["key"].(string)
+	if code, info := e.authStatus(old); code != 200 || info["key"] != auth.Hash(nk) {
+		t.Errorf("old key within the environment's grace period: %d %v", code, info)
+	}
+	e.advance(time.Hour + time.Second)
+	if code, _ := e.authStatus(old); code != 401 {
+		t.Errorf("old key after the environment's grace period: %d, want 401", code)
+	}
+}
+
+func TestKeyRegenerate_MasterKeyNeedsNewMasterKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, key := range []string{master, auth.Hash(master)} {
+		code, body := e.call("POST", "/key/regenerate", master, map[string]any{"key": key})
+		wantError(t, code, body, 400, "auth_error", "New master key is required.")
+	}
+	code, body := e.call("POST", "/key/"+master+"/regenerate", master, map[string]any{"new_master_key": "sk-new-master"})
+	wantError(t, code, body, 400, "auth_error", "")
+	if msg := errOf(t, body)["message"].(string); !strings.Contains(msg, "LITELLM_MASTER_KEY") {
+		t.Errorf("message %q does not say where the master key is changed", msg)
+	}
+}
+
 func TestKeyUpdate_ChangesFieldsAndKeepsHeadroom(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
