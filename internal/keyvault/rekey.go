@@ -13,9 +13,11 @@ import (
 )
 
 // DeliveryGrace is how long the old value of a key stays valid, at least, while the new value
-// is not yet current in Secrets Manager: a delivery interrupted after the rotation committed
-// is finished by a later run within it, and only then does the old value get the grace period
-// that was asked for (none: revoked at once).
+// is not yet current in Secrets Manager. A delivery interrupted after the rotation committed
+// is retried by every later run, and each failed retry pushes the old value's revoke time to
+// DeliveryGrace after it, so the value readers of AWSCURRENT hold keeps working however long
+// Secrets Manager is down (up to the delivery record's 7-day TTL). Once the new value is
+// current, the old one gets the grace period that was asked for (none: revoked at once).
 const DeliveryGrace = 24 * time.Hour
 
 // DeliveryRetryAfter is when a later run takes over a delivery that its own rotation did not
@@ -35,11 +37,12 @@ const DeliveryRetryAfter = 5 * time.Minute
 //  2. a delivery record is written, for a later run to finish the steps below;
 //  3. the rotation commits in DynamoDB, the old hash staying valid for at least DeliveryGrace;
 //  4. the pending version becomes AWSCURRENT;
-//  5. the old hash's revoke time is brought forward to the grace period asked for (deleted
-//     when it is zero), and the delivery record is removed.
+//  5. the old hash's revoke time is brought forward to the grace period asked for, counted
+//     from the rotation or, for a late delivery, from now (deleted when it is zero), and the
+//     delivery record is removed.
 //
 // A failure after step 3 leaves the key rotated with both values valid; the rotator resumes
-// the delivery (Resume) on each run until it is done.
+// the delivery (Resume) on each run until it is done, keeping the old value valid meanwhile.
 type Rekeyer struct {
 	store *store.Store
 	vault *Vault
@@ -115,7 +118,7 @@ func (r *Rekeyer) Rekey(ctx context.Context, in RekeyInput) (*Rekeyed, error) {
 	}
 	d := &store.Delivery{
 		NewToken: token, OldToken: in.Token, KeyAlias: alias, Version: token,
-		RevokeAt: in.Now.Add(in.Grace).UTC(), RetryAt: in.Now.Add(DeliveryRetryAfter).UTC(),
+		RevokeAt: in.Now.Add(in.Grace).UTC(), Grace: in.Grace, RetryAt: in.Now.Add(DeliveryRetryAfter).UTC(),
 	}
 	if err := r.store.PutDelivery(ctx, d); err != nil {
 		return nil, fmt.Errorf("rekey: %w", err)
@@ -175,12 +178,21 @@ func (r *Rekeyer) Resume(ctx context.Context, newToken string, now time.Time) (b
 }
 
 // finish makes the staged version current, then cuts the old hash's grace to what was asked
-// and removes the delivery record.
+// (counted from now when the delivery is late) and removes the delivery record. While the
+// version cannot be made current, the old value is all readers of the secret have: its
+// revoke time is pushed back instead.
 func (r *Rekeyer) finish(ctx context.Context, d *store.Delivery, now time.Time) error {
 	if err := r.vault.Promote(ctx, d.KeyAlias, d.Version); err != nil {
+		if xerr := r.store.ExtendPointer(ctx, d.OldToken, d.NewToken, now.Add(DeliveryGrace)); xerr != nil {
+			err = errors.Join(err, xerr)
+		}
 		return err
 	}
-	if err := r.store.RevokePointerAt(ctx, d.OldToken, d.NewToken, d.RevokeAt, now); err != nil {
+	revoke := d.RevokeAt
+	if late := now.Add(d.Grace); late.After(revoke) {
+		revoke = late
+	}
+	if err := r.store.RevokePointerAt(ctx, d.OldToken, d.NewToken, revoke, now); err != nil {
 		return err
 	}
 	return r.store.DeleteDelivery(ctx, d.NewToken)

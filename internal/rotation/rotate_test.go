@@ -269,6 +269,49 @@ func TestRotation_PromotionFailureIsFinishedByALaterRun(t *testing.T) {
 	}
 }
 
+// TestRotation_LongOutageKeepsTheOldKeyUntilDelivered: while the new value cannot be made
+// current, the old one is what AWSCURRENT holds, so it must keep working past DeliveryGrace,
+// and get its grace period once the delivery is done.
+func TestRotation_LongOutageKeepsTheOldKeyUntilDelivered(t *testing.T) {
+	t.Parallel()
+	due := utc(2026, 6, 1, 12, 0, 0)
+	e := newRotationEnv(t, due)
+	old := e.key("app", due)
+	r := e.rotator(time.Hour, nil)
+
+	e.api.fail("UpdateSecretVersionStage", true)
+	if rep := run(t, r); rep.Rotations != 1 || rep.Failures != 1 {
+		t.Fatalf("run: %+v, want the rotation committed and its delivery failed", rep)
+	}
+	pending := e.secret("app", keyvault.StagePending)
+	// The rotator does not run for longer than DeliveryGrace, then runs with Secrets Manager
+	// still down, and again later.
+	for _, wait := range []time.Duration{keyvault.DeliveryGrace + time.Hour, keyvault.DeliveryGrace - time.Minute} {
+		e.clock.Add(wait)
+		if rep := run(t, r); rep.Deletions != 0 || rep.Failures != 1 {
+			t.Errorf("run %v later with Secrets Manager down: %+v, want the delivery failed and nothing deleted", wait, rep)
+		}
+		if e.secret("app", keyvault.StageCurrent) != old || !e.authenticates(old) {
+			t.Fatalf("%v later: the old key, still AWSCURRENT, no longer authenticates", wait)
+		}
+	}
+
+	e.api.fail("UpdateSecretVersionStage", false)
+	if rep := run(t, r); rep.Deliveries != 1 || rep.Failures != 0 {
+		t.Fatalf("run with Secrets Manager back: %+v, want the delivery finished", rep)
+	}
+	if got := e.secret("app", keyvault.StageCurrent); got != pending || !e.authenticates(got) {
+		t.Fatalf("current secret = %q, want the new, working key %q", got, pending)
+	}
+	if !e.authenticates(old) {
+		t.Error("the old key stopped working as soon as the new one was delivered, want its 1h grace period")
+	}
+	e.clock.Add(time.Hour)
+	if rep := run(t, r); rep.Deletions != 1 || e.authenticates(old) {
+		t.Errorf("run 1h after the delivery: %+v, old key ok = %v; want it revoked and deleted", rep, e.authenticates(old))
+	}
+}
+
 func TestRotation_ParallelRunsRotateEachKeyOnce(t *testing.T) {
 	t.Parallel()
 	due := utc(2026, 6, 1, 12, 0, 0)

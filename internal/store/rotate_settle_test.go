@@ -320,3 +320,45 @@ func TestUpdateKey_KeptWindowKeepsWhatCallsInFlightReserved(t *testing.T) {
 		t.Errorf("window after its reset = spend %v remaining %v, want 0 and 6", w.Spend, w.Remaining)
 	}
 }
+
+// TestDeleteRevoked_KeepsAHashWhoseDeliveryIsPending: until its successor's value is current
+// in Secrets Manager, a rotated-out hash past its revoke time is the only working value
+// applications can read, so the rotator must not delete it.
+func TestDeleteRevoked_KeepsAHashWhoseDeliveryIsPending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	if err := s.CreateKey(ctx, newKey("old", func(k *store.Key) { k.KeyAlias = ptr("svc") })); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := s.PutDelivery(ctx, &store.Delivery{NewToken: "new", OldToken: "old", KeyAlias: "svc", Version: "new", RevokeAt: now, RetryAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateKey(ctx, store.RotateKeyInput{OldToken: "old", NewToken: "new", KeyName: "sk-...wxyz", Grace: time.Hour, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * time.Hour)
+	if deleted, err := s.DeleteRevoked(ctx, "old", later); err != nil || deleted {
+		t.Fatalf("DeleteRevoked with the delivery pending = %v, %v; want kept", deleted, err)
+	}
+	// A failed delivery retry pushes the revoke time back; a finished one brings it forward.
+	if err := s.ExtendPointer(ctx, "old", "new", later.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExtendPointer(ctx, "old", "new", later); err != nil { // never shortens
+		t.Fatal(err)
+	}
+	if p, err := s.GetKey(ctx, "old"); err != nil || p.RevokeAt == nil || !p.RevokeAt.Equal(later.Add(24*time.Hour)) {
+		t.Fatalf("after ExtendPointer the old hash = %+v, %v; want it revoked at %v", p, err, later.Add(24*time.Hour))
+	}
+	if err := s.RevokePointerAt(ctx, "old", "new", later.Add(time.Hour), later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDelivery(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := s.DeleteRevoked(ctx, "old", later.Add(time.Hour)); err != nil || !deleted {
+		t.Errorf("DeleteRevoked once delivered and revoked = %v, %v; want deleted", deleted, err)
+	}
+}

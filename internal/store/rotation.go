@@ -338,16 +338,35 @@ func (s *Store) ScheduleProxyBudget(ctx context.Context, dur string, next time.T
 	return nil
 }
 
+// errKept fails the deletion of a rotated-out hash that must stay.
+var errKept = errors.New("rotated-out key kept")
+
 // DeleteRevoked deletes a rotated-out key hash whose revoke time has passed; it reports false
-// when the item is no longer such a hash (another run deleted it first, for instance).
+// when the item is no longer such a hash (another run deleted it first, for instance) or
+// when the delivery of its successor to Secrets Manager is still pending: until then
+// AWSCURRENT holds the old value, and deleting its hash would lock the key's users out.
 func (s *Store) DeleteRevoked(ctx context.Context, token string, now time.Time) (bool, error) {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       keyOf(PrefixKey+token, SortKey),
-		ConditionExpression:       aws.String("attribute_exists(active_token) AND expire_at <= :now"),
-		ExpressionAttributeValues: item{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
-	})
-	if isConditionFailed(err) {
+	var p pointerItem
+	err := s.get(ctx, PrefixKey+token, SortKey, &p)
+	if errors.Is(err, ErrNotFound) || err == nil && p.ActiveToken == "" {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete revoked key %s: %w", token, err)
+	}
+	tx := s.Tx()
+	tx.del(PrefixKey+token, SortKey, "active_token = :a AND expire_at <= :now", item{
+		":a":   &types.AttributeValueMemberS{Value: p.ActiveToken},
+		":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+	}, errKept)
+	// One transaction, so a delivery recorded after the check cannot slip in between.
+	tx.add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:           aws.String(s.table),
+		Key:                 keyOf(PrefixDelivery+p.ActiveToken, SortDelivery),
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}}, errKept)
+	err = tx.Commit(ctx)
+	if errors.Is(err, errKept) {
 		return false, nil
 	}
 	if err != nil {
@@ -360,34 +379,52 @@ func (s *Store) DeleteRevoked(ctx context.Context, token string, now time.Time) 
 // newToken, forward to at: it deletes the hash when at is not after now, and never extends a
 // revoke time. Nothing happens when the hash is gone or points elsewhere.
 func (s *Store) RevokePointerAt(ctx context.Context, oldToken, newToken string, at, now time.Time) error {
-	vals := item{":a": &types.AttributeValueMemberS{Value: newToken}}
-	var err error
-	if !at.After(now) {
-		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                 aws.String(s.table),
-			Key:                       keyOf(PrefixKey+oldToken, SortKey),
-			ConditionExpression:       aws.String("active_token = :a"),
-			ExpressionAttributeValues: vals,
-		})
-	} else {
-		rv, merr := attributevalue.Marshal(at.UTC())
-		if merr != nil {
-			return fmt.Errorf("marshal revoke time: %w", merr)
-		}
-		vals[":r"] = rv
-		vals[":e"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Unix(), 10)}
-		vals[":t"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(time.Hour).Unix(), 10)}
-		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(s.table),
-			Key:                       keyOf(PrefixKey+oldToken, SortKey),
-			UpdateExpression:          aws.String("SET revoke_at = :r, expire_at = :e, #ttl = :t"),
-			ConditionExpression:       aws.String("active_token = :a AND expire_at > :e"),
-			ExpressionAttributeNames:  map[string]string{"#ttl": schema.AttrTTL},
-			ExpressionAttributeValues: vals,
-		})
+	if at.After(now) {
+		return s.moveRevoke(ctx, oldToken, newToken, at, ">")
 	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       keyOf(PrefixKey+oldToken, SortKey),
+		ConditionExpression:       aws.String("active_token = :a"),
+		ExpressionAttributeValues: item{":a": &types.AttributeValueMemberS{Value: newToken}},
+	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("revoke rotated-out key %s: %w", oldToken, err)
+	}
+	return nil
+}
+
+// ExtendPointer pushes the revoke time of the rotated-out hash oldToken, pointing to
+// newToken, back to at; it never brings a revoke time forward. A delivery that keeps failing
+// calls it on every retry, so the old value, still the one in Secrets Manager, keeps working.
+// Nothing happens when the hash is gone or points elsewhere.
+func (s *Store) ExtendPointer(ctx context.Context, oldToken, newToken string, at time.Time) error {
+	return s.moveRevoke(ctx, oldToken, newToken, at, "<")
+}
+
+// moveRevoke sets the revoke time (revoke_at, its due_expire time and its TTL) of the
+// rotated-out hash oldToken to at, if it points to newToken and its current expire_at
+// compares to at's as cmp says.
+func (s *Store) moveRevoke(ctx context.Context, oldToken, newToken string, at time.Time, cmp string) error {
+	rv, err := attributevalue.Marshal(at.UTC())
+	if err != nil {
+		return fmt.Errorf("marshal revoke time: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      keyOf(PrefixKey+oldToken, SortKey),
+		UpdateExpression:         aws.String("SET revoke_at = :r, expire_at = :e, #ttl = :t"),
+		ConditionExpression:      aws.String("active_token = :a AND expire_at " + cmp + " :e"),
+		ExpressionAttributeNames: map[string]string{"#ttl": schema.AttrTTL},
+		ExpressionAttributeValues: item{
+			":a": &types.AttributeValueMemberS{Value: newToken},
+			":r": rv,
+			":e": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Unix(), 10)},
+			":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(time.Hour).Unix(), 10)},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("set revoke time of rotated-out key %s: %w", oldToken, err)
 	}
 	return nil
 }
@@ -402,7 +439,10 @@ type Delivery struct {
 	KeyAlias string    `dynamodbav:"key_alias"`
 	Version  string    `dynamodbav:"version_id"`
 	RevokeAt time.Time `dynamodbav:"revoke_at"` // when the old hash must stop working
-	RetryAt  time.Time `dynamodbav:"retry_at"`
+	// Grace is the grace period asked for: a delivery finished late keeps the old hash this
+	// long after the new value became current, for readers of the secret to pick it up.
+	Grace   time.Duration `dynamodbav:"grace_ns,omitempty"`
+	RetryAt time.Time     `dynamodbav:"retry_at"`
 }
 
 // deliveryTTL removes a delivery nobody finished (Secrets Manager down for a week).
