@@ -110,16 +110,18 @@ func (v *Vault) Stage(ctx context.Context, alias, value, version string) error {
 
 // Promote makes the staged version the current value of the alias's secret and drops its
 // pending label. It does nothing that is already done.
+//
+// It does not need the version to still be labelled AWSPENDING: when two rotations of a key
+// overlap, the one that loses the commit may stage its value after the winner's, moving the
+// AWSPENDING label off the winner's version. Secrets Manager omits versions without a label
+// from DescribeSecret, but it still moves AWSCURRENT to them by id.
 func (v *Vault) Promote(ctx context.Context, alias, version string) error {
 	name := v.Name(alias)
 	desc, err := v.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	if err != nil {
 		return fmt.Errorf("promote key %q: describe Secrets Manager secret %s: %w", alias, name, err)
 	}
-	stages, ok := desc.VersionIdsToStages[version]
-	if !ok {
-		return fmt.Errorf("promote key %q: Secrets Manager secret %s has no version %s", alias, name, version)
-	}
+	stages := desc.VersionIdsToStages[version]
 	if !slices.Contains(stages, StageCurrent) {
 		in := &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId: aws.String(name), VersionStage: aws.String(StageCurrent), MoveToVersionId: aws.String(version),
@@ -130,7 +132,7 @@ func (v *Vault) Promote(ctx context.Context, alias, version string) error {
 			}
 		}
 		if _, err := v.api.UpdateSecretVersionStage(ctx, in); err != nil {
-			return fmt.Errorf("promote key %q: make version current in Secrets Manager secret %s: %w", alias, name, err)
+			return fmt.Errorf("promote key %q: make version %s current in Secrets Manager secret %s: %w", alias, version, name, err)
 		}
 	}
 	if slices.Contains(stages, StagePending) {

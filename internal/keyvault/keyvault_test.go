@@ -114,17 +114,19 @@ func TestStageAndPromote(t *testing.T) {
 	}
 }
 
+// TestPromote_UnknownVersionFails runs on fakeSM: Promote moves AWSCURRENT by version id,
+// which AWS refuses for a version that does not exist, but moto accepts.
 func TestPromote_UnknownVersionFails(t *testing.T) {
 	ctx := context.Background()
-	sm := mototest.SecretsManager(t)
-	v := keyvault.New(sm, mototest.Prefix(t))
+	sm := newFakeSM()
+	v := keyvault.New(sm, "llmgate/keys/")
 	if err := v.Put(ctx, "app", "sk-old"); err != nil {
 		t.Fatal(err)
 	}
 	if err := v.Promote(ctx, "app", "33333333333333333333333333333333"); err == nil {
 		t.Fatal("Promote of a version never staged: got nil error")
 	}
-	if got := current(t, sm, v.Name("app")); got != "sk-old" {
+	if got := sm.value(v.Name("app"), keyvault.StageCurrent); got != "sk-old" {
 		t.Errorf("current = %q, want sk-old untouched", got)
 	}
 }

@@ -129,3 +129,66 @@ func TestDeliver(t *testing.T) {
 		}
 	}
 }
+
+// TestRekey_OverlappingRotationsDeliverTheWinner overlaps two rotations of one key so that
+// the loser stages its value after the winner's, taking the AWSPENDING label from it: the
+// winner's value must still become current.
+func TestRekey_OverlappingRotationsDeliverTheWinner(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	st := store.NewWithClient(dynamotest.NewTable(t))
+	sm := newFakeSM()
+	v := keyvault.New(sm, "llmgate/keys/")
+	rk := keyvault.NewRekeyer(st, v)
+	old := createKey(t, st, "app", now.Add(-time.Hour))
+	if err := rk.Deliver(ctx, "app", old); err != nil {
+		t.Fatal(err)
+	}
+	winner, loser := newRaw(t), newRaw(t)
+
+	winnerDone, loserStaged := make(chan struct{}), make(chan struct{})
+	loserErr := make(chan error, 1)
+	sm.staged = func(version string) {
+		switch version {
+		case auth.Hash(winner):
+			// The loser runs now and stages after the winner; it then waits to commit until
+			// the winner has committed and promoted.
+			go func() {
+				_, err := rk.Rekey(ctx, keyvault.RekeyInput{
+					Token: auth.Hash(old), NewKey: loser, Grace: time.Hour, Now: now,
+					Change: func(*store.Key) error { <-winnerDone; return nil },
+				})
+				loserErr <- err
+			}()
+			<-loserStaged
+		case auth.Hash(loser):
+			close(loserStaged)
+		}
+	}
+	res, err := rk.Rekey(ctx, keyvault.RekeyInput{Token: auth.Hash(old), NewKey: winner, Grace: time.Hour, Now: now})
+	close(winnerDone)
+	if err != nil {
+		t.Fatalf("winner's Rekey: %v", err)
+	}
+	if err := <-loserErr; err == nil {
+		t.Error("loser's Rekey: got nil error, want its commit refused")
+	}
+	if res.DeliveryErr != nil {
+		t.Errorf("winner's delivery: %v", res.DeliveryErr)
+	}
+	if got := sm.value(v.Name("app"), keyvault.StageCurrent); got != winner {
+		t.Errorf("AWSCURRENT = %q, want the winner's key %q (loser's: %q)", got, winner, loser)
+	}
+	if _, err := st.GetDelivery(ctx, auth.Hash(winner)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("winner's delivery record left behind: %v", err)
+	}
+}
+
+func newRaw(t *testing.T) string {
+	t.Helper()
+	raw, err := auth.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
