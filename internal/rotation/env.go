@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// Every binary builds its rotator here, so the time zone database is embedded once for
+	// all of them: provided.al2023 need not have /usr/share/zoneinfo, and without it a
+	// litellm_settings.timezone would fail at init.
+	_ "time/tzdata"
 
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
@@ -35,8 +39,19 @@ func KeyRotationEnv(lookup func(string) (string, bool)) (enabled bool, grace tim
 // OptionsFromConfig fills the options the config and LiteLLM's environment decide: the time
 // zone of budget resets, the proxy-wide budget, and auto-rotation with its grace period. The
 // caller adds the store, the Rekeyer, the Reconciler and the logger.
+//
+// The rotation variables are looked up in the environment first, then in config.yaml's
+// environment_variables, as LiteLLM exports that block into its environment without
+// overriding a variable already set; in the deployed stack the block is the only place to
+// set them.
 func OptionsFromConfig(cfg *config.Config, lookup func(string) (string, bool)) (Options, error) {
-	enabled, grace, err := KeyRotationEnv(lookup)
+	enabled, grace, err := KeyRotationEnv(func(name string) (string, bool) {
+		if v, ok := lookup(name); ok {
+			return v, true
+		}
+		v, ok := cfg.EnvironmentVariables[name]
+		return v, ok
+	})
 	if err != nil {
 		return Options{}, err
 	}
