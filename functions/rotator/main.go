@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	lambdaapp.Main(func(a *app.App, log *slog.Logger) {
-		lambda.Start(handler(a.Rotator, log))
+	lambdaapp.Main(func(a *app.App, _ *slog.Logger) {
+		lambda.Start(handler(a.Rotator))
 	})
 }

@@ -48,7 +48,7 @@ func TestHandler_ReplaysTheScheduledEvent(t *testing.T) {
 		Store: st, Rekeyer: keyvault.NewRekeyer(st, nil), Reconciler: st, Logger: log,
 		Now: func() time.Time { return ev.Time },
 	})
-	if err := handler(r, log)(ctx, ev); err != nil {
+	if err := handler(r)(ctx, ev); err != nil {
 		t.Fatalf("handler: %v", err)
 	}
 	got, err := st.GetKey(ctx, "h1")
@@ -58,8 +58,19 @@ func TestHandler_ReplaysTheScheduledEvent(t *testing.T) {
 	if got.Spend != 0 || !got.BudgetResetAt.Equal(due.AddDate(0, 0, 1)) {
 		t.Errorf("key after the scheduled run: spend %v, next reset %v; want 0 and %v", got.Spend, got.BudgetResetAt, due.AddDate(0, 0, 1))
 	}
-	if !strings.Contains(logs.String(), `"resets":1`) || !strings.Contains(logs.String(), `"event_id":"`+ev.ID+`"`) {
-		t.Errorf("logs = %s; want the run's counts and the event id", logs.String())
+	// One summary line per run, with the run's counts and the event that started it.
+	var summaries []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if msg, _ := l["msg"].(string); strings.HasPrefix(msg, "rotator run") {
+			summaries = append(summaries, l)
+		}
+	}
+	if len(summaries) != 1 || summaries[0]["resets"] != 1.0 || summaries[0]["event_id"] != ev.ID {
+		t.Errorf("summary lines = %v; want exactly one, with resets 1 and event_id %s", summaries, ev.ID)
 	}
 }
 

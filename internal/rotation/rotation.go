@@ -92,33 +92,41 @@ type Report struct {
 	More       bool // a limit was reached: more items are due
 }
 
-// Run does one round of maintenance. Failures of single items are counted, logged and left
-// for the next run; the error reports steps that could not run at all (the table
-// unreachable, for instance).
-func (r *Rotator) Run(ctx context.Context) (Report, error) {
+// pass is one run: its clock reading, its logger and what it did so far.
+type pass struct {
+	now time.Time
+	log *slog.Logger
+	rep Report
+}
+
+// Run does one round of maintenance and logs one summary line ("rotator run"). attrs
+// (slog key-value pairs, such as the id of the event that started the run) are added to
+// every line the run logs. Failures of single items are counted, logged and left for the
+// next run; the error reports steps that could not run at all (the table unreachable, for
+// instance).
+func (r *Rotator) Run(ctx context.Context, attrs ...any) (Report, error) {
 	start := time.Now()
-	now := r.o.Now().UTC()
-	var rep Report
-	errs := []error{
-		r.resets(ctx, now, &rep),
-		r.rotations(ctx, now, &rep),
-		r.cleanup(ctx, now, &rep),
-		r.reconcile(ctx, now, &rep),
-	}
-	err := errors.Join(errs...)
+	p := &pass{now: r.o.Now().UTC(), log: r.o.Logger.With(attrs...)}
+	err := errors.Join(
+		r.resets(ctx, p),
+		r.rotations(ctx, p),
+		r.cleanup(ctx, p),
+		r.reconcile(ctx, p),
+	)
+	rep := p.rep
 	level := slog.LevelInfo
 	if err != nil || rep.Failures > 0 {
 		level = slog.LevelWarn
 	}
-	attrs := []any{
+	sum := []any{
 		"resets", rep.Resets, "rotations", rep.Rotations, "deliveries", rep.Deliveries,
 		"deletions", rep.Deletions, "reconciled", rep.Reconciled, "failures", rep.Failures,
-		"more", rep.More, "now", now, "duration_ms", time.Since(start).Milliseconds(),
+		"more", rep.More, "now", p.now, "duration_ms", time.Since(start).Milliseconds(),
 	}
 	if err != nil {
-		attrs = append(attrs, "error", err.Error())
+		sum = append(sum, "error", err.Error())
 	}
-	r.o.Logger.Log(ctx, level, "rotator run", attrs...)
+	p.log.Log(ctx, level, "rotator run", sum...)
 	return rep, err
 }
 
@@ -138,28 +146,28 @@ func (r *Rotator) RunEvery(ctx context.Context, interval time.Duration) {
 }
 
 // fail counts and logs the failure of one item.
-func (r *Rotator) fail(ctx context.Context, rep *Report, step string, ref store.Ref, err error) {
-	rep.Failures++
-	r.o.Logger.WarnContext(ctx, "rotator: "+step+" failed; retried next run", "pk", ref.PK, "sk", ref.SK, "error", err.Error())
+func (p *pass) fail(ctx context.Context, step string, ref store.Ref, err error) {
+	p.rep.Failures++
+	p.log.WarnContext(ctx, "rotator: "+step+" failed; retried next run", "pk", ref.PK, "sk", ref.SK, "error", err.Error())
 }
 
 // resets resets the budgets that are due.
-func (r *Rotator) resets(ctx context.Context, now time.Time, rep *Report) error {
-	if err := r.scheduleProxyBudget(ctx, now); err != nil {
+func (r *Rotator) resets(ctx context.Context, p *pass) error {
+	if err := r.scheduleProxyBudget(ctx, p.now); err != nil {
 		return err
 	}
-	refs, more, err := r.o.Store.DueResets(ctx, now, r.o.Limit)
+	refs, more, err := r.o.Store.DueResets(ctx, p.now, r.o.Limit)
 	if err != nil {
 		return fmt.Errorf("budget resets: %w", err)
 	}
-	rep.More = rep.More || more
+	p.rep.More = p.rep.More || more
 	for _, ref := range refs {
-		done, err := r.reset(ctx, ref, now)
+		done, err := r.reset(ctx, ref, p.now)
 		switch {
 		case err != nil:
-			r.fail(ctx, rep, "budget reset", ref, err)
+			p.fail(ctx, "budget reset", ref, err)
 		case done:
-			rep.Resets++
+			p.rep.Resets++
 		}
 	}
 	return nil
@@ -263,22 +271,22 @@ func Plan(rec *store.BudgetRecord, now time.Time, loc *time.Location) (store.Bud
 var errNotDue = errors.New("key no longer due for rotation")
 
 // rotations rotates the keys that are due.
-func (r *Rotator) rotations(ctx context.Context, now time.Time, rep *Report) error {
+func (r *Rotator) rotations(ctx context.Context, p *pass) error {
 	if !r.o.RotationEnabled {
 		return nil
 	}
-	refs, more, err := r.o.Store.DueRotations(ctx, now, r.o.Limit)
+	refs, more, err := r.o.Store.DueRotations(ctx, p.now, r.o.Limit)
 	if err != nil {
 		return fmt.Errorf("key rotations: %w", err)
 	}
-	rep.More = rep.More || more
+	p.rep.More = p.rep.More || more
 	for _, ref := range refs {
-		done, err := r.rotate(ctx, ref.Token(), now)
+		done, err := r.rotate(ctx, ref.Token(), p.now)
 		if done {
-			rep.Rotations++
+			p.rep.Rotations++
 		}
 		if err != nil {
-			r.fail(ctx, rep, "key rotation", ref, err)
+			p.fail(ctx, "key rotation", ref, err)
 		}
 	}
 	return nil
@@ -326,46 +334,46 @@ func (r *Rotator) rotate(ctx context.Context, token string, now time.Time) (bool
 
 // cleanup deletes rotated-out hashes past their revoke time and resumes unfinished
 // deliveries.
-func (r *Rotator) cleanup(ctx context.Context, now time.Time, rep *Report) error {
-	refs, more, err := r.o.Store.DueExpired(ctx, now, r.o.Limit)
+func (r *Rotator) cleanup(ctx context.Context, p *pass) error {
+	refs, more, err := r.o.Store.DueExpired(ctx, p.now, r.o.Limit)
 	if err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
-	rep.More = rep.More || more
+	p.rep.More = p.rep.More || more
 	for _, ref := range refs {
 		if strings.HasPrefix(ref.PK, store.PrefixDelivery) {
-			done, err := r.o.Rekeyer.Resume(ctx, ref.Token(), now)
+			done, err := r.o.Rekeyer.Resume(ctx, ref.Token(), p.now)
 			switch {
 			case err != nil:
-				r.fail(ctx, rep, "Secrets Manager delivery", ref, err)
+				p.fail(ctx, "Secrets Manager delivery", ref, err)
 			case done:
-				rep.Deliveries++
+				p.rep.Deliveries++
 			}
 			continue
 		}
-		deleted, err := r.o.Store.DeleteRevoked(ctx, ref.Token(), now)
+		deleted, err := r.o.Store.DeleteRevoked(ctx, ref.Token(), p.now)
 		switch {
 		case err != nil:
-			r.fail(ctx, rep, "revoked key deletion", ref, err)
+			p.fail(ctx, "revoked key deletion", ref, err)
 		case deleted:
-			rep.Deletions++
+			p.rep.Deletions++
 		}
 	}
 	return nil
 }
 
 // reconcile settles stale reservations and leases.
-func (r *Rotator) reconcile(ctx context.Context, now time.Time, rep *Report) error {
+func (r *Rotator) reconcile(ctx context.Context, p *pass) error {
 	if r.o.Reconciler == nil {
 		return nil
 	}
-	n, err := r.o.Reconciler.SettleStale(ctx, now, r.o.Limit)
-	rep.Reconciled += n
+	n, err := r.o.Reconciler.SettleStale(ctx, p.now, r.o.Limit)
+	p.rep.Reconciled += n
 	if err != nil {
 		return fmt.Errorf("stale reservations: %w", err)
 	}
 	if n >= r.o.Limit {
-		rep.More = true
+		p.rep.More = true
 	}
 	return nil
 }
