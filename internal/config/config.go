@@ -67,7 +67,8 @@ type ModelInfo struct {
 
 // LiteLLMSettings is litellm_settings.
 type LiteLLMSettings struct {
-	DropParams                  bool                   `yaml:"drop_params"`
+	// DropParams has no effect in llmgate; its `unused` tag makes Parse warn.
+	DropParams                  bool                   `yaml:"drop_params" unused:"OpenAI-compatible upstreams get the client's params as sent"`
 	NumRetries                  *int                   `yaml:"num_retries"`
 	RequestTimeout              float64                `yaml:"request_timeout"` // seconds
 	Fallbacks                   []map[string][]string  `yaml:"fallbacks"`
@@ -96,15 +97,16 @@ type KeyGenerationRule struct {
 
 // GeneralSettings is general_settings.
 type GeneralSettings struct {
-	MasterKey                       string  `yaml:"master_key"`
-	DatabaseURL                     string  `yaml:"database_url"`
-	LiteLLMKeyHeaderName            string  `yaml:"litellm_key_header_name"`
-	StoreVirtualKeys                bool    `yaml:"store_virtual_keys"`
-	CustomKeyGenerate               string  `yaml:"custom_key_generate"`
-	MaxRequestSizeMB                float64 `yaml:"max_request_size_mb"`
-	DisableSpendLogs                bool    `yaml:"disable_spend_logs"`
-	StorePromptsInSpendLogs         bool    `yaml:"store_prompts_in_spend_logs"`
-	MaximumSpendLogsRetentionPeriod string  `yaml:"maximum_spend_logs_retention_period"`
+	MasterKey            string  `yaml:"master_key"`
+	DatabaseURL          string  `yaml:"database_url"`
+	LiteLLMKeyHeaderName string  `yaml:"litellm_key_header_name"`
+	StoreVirtualKeys     bool    `yaml:"store_virtual_keys"`
+	CustomKeyGenerate    string  `yaml:"custom_key_generate"`
+	MaxRequestSizeMB     float64 `yaml:"max_request_size_mb"`
+	DisableSpendLogs     bool    `yaml:"disable_spend_logs"`
+	// StorePromptsInSpendLogs has no effect in llmgate; its `unused` tag makes Parse warn.
+	StorePromptsInSpendLogs         bool   `yaml:"store_prompts_in_spend_logs" unused:"spend logs never hold prompt or response text"`
+	MaximumSpendLogsRetentionPeriod string `yaml:"maximum_spend_logs_retention_period"`
 }
 
 // RouterSettings is router_settings.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -73,7 +74,13 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, []strin
 				return lookupEnv(name)
 			}
 			warnings = append(warnings, resolveEnv(doc, "", lookup)...)
-			warnings = append(warnings, unknownKeys(doc, reflect.TypeOf(*cfg), "")...)
+			var c checker
+			c.check(doc, reflect.TypeOf(*cfg), "")
+			warnings = append(warnings, c.warnings...)
+			if len(c.errs) > 0 {
+				return nil, warnings, errors.Join(c.errs...)
+			}
+			// The check above should catch every decode error; this is the backstop.
 			if err := doc.Decode(cfg); err != nil {
 				return nil, nil, fmt.Errorf("parse config: %s", cleanYAMLError(err))
 			}
@@ -116,7 +123,13 @@ func resolveEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) [
 			if !found {
 				warnings = append(warnings, fmt.Sprintf("%s: environment variable %s is not set", path, name))
 			}
-			n.Value, n.Tag, n.Style = v, "!!str", 0
+			// The value is typed as if written in place, so "rpm: os.environ/RPM" reads a number;
+			// an unset or empty variable is null (the field's zero value), but a value that
+			// merely spells null ("~") or a merge ("<<") stays the string it is.
+			n.Value, n.Tag, n.Style = v, "", 0
+			if tag := n.ShortTag(); v != "" && (tag == "!!null" || tag == "!!merge") {
+				n.Tag = "!!str"
+			}
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -130,35 +143,145 @@ func resolveEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) [
 	return warnings
 }
 
-// unknownKeys lists mapping keys that have no field in t, so configs written for LiteLLM
-// load with a warning for each setting llmgate ignores.
-func unknownKeys(n *yaml.Node, t reflect.Type, path string) []string {
+// checker walks the YAML tree beside the Go type it decodes into, before decoding, so every
+// problem is reported by its dotted path: yaml.v3's own type errors only name a line number.
+type checker struct {
+	warnings []string
+	errs     []error
+}
+
+// check warns about keys that have no field in t (so configs written for LiteLLM still load)
+// and about fields tagged `unused:"why"` (parsed for compatibility, no effect), and records
+// an error for each value that does not fit its field.
+func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var warnings []string
+	// Following aliases cannot blow up: the walk stops where the YAML outgrows the Go type,
+	// and Config nests only a few levels deep.
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.ShortTag() == "!!null" || t.Kind() == reflect.Interface {
+		return // null leaves the zero value; an interface takes anything
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || n.Kind == yaml.ScalarNode {
+		c.checkScalar(n, t, path)
+		return
+	}
 	switch {
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
-		fields := yamlFields(t)
+	case n.Kind == yaml.MappingNode && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map):
+		var fields map[string]reflect.StructField
+		if t.Kind() == reflect.Struct {
+			fields = yamlFields(t)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			f, ok := fields[key]
-			if !ok {
-				warnings = append(warnings, fmt.Sprintf("%s: unknown or unsupported setting, ignored", join(path, key)))
+			key, val := n.Content[i], n.Content[i+1]
+			if key.ShortTag() == "!!merge" {
+				c.checkMerge(val, t, path)
 				continue
 			}
-			warnings = append(warnings, unknownKeys(n.Content[i+1], f.Type, join(path, key))...)
-		}
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			warnings = append(warnings, unknownKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))...)
+			p := join(path, key.Value)
+			if t.Kind() == reflect.Map {
+				c.check(val, t.Elem(), p)
+				continue
+			}
+			f, ok := fields[key.Value]
+			if !ok {
+				c.warnings = append(c.warnings, p+": unknown or unsupported setting, ignored")
+				continue
+			}
+			if why := f.Tag.Get("unused"); why != "" {
+				c.warnings = append(c.warnings, fmt.Sprintf("%s: not implemented by llmgate, ignored (%s)", p, why))
+			}
+			c.check(val, f.Type, p)
 		}
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
-		for i, c := range n.Content {
-			warnings = append(warnings, unknownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		for i, e := range n.Content {
+			c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
+	default:
+		c.mismatch(path, n, t)
 	}
-	return warnings
+}
+
+// checkMerge follows a "<<: *anchor" (or a list of anchors) into the mapping it merges.
+func (c *checker) checkMerge(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.SequenceNode {
+		for _, e := range n.Content {
+			c.check(e, t, path)
+		}
+		return
+	}
+	c.check(n, t, path)
+}
+
+// checkScalar decodes n into a throwaway t: that runs yaml.v3's conversions and Duration's
+// UnmarshalYAML exactly as the real decode will.
+func (c *checker) checkScalar(n *yaml.Node, t reflect.Type, path string) {
+	err := n.Decode(reflect.New(t).Interface())
+	switch {
+	case err == nil && isInt(t.Kind()) && n.ShortTag() == "!!float" && !isWhole(n.Value):
+		c.mismatch(path, n, t) // yaml.v3 would truncate rpm: 1.5 to 1 without a word
+	case err == nil:
+	case errors.As(err, new(*yaml.TypeError)):
+		c.mismatch(path, n, t)
+	default:
+		c.fail(path, n, err.Error()) // Duration's own reason
+	}
+}
+
+func (c *checker) fail(path string, n *yaml.Node, reason string) {
+	c.errs = append(c.errs, fmt.Errorf("%s: %s (line %d)", path, reason, n.Line))
+}
+
+func (c *checker) mismatch(path string, n *yaml.Node, t reflect.Type) {
+	c.fail(path, n, "must be "+describe(t)+", not "+describeNode(n))
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// describe names what a value of type t looks like in YAML.
+func describe(t reflect.Type) string {
+	if isInt(t.Kind()) {
+		return "a whole number"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "a mapping"
+	}
+	return t.String()
+}
+
+func isInt(k reflect.Kind) bool {
+	return reflect.Int <= k && k <= reflect.Uint64
+}
+
+// isWhole reports whether a YAML float such as "1e3" or "2.0" has no fraction.
+func isWhole(v string) bool {
+	var f float64
+	if err := yaml.Unmarshal([]byte(v), &f); err != nil {
+		return false
+	}
+	return f == math.Trunc(f)
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
@@ -212,6 +335,10 @@ func applyEnv(cfg *Config, lookupEnv func(string) (string, bool)) error {
 		s.Port = p
 	}
 	if v, ok := lookupEnv("LLMGATE_BUDGET_ENFORCEMENT"); ok && v != "" {
+		// Checked here so the error names the variable, not the YAML key it overrides.
+		if err := checkEnforcement(v); err != nil {
+			return fmt.Errorf("LLMGATE_BUDGET_ENFORCEMENT: %w", err)
+		}
 		s.BudgetEnforcement = v
 	}
 	if v, ok := lookupEnv("LLMGATE_SECRETS_PREFIX"); ok && v != "" {
@@ -335,10 +462,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	s := c.Settings
-	switch s.BudgetEnforcement {
-	case "reserve", "post_hoc":
-	default:
-		bad("llmgate_settings.budget_enforcement", fmt.Sprintf("%q: want reserve or post_hoc", s.BudgetEnforcement))
+	if err := checkEnforcement(s.BudgetEnforcement); err != nil {
+		bad("llmgate_settings.budget_enforcement", err.Error())
 	}
 	if s.Port <= 0 || s.Port > 65535 {
 		bad("llmgate_settings.port", fmt.Sprintf("%d is not a port number", s.Port))
@@ -349,26 +474,42 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// UnmarshalYAML reads "30s", "5m", "48h", "1d", "2w" or a number of seconds.
+// checkEnforcement accepts the budget_enforcement modes (the YAML key and its env override).
+func checkEnforcement(v string) error {
+	if v != "reserve" && v != "post_hoc" {
+		return fmt.Errorf("%q: want reserve or post_hoc", v)
+	}
+	return nil
+}
+
+// maxDurationSeconds is the 100 years internal/duration allows.
+const maxDurationSeconds = 100 * 365 * 24 * 60 * 60
+
+// UnmarshalYAML reads "30s", "5m", "48h", "1d", "2w" or a number of seconds. Errors carry no
+// position: Parse adds the setting's path and line.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New(`must be a duration such as "30s", "5m", "1d" or a number of seconds`)
+	}
 	v := strings.TrimSpace(n.Value)
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f < 0 {
-			return fmt.Errorf("line %d: duration %q must not be negative", n.Line, v)
+		// !(f >= 0) also catches NaN; the cap keeps the conversion below from overflowing.
+		if !(f >= 0) || f > maxDurationSeconds {
+			return fmt.Errorf("duration %q must be between 0 and 100 years of seconds", v)
 		}
 		*d = Duration(f * float64(time.Second))
 		return nil
 	}
 	if std, err := time.ParseDuration(v); err == nil {
 		if std < 0 {
-			return fmt.Errorf("line %d: duration %q must not be negative", n.Line, v)
+			return fmt.Errorf("duration %q must not be negative", v)
 		}
 		*d = Duration(std)
 		return nil
 	}
 	p, err := duration.Parse(v)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*d = Duration(p.Approx())
 	return nil
