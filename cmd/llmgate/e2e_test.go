@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/proctest"
 )
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
@@ -193,6 +193,10 @@ func binary(t *testing.T) string {
 type server struct {
 	URL  string
 	logs *syncBuffer
+	cmd  *exec.Cmd
+	// exited is closed when the process has ended; exitErr is then cmd.Wait's result.
+	exited  chan struct{}
+	exitErr error
 }
 
 type syncBuffer struct {
@@ -212,72 +216,142 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs llmgate with the config against DynamoDB Local in a table of its own, and
-// waits until it answers.
+// start runs llmgate with the config against the shared DynamoDB Local in a table of its
+// own, and waits until it answers.
 func start(t *testing.T, config string) *server {
 	t.Helper()
-	bin := binary(t)
-	endpoint := dynamotest.Endpoint(t)
 	table := dynamotest.TableName(t)
+	// Registered before launch's cleanup, so it runs after the server has stopped.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = dynamotest.Client(t).DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	return launch(t, config, dynamotest.Endpoint(t), table)
+}
+
+// launch runs llmgate with the config against the DynamoDB at endpoint, waits until it
+// listens (it creates the table first), and stops it when the test ends.
+func launch(t *testing.T, config, endpoint, table string) *server {
+	t.Helper()
+	bin := binary(t)
 	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "--config", cfgPath, "--port", strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "LLMGATE_DYNAMODB_ENDPOINT="+endpoint, "LLMGATE_TABLE="+table, "LITELLM_MASTER_KEY=")
-	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = s.logs, s.logs
-	if err := cmd.Start(); err != nil {
+	port, err := proctest.FreePort()
+	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(bin, "--config", cfgPath, "--port", strconv.Itoa(port))
+	// The environment must not override the config: not its master key, nor the grace period
+	// of a /key/regenerate without grace_period (none).
+	cmd.Env = append(os.Environ(), "LLMGATE_DYNAMODB_ENDPOINT="+endpoint, "LLMGATE_TABLE="+table,
+		"LITELLM_MASTER_KEY=", "LITELLM_KEY_ROTATION_GRACE_PERIOD=")
+	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, cmd: cmd, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := proctest.Run(cmd, s.URL+"/health/liveliness", 60*time.Second); err != nil {
+		t.Fatalf("%v\nllmgate output:\n%s", err, s.logs)
+	}
+	go func() {
+		s.exitErr = cmd.Wait()
+		close(s.exited)
+	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
+		if _, ended := s.stop(syscall.SIGTERM, 10*time.Second); !ended {
 			_ = cmd.Process.Kill()
-			<-done
+			<-s.exited
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = dynamotest.Client(t).DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 		if t.Failed() {
 			t.Logf("llmgate output:\n%s", s.logs.String())
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		req, _ := http.NewRequest("GET", s.URL+"/v1/models", nil)
-		req.Header.Set("Authorization", "Bearer "+masterKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("llmgate did not come up: %v\n%s", err, s.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	return s
+}
+
+// stop sends sig and waits up to timeout for the process to end. It returns cmd.Wait's
+// error (nil: exit status 0) and whether the process ended in time.
+func (s *server) stop(sig os.Signal, timeout time.Duration) (exitErr error, ended bool) {
+	_ = s.cmd.Process.Signal(sig) // fails only when the process has already ended
+	select {
+	case <-s.exited:
+		return s.exitErr, true
+	case <-time.After(timeout):
+		return nil, false
 	}
 }
 
-func freePort(t *testing.T) int {
+// request sends an HTTP request, as key unless key is empty, and returns the answer and its
+// body.
+func (s *server) request(t *testing.T, key, method, path string, body any) (*http.Response, []byte) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp, b
 }
 
-func client(s *server) openai.Client {
-	return openai.NewClient(option.WithBaseURL(s.URL+"/v1/"), option.WithAPIKey(masterKey), option.WithMaxRetries(0))
+// admin calls the management API as the master key and returns the JSON object it answers;
+// anything but a 200 fails the test.
+func (s *server) admin(t *testing.T, method, path string, body any) map[string]any {
+	t.Helper()
+	resp, b := s.request(t, masterKey, method, path, body)
+	var out map[string]any
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return out
+}
+
+// client is an openai-go client of the server that calls as key, without retries.
+func client(s *server, key string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(s.URL+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+}
+
+// checkLogs fails the test unless every line the server wrote is a slog JSON record (time,
+// level, msg) and none holds any of secrets: keys and prompt text stay out of the logs.
+func checkLogs(t *testing.T, s *server, secrets ...string) {
+	t.Helper()
+	logs := s.logs.String()
+	for i, line := range strings.Split(strings.TrimSuffix(logs, "\n"), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line %d is not JSON (%v): %q", i+1, err, line)
+			continue
+		}
+		for _, k := range []string{"time", "level", "msg"} {
+			if _, ok := rec[k]; !ok {
+				t.Errorf("log line %d has no %q: %s", i+1, k, line)
+			}
+		}
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the server log holds %q", secret)
+		}
+	}
 }
 
 func apiError(t *testing.T, err error) *openai.Error {
@@ -292,7 +366,7 @@ func apiError(t *testing.T, err error) *openai.Error {
 func TestE2E(t *testing.T) {
 	up := newUpstream(t)
 	s := start(t, fmt.Sprintf(e2eConfig, up.URL))
-	c := client(s)
+	c := client(s, masterKey)
 	ctx := context.Background()
 
 	t.Run("chat", func(t *testing.T) {
@@ -535,7 +609,5 @@ func TestE2E(t *testing.T) {
 		})
 	}
 
-	if logs := s.logs.String(); strings.Contains(logs, "Hello there") || strings.Contains(logs, masterKey) || strings.Contains(logs, upstreamKey) {
-		t.Errorf("the server log holds prompt text or the master key:\n%s", logs)
-	}
+	checkLogs(t, s, "Hello there", masterKey, upstreamKey)
 }
