@@ -50,7 +50,9 @@ func (k *Key) index() {
 	}
 	k.ExpiresAt = 0
 	if k.Expires != nil {
-		k.ExpiresAt = k.Expires.Unix()
+		// Rounded up: the reservation's expires_at > now check must not refuse a key during
+		// the last second before it expires (auth checks the exact time).
+		k.ExpiresAt = k.Expires.Add(time.Second - 1).Unix()
 	}
 }
 
