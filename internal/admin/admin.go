@@ -107,10 +107,7 @@ func New(o Options) http.Handler {
 	}
 	// Any other path or method gets a 404 in OpenAI's format, as on the gateway, not
 	// ServeMux's plain-text 404 or 405.
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		openai.WriteError(w, openai.Errorf(http.StatusNotFound, openai.TypeNotFound,
-			fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)))
-	})
+	mux.HandleFunc("/", openai.InvalidURL)
 	return mux
 }
 

@@ -98,10 +98,7 @@ func New(o Options) (*Gateway, error) {
 		g.mux.HandleFunc(p, g.modelInfo)
 	}
 	// Any other route or method gets OpenAI's 404 in OpenAI's error format.
-	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		openai.WriteError(w, openai.Errorf(http.StatusNotFound, openai.TypeNotFound,
-			fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)))
-	})
+	g.mux.HandleFunc("/", openai.InvalidURL)
 	return g, nil
 }
 

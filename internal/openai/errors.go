@@ -58,6 +58,12 @@ func NotImplemented(route string) *Error {
 	return Errorf(http.StatusNotImplemented, TypeNotImplemented, route+" is not implemented by llmgate yet")
 }
 
+// InvalidURL answers a route or method no handler serves with OpenAI's 404, in place of
+// ServeMux's plain-text 404 or 405.
+func InvalidURL(w http.ResponseWriter, r *http.Request) {
+	WriteError(w, Errorf(http.StatusNotFound, TypeNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")"))
+}
+
 // WriteError writes err as an OpenAI-format error. Errors that are not *Error become a 500
 // whose message does not leak internals. The answer carries its Content-Length, so it is
 // complete for the client once flushed, whatever the handler does next.
