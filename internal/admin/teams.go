@@ -626,7 +626,9 @@ func (h *handler) deleteTeam(r *http.Request, t *store.Team, now time.Time, by s
 		return err
 	}
 	b := h.Store.Batch()
-	addKeyDeletes(h.Store, b, keys)
+	for i := range keys {
+		b.DeleteKey(&keys[i])
+	}
 	hasMembership := map[string]bool{}
 	for _, m := range ms {
 		hasMembership[m.UserID] = true

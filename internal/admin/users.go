@@ -379,7 +379,9 @@ func (h *handler) deleteUser(r *http.Request, u *store.User, now time.Time, by s
 		return err
 	}
 	b := h.Store.Batch()
-	addKeyDeletes(h.Store, b, keys)
+	for i := range keys {
+		b.DeleteKey(&keys[i])
+	}
 	for _, tid := range u.Teams {
 		old, err := h.Store.GetTeam(ctx, tid)
 		if errors.Is(err, store.ErrNotFound) {
@@ -407,15 +409,6 @@ func (h *handler) deleteUser(r *http.Request, u *store.User, now time.Time, by s
 	}
 	b.Add(last)
 	return b.Commit(ctx)
-}
-
-// addKeyDeletes adds the deletion of each key (and its alias) to b, a group each.
-func addKeyDeletes(s *store.Store, b *store.Batch, keys []store.Key) {
-	for i := range keys {
-		g := s.Tx()
-		g.DeleteKey(&keys[i])
-		b.Add(g)
-	}
 }
 
 // deleteAll is the flow of /user/delete and /team/delete: every id must exist (else a 404

@@ -177,17 +177,11 @@ func (s *Store) UpdateKey(ctx context.Context, token string, change func(*Key) e
 
 // DeleteKeys deletes keys and their aliases, in transactions of at most MaxTxItems writes.
 func (s *Store) DeleteKeys(ctx context.Context, keys []*Key) error {
-	tx := s.Tx()
+	b := s.Batch()
 	for _, k := range keys {
-		if tx.Len()+2 > MaxTxItems {
-			if err := tx.Commit(ctx); err != nil {
-				return err
-			}
-			tx = s.Tx()
-		}
-		tx.DeleteKey(k)
+		b.DeleteKey(k)
 	}
-	return tx.Commit(ctx)
+	return b.Commit(ctx)
 }
 
 // KeyFilter selects the keys of a list: all keys, or a user's, or a team's.

@@ -329,6 +329,13 @@ func (b *Batch) Add(g *Tx) {
 	}
 }
 
+// DeleteKey adds the deletion of a key and its alias, as a group of its own.
+func (b *Batch) DeleteKey(k *Key) {
+	g := b.s.Tx()
+	g.DeleteKey(k)
+	b.Add(g)
+}
+
 // Len is the number of writes of all groups.
 func (b *Batch) Len() int { return b.n }
 
