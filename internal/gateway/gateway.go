@@ -81,13 +81,16 @@ func New(o Options) (*Gateway, error) {
 	}
 	for _, rt := range []struct {
 		path string
-		kind provider.Kind
+		wire *wire
 	}{
-		{"/chat/completions", provider.Chat},
-		{"/completions", provider.Completion},
-		{"/embeddings", provider.Embedding},
+		{"/chat/completions", openAIWire(provider.Chat)},
+		{"/completions", openAIWire(provider.Completion)},
+		{"/embeddings", openAIWire(provider.Embedding)},
+		{"/messages", messagesWire(provider.Messages)},
+		{"/messages/count_tokens", messagesWire(provider.CountTokens)},
+		{"/responses", responsesWire()},
 	} {
-		h := g.llm(rt.kind, rt.path)
+		h := g.llm(rt.wire, rt.path)
 		g.mux.Handle("POST /v1"+rt.path, h)
 		g.mux.Handle("POST "+rt.path, h)
 	}
@@ -111,6 +114,7 @@ type call struct {
 	id     string
 	route  string
 	kind   provider.Kind
+	wire   *wire
 	start  time.Time
 	req    openai.Request
 	body   []byte
@@ -124,15 +128,15 @@ type call struct {
 	errType   string
 }
 
-func (g *Gateway) llm(kind provider.Kind, route string) http.Handler {
+func (g *Gateway) llm(wf *wire, route string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{id: uuid.NewString(), route: route, kind: kind, start: time.Now(), status: http.StatusOK}
+		c := &call{id: uuid.NewString(), route: route, kind: wf.kind, wire: wf, start: time.Now(), status: http.StatusOK}
 		w.Header().Set(HeaderCallID, c.id)
 		defer g.logCall(r.Context(), c)
 		res, err := g.serveLLM(w, r, c)
 		if err != nil {
 			c.fail(err)
-			openai.WriteError(w, err)
+			wf.writeError(w, err)
 		}
 		if res != nil {
 			// The answer is complete: send it before the settle write.
@@ -169,7 +173,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 	}
 	c.model = rt.Model
 
-	if g.limiter != nil {
+	if g.limiter != nil && c.kind != provider.CountTokens { // counting tokens costs nothing
 		if res, err = g.limiter.Reserve(ctx, caller, g.charge(c, rt)); err != nil {
 			return nil, err
 		}
@@ -181,8 +185,8 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 		}
 	}
 
-	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req}
-	if c.req.Stream && c.kind != provider.Embedding {
+	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req, Header: c.wire.passHeaders(r)}
+	if c.req.Stream && c.kind != provider.Embedding && c.kind != provider.CountTokens {
 		return res, g.stream(w, r, c, rt, pc)
 	}
 	resp, result, err := g.router.Do(ctx, rt, pc)
@@ -228,11 +232,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) erro
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 			"We could not parse the JSON body of your request: it is not valid UTF-8.")
 	}
-	if err := json.Unmarshal(body, &c.req); err != nil {
-		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
-			"We could not parse the JSON body of your request. The API expects a JSON payload: "+jsonProblem(err))
-	}
-	return validCounts(&c.req)
+	return c.wire.parse(body, &c.req)
 }
 
 // validCounts refuses negative token limits and a choice count below one, which would
@@ -355,7 +355,10 @@ func (c *call) clamp(limit int) error {
 		return nil
 	}
 	field := "max_tokens"
-	if c.req.MaxCompTokens != nil {
+	if c.wire.outputField != "" {
+		field = c.wire.outputField
+		c.req.MaxTokens = &limit
+	} else if c.req.MaxCompTokens != nil {
 		field = "max_completion_tokens"
 		c.req.MaxCompTokens = &limit
 	} else {

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"net/http"
+	"time"
 
+	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 )
@@ -10,18 +12,33 @@ import (
 // modelCreated is the "created" time LiteLLM gives every model (DEFAULT_MODEL_CREATED_AT_TIME).
 const modelCreated = 1677610602
 
-// models answers GET /v1/models: the model groups and aliases the caller may use.
+// models answers GET /v1/models: the model groups and aliases the caller may use, in
+// Anthropic's shape when the client sends anthropic-version (as Anthropic's SDKs and
+// Claude Code do), else in OpenAI's.
 func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
+	anthropicShape := r.Header.Get("anthropic-version") != ""
 	caller, err := g.caller(r)
 	if err != nil {
-		openai.WriteError(w, err)
+		if anthropicShape {
+			anthropic.WriteError(w, err)
+		} else {
+			openai.WriteError(w, err)
+		}
+		return
+	}
+	var names []string
+	for _, name := range g.router.Models() {
+		if caller == nil || caller.Allowed(name) {
+			names = append(names, name)
+		}
+	}
+	if anthropicShape {
+		openai.WriteJSON(w, http.StatusOK, anthropic.NewModelList(names, time.Unix(modelCreated, 0)))
 		return
 	}
 	list := openai.ModelList{Object: "list", Data: []openai.Model{}}
-	for _, name := range g.router.Models() {
-		if caller == nil || caller.Allowed(name) {
-			list.Data = append(list.Data, openai.Model{ID: name, Object: "model", Created: modelCreated, OwnedBy: "openai"})
-		}
+	for _, name := range names {
+		list.Data = append(list.Data, openai.Model{ID: name, Object: "model", Created: modelCreated, OwnedBy: "openai"})
 	}
 	openai.WriteJSON(w, http.StatusOK, list)
 }

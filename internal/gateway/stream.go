@@ -58,8 +58,10 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 		chunk, err := s.Next()
 		if errors.Is(err, io.EOF) {
 			complete = true
-			if _, err := w.Write(doneEvent); err == nil {
-				_ = rc.Flush()
+			if !c.wire.named {
+				if _, err := w.Write(doneEvent); err == nil {
+					_ = rc.Flush()
+				}
 			}
 			return nil
 		}
@@ -70,13 +72,13 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			}
 			oe := streamError(err)
 			c.status, c.errType = oe.Status, oe.Type
-			if _, err := w.Write(appendErrorEvent(nil, oe)); err == nil {
+			if _, err := w.Write(c.wire.appendErrorEvent(nil, oe)); err == nil {
 				_ = rc.Flush()
 			}
 			return nil
 		}
 		textBytes += generatedBytes(chunk)
-		if err := writeEvent(w, chunk); err != nil {
+		if err := c.wire.writeEvent(w, chunk); err != nil {
 			c.fail(context.Canceled) // the client went away
 			return nil
 		}
@@ -110,8 +112,10 @@ func (c *call) streamUsage(u openai.Usage, complete bool, textBytes, modelMax in
 }
 
 // textFields are the chunk fields whose string values are generated text: a chat delta's
-// content, reasoning and tool-call arguments, a text completion's text.
-var textFields = [...][]byte{[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"arguments"`), []byte(`"text"`)}
+// content, reasoning and tool-call arguments, a text completion's text; a Messages delta's
+// text, partial_json and thinking; a Responses event's delta.
+var textFields = [...][]byte{[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"arguments"`), []byte(`"text"`),
+	[]byte(`"partial_json"`), []byte(`"thinking"`), []byte(`"delta"`)}
 
 // generatedBytes is the size of the text a chunk carries: the string values of its
 // textFields, found by a scan rather than a parse (an escape sequence counts as one byte).
@@ -182,9 +186,17 @@ func streamError(err error) *openai.Error {
 }
 
 // writeEvent writes chunk as an SSE event into w's buffer, unframed pieces and all: w copies
-// them, so no frame buffer is held per stream.
-func writeEvent(w io.Writer, chunk []byte) error {
-	for _, b := range [...][]byte{dataPrefix, chunk, eventEnd} {
+// them, so no frame buffer is held per stream. A named format's event carries its type as
+// the event name.
+func (wf *wire) writeEvent(w io.Writer, chunk []byte) error {
+	pieces := [...][]byte{nil, nil, nil, dataPrefix, chunk, eventEnd}
+	if wf.named {
+		pieces[0], pieces[1], pieces[2] = eventPrefix, []byte(eventName(chunk)), newline
+	}
+	for _, b := range pieces {
+		if len(b) == 0 {
+			continue
+		}
 		if _, err := w.Write(b); err != nil {
 			return err
 		}

@@ -22,7 +22,23 @@ const (
 	Chat       Kind = "chat"       // /v1/chat/completions
 	Completion Kind = "completion" // /v1/completions
 	Embedding  Kind = "embedding"  // /v1/embeddings
+	// Messages is Anthropic's Messages API (/v1/messages): Body, Response.Body and stream
+	// chunks are in Anthropic's format (each chunk one event object with its "type").
+	Messages Kind = "messages"
+	// CountTokens is Anthropic's /v1/messages/count_tokens: Body is a Messages request,
+	// Response.Body {"input_tokens": n}. It costs nothing.
+	CountTokens Kind = "count_tokens"
+	// Responses is OpenAI's Responses API (/v1/responses): Body, Response.Body and stream
+	// chunks are in its format (each chunk one response.* event object).
+	Responses Kind = "responses"
 )
+
+// Native is implemented by a provider that serves some of the Messages, CountTokens and
+// Responses kinds in their own wire format (a pass-through); any other provider serves
+// them through a translation to chat (see provider/viachat).
+type Native interface {
+	Native(k Kind) bool
+}
 
 // Call is one request to one deployment.
 type Call struct {
@@ -33,6 +49,9 @@ type Call struct {
 	Body []byte
 	// Request is the part of Body the gateway reads.
 	Request *openai.Request
+	// Header holds the client's headers a pass-through forwards (anthropic-version,
+	// anthropic-beta); nil for translated calls.
+	Header http.Header
 	// Model is the upstream model name: litellm_params.model without the provider prefix.
 	Model string
 	// Params are the deployment's litellm_params (api_base, api_key, api_version, ...).

@@ -18,6 +18,7 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/viachat"
 )
 
 // Defaults, as LiteLLM's Router has them.
@@ -51,6 +52,18 @@ type ProviderFunc func(prefix string) (provider.Provider, error)
 
 // Lookup calls f.
 func (f ProviderFunc) Lookup(prefix string) (provider.Provider, error) { return f(prefix) }
+
+// translating serves the Messages and Responses kinds on every provider: through a
+// translation to chat where the provider does not speak them.
+type translating struct{ Providers }
+
+func (t translating) Lookup(prefix string) (provider.Provider, error) {
+	p, err := t.Providers.Lookup(prefix)
+	if err != nil {
+		return nil, err
+	}
+	return viachat.Wrap(p), nil
+}
 
 // Clock is the router's time: cooldowns, latency and the waits between retries.
 type Clock interface {
@@ -144,7 +157,7 @@ func New(o Options) (*Router, error) {
 		allowedFails: DefaultAllowedFails,
 		cooldown:     DefaultCooldown,
 		timeout:      DefaultTimeout,
-		providers:    o.Providers,
+		providers:    translating{o.Providers},
 		pricer:       o.Pricer,
 		log:          o.Logger,
 		clock:        o.Clock,
@@ -184,7 +197,7 @@ func New(o Options) (*Router, error) {
 	} else if t := cfg.LiteLLMSettings.RequestTimeout; t > 0 {
 		r.timeout = seconds(t)
 	}
-	if p, err := o.Providers.Lookup("mock"); err == nil {
+	if p, err := r.providers.Lookup("mock"); err == nil {
 		r.mock = p
 	}
 
@@ -199,7 +212,7 @@ func New(o Options) (*Router, error) {
 			d.price = r.pricer.Price(dc, d.Model)
 		}
 		if prefix, _ := provider.Split(d.Model); !strings.Contains(prefix, "*") {
-			d.provider, d.providerErr = o.Providers.Lookup(prefix)
+			d.provider, d.providerErr = r.providers.Lookup(prefix)
 			if d.providerErr != nil {
 				r.log.Warn("deployment's provider is not available: its calls will fail", "model_list_index", i,
 					"model_group", dc.ModelName, "provider", prefix, "error", d.providerErr.Error())

@@ -35,6 +35,9 @@ var _ provider.Provider = (*Provider)(nil)
 
 // Do makes a non-streaming chat call, or a completion call through chat.
 func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
+	if p.Native(c.Kind) {
+		return p.doPassThrough(ctx, c)
+	}
 	if c.Kind == provider.Completion {
 		return translate.DoCompletion(ctx, p, name, c)
 	}
@@ -61,6 +64,9 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 // Stream makes a streaming chat (or completion) call; Call.Timeout bounds each wait for the
 // upstream (see translate.Post.Stream). Anthropic always reports usage in its stream.
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
+	if c.Kind == provider.Messages {
+		return p.streamPassThrough(ctx, c)
+	}
 	if c.Kind == provider.Completion {
 		return translate.StreamCompletion(ctx, p, name, c)
 	}

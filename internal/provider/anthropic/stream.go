@@ -92,7 +92,7 @@ func (d *decoder) Decode(s *translate.Stream) error {
 		}
 	case "message_delta":
 		if e.Usage != nil {
-			d.mergeUsage(*e.Usage)
+			mergeUsage(&d.usage, *e.Usage)
 			s.SetUsage(d.usage.openAI())
 		}
 		if e.Delta != nil && e.Delta.StopReason != "" {
@@ -107,17 +107,17 @@ func (d *decoder) Decode(s *translate.Stream) error {
 	return nil
 }
 
-// mergeUsage takes message_delta's cumulative counts; its input counts, when present,
+// mergeUsage takes into dst message_delta's cumulative counts; its input counts, when present,
 // replace message_start's.
-func (d *decoder) mergeUsage(u usage) {
-	d.usage.OutputTokens = u.OutputTokens
+func mergeUsage(dst *usage, u usage) {
+	dst.OutputTokens = u.OutputTokens
 	if u.InputTokens > 0 {
-		d.usage.InputTokens = u.InputTokens
+		dst.InputTokens = u.InputTokens
 	}
 	if u.CacheReadInputTokens > 0 {
-		d.usage.CacheReadInputTokens = u.CacheReadInputTokens
+		dst.CacheReadInputTokens = u.CacheReadInputTokens
 	}
 	if u.CacheCreationInputTokens > 0 {
-		d.usage.CacheCreationInputTokens = u.CacheCreationInputTokens
+		dst.CacheCreationInputTokens = u.CacheCreationInputTokens
 	}
 }

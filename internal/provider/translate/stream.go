@@ -102,6 +102,9 @@ func (s *Stream) Finish(index int, reason string) {
 	s.push(Chunk{Choices: []ChunkChoice{{Index: index, FinishReason: &reason}}})
 }
 
+// Emit queues an event as it is: a pass-through relays the upstream's events unchanged.
+func (s *Stream) Emit(event []byte) { s.queue = append(s.queue, event) }
+
 // SetUsage records the usage so far (providers report it in parts; the last call wins).
 func (s *Stream) SetUsage(u openai.Usage) { s.usage = u }
 

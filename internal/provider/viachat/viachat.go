@@ -1,0 +1,204 @@
+// Package viachat serves Anthropic Messages and OpenAI Responses calls with a provider that
+// speaks only OpenAI chat: the request is translated to a chat request, the chat answer (or
+// stream of chunks) back into the call's own format. Providers that serve a kind natively
+// (provider.Native) get the call as it is.
+package viachat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/provider/translate"
+)
+
+// Wrap returns a provider that serves every kind of call: chat, completion and embedding
+// calls and the kinds p serves natively go to p as they are; Messages, CountTokens and
+// Responses calls through a translation to chat.
+func Wrap(p provider.Provider) provider.Provider { return &adapter{p: p} }
+
+type adapter struct{ p provider.Provider }
+
+// translated reports whether a call of kind k goes through chat.
+func (a *adapter) translated(k provider.Kind) bool {
+	switch k {
+	case provider.Messages, provider.CountTokens, provider.Responses:
+		n, ok := a.p.(provider.Native)
+		return !ok || !n.Native(k)
+	}
+	return false
+}
+
+// Native reports the kinds the wrapped provider serves natively, so a wrapper of a wrapper
+// does not translate twice.
+func (a *adapter) Native(k provider.Kind) bool { return !a.translated(k) }
+
+func (a *adapter) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
+	if !a.translated(c.Kind) {
+		return a.p.Do(ctx, c)
+	}
+	switch c.Kind {
+	case provider.CountTokens:
+		return countTokens(c)
+	case provider.Messages:
+		return a.doMessages(ctx, c)
+	}
+	return a.doResponses(ctx, c)
+}
+
+func (a *adapter) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
+	if !a.translated(c.Kind) {
+		return a.p.Stream(ctx, c)
+	}
+	switch c.Kind {
+	case provider.Messages:
+		return a.streamMessages(ctx, c)
+	case provider.Responses:
+		return a.streamResponses(ctx, c)
+	}
+	return nil, badRequest("%s calls cannot be streamed", c.Kind)
+}
+
+// chatRequest is the chat request a translation sends.
+type chatRequest struct {
+	Model             string                `json:"model"`
+	Messages          []translate.Message   `json:"messages"`
+	MaxTokens         *int                  `json:"max_tokens,omitempty"`
+	Temperature       *float64              `json:"temperature,omitempty"`
+	TopP              *float64              `json:"top_p,omitempty"`
+	Stop              []string              `json:"stop,omitempty"`
+	Tools             []translate.Tool      `json:"tools,omitempty"`
+	ToolChoice        any                   `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool                 `json:"parallel_tool_calls,omitempty"`
+	ReasoningEffort   string                `json:"reasoning_effort,omitempty"`
+	User              string                `json:"user,omitempty"`
+	Stream            bool                  `json:"stream,omitempty"`
+	StreamOptions     *openai.StreamOptions `json:"stream_options,omitempty"`
+}
+
+// chatCall is the chat call for c with the translated request cr. A stream asks for the
+// usage chunk, which the translation reads.
+func chatCall(c *provider.Call, cr *chatRequest, stream bool) (*provider.Call, error) {
+	cr.Model = c.Model
+	cr.Stream = stream
+	if stream {
+		cr.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	body, err := json.Marshal(cr)
+	if err != nil {
+		return nil, fmt.Errorf("viachat: encode chat request: %w", err)
+	}
+	msgs, _ := json.Marshal(cr.Messages)
+	req := &openai.Request{Model: cr.Model, Stream: stream, StreamOptions: cr.StreamOptions, MaxTokens: cr.MaxTokens, User: cr.User, Messages: msgs}
+	if c.Request != nil {
+		req.MockResponse = c.Request.MockResponse
+	}
+	return &provider.Call{Kind: provider.Chat, Body: body, Request: req, Model: c.Model, Params: c.Params, Timeout: c.Timeout}, nil
+}
+
+// chatCompletion is the part of a chat.completion a translation reads.
+type chatCompletion struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Created int64  `json:"created"`
+	Choices []struct {
+		Message struct {
+			Content          *string              `json:"content"`
+			ReasoningContent string               `json:"reasoning_content"`
+			ToolCalls        []translate.ToolCall `json:"tool_calls"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+}
+
+// chatChunk is the part of a chat.completion.chunk a translation reads.
+type chatChunk struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index int `json:"index"`
+		Delta struct {
+			Content          *string                   `json:"content"`
+			ReasoningContent *string                   `json:"reasoning_content"`
+			ToolCalls        []translate.ToolCallDelta `json:"tool_calls"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+}
+
+func decodeCompletion(resp *provider.Response) (*chatCompletion, error) {
+	var cc chatCompletion
+	if err := json.Unmarshal(resp.Body, &cc); err != nil {
+		return nil, &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Message: "viachat: the upstream's chat answer is not valid JSON", Retryable: true}
+	}
+	return &cc, nil
+}
+
+// chunkSource yields the chat chunks of a stream, decoded.
+type chunkSource struct{ s provider.Stream }
+
+func (cs chunkSource) next() (*chatChunk, error) {
+	data, err := cs.s.Next()
+	if err != nil {
+		return nil, err
+	}
+	var ch chatChunk
+	if err := json.Unmarshal(data, &ch); err != nil {
+		return nil, &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Message: "viachat: the upstream sent a chunk that is not valid JSON"}
+	}
+	return &ch, nil
+}
+
+// queue is a provider.Stream that yields the events its fill function queues, reading the
+// chat stream underneath one chunk at a time.
+type queue struct {
+	chat   provider.Stream
+	events [][]byte
+	err    error
+	// fill reads from the chat stream and queues events; it returns io.EOF after queueing
+	// the last ones.
+	fill func() error
+}
+
+func (q *queue) push(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		q.err = fmt.Errorf("viachat: encode event: %w", err)
+		return
+	}
+	q.events = append(q.events, data)
+}
+
+func (q *queue) Next() ([]byte, error) {
+	for len(q.events) == 0 {
+		if q.err != nil {
+			return nil, q.err
+		}
+		if err := q.fill(); err != nil {
+			q.err = err
+		}
+	}
+	ev := q.events[0]
+	q.events = q.events[1:]
+	return ev, nil
+}
+
+func (q *queue) Usage() openai.Usage { return q.chat.Usage() }
+func (q *queue) Close() error        { return q.chat.Close() }
+
+// Buffered reports whether Next returns without waiting for the upstream.
+func (q *queue) Buffered() bool {
+	if len(q.events) > 0 {
+		return true
+	}
+	b, ok := q.chat.(provider.Buffered)
+	return ok && q.err == nil && b.Buffered()
+}
+
+func badRequest(format string, args ...any) *provider.Error {
+	return &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: "llmgate",
+		Message: fmt.Sprintf(format, args...)}
+}
