@@ -38,49 +38,50 @@ type handler struct {
 	bodyLimit int64
 }
 
-// route is one management route: who may call it and what serves it.
+// route is one management route: who may call it (its row of the permission model) and
+// what serves it.
 type route struct {
 	pattern string
-	access  access
-	serve   func(h *handler, w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+	permission
+	serve func(h *handler, w http.ResponseWriter, r *http.Request, p *auth.Principal) error
 }
 
-// access says who may call a route before the endpoint's own checks.
-type access int
-
-const (
-	public    access = iota // no key needed
-	anyKey                  // any valid key; the endpoint checks ownership
-	adminOnly               // master key or proxy_admin
-)
-
-// routes is the route table; add a line to serve another endpoint.
+// routes is the route table and the permission model in one: a new management route is a
+// line here, with the roles that may call it and the relations to its object that let a
+// non-admin act (the endpoint calls mayAct with the object it resolved). Its fields a
+// non-admin may change are in fieldRules.
 var routes = []route{
-	{"POST /key/generate", anyKey, (*handler).keyGenerate},
-	{"GET /key/info", anyKey, (*handler).keyInfo},
-	{"POST /key/update", anyKey, (*handler).keyUpdate},
-	{"POST /key/delete", anyKey, (*handler).keyDelete},
-	{"POST /key/block", anyKey, (*handler).keyBlock},
-	{"POST /key/unblock", anyKey, (*handler).keyUnblock},
-	{"POST /key/regenerate", anyKey, (*handler).keyRegenerate},
-	{"POST /key/{key}/regenerate", anyKey, (*handler).keyRegenerate},
-	{"GET /key/list", anyKey, (*handler).keyList},
-	{"POST /key/{key}/reset_spend", anyKey, (*handler).keyResetSpend},
-	{"POST /user/new", adminOnly, (*handler).userNew},
-	{"GET /user/info", anyKey, (*handler).userInfo},
-	{"POST /user/update", anyKey, (*handler).userUpdate},
-	{"POST /user/delete", adminOnly, (*handler).userDelete},
-	{"GET /user/list", adminOnly, (*handler).userList},
-	{"POST /team/new", adminOnly, (*handler).teamNew},
-	{"GET /team/info", anyKey, (*handler).teamInfo},
-	{"POST /team/update", anyKey, (*handler).teamUpdate},
-	{"POST /team/delete", adminOnly, (*handler).teamDelete},
-	{"POST /team/member_add", anyKey, (*handler).teamMemberAdd},
-	{"POST /team/member_delete", anyKey, (*handler).teamMemberDelete},
-	{"POST /team/block", adminOnly, (*handler).teamBlock},
-	{"POST /team/unblock", adminOnly, (*handler).teamUnblock},
-	{"GET /team/list", anyKey, (*handler).teamList},
-	{"GET /spend/logs", anyKey, (*handler).spendLogs},
+	{"POST /key/generate", keyWrite(permKeyGenerate, "You are not authorized to create keys for this team"), (*handler).keyGenerate},
+	{"GET /key/info", permission{all: adminViewers, grants: grantKeyUser | grantTeamAdmin | grantTeamMember, member: permKeyInfo,
+		denied: "You are not allowed to access this key's info."}, (*handler).keyInfo},
+	{"POST /key/update", keyWrite(permKeyUpdate, "You are not authorized to update this key"), (*handler).keyUpdate},
+	{"POST /key/delete", keyWrite(permKeyDelete, "You are not authorized to delete this key"), (*handler).keyDelete},
+	{"POST /key/block", teamAdminWrite("Only proxy admins and team admins can block or unblock keys."), (*handler).keyBlock},
+	// Unblocking lifts what an admin may have imposed: proxy admins only.
+	{"POST /key/unblock", permission{roles: adminOnly}, (*handler).keyUnblock},
+	{"POST /key/regenerate", keyWrite(permKeyRegenerate, "You are not authorized to regenerate this key"), (*handler).keyRegenerate},
+	{"POST /key/{key}/regenerate", keyWrite(permKeyRegenerate, "You are not authorized to regenerate this key"), (*handler).keyRegenerate},
+	{"GET /key/list", permission{roles: []string{auth.RoleProxyAdmin, auth.RoleProxyAdminViewer, auth.RoleInternalUser}, all: adminViewers,
+		grants: grantKeyUser | grantTeamAdmin | grantTeamMember, member: permKeyList,
+		denied: "You are not authorized to check another user's keys"}, (*handler).keyList},
+	// Resetting spend gives a key back budget: proxy admins only.
+	{"POST /key/{key}/reset_spend", permission{roles: adminOnly}, (*handler).keyResetSpend},
+	{"POST /user/new", permission{roles: adminOnly}, (*handler).userNew},
+	{"GET /user/info", permission{all: adminViewers, grants: grantOwner}, (*handler).userInfo},
+	{"POST /user/update", permission{roles: selfUpdaters, grants: grantOwner,
+		denied: "User does not have permission to update this user. Only PROXY_ADMIN can update other users."}, (*handler).userUpdate},
+	{"POST /user/delete", permission{roles: adminOnly}, (*handler).userDelete},
+	{"GET /user/list", permission{roles: adminViewers, all: adminViewers}, (*handler).userList},
+	{"POST /team/new", permission{roles: adminOnly}, (*handler).teamNew},
+	{"GET /team/info", permission{all: adminViewers, grants: grantTeamMember}, (*handler).teamInfo},
+	{"POST /team/update", teamAdminWrite(""), (*handler).teamUpdate},
+	{"POST /team/delete", permission{roles: adminOnly}, (*handler).teamDelete},
+	{"POST /team/member_add", teamAdminWrite(""), (*handler).teamMemberAdd},
+	{"POST /team/member_delete", teamAdminWrite(""), (*handler).teamMemberDelete},
+	{"POST /team/block", permission{roles: adminOnly}, (*handler).teamBlock},
+	{"POST /team/unblock", permission{roles: adminOnly}, (*handler).teamUnblock},
+	{"GET /team/list", permission{all: adminViewers, grants: grantOwner}, (*handler).teamList},
+	{"GET /spend/logs", permission{all: adminViewers, grants: grantKeyUser}, (*handler).spendLogs},
 }
 
 // New returns the admin handler.
@@ -111,25 +112,21 @@ func New(o Options) http.Handler {
 	return mux
 }
 
-// wrap authenticates the caller, applies the route's access rule and writes the
+// wrap authenticates the caller, applies the route's role rule and writes the
 // endpoint's error, if any, in OpenAI format.
 func (h *handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p *auth.Principal
-		if rt.access != public {
-			var err error
-			if p, err = h.Auth.Principal(r.Context(), r); err != nil {
-				openai.WriteError(w, err)
-				return
-			}
-			if rt.access == adminOnly && !p.IsProxyAdmin() {
-				openai.WriteError(w, forbidden(fmt.Sprintf(
-					"Only proxy admin can be used to generate, delete, update info for new keys/users/teams. Route=%s. Your role=%s. Your user_id=%s",
-					r.URL.Path, p.Role, p.UserID)))
-				return
-			}
+		// Read from the store, not the auth cache: a key revoked a moment ago on another
+		// instance gets nothing here.
+		p, err := h.Auth.FreshPrincipal(r.Context(), r)
+		if err == nil {
+			err = mayCall(rt, p, r.URL.Path)
 		}
-		if err := rt.serve(h, w, r, p); err != nil {
+		if err != nil {
+			openai.WriteError(w, err)
+			return
+		}
+		if err := rt.serve(h, w, withPermission(r, rt.permission), p); err != nil {
 			var oe *openai.Error
 			if !errors.As(err, &oe) {
 				h.Logger.ErrorContext(r.Context(), "admin: request failed", "route", rt.pattern, "error", err)

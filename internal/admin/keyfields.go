@@ -2,6 +2,8 @@ package admin
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +60,8 @@ func pyFloat(f float64) string {
 	return s
 }
 
-// validate checks values that are wrong whatever the key: negative budgets and limits,
-// bad durations.
+// validate checks values that are wrong whatever the key: negative, non-finite or
+// oversized budgets and limits, bad durations, and sizes past the bounds (bounds.go).
 func (f *keyFields) validate() error {
 	for _, b := range []struct {
 		name string
@@ -67,6 +69,11 @@ func (f *keyFields) validate() error {
 	}{{"max_budget", f.MaxBudget}, {"soft_budget", f.SoftBudget}, {"spend", f.Spend}} {
 		if b.v.Has() && b.v.V < 0 {
 			return invalid(fmt.Sprintf("%s cannot be negative. Received: %s", b.name, pyFloat(b.v.V)))
+		}
+		if b.v.Has() {
+			if err := checkAmount(b.name, b.v.V); err != nil {
+				return err
+			}
 		}
 	}
 	for _, l := range []struct {
@@ -76,13 +83,27 @@ func (f *keyFields) validate() error {
 		if l.v.Has() && l.v.V < 0 {
 			return invalid(fmt.Sprintf("%s cannot be negative. Received: %d", l.name, l.v.V))
 		}
+		if l.v.Has() {
+			if err := checkLimit(l.name, l.v.V); err != nil {
+				return err
+			}
+		}
 	}
 	for name, m := range map[string]Opt[map[string]int64]{"model_rpm_limit": f.ModelRPMLimit, "model_tpm_limit": f.ModelTPMLimit} {
+		if err := checkList(name, slices.Collect(maps.Keys(m.V))); err != nil {
+			return err
+		}
 		for model, v := range m.V {
 			if v < 0 {
 				return invalid(fmt.Sprintf("%s for %s cannot be negative. Received: %d", name, model, v))
 			}
+			if err := checkLimit(name, v); err != nil {
+				return err
+			}
 		}
+	}
+	if err := f.validateSizes(); err != nil {
+		return err
 	}
 	if f.Duration.Has() && f.Duration.V != "-1" {
 		if _, err := duration.Parse(f.Duration.V); err != nil {
@@ -99,6 +120,7 @@ func (f *keyFields) validate() error {
 			return badRequest("Invalid rotation_interval: %v", err).WithParam("rotation_interval")
 		}
 	}
+	resetting := len(f.BudgetLimits.V)
 	for _, w := range f.BudgetLimits.V {
 		if _, err := duration.Parse(w.BudgetDuration); err != nil {
 			return badRequest("Invalid budget_limits: budget_duration: %v", err).WithParam("budget_limits")
@@ -106,18 +128,57 @@ func (f *keyFields) validate() error {
 		if !w.MaxBudget.Has() || w.MaxBudget.V < 0 {
 			return badRequest("Invalid budget_limits: each window needs a max_budget >= 0").WithParam("budget_limits")
 		}
+		if err := checkAmount("budget_limits", w.MaxBudget.V); err != nil {
+			return err
+		}
+	}
+	if err := checkList("model_max_budget", slices.Collect(maps.Keys(f.ModelMaxBudget.V))); err != nil {
+		return err
 	}
 	for model, b := range f.ModelMaxBudget.V {
 		if !b.BudgetLimit.Has() || b.BudgetLimit.V < 0 {
 			return badRequest("Invalid model_max_budget: %s needs a budget_limit >= 0. Example of valid model_max_budget: https://docs.litellm.ai/docs/proxy/users", model).WithParam("model_max_budget")
 		}
+		if err := checkAmount("model_max_budget", b.BudgetLimit.V); err != nil {
+			return err
+		}
 		if b.TimePeriod != "" {
 			if _, err := duration.Parse(b.TimePeriod); err != nil {
 				return badRequest("Invalid model_max_budget: %s time_period: %v", model, err).WithParam("model_max_budget")
 			}
+			resetting++
 		}
 	}
+	if resetting > maxResetting {
+		return badRequest("budget_limits windows and model_max_budget entries with a time_period number %d; the limit is %d together.",
+			resetting, maxResetting).WithParam("budget_limits")
+	}
 	return nil
+}
+
+// validateSizes checks the ids, lists and metadata of a request against the bounds.
+func (f *keyFields) validateSizes() error {
+	for _, id := range []struct {
+		name string
+		v    Opt[string]
+	}{{"key_alias", f.KeyAlias}, {"user_id", f.UserID}, {"team_id", f.TeamID}} {
+		if err := checkID(id.name, id.v.V); err != nil {
+			return err
+		}
+	}
+	if err := checkList("models", f.Models.V); err != nil {
+		return err
+	}
+	if err := checkList("tags", f.Tags.V); err != nil {
+		return err
+	}
+	if err := checkList("aliases", slices.Collect(maps.Keys(f.Aliases.V))); err != nil {
+		return err
+	}
+	if err := checkList("aliases", slices.Collect(maps.Values(f.Aliases.V))); err != nil {
+		return err
+	}
+	return checkMetadata("metadata", f.Metadata.V)
 }
 
 // apply sets the fields present in f on k. Spend moves only through reset_spend and

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -154,14 +155,19 @@ func overBound(name string, value, bound any) (bool, error) {
 
 // checkKeyRequest is the one check of what /key/generate (old nil), /key/update and
 // /key/regenerate (old, the key as it is) ask for, so no route lets a caller do what another
-// refuses: valid values within upperbound_key_generate_params; a non-admin's keys stay
-// their own (on /key/generate the key defaults to the caller), as the user pays for them; a
-// named team exists; a key put into a team or taken out of one passes
-// key_generation_settings; auto_rotate has what it needs. body is /key/generate's request,
-// for required_params.
+// refuses: valid values within upperbound_key_generate_params; a non-admin creating keys has
+// a user, and its keys stay its own (on /key/generate the key defaults to the caller), as
+// the user pays for them; a named team exists and lets the caller create its keys; a key put
+// into a team or taken out of one passes key_generation_settings; auto_rotate has what it
+// needs. body is /key/generate's request, for required_params. What the resulting key may do
+// is checked on the record (narrowsKey, limitNewKey).
 func (h *handler) checkKeyRequest(r *http.Request, p *auth.Principal, f *keyFields, old *store.Key, body []byte) error {
 	if err := f.validate(); err != nil {
 		return err
+	}
+	if old == nil && !p.IsProxyAdmin() && p.UserID == "" {
+		// Its keys would answer to no user's budget, and a team key to no member's rights.
+		return forbidden("This key has no user_id, so it cannot create keys: ask a proxy admin for a key of your user.")
 	}
 	if err := h.enforceUpperbound(f, old == nil); err != nil {
 		return err
@@ -172,6 +178,13 @@ func (h *handler) checkKeyRequest(r *http.Request, p *auth.Principal, f *keyFiel
 	team, err := h.keyTeam(r, f.TeamID)
 	if err != nil {
 		return err
+	}
+	if team != nil && old == nil {
+		// A stranger to the team gets the answer for a missing team.
+		missing := invalid(fmt.Sprintf("Team doesn't exist in db. Team=%s. Create team via `/team/new` call.", team.TeamID))
+		if err := mayAct(r, p, target{team: team}, missing); err != nil {
+			return err
+		}
 	}
 	// An existing key's team is checked only when it changes, as LiteLLM's is_different_team.
 	if old == nil || (f.TeamID.Set && f.TeamID.V != aws.ToString(old.TeamID)) {
@@ -282,4 +295,42 @@ func pyList(xs []string) string {
 		q[i] = "'" + x + "'"
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// narrowsKey refuses a non-admin's change of a key, from old (as read) to new, that gives it
+// a right (rightsTable); alias targets stay within the key's team's models, or for a
+// personal key its user's.
+func (h *handler) narrowsKey(r *http.Request, p *auth.Principal, old, new *store.Key) error {
+	if p.IsProxyAdmin() {
+		return nil
+	}
+	team, err := h.teamOf(r, aws.ToString(old.TeamID))
+	if err != nil {
+		return err
+	}
+	var user *store.User
+	if uid := aws.ToString(old.UserID); team == nil && uid != "" {
+		if user, err = h.Store.GetUser(r.Context(), uid); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return narrowsOnly(p, keyRights(old), keyRights(new), rightsCheck{models: p.Models, bounds: keyBounds(team, user)})
+}
+
+// limitNewKey makes a non-admin's new key no more than its ceilings (the caller's key, that
+// key's team, the new key's team): what it leaves unset it inherits from them, and what it
+// sets beyond them is refused.
+func (h *handler) limitNewKey(r *http.Request, p *auth.Principal, k *store.Key) error {
+	if p.IsProxyAdmin() {
+		return nil
+	}
+	team, err := h.teamOf(r, aws.ToString(k.TeamID))
+	if err != nil {
+		return err
+	}
+	ceilings := ceilingsOf(p, team)
+	if err := inherit(k, ceilings, p.Models); err != nil {
+		return err
+	}
+	return withinCeilings(p, keyRights(k), ceilings, rightsCheck{models: p.Models, bounds: keyBounds(team, p.User)})
 }

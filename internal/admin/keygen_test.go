@@ -26,9 +26,10 @@ func TestKeyGenerationSettings(t *testing.T) {
 	})
 	dev := e.ok("POST", "/user/new", master, map[string]any{"user_id": "dev"})["key"].(string)
 	lead := e.ok("POST", "/user/new", master, map[string]any{"user_id": "lead"})["key"].(string)
-	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "members_with_roles": []any{
-		map[string]any{"user_id": "dev", "role": "user"}, map[string]any{"user_id": "lead", "role": "admin"},
-	}})
+	// The team lets plain members create keys, so key_generation_settings decide.
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "team_member_permissions": []string{"/key/generate"},
+		"members_with_roles": []any{map[string]any{"user_id": "dev", "role": "user"}, map[string]any{"user_id": "lead", "role": "admin"}},
+	})
 	tests := []struct {
 		name string
 		key  string

@@ -9,10 +9,8 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -117,7 +115,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	}
 	raw := req.Key.V
 	if req.Key.Has() {
-		if err := checkKeyFormat(raw); err != nil {
+		if err := checkKeyValue("key", raw, h.Config.GeneralSettings.MasterKey); err != nil {
 			return "", nil, err
 		}
 	} else {
@@ -139,6 +137,9 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	req.apply(k, now, h.loc())
 	if req.Spend.Has() {
 		k.Spend = req.Spend.V
+	}
+	if err := h.limitNewKey(r, p, k); err != nil {
+		return "", nil, err
 	}
 	err := store.Retry(ctx, func() error {
 		tx := h.Store.Tx()
@@ -167,7 +168,7 @@ func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateReq
 	case errors.Is(err, store.ErrAliasTaken):
 		return "", nil, aliasTaken(aws.ToString(k.KeyAlias))
 	case errors.Is(err, store.ErrKeyExists):
-		return "", nil, invalid("A key with this value already exists.")
+		return "", nil, keyValueRefused()
 	case err != nil:
 		return "", nil, err
 	}
@@ -228,14 +229,6 @@ func (h *handler) rotationCheck(f *keyFields, old *store.Key) error {
 	return nil
 }
 
-// checkKeyFormat refuses a custom key value that is not a LiteLLM virtual key.
-func checkKeyFormat(raw string) error {
-	if !strings.HasPrefix(raw, auth.KeyPrefix) {
-		return invalid(fmt.Sprintf("Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received: %s", maskKey(raw)))
-	}
-	return nil
-}
-
 // keyTeam reads the team a key request names (nil when it names none); LiteLLM's 400 when
 // the team does not exist.
 func (h *handler) keyTeam(r *http.Request, id Opt[string]) (*store.Team, error) {
@@ -266,89 +259,81 @@ func (h *handler) loc() *time.Location {
 	return time.UTC
 }
 
-// keyTarget resolves a raw key or hash to its record; 404 as LiteLLM when missing.
-func (h *handler) keyTarget(r *http.Request, keyOrHash string) (*store.Key, error) {
-	k, err := h.Store.GetKey(r.Context(), auth.TokenOf(keyOrHash))
-	if err == nil && k.IsPointer() {
-		err = store.ErrNotFound
+// keyTarget resolves a raw key or hash to its record. A rotated-out value still in its
+// grace period names the key it was rotated into (so admins can see, block or delete it);
+// ptr is then the old hash. ErrNotFound when there is none.
+func (h *handler) keyTarget(r *http.Request, keyOrHash string) (k *store.Key, ptr string, err error) {
+	if err := checkID("key", keyOrHash); err != nil {
+		return nil, "", err
 	}
-	return k, err
+	k, err = h.Store.GetKey(r.Context(), auth.TokenOf(keyOrHash))
+	if err != nil || !k.IsPointer() {
+		return k, "", err
+	}
+	if k.RevokeAt == nil || !h.Now().Before(*k.RevokeAt) {
+		return nil, "", fmt.Errorf("key revoked: %w", store.ErrNotFound)
+	}
+	ptr = k.Token
+	if k, err = h.Store.GetKey(r.Context(), k.ActiveToken); err == nil && k.IsPointer() {
+		err = fmt.Errorf("key rotated twice: %w", store.ErrNotFound)
+	}
+	return k, ptr, err
 }
 
-// canModifyKey: proxy admins any key, users their own keys, team admins their team's keys.
-func (h *handler) canModifyKey(r *http.Request, p *auth.Principal, k *store.Key) (bool, error) {
-	if p.IsProxyAdmin() {
-		return true, nil
+// keyFor resolves the key a key route names and checks the caller may act on it; missing
+// is the route's answer for a key that does not exist, which a caller unrelated to the key
+// gets too.
+func (h *handler) keyFor(r *http.Request, p *auth.Principal, keyOrHash string, missing error) (*store.Key, string, error) {
+	k, ptr, err := h.keyTarget(r, keyOrHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", missing
+	} else if err != nil {
+		return nil, "", err
 	}
-	if p.UserID != "" && aws.ToString(k.UserID) == p.UserID {
-		return true, nil
+	team, err := h.teamOf(r, aws.ToString(k.TeamID))
+	if err != nil {
+		return nil, "", err
 	}
-	return h.isTeamAdmin(r, p, aws.ToString(k.TeamID))
+	if err := mayAct(r, p, target{user: aws.ToString(k.UserID), token: k.Token, team: team}, missing); err != nil {
+		return nil, "", err
+	}
+	return k, ptr, nil
 }
 
-// adminOfKey reports whether the caller is a proxy admin or an admin of the key's team.
-func (h *handler) adminOfKey(r *http.Request, p *auth.Principal, k *store.Key) (bool, error) {
-	if p.IsProxyAdmin() {
-		return true, nil
+// teamOf reads a team by id; nil when the id is empty or the team is gone.
+func (h *handler) teamOf(r *http.Request, id string) (*store.Team, error) {
+	if id == "" {
+		return nil, nil
 	}
-	return h.isTeamAdmin(r, p, aws.ToString(k.TeamID))
+	t, err := h.Store.GetTeam(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return t, err
 }
 
 // isTeamAdmin reports whether the caller is an admin of the team.
 func (h *handler) isTeamAdmin(r *http.Request, p *auth.Principal, teamID string) (bool, error) {
-	if teamID == "" || p.UserID == "" {
-		return false, nil
-	}
-	t, err := h.Store.GetTeam(r.Context(), teamID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	t, err := h.teamOf(r, teamID)
+	if t == nil || err != nil {
 		return false, err
 	}
-	return teamAdmin(t, p.UserID), nil
-}
-
-func teamAdmin(t *store.Team, userID string) bool {
-	if slices.Contains(t.Admins, userID) {
-		return true
-	}
-	for _, m := range t.MembersWithRoles {
-		if aws.ToString(m.UserID) == userID && m.Role == "admin" {
-			return true
-		}
-	}
-	return false
+	role, ok := teamRole(t, p)
+	return ok && role == "admin", nil
 }
 
 // keyInfo is GET /key/info?key=.
 func (h *handler) keyInfo(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	key := r.URL.Query().Get("key")
-	var k *store.Key
 	if key == "" {
 		if p.Key == nil {
 			return badRequest("No key passed in. Pass ?key=<key or hash>.").WithParam("key")
 		}
-		key, k = p.Key.Token, p.Key
-	} else {
-		var err error
-		if k, err = h.keyTarget(r, key); errors.Is(err, store.ErrNotFound) {
-			return openai.Errorf(http.StatusNotFound, openai.TypeNotFound, "Key not found in database").WithParam("key")
-		} else if err != nil {
-			return err
-		}
+		key = p.Key.Token
 	}
-	allowed := p.IsProxyAdmin() || p.Role == auth.RoleProxyAdminViewer || p.Token == k.Token ||
-		(p.UserID != "" && aws.ToString(k.UserID) == p.UserID)
-	if !allowed && k.TeamID != nil && p.UserID != "" {
-		t, err := h.Store.GetTeam(r.Context(), *k.TeamID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		allowed = t != nil && isMember(t, p.UserID)
-	}
-	if !allowed {
-		return forbidden(fmt.Sprintf("You are not allowed to access this key's info. Your role=%s", p.Role))
+	k, _, err := h.keyFor(r, p, key, openai.Errorf(http.StatusNotFound, openai.TypeNotFound, "Key not found in database").WithParam("key"))
+	if err != nil {
+		return err
 	}
 	info := keyObject(k)
 	delete(info, "token")
@@ -377,25 +362,27 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if req.TempBudgetIncrease.Set != req.TempBudgetExpiry.Set {
 		return invalid("temp_budget_increase and temp_budget_expiry must be set together.")
 	}
-	old, err := h.keyTarget(r, req.Key)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
-	} else if err != nil {
-		return err
-	}
-	ok, err := h.canModifyKey(r, p, old)
+	missing := notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
+	old, _, err := h.keyFor(r, p, req.Key, missing)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return forbidden("You are not authorized to update this key")
+	if req.TempBudgetIncrease.Set && !p.IsProxyAdmin() {
+		return forbidden(fmt.Sprintf("Only a proxy admin can raise a budget: temp_budget_increase. Your role=%s", p.Role)).WithParam("temp_budget_increase")
 	}
 	if err := h.checkKeyRequest(r, p, &req.keyFields, old, nil); err != nil {
 		return err
 	}
 	now := h.Now().UTC()
 	k, err := h.Store.UpdateKey(r.Context(), old.Token, func(k *store.Key) error {
+		before, err := store.Clone(k)
+		if err != nil {
+			return err
+		}
 		req.apply(k, now, h.loc())
+		if err := h.narrowsKey(r, p, before, k); err != nil {
+			return err
+		}
 		if req.TempBudgetIncrease.Set {
 			k.Metadata["temp_budget_increase"] = req.TempBudgetIncrease.Ptr()
 			k.Metadata["temp_budget_expiry"] = req.TempBudgetExpiry.Ptr()
@@ -407,7 +394,7 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	case errors.Is(err, store.ErrAliasTaken):
 		return aliasTaken(req.KeyAlias.V)
 	case errors.Is(err, store.ErrNotFound):
-		return notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
+		return missing
 	case err != nil:
 		return err
 	}
@@ -432,25 +419,33 @@ func (h *handler) keyDelete(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if len(req.Keys) == 0 && len(req.KeyAliases) == 0 {
 		return invalid("Either keys or key_aliases must be passed in.")
 	}
+	// A key the caller may not reach is skipped as a missing one is, so the answer is the
+	// same whether it exists.
+	missing := notFound("No keys found")
 	var found []*store.Key
 	var deleted []string
-	add := func(passed, token string) error {
-		k, err := h.Store.GetKey(r.Context(), token)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && k.IsPointer()) {
+	add := func(passed, keyOrHash string) error {
+		k, ptr, err := h.keyFor(r, p, keyOrHash, missing)
+		if errors.Is(err, missing) {
 			return nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return err
 		}
 		found, deleted = append(found, k), append(deleted, passed)
+		if ptr != "" {
+			found = append(found, &store.Key{Token: ptr}) // the rotated-out value goes with it
+		}
 		return nil
 	}
 	for _, key := range req.Keys {
-		if err := add(key, auth.TokenOf(key)); err != nil {
+		if err := add(key, key); err != nil {
 			return err
 		}
 	}
 	for _, alias := range req.KeyAliases {
+		if err := checkID("key_aliases", alias); err != nil {
+			return err
+		}
 		token, err := h.Store.KeyTokenByAlias(r.Context(), alias)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -462,16 +457,7 @@ func (h *handler) keyDelete(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		}
 	}
 	if len(found) == 0 {
-		return notFound("No keys found")
-	}
-	for _, k := range found {
-		ok, err := h.canModifyKey(r, p, k)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return forbidden("You are not authorized to delete this key")
-		}
+		return missing
 	}
 	if err := h.Store.DeleteKeys(r.Context(), found); err != nil {
 		return err
@@ -493,7 +479,7 @@ func (h *handler) keyUnblock(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	return h.setKeyBlocked(w, r, p, false)
 }
 
-// setKeyBlocked is POST /key/block and /key/unblock: proxy admins and team admins.
+// setKeyBlocked is POST /key/block and /key/unblock (see the permission table).
 func (h *handler) setKeyBlocked(w http.ResponseWriter, r *http.Request, p *auth.Principal, blocked bool) error {
 	var req blockKeyRequest
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
@@ -502,16 +488,9 @@ func (h *handler) setKeyBlocked(w http.ResponseWriter, r *http.Request, p *auth.
 	if req.Key == "" {
 		return invalid("Invalid key format.")
 	}
-	old, err := h.keyTarget(r, req.Key)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("Key %s not found", auth.KeyName(req.Key)))
-	} else if err != nil {
+	old, _, err := h.keyFor(r, p, req.Key, notFound(fmt.Sprintf("Key %s not found", auth.KeyName(req.Key))))
+	if err != nil {
 		return err
-	}
-	if ok, err := h.adminOfKey(r, p, old); err != nil {
-		return err
-	} else if !ok {
-		return forbidden(fmt.Sprintf("Only proxy admins and team admins can block or unblock keys. Your role=%s", p.Role))
 	}
 	now := h.Now().UTC()
 	k, err := h.Store.UpdateKey(r.Context(), old.Token, func(k *store.Key) error {
@@ -549,7 +528,7 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 		return invalid("No key passed in.")
 	}
 	if req.NewKey.Has() {
-		if err := checkKeyFormat(req.NewKey.V); err != nil {
+		if err := checkKeyValue("new_key", req.NewKey.V, h.Config.GeneralSettings.MasterKey); err != nil {
 			return err
 		}
 	}
@@ -565,18 +544,10 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	old, err := h.keyTarget(r, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
-	} else if err != nil {
-		return err
-	}
-	ok, err := h.canModifyKey(r, p, old)
+	missing := notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
+	old, _, err := h.keyFor(r, p, key, missing)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return forbidden("You are not authorized to regenerate this key")
 	}
 	if err := h.checkKeyRequest(r, p, &req.keyFields, old, nil); err != nil {
 		return err
@@ -585,15 +556,19 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	res, err := h.Keys.Rekey(r.Context(), keyvault.RekeyInput{
 		Token: old.Token, NewKey: req.NewKey.V, Grace: grace, Now: now,
 		Change: func(k *store.Key) error {
+			before, err := store.Clone(k)
+			if err != nil {
+				return err
+			}
 			req.apply(k, now, h.loc())
 			k.UpdatedBy = p.UserID
-			return nil
+			return h.narrowsKey(r, p, before, k)
 		},
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
+		return missing
 	} else if errors.Is(err, store.ErrKeyExists) {
-		return invalid("A key with this value already exists.")
+		return keyValueRefused()
 	} else if err != nil {
 		return err
 	}
@@ -644,21 +619,13 @@ func (h *handler) keyList(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		return err
 	}
 	f := store.KeyFilter{UserID: q.Get("user_id"), TeamID: q.Get("team_id")}
-	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer {
-		teamAdmin, err := h.isTeamAdmin(r, p, f.TeamID)
-		if err != nil {
+	for _, id := range []string{"user_id", "team_id", "key_hash", "key_alias"} {
+		if err := checkID(id, q.Get(id)); err != nil {
 			return err
 		}
-		switch {
-		case teamAdmin && f.UserID == "":
-		case f.UserID != "" && f.UserID != p.UserID:
-			return forbidden("You are not authorized to check another user's keys")
-		default:
-			f.UserID = p.UserID
-			if f.UserID == "" {
-				return forbidden("You are not authorized to check another user's keys")
-			}
-		}
+	}
+	if err := h.mayList(r, p, &f); err != nil {
+		return err
 	}
 	desc := q.Get("sort_order") != "asc"
 	sortBy := q.Get("sort_by")
@@ -711,6 +678,26 @@ func (h *handler) keyList(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		"current_page": page,
 		"total_pages":  (total + size - 1) / size,
 	})
+}
+
+// mayList scopes a non-admin's /key/list: a team's keys when it may reach the team's keys
+// (its admin, or a member the team lets), else its own user's.
+func (h *handler) mayList(r *http.Request, p *auth.Principal, f *store.KeyFilter) error {
+	denied := forbidden("You are not authorized to check another user's keys")
+	if mayAct(r, p, target{}, denied) == nil {
+		return nil // a role that sees every key
+	}
+	if f.TeamID != "" {
+		team, err := h.teamOf(r, f.TeamID)
+		if err != nil {
+			return err
+		}
+		return mayAct(r, p, target{team: team}, denied)
+	}
+	if f.UserID == "" {
+		f.UserID = p.UserID
+	}
+	return mayAct(r, p, target{user: f.UserID}, denied)
 }
 
 func matches(k *store.Key, f store.KeyFilter) bool {
@@ -766,7 +753,7 @@ type resetSpendRequest struct {
 	ResetTo Opt[float64] `json:"reset_to"`
 }
 
-// keyResetSpend is POST /key/{key}/reset_spend: proxy admins and team admins.
+// keyResetSpend is POST /key/{key}/reset_spend (proxy admins: it gives a key budget back).
 func (h *handler) keyResetSpend(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	var req resetSpendRequest
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
@@ -775,16 +762,9 @@ func (h *handler) keyResetSpend(w http.ResponseWriter, r *http.Request, p *auth.
 	if !req.ResetTo.Has() {
 		return badRequest("reset_to is required").WithParam("reset_to")
 	}
-	old, err := h.keyTarget(r, r.PathValue("key"))
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(r.PathValue("key"))))
-	} else if err != nil {
+	old, _, err := h.keyFor(r, p, r.PathValue("key"), notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(r.PathValue("key")))))
+	if err != nil {
 		return err
-	}
-	if ok, err := h.adminOfKey(r, p, old); err != nil {
-		return err
-	} else if !ok {
-		return forbidden("Only proxy admins and team admins can reset the spend of a key")
 	}
 	to := req.ResetTo.V
 	prev, k, err := h.Store.ResetKeySpend(r.Context(), old.Token, func(k *store.Key) error {

@@ -178,3 +178,25 @@ func decodeStrict(b []byte, v any) error {
 	d.DisallowUnknownFields()
 	return d.Decode(v)
 }
+
+// sentFields are the JSON names of the Opt fields of a request struct (embedded structs
+// included) that the body carried, in field order.
+func sentFields(req any) []string {
+	var names []string
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f, fv := t.Field(i), v.Field(i)
+			if f.Anonymous && fv.Kind() == reflect.Struct {
+				walk(fv)
+				continue
+			}
+			if set := fv.FieldByName("Set"); fv.Kind() == reflect.Struct && set.IsValid() && set.Bool() {
+				names = append(names, strings.Split(f.Tag.Get("json"), ",")[0])
+			}
+		}
+	}
+	walk(reflect.ValueOf(req).Elem())
+	return names
+}

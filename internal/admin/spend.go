@@ -22,6 +22,11 @@ const maxSpendLogs = 5000
 // LiteLLM forces user_id for internal users.
 func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	q := r.URL.Query()
+	for _, id := range []string{"user_id", "api_key", "request_id"} {
+		if err := checkID(id, q.Get(id)); err != nil {
+			return err
+		}
+	}
 	f := store.SpendLogFilter{UserID: q.Get("user_id"), Limit: maxSpendLogs}
 	if k := q.Get("api_key"); k != "" {
 		f.APIKey = auth.TokenOf(k)

@@ -42,6 +42,7 @@ type teamFields struct {
 	TeamMemberTPMLimit  Opt[int64]             `json:"team_member_tpm_limit"`
 	TeamMemberKeyDur    Opt[string]            `json:"team_member_key_duration"`
 	TeamMemberBudgetDur Opt[string]            `json:"team_member_budget_duration"`
+	TeamMemberPerms     Opt[[]string]          `json:"team_member_permissions"`
 }
 
 func (f *teamFields) limitFields() *keyFields {
@@ -55,6 +56,31 @@ func (f *teamFields) limitFields() *keyFields {
 func (f *teamFields) validate() error {
 	if f.TeamMemberBudget.Has() && f.TeamMemberBudget.V < 0 {
 		return invalid(fmt.Sprintf("team_member_budget cannot be negative. Received: %s", pyFloat(f.TeamMemberBudget.V)))
+	}
+	if f.TeamMemberBudget.Has() {
+		if err := checkAmount("team_member_budget", f.TeamMemberBudget.V); err != nil {
+			return err
+		}
+	}
+	for name, v := range map[string]Opt[int64]{"team_member_rpm_limit": f.TeamMemberRPMLimit, "team_member_tpm_limit": f.TeamMemberTPMLimit} {
+		if v.Has() {
+			if err := checkLimit(name, v.V); err != nil {
+				return err
+			}
+		}
+	}
+	for _, perm := range f.TeamMemberPerms.V {
+		if !slices.Contains(teamMemberPermissions, perm) {
+			return badRequest("Invalid team_member_permissions entry %q: want some of %s", perm, strings.Join(teamMemberPermissions, ", ")).WithParam("team_member_permissions")
+		}
+	}
+	for name, v := range map[string]string{"team_alias": f.TeamAlias.V, "organization_id": f.OrganizationID.V} {
+		if err := checkID(name, v); err != nil {
+			return err
+		}
+	}
+	if err := (&keyFields{Models: f.Models, Tags: f.Tags, Aliases: f.ModelAliases, Metadata: f.Metadata}).validateSizes(); err != nil {
+		return err
 	}
 	if f.TeamMemberBudgetDur.Has() {
 		if _, err := duration.Parse(f.TeamMemberBudgetDur.V); err != nil {
@@ -102,6 +128,9 @@ func (f *teamFields) apply(t *store.Team, now time.Time, loc *time.Location) {
 	if f.TeamMemberBudgetDur.Set {
 		t.TeamMemberBudgetDur = f.TeamMemberBudgetDur.Ptr()
 	}
+	if f.TeamMemberPerms.Set {
+		t.TeamMemberPermissions = f.TeamMemberPerms.V
+	}
 	lf := f.limitFields()
 	lf.applyBudget(&t.Budget, now, loc)
 	lf.applyLimits(&t.Limits)
@@ -132,6 +161,12 @@ type member struct {
 func (m member) validate() error {
 	if m.UserID == "" && m.UserEmail == "" {
 		return invalid("Either user_id or user_email needs to be passed in for each member")
+	}
+	if err := checkID("user_id", m.UserID); err != nil {
+		return err
+	}
+	if err := checkID("user_email", m.UserEmail); err != nil {
+		return err
 	}
 	if m.Role != "admin" && m.Role != "user" {
 		return badRequest("Invalid member role %q: want \"admin\" or \"user\"", m.Role).WithParam("role")
@@ -167,6 +202,9 @@ func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		return err
 	}
 	if err := req.validate(); err != nil {
+		return err
+	}
+	if err := checkID("team_id", req.TeamID); err != nil {
 		return err
 	}
 	members := req.MembersWithRoles
@@ -420,15 +458,19 @@ func (h *handler) teamInfo(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if id == "" {
 		return badRequest("Malformed request. No team id passed in.").WithParam("team_id")
 	}
+	if err := checkID("team_id", id); err != nil {
+		return err
+	}
 	ctx := r.Context()
+	missing := notFound(fmt.Sprintf("Team not found, passed team id: %s.", id))
 	t, err := h.Store.GetTeam(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("Team not found, passed team id: %s.", id))
+		return missing
 	} else if err != nil {
 		return err
 	}
-	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer && (p.Key == nil || aws.ToString(p.Key.TeamID) != id) && !isMember(t, p.UserID) {
-		return forbidden(fmt.Sprintf("User=%s not authorized to access this team=%s", p.UserID, id))
+	if err := mayAct(r, p, target{team: t}, missing); err != nil {
+		return err
 	}
 	keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
 	if err != nil {
@@ -496,11 +538,17 @@ func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if req.TeamID == "" {
 		return invalid("No team id passed in")
 	}
+	if err := checkID("team_id", req.TeamID); err != nil {
+		return err
+	}
 	if err := req.validate(); err != nil {
 		return err
 	}
 	now := h.Now().UTC()
-	t, err := h.changeTeam(r, p, req.TeamID, func(t *store.Team) { req.apply(t, now, h.loc()) })
+	t, err := h.changeTeam(r, p, req.TeamID, func(old, t *store.Team) error {
+		req.apply(t, now, h.loc())
+		return narrowsOnly(p, teamRights(old), teamRights(t), rightsCheck{models: p.Models})
+	})
 	if err != nil {
 		return err
 	}
@@ -512,27 +560,30 @@ func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	return writeJSON(w, map[string]any{"team_id": t.TeamID, "data": teamObject(t)})
 }
 
-// changeTeam reads a team, checks the caller may change it (proxy admin or team admin),
-// applies change and writes the difference.
-func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, change func(*store.Team)) (*store.Team, error) {
+// changeTeam reads a team, checks the caller may act on it through the route, applies
+// change (which may refuse) and writes the difference.
+func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, change func(old, new *store.Team) error) (*store.Team, error) {
 	ctx := r.Context()
+	missing := notFound(fmt.Sprintf("Team not found, passed team_id=%s", id))
 	now := h.Now().UTC()
 	var out *store.Team
 	err := store.Retry(ctx, func() error {
 		old, err := h.Store.GetTeam(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return notFound(fmt.Sprintf("Team not found, passed team_id=%s", id))
+			return missing
 		} else if err != nil {
 			return err
 		}
-		if err := mayAdminTeam(p, old, r.URL.Path); err != nil {
+		if err := mayAct(r, p, target{team: old}, missing); err != nil {
 			return err
 		}
 		t, err := store.Clone(old)
 		if err != nil {
 			return err
 		}
-		change(t)
+		if err := change(old, t); err != nil {
+			return err
+		}
 		t.UpdatedAt, t.UpdatedBy = now, p.UserID
 		tx := h.Store.Tx()
 		if err := tx.UpdateTeam(old, t); err != nil {
@@ -546,15 +597,6 @@ func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, chan
 	}
 	h.Auth.Invalidate()
 	return out, nil
-}
-
-// mayAdminTeam refuses a caller that is neither a proxy admin nor an admin of t, naming the
-// route in LiteLLM's message.
-func mayAdminTeam(p *auth.Principal, t *store.Team, route string) error {
-	if p.IsProxyAdmin() || teamAdmin(t, p.UserID) {
-		return nil
-	}
-	return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=%s, team_id=%s", route, t.TeamID))
 }
 
 // blockTeamRequest is /team/block's and /team/unblock's body.
@@ -578,7 +620,13 @@ func (h *handler) setTeamBlocked(w http.ResponseWriter, r *http.Request, p *auth
 	if req.TeamID == "" {
 		return invalid("No team id passed in")
 	}
-	t, err := h.changeTeam(r, p, req.TeamID, func(t *store.Team) { t.Blocked = blocked })
+	if err := checkID("team_id", req.TeamID); err != nil {
+		return err
+	}
+	t, err := h.changeTeam(r, p, req.TeamID, func(_, t *store.Team) error {
+		t.Blocked = blocked
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -599,6 +647,11 @@ func (h *handler) teamDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	}
 	if len(req.TeamIDs) == 0 {
 		return invalid("No team id passed in")
+	}
+	for _, id := range req.TeamIDs {
+		if err := checkID("team_ids", id); err != nil {
+			return err
+		}
 	}
 	now := h.Now().UTC()
 	err := deleteAll(h, r.Context(), req.TeamIDs, h.Store.GetTeam, "Team not found, passed team_id=%s", func(_ string, t *store.Team) error {
@@ -729,6 +782,9 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 	if req.TeamID == "" {
 		return invalid("No team id passed in")
 	}
+	if err := checkID("team_id", req.TeamID); err != nil {
+		return err
+	}
 	if len(req.Member) == 0 {
 		return invalid("No member/members passed in")
 	}
@@ -747,12 +803,13 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 	err := store.Retry(ctx, func() error {
 		plan = newMemberPlan()
 		var err error
+		missing := notFound(fmt.Sprintf("Team not found for team_id=%s", req.TeamID))
 		if team, err = h.Store.GetTeam(ctx, req.TeamID); errors.Is(err, store.ErrNotFound) {
-			return notFound(fmt.Sprintf("Team not found for team_id=%s", req.TeamID))
+			return missing
 		} else if err != nil {
 			return err
 		}
-		if err := mayAdminTeam(p, team, "/team/member_add"); err != nil {
+		if err := mayAct(r, p, target{team: team}, missing); err != nil {
 			return err
 		}
 		if team, err = plan.team(h, r, req.TeamID); err != nil {
@@ -806,20 +863,27 @@ func (h *handler) teamMemberDelete(w http.ResponseWriter, r *http.Request, p *au
 	if req.TeamID == "" {
 		return invalid("No team id passed in")
 	}
+	if err := checkID("team_id", req.TeamID); err != nil {
+		return err
+	}
 	if req.UserID == "" && req.UserEmail == "" {
 		return invalid("Either user_id or user_email needs to be passed in")
+	}
+	if err := (member{UserID: req.UserID, UserEmail: req.UserEmail, Role: "user"}).validate(); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	now := h.Now().UTC()
 	var team *store.Team
 	err := store.Retry(ctx, func() error {
+		missing := invalid(fmt.Sprintf("Team id=%s does not exist in db", req.TeamID))
 		old, err := h.Store.GetTeam(ctx, req.TeamID)
 		if errors.Is(err, store.ErrNotFound) {
-			return invalid(fmt.Sprintf("Team id=%s does not exist in db", req.TeamID))
+			return missing
 		} else if err != nil {
 			return err
 		}
-		if err := mayAdminTeam(p, old, "/team/member_delete"); err != nil {
+		if err := mayAct(r, p, target{team: old}, missing); err != nil {
 			return err
 		}
 		uid := req.UserID
@@ -860,8 +924,13 @@ func (h *handler) teamMemberDelete(w http.ResponseWriter, r *http.Request, p *au
 // team_alias. Non-admins may list only their own teams.
 func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	userID := r.URL.Query().Get("user_id")
-	if !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer && (userID == "" || userID != p.UserID) {
-		return mgmtError(http.StatusUnauthorized, fmt.Sprintf("Only admin users can query all teams/other teams. Your user role=%s", p.Role))
+	if err := checkID("user_id", userID); err != nil {
+		return err
+	}
+	admin := p.IsProxyAdmin() || p.Role == auth.RoleProxyAdminViewer
+	if err := mayAct(r, p, target{user: userID}, mgmtError(http.StatusUnauthorized, fmt.Sprintf(
+		"Only admin users can query all teams/other teams. Your user role=%s", p.Role))); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	teams, _, err := h.Store.ListTeams(ctx, store.Page{Number: 1, Size: 1 << 30})
@@ -890,7 +959,7 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		}
 		m := teamObject(t)
 		m["team_memberships"] = membershipObjects(ms)
-		m["keys"] = keyObjects(keys, false)
+		m["keys"] = keyObjects(keys, !admin) // other keys' hashes are for admins only
 		out = append(out, m)
 	}
 	return writeJSON(w, out)

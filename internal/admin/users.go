@@ -53,6 +53,17 @@ func (f *userFields) validate() error {
 	if f.UserRole.Has() && !slices.Contains(userRoles, f.UserRole.V) {
 		return badRequest("Invalid user_role %q: want one of %s", f.UserRole.V, strings.Join(userRoles, ", ")).WithParam("user_role")
 	}
+	for name, v := range map[string]string{"user_email": f.UserEmail.V, "user_alias": f.UserAlias.V} {
+		if err := checkID(name, v); err != nil {
+			return err
+		}
+	}
+	if err := checkList("models", f.Models.V); err != nil {
+		return err
+	}
+	if err := checkMetadata("metadata", f.Metadata.V); err != nil {
+		return err
+	}
 	return f.limitFields().validate()
 }
 
@@ -133,6 +144,19 @@ func (h *handler) userNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	if err := req.validate(); err != nil {
 		return err
+	}
+	if err := (&keyFields{KeyAlias: req.KeyAlias, UserID: req.UserID, TeamID: req.TeamID, Aliases: req.Aliases}).validateSizes(); err != nil {
+		return err
+	}
+	for _, t := range req.Teams.V {
+		if err := checkID("teams", t.TeamID); err != nil {
+			return err
+		}
+		if t.MaxBudgetInTeam != nil {
+			if err := checkAmount("max_budget_in_team", *t.MaxBudgetInTeam); err != nil {
+				return err
+			}
+		}
 	}
 	if req.Duration.Has() && req.Duration.V != "-1" {
 		if _, err := duration.Parse(req.Duration.V); err != nil {
@@ -237,13 +261,17 @@ func (h *handler) userInfo(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if id == "" {
 		return badRequest("user_id is required").WithParam("user_id")
 	}
-	if id != p.UserID && !p.IsProxyAdmin() && p.Role != auth.RoleProxyAdminViewer {
-		return forbidden(fmt.Sprintf("You are not allowed to view the info of user=%s. Your user_id=%s", id, p.UserID))
+	if err := checkID("user_id", id); err != nil {
+		return err
+	}
+	missing := notFound(fmt.Sprintf("User %s not found", id))
+	if err := mayAct(r, p, target{user: id}, missing); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	u, err := h.Store.GetUser(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound(fmt.Sprintf("User %s not found", id))
+		return missing
 	} else if err != nil {
 		return err
 	}
@@ -268,6 +296,24 @@ func (h *handler) userInfo(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	return writeJSON(w, map[string]any{"user_id": id, "user_info": userObject(u), "keys": keyList, "teams": teams})
 }
 
+// viewerFields are the fields a proxy_admin_viewer may change on itself (LiteLLM's
+// self-service email change; llmgate keeps no passwords).
+var viewerFields = []string{"user_id", "user_email"}
+
+// viewerUpdate refuses a proxy_admin_viewer's /user/update of any other field, as LiteLLM.
+func viewerUpdate(r *http.Request, p *auth.Principal, req *updateUserRequest) error {
+	if p.Role != auth.RoleProxyAdminViewer {
+		return nil
+	}
+	for _, name := range sentFields(req) {
+		if !slices.Contains(viewerFields, name) {
+			return forbidden(fmt.Sprintf("user not allowed to access this route, role= %s. Trying to access: %s and updating invalid param: %s. only user_email and password can be updated",
+				p.Role, r.URL.Path, name)).WithParam(name)
+		}
+	}
+	return nil
+}
+
 // updateUserRequest is /user/update's body.
 type updateUserRequest struct {
 	userFields
@@ -284,6 +330,9 @@ func (h *handler) userUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if !req.UserID.Has() && !req.UserEmail.Has() {
 		return invalid("Either user id or user email must be provided")
 	}
+	if err := checkID("user_id", req.UserID.V); err != nil {
+		return err
+	}
 	if err := req.validate(); err != nil {
 		return err
 	}
@@ -297,13 +346,14 @@ func (h *handler) userUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 			return err
 		}
 	}
-	if !p.IsProxyAdmin() {
-		if id != p.UserID {
-			return forbidden("User does not have permission to update this user. Only PROXY_ADMIN can update other users.")
-		}
-		if req.UserRole.Set {
-			return forbidden("Only proxy admins can modify user roles.")
-		}
+	if err := mayAct(r, p, target{user: id}, forbidden(permissionOf(r).denied)); err != nil {
+		return err
+	}
+	if req.UserRole.Set && !p.IsProxyAdmin() {
+		return forbidden("Only proxy admins can modify user roles.")
+	}
+	if err := viewerUpdate(r, p, &req); err != nil {
+		return err
 	}
 	now := h.Now().UTC()
 	var out *store.User
@@ -326,6 +376,9 @@ func (h *handler) userUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 				return err
 			}
 			req.apply(u, now, h.loc())
+			if err := narrowsOnly(p, userRights(old), userRights(u), rightsCheck{models: p.Models}); err != nil {
+				return err
+			}
 			u.UpdatedAt, u.UpdatedBy = now, p.UserID
 			if err := tx.UpdateUser(old, u); err != nil {
 				return err
@@ -357,6 +410,11 @@ func (h *handler) userDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	}
 	if len(req.UserIDs) == 0 {
 		return invalid("No user id passed in")
+	}
+	for _, id := range req.UserIDs {
+		if err := checkID("user_ids", id); err != nil {
+			return err
+		}
 	}
 	now := h.Now().UTC()
 	err := deleteAll(h, r.Context(), req.UserIDs, h.Store.GetUser, "User not found, passed user_id=%s", func(_ string, u *store.User) error {

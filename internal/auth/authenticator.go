@@ -113,6 +113,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (gate
 
 // Principal is Authenticate with the concrete type.
 func (a *Authenticator) Principal(ctx context.Context, r *http.Request) (*Principal, error) {
+	return a.principal(ctx, r, false)
+}
+
+// FreshPrincipal is Principal read from the store, never from the cache: the management API
+// uses it, so a key blocked or deleted (or whose team was) a moment ago on another instance
+// can no longer create or change keys there.
+func (a *Authenticator) FreshPrincipal(ctx context.Context, r *http.Request) (*Principal, error) {
+	return a.principal(ctx, r, true)
+}
+
+func (a *Authenticator) principal(ctx context.Context, r *http.Request, fresh bool) (*Principal, error) {
 	if !a.Enabled() {
 		return &Principal{IsMaster: true, Role: RoleProxyAdmin, UserID: ProxyAdminUserID, Models: a.o.Models}, nil
 	}
@@ -127,15 +138,22 @@ func (a *Authenticator) Principal(ctx context.Context, r *http.Request) (*Princi
 	case !strings.HasPrefix(key, KeyPrefix):
 		return nil, authError(fmt.Sprintf("Authentication Error, LiteLLM Virtual Key expected. Received=%s, expected to start with 'sk-'.", mask(key)))
 	}
-	return a.resolve(ctx, key)
+	return a.resolve(ctx, key, fresh)
 }
 
-// resolve finds the key's records (cache, else one GetItem and one BatchGetItem) and checks
-// the key is usable now.
-func (a *Authenticator) resolve(ctx context.Context, key string) (*Principal, error) {
+// resolve finds the key's records (cache unless fresh, else one GetItem and one
+// BatchGetItem, strongly consistent) and checks the key is usable now.
+func (a *Authenticator) resolve(ctx context.Context, key string, fresh bool) (*Principal, error) {
 	token := Hash(key)
 	now := a.o.Now()
-	p, refresh, ok := a.cached(token, now)
+	var (
+		p       *Principal
+		refresh bool
+		ok      bool
+	)
+	if !fresh {
+		p, refresh, ok = a.cached(token, now)
+	}
 	if refresh {
 		go a.refresh(context.WithoutCancel(ctx), token)
 	}

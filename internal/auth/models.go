@@ -97,3 +97,10 @@ func wildcard(pattern string) (*regexp.Regexp, error) {
 	}
 	return regexp.Compile("^" + strings.Join(parts, ".*") + "$")
 }
+
+// Within reports whether a models list lets its holder call model: the list names it (an
+// access group, a wildcard, the name itself) or allows every model. It judges entries of
+// another list too, so a list can be checked to ask for no more than another.
+func (ix *ModelIndex) Within(models []string, model string) bool {
+	return contains(models, model) || ix.allows(models, model, nil)
+}

@@ -158,10 +158,12 @@ type Team struct {
 	Tags             []string          `dynamodbav:"tags,omitempty" json:"tags"`
 	Blocked          bool              `dynamodbav:"blocked" json:"blocked"`
 	BudgetLimits     []BudgetWindow    `dynamodbav:"budget_limits,omitempty" json:"budget_limits"`
-	TeamMemberBudget *float64          `dynamodbav:"team_member_budget,omitempty" json:"team_member_budget"`
-	TeamMemberRPM    *int64            `dynamodbav:"team_member_rpm_limit,omitempty" json:"team_member_rpm_limit"`
-	TeamMemberTPM    *int64            `dynamodbav:"team_member_tpm_limit,omitempty" json:"team_member_tpm_limit"`
-	TeamMemberKeyDur *string           `dynamodbav:"team_member_key_duration,omitempty" json:"team_member_key_duration"`
+	// TeamMemberPermissions are the key routes plain members may call on the team's keys.
+	TeamMemberPermissions []string `dynamodbav:"team_member_permissions,omitempty" json:"team_member_permissions"`
+	TeamMemberBudget      *float64 `dynamodbav:"team_member_budget,omitempty" json:"team_member_budget"`
+	TeamMemberRPM         *int64   `dynamodbav:"team_member_rpm_limit,omitempty" json:"team_member_rpm_limit"`
+	TeamMemberTPM         *int64   `dynamodbav:"team_member_tpm_limit,omitempty" json:"team_member_tpm_limit"`
+	TeamMemberKeyDur      *string  `dynamodbav:"team_member_key_duration,omitempty" json:"team_member_key_duration"`
 	// TeamMemberBudgetDur is the budget_duration of the memberships the team creates.
 	TeamMemberBudgetDur *string `dynamodbav:"team_member_budget_duration,omitempty" json:"team_member_budget_duration"`
 	// ModelSpend is the team's spend per model group, as the ledger adds it up.
