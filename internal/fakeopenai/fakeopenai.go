@@ -1,5 +1,6 @@
 // Package fakeopenai is a fake OpenAI-compatible upstream for benchmarks and fault tests:
-// chat completions (plain and streamed), completions and embeddings in OpenAI's wire format,
+// chat completions (plain and streamed), completions, embeddings and the Responses API
+// (plain and streamed, see responses.go) in OpenAI's wire format,
 // with a configurable latency, streamed chunk count and injected faults (5xx, 429, hangs,
 // connection resets, streams cut halfway, invalid JSON). It counts what reached it, so a test
 // can tell whether a call was served.
@@ -95,7 +96,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.opts.OnRequest()
 	}
 	var req request
-	if err := json.NewDecoder(io.LimitReader(r.Body, 32<<20)).Decode(&req); err != nil {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "request body is not JSON")
 		return
 	}
@@ -136,6 +138,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.writeBody(w, completionBody(req.Model, s.opts.Chunks))
 	case "/v1/embeddings", "/embeddings":
 		s.writeBody(w, embeddingBody(req.Model, inputCount(req.Input)))
+	case "/v1/responses", "/responses":
+		s.responses(w, req.Model, req.Stream, body)
 	default:
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+r.URL.Path)
 	}

@@ -269,7 +269,7 @@ func TestMessages_ErrorsInAnthropicFormat(t *testing.T) {
 		{"unknown model", nil, nil, anthropicHeaders, `{"model":"nope","max_tokens":1,"messages":[]}`, 400, "invalid_request_error", "Invalid model name"},
 		{"no max_tokens", nil, nil, anthropicHeaders, `{"model":"claude","messages":[]}`, 400, "invalid_request_error", "max_tokens"},
 		{"not json", nil, nil, anthropicHeaders, `{"model":`, 400, "invalid_request_error", "Messages request"},
-		{"budget", nil, &fakeLimiter{refuse: openai.Errorf(400, openai.TypeBudgetExceeded, "Budget has been exceeded! Current cost: 2, Max budget: 1")},
+		{"budget", nil, &fakeLimiter{refuse: budgetError()},
 			anthropicHeaders, `{"model":"claude","max_tokens":1,"messages":[]}`, 400, "invalid_request_error", "Budget has been exceeded"},
 	}
 	for _, tc := range cases {
@@ -330,4 +330,8 @@ func TestModels_AnthropicShapeWithAnthropicVersion(t *testing.T) {
 	if len(got.Data) != 3 || got.Data[0].Type != "model" || got.Data[0].ID != "claude" || got.HasMore == nil || got.FirstID != "claude" {
 		t.Errorf("models %+v", got)
 	}
+}
+
+func budgetError() error {
+	return openai.Errorf(400, openai.TypeBudgetExceeded, "Budget has been exceeded! Current cost: 2, Max budget: 1")
 }

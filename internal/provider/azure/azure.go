@@ -1,13 +1,13 @@
 // Package azure calls Azure OpenAI. "azure/<deployment>" is sent to
 // {api_base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}
-// (or /completions, /embeddings) with the key in the api-key header; request bodies,
+// (or /completions, /embeddings; Responses calls to {api_base}/openai/responses) with the key in the api-key header; request bodies,
 // streams, usage and errors are handled as openaicompat handles them.
 package azure
 
 import (
 	"fmt"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"strings"
 
@@ -19,6 +19,9 @@ import (
 // AZURE_API_VERSION is set: the newest generally available (non-preview) version of the
 // Azure OpenAI data-plane inference API, and the first GA one with stream_options.
 const DefaultAPIVersion = "2024-10-21"
+
+// responsesSince is the first api-version that serves the Responses API.
+const responsesSince = "2025-03-01-preview"
 
 // streamOptionsSince is the first api-version that accepts stream_options (a preview);
 // older versions answer 400 to it.
@@ -33,7 +36,7 @@ const (
 
 // New returns the Azure OpenAI provider, sending requests with hc.
 func New(hc *http.Client) *openaicompat.Client {
-	return openaicompat.NewWithResolver("azure", hc, Resolve)
+	return openaicompat.NewWithResolver("azure", hc, Resolve).WithResponses()
 }
 
 // Resolve returns the endpoint of call c: its deployment URL with the api-version, and the
@@ -63,8 +66,16 @@ func Resolve(c *provider.Call) (openaicompat.Endpoint, error) {
 	h := make(http.Header, 1+len(c.Params.Headers)+len(c.Params.ExtraHeaders))
 	h.Set("Api-Key", key)
 	openaicompat.AddHeaders(h, c)
+	url := base + "/openai/deployments/" + neturl.PathEscape(c.Model) + path + "?api-version=" + neturl.QueryEscape(version)
+	if c.Kind == provider.Responses {
+		// The Responses API is not per deployment: the body's model names the deployment.
+		if version < responsesSince {
+			version = responsesSince
+		}
+		url = base + "/openai/responses?api-version=" + neturl.QueryEscape(version)
+	}
 	return openaicompat.Endpoint{
-		URL:           base + "/openai/deployments/" + url.PathEscape(c.Model) + path + "?api-version=" + url.QueryEscape(version),
+		URL:           url,
 		Header:        h,
 		Secret:        key,
 		StreamOptions: acceptsStreamOptions(version),

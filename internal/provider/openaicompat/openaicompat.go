@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
@@ -43,17 +44,30 @@ type Resolver func(c *provider.Call) (Endpoint, error)
 
 // Client calls one OpenAI-compatible provider. It implements provider.Provider.
 type Client struct {
-	name    string
-	hc      *http.Client
-	resolve Resolver
+	name      string
+	hc        *http.Client
+	resolve   Resolver
+	responses bool // the upstream serves the Responses API
 }
 
 var _ provider.Provider = (*Client)(nil)
 
 // New returns a Client for the provider s, sending requests with hc.
 func New(hc *http.Client, s Spec) *Client {
-	return NewWithResolver(s.Prefix, hc, s.Resolve)
+	c := NewWithResolver(s.Prefix, hc, s.Resolve)
+	c.responses = s.Responses
+	return c
 }
+
+// WithResponses makes c pass calls of kind Responses through to its upstream.
+func (c *Client) WithResponses() *Client {
+	c.responses = true
+	return c
+}
+
+// Native reports the kinds c passes through in their own format: Responses, where the
+// upstream serves it.
+func (c *Client) Native(k provider.Kind) bool { return k == provider.Responses && c.responses }
 
 // NewWithResolver returns a Client named name (used in errors) that sends each call where
 // resolve says.
@@ -119,7 +133,7 @@ func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stre
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	s := &stream{c: c, ep: ep, ctx: ctx, cancel: cancel, clientUsage: clientWantsUsage(call)}
+	s := &stream{c: c, ep: ep, ctx: ctx, cancel: cancel, clientUsage: clientWantsUsage(call), responses: call.Kind == provider.Responses}
 	if call.Timeout > 0 {
 		s.timeout = call.Timeout
 		s.timer = time.AfterFunc(call.Timeout, func() { cancel(errTimeout) })
@@ -167,6 +181,10 @@ func (c *Client) prepare(call *provider.Call, stream bool) (Endpoint, []byte, er
 		}
 	}
 	body, err := rewriteBody(call.Body, call.Model, mode)
+	if call.Kind == provider.Responses {
+		// Responses requests pass through whole: their metadata and stream fields are OpenAI's.
+		body, err = sjson.SetBytes(call.Body, "model", call.Model)
+	}
 	if err != nil {
 		return Endpoint{}, nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest,
 			Provider: c.name, Message: err.Error()}
@@ -225,8 +243,19 @@ func clientWantsUsage(call *provider.Call) bool {
 	return gjson.GetBytes(call.Body, "stream_options.include_usage").Bool()
 }
 
-// parseUsage reads an OpenAI usage object.
+// parseUsage reads an OpenAI usage object: chat's, or the Responses API's (input_tokens,
+// output_tokens, input_tokens_details.cached_tokens).
 func parseUsage(r gjson.Result) openai.Usage {
+	if in := r.Get("input_tokens"); in.Exists() {
+		u := openai.Usage{PromptTokens: int(in.Int()), CompletionTokens: int(r.Get("output_tokens").Int()), TotalTokens: int(r.Get("total_tokens").Int())}
+		if ct := r.Get("input_tokens_details.cached_tokens"); ct.Int() > 0 {
+			u.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: int(ct.Int())}
+		}
+		if u.TotalTokens == 0 {
+			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		}
+		return u
+	}
 	u := openai.Usage{
 		PromptTokens:             int(r.Get("prompt_tokens").Int()),
 		CompletionTokens:         int(r.Get("completion_tokens").Int()),

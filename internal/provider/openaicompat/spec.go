@@ -31,13 +31,16 @@ type Spec struct {
 	// NoStreamOptions is true for upstreams that reject (or ignore) stream_options and
 	// report usage in their last chunk on their own; the field is removed from requests.
 	NoStreamOptions bool
+	// Responses is true for upstreams that serve OpenAI's Responses API themselves: calls of
+	// kind Responses pass through. Other providers serve them translated to chat.
+	Responses bool
 }
 
 // Specs are the OpenAI-compatible providers, with base URLs and key variables as LiteLLM
 // resolves them (litellm/litellm_core_utils/get_llm_provider_logic.py and each provider's
 // _get_openai_compatible_provider_info).
 var Specs = []Spec{
-	{Prefix: "openai", BaseURL: "https://api.openai.com/v1", BaseEnv: []string{"OPENAI_BASE_URL", "OPENAI_API_BASE"}, KeyEnv: []string{"OPENAI_API_KEY"}},
+	{Prefix: "openai", BaseURL: "https://api.openai.com/v1", BaseEnv: []string{"OPENAI_BASE_URL", "OPENAI_API_BASE"}, KeyEnv: []string{"OPENAI_API_KEY"}, Responses: true},
 	{Prefix: "groq", BaseURL: "https://api.groq.com/openai/v1", BaseEnv: []string{"GROQ_API_BASE"}, KeyEnv: []string{"GROQ_API_KEY"}},
 	{Prefix: "together_ai", BaseURL: "https://api.together.xyz/v1", BaseEnv: []string{"TOGETHER_AI_API_BASE"}, KeyEnv: []string{"TOGETHER_API_KEY", "TOGETHER_AI_API_KEY", "TOGETHERAI_API_KEY", "TOGETHER_AI_TOKEN"}},
 	{Prefix: "fireworks_ai", BaseURL: "https://api.fireworks.ai/inference/v1", BaseEnv: []string{"FIREWORKS_API_BASE", "FIREWORKS_AI_API_BASE"}, KeyEnv: []string{"FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY", "FIREWORKSAI_API_KEY", "FIREWORKS_AI_TOKEN"}},
@@ -65,6 +68,7 @@ var paths = map[provider.Kind]string{
 	provider.Chat:       "/chat/completions",
 	provider.Completion: "/completions",
 	provider.Embedding:  "/embeddings",
+	provider.Responses:  "/responses",
 }
 
 // Path returns the endpoint path of a kind of call under an OpenAI-style base URL.

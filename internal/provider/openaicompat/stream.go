@@ -39,6 +39,10 @@ type stream struct {
 	body        io.ReadCloser
 	events      *sse.Reader
 	clientUsage bool // the client asked for the usage chunk
+	// responses is true for a Responses API stream: named events, no [DONE]; it ends after
+	// response.completed (or .incomplete, .failed), which carries the usage.
+	responses bool
+	finished  bool // a Responses stream sent its final event
 
 	usage  openai.Usage
 	err    error // sticky: once Next fails it keeps failing the same way
@@ -57,6 +61,11 @@ func (s *stream) Next() ([]byte, error) {
 	for {
 		ev, err := s.events.Next()
 		if err != nil {
+			if s.finished && errors.Is(err, io.EOF) {
+				s.done.Store(true)
+				s.err = io.EOF
+				return nil, io.EOF
+			}
 			s.err = s.readError(err)
 			return nil, s.err
 		}
@@ -64,6 +73,9 @@ func (s *stream) Next() ([]byte, error) {
 			s.timer.Reset(s.timeout)
 		}
 		data := ev.Data
+		if s.responses {
+			return s.responsesEvent(data)
+		}
 		if string(data) == "[DONE]" {
 			s.done.Store(true)
 			s.err = io.EOF
@@ -85,6 +97,21 @@ func (s *stream) Next() ([]byte, error) {
 		}
 		return data, nil
 	}
+}
+
+// responsesEvent reads a Responses event's usage, or its error.
+func (s *stream) responsesEvent(data []byte) ([]byte, error) {
+	switch typ := gjson.GetBytes(data, "type").Str; typ {
+	case "response.completed", "response.incomplete", "response.failed":
+		s.finished = true
+		if u := gjson.GetBytes(data, "response.usage"); u.IsObject() {
+			s.usage = parseUsage(u)
+		}
+	case "error":
+		s.err = fmt.Errorf("%w: %w", s.c.errorFromBody(0, nil, []byte(`{"error":`+string(data)+`}`), s.ep.Secret), io.ErrUnexpectedEOF)
+		return nil, s.err
+	}
+	return data, nil
 }
 
 // Buffered reports whether the next event has already been read from the upstream.
