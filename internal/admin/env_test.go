@@ -35,6 +35,7 @@ type env struct {
 	h     http.Handler
 	st    *store.Store
 	authn *auth.Authenticator
+	o     admin.Options
 	mu    sync.Mutex
 	now   time.Time
 }
@@ -55,12 +56,27 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, opt := range opts {
 		opt(cfg, &o)
 	}
-	ao := auth.OptionsFromConfig(cfg, e.st, nil)
-	ao.Now = e.clock
-	e.authn = auth.New(ao)
-	o.Auth = e.authn
-	e.h = admin.New(o)
+	e.o = o
+	e.h, e.authn = e.instance()
 	return e
+}
+
+// instance builds an admin handler on the env's table with its own auth cache, as one warm
+// Lambda instance.
+func (e *env) instance() (http.Handler, *auth.Authenticator) {
+	ao := auth.OptionsFromConfig(e.o.Config, e.st, nil)
+	ao.Now = e.clock
+	authn := auth.New(ao)
+	o := e.o
+	o.Auth = authn
+	return admin.New(o), authn
+}
+
+// another is a second instance of the handler on the same table (its own auth cache).
+func (e *env) another() *env {
+	o := &env{t: e.t, st: e.st, o: e.o, now: e.clock()}
+	o.h, o.authn = o.instance()
+	return o
 }
 
 func (e *env) clock() time.Time {
