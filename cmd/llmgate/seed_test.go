@@ -131,8 +131,10 @@ func TestSeedFlow(t *testing.T) {
 		"team_id": teamID, "team_alias": "Seed team",
 		"members_with_roles": []map[string]any{{"user_id": userID, "role": "user"}},
 	})
-	if members, _ := team["members_with_roles"].([]any); len(members) != 1 || members[0].(map[string]any)["user_id"] != userID {
-		t.Errorf("/team/new members_with_roles = %v, want %s", team["members_with_roles"], userID)
+	// The master key's user, default_user_id, becomes the team's admin, as in LiteLLM.
+	if members, _ := team["members_with_roles"].([]any); len(members) != 2 || members[0].(map[string]any)["user_id"] != userID ||
+		members[1].(map[string]any)["user_id"] != "default_user_id" {
+		t.Errorf("/team/new members_with_roles = %v, want %s and default_user_id", team["members_with_roles"], userID)
 	}
 	gen := s.admin(t, "POST", "/key/generate", map[string]any{
 		"user_id": userID, "team_id": teamID, "key_alias": "seed-key",

@@ -85,7 +85,7 @@ func TestTeamDelete_BigTeam(t *testing.T) {
 	// The aliases of the deleted keys are free again.
 	e.generate(map[string]any{"key_alias": "big-0"})
 	code, body := e.call("GET", "/team/info?team_id=other", master, nil)
-	if code != 200 || len(body["team_memberships"].([]any)) != 1 {
+	if code != 200 || len(body["team_memberships"].([]any)) != 2 { // m0 and the creator
 		t.Errorf("other team: %d %v", code, body)
 	}
 }
@@ -156,7 +156,7 @@ func TestTeamMemberAdd_TooManyMembersWritesNothing(t *testing.T) {
 	code, body := e.call("POST", "/team/member_add", master, map[string]any{"team_id": "t", "member": memberList("a", 0, 50)})
 	wantTooLarge(t, code, body)
 	ctx := t.Context()
-	if team, _ := e.st.GetTeam(ctx, "t"); len(team.MembersWithRoles) != 0 {
+	if team, _ := e.st.GetTeam(ctx, "t"); len(team.MembersWithRoles) != 1 { // its creator
 		t.Errorf("refused member_add changed the team: %v", team.MembersWithRoles)
 	}
 	if _, err := e.st.GetUser(ctx, "a0"); !errors.Is(err, store.ErrNotFound) {
@@ -179,7 +179,7 @@ func TestUserNew_TooManyTeamsWritesNothing(t *testing.T) {
 	if _, err := e.st.GetUser(ctx, "joiner"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("refused /user/new wrote the user: %v", err)
 	}
-	if team, _ := e.st.GetTeam(ctx, "t0"); len(team.MembersWithRoles) != 0 {
+	if team, _ := e.st.GetTeam(ctx, "t0"); len(team.MembersWithRoles) != 1 { // its creator
 		t.Errorf("refused /user/new joined a team: %v", team.MembersWithRoles)
 	}
 	// Its key alias was not taken.
@@ -218,11 +218,12 @@ func TestUserDelete_UserInManyTeams(t *testing.T) {
 	for i := range teams {
 		id := fmt.Sprintf("t%d", i)
 		team, err := e.st.GetTeam(ctx, id)
-		if err != nil || len(team.MembersWithRoles) != 1 || *team.MembersWithRoles[0].UserID != "stay" {
+		// Left: stay and the team's creator, default_user_id.
+		if err != nil || len(team.MembersWithRoles) != 2 || *team.MembersWithRoles[0].UserID != "stay" {
 			t.Fatalf("team %s members: %v, %v", id, team, err)
 		}
 		ms, _ := e.st.Memberships(ctx, id)
-		if len(ms) != 1 || ms[0].UserID != "stay" {
+		if len(ms) != 2 || ms[1].UserID != "stay" {
 			t.Fatalf("team %s memberships: %v", id, ms)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 const maxSpendLogs = 5000
 
 // spendLogs is GET /spend/logs with LiteLLM's filters: api_key (raw key or hash),
-// user_id, request_id, start_date and end_date (YYYY-MM-DD, both days included) and
+// user_id, request_id (the call id or the response's id), start_date and end_date (YYYY-MM-DD, both days included) and
 // summarize (default true: with a date range, spend per day). Admins see every log; other
 // callers see their own user's logs (or, for a key without a user, their key's), as
 // LiteLLM forces user_id for internal users.
@@ -51,7 +51,7 @@ func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return err
 	}
 	if id := q.Get("request_id"); id != "" {
-		l, err := h.Store.GetSpendLog(r.Context(), id)
+		l, err := h.Store.SpendLogByID(r.Context(), id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return writeJSON(w, []store.SpendLog{})

@@ -219,6 +219,11 @@ func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 			return err
 		}
 	}
+	// As LiteLLM, the caller becomes a team admin unless the request names it (the master
+	// key's user is default_user_id).
+	if p.UserID != "" && !slices.ContainsFunc(members, func(m member) bool { return m.UserID == p.UserID }) {
+		members = append(members, member{UserID: p.UserID, Role: "admin"})
+	}
 	if req.TeamID == "" {
 		req.TeamID = uuid.NewString()
 	}
@@ -259,8 +264,12 @@ func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	return writeJSON(w, teamObject(team))
 }
 
-// userChange is a user record a member change creates (old nil) or updates.
-type userChange struct{ old, new *store.User }
+// userChange is a user record a member change creates (old nil) or updates. asMember marks a
+// user created only because a team names it, which another request may create concurrently.
+type userChange struct {
+	old, new *store.User
+	asMember bool
+}
 
 // teamChange is a team record a member change updates.
 type teamChange struct{ old, new *store.Team }
@@ -326,7 +335,7 @@ func (pl *memberPlan) add(h *handler, r *http.Request, team *store.Team, m store
 			if email != "" {
 				u.UserEmail = aws.String(email)
 			}
-			c = &userChange{new: u}
+			c = &userChange{new: u, asMember: true}
 		case err != nil:
 			return err
 		default:
@@ -409,9 +418,12 @@ func (h *handler) syncMemberBudgetDuration(ctx context.Context, t *store.Team, n
 func (pl *memberPlan) write(tx *store.Tx) error {
 	for _, c := range pl.users {
 		var err error
-		if c.old == nil {
+		switch {
+		case c.asMember:
+			err = tx.PutUserAsMember(c.new)
+		case c.old == nil:
 			err = tx.PutUser(c.new)
-		} else {
+		default:
 			err = tx.UpdateUser(c.old, c.new)
 		}
 		if err != nil {

@@ -32,11 +32,12 @@ func TestUserNew_CreatesUserKeyAndMemberships(t *testing.T) {
 	team := e.ok("GET", "/team/info?team_id=t1", master, nil)
 	hasFields(t, "/team/info", team, "team_id", "team_info", "keys", "team_memberships")
 	tm := team["team_memberships"].([]any)
-	if len(tm) != 1 || tm[0].(map[string]any)["user_id"] != "alice" {
+	// The master key's user, default_user_id, created the team and is its admin.
+	if len(tm) != 2 || tm[0].(map[string]any)["user_id"] != "alice" {
 		t.Errorf("team_memberships = %v", tm)
 	}
 	members := team["team_info"].(map[string]any)["members_with_roles"].([]any)
-	if len(members) != 1 || members[0].(map[string]any)["role"] != "user" {
+	if len(members) != 2 || members[1].(map[string]any)["role"] != "user" {
 		t.Errorf("members_with_roles = %v", members)
 	}
 	// The user's key authenticates with its membership budget loaded.
@@ -185,7 +186,7 @@ func TestRoles_TeamAdminManagesTeamKeys(t *testing.T) {
 	e.ok("POST", "/team/update", admin, map[string]any{"team_id": "t", "max_budget": 50})
 	m := e.ok("POST", "/team/member_add", admin, map[string]any{"team_id": "t", "member": []any{map[string]any{"user_id": "out", "role": "user"}}, "max_budget_in_team": 3})
 	hasFields(t, "/team/member_add", m, "team_id", "members_with_roles", "updated_users", "updated_team_memberships")
-	if len(m["members_with_roles"].([]any)) != 3 {
+	if len(m["members_with_roles"].([]any)) != 4 { // with the creator, default_user_id
 		t.Errorf("members after add: %v", m["members_with_roles"])
 	}
 	e.ok("POST", "/key/delete", admin, map[string]any{"keys": []string{teamKey}})
@@ -293,7 +294,7 @@ func TestTeamMemberBudgetDuration_MembershipsReset(t *testing.T) {
 	for _, tt := range []struct {
 		team, dur string
 		users     []string
-	}{{"t", "1d", []string{"a", "b"}}, {"later", "7d", []string{"c"}}} {
+	}{{"t", "1d", []string{"a", "b", auth.ProxyAdminUserID}}, {"later", "7d", []string{"c", auth.ProxyAdminUserID}}} {
 		info := e.ok("GET", "/team/info?team_id="+tt.team, master, nil)
 		if got := info["team_info"].(map[string]any)["team_member_budget_duration"]; got != tt.dur {
 			t.Errorf("team %s: team_member_budget_duration = %v", tt.team, got)
@@ -320,7 +321,8 @@ func TestTeamMemberBudgetDuration_MembershipsReset(t *testing.T) {
 		due = append(due, r.PK+" "+r.SK)
 	}
 	slices.Sort(due)
-	if want := []string{"TEAM#later MEMBER#c", "TEAM#t MEMBER#a", "TEAM#t MEMBER#b"}; !slices.Equal(due, want) {
+	if want := []string{"TEAM#later MEMBER#c", "TEAM#later MEMBER#default_user_id", "TEAM#t MEMBER#a", "TEAM#t MEMBER#b",
+		"TEAM#t MEMBER#default_user_id"}; !slices.Equal(due, want) {
 		t.Errorf("due resets %v, want %v", due, want)
 	}
 

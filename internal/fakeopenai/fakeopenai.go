@@ -130,12 +130,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/v1/chat/completions", "/chat/completions":
 		if req.Stream {
-			s.stream(w, r, req, fault == StreamCut)
+			s.stream(w, r, req, n, fault == StreamCut)
 			return
 		}
-		s.writeBody(w, chatBody(req.Model, s.opts.Chunks))
+		s.writeBody(w, chatBody(req.Model, s.opts.Chunks, n))
 	case "/v1/completions", "/completions":
-		s.writeBody(w, completionBody(req.Model, s.opts.Chunks))
+		s.writeBody(w, completionBody(req.Model, s.opts.Chunks, n))
 	case "/v1/embeddings", "/embeddings":
 		s.writeBody(w, embeddingBody(req.Model, inputCount(req.Input)))
 	case "/v1/responses", "/responses":
@@ -155,12 +155,12 @@ func (s *Server) writeBody(w http.ResponseWriter, body []byte) {
 
 // stream answers in OpenAI's chunk format: a role chunk, Chunks content chunks of one token
 // each, a finish chunk, a usage chunk when asked for, and [DONE]. cut stops after half the
-// content chunks and drops the connection.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req request, cut bool) {
+// content chunks and drops the connection. n numbers the response id.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req request, n int64, cut bool) {
 	fl, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
-	id := "chatcmpl-fake"
+	id := responseID("chatcmpl", n)
 	created := time.Now().Unix()
 	send := func(delta, finish, usage string) bool {
 		fin := "null"
@@ -263,17 +263,22 @@ func content(tokens int) string {
 	return string(b)
 }
 
-func chatBody(model string, tokens int) []byte {
-	return fmt.Appendf(nil, `{"id":"chatcmpl-fake","object":"chat.completion","created":%d,"model":%q,`+
-		`"choices":[{"index":0,"message":{"role":"assistant","content":%q,"refusal":null},"logprobs":null,"finish_reason":"stop"}],`+
-		`"usage":%s,"system_fingerprint":"fp_fake"}`,
-		time.Now().Unix(), model, content(tokens), usageJSON(tokens))
+// responseID is a response's id, unique per server as OpenAI's are: "chatcmpl-fake-3".
+func responseID(prefix string, n int64) string {
+	return prefix + "-fake-" + strconv.FormatInt(n, 10)
 }
 
-func completionBody(model string, tokens int) []byte {
-	return fmt.Appendf(nil, `{"id":"cmpl-fake","object":"text_completion","created":%d,"model":%q,`+
+func chatBody(model string, tokens int, n int64) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion","created":%d,"model":%q,`+
+		`"choices":[{"index":0,"message":{"role":"assistant","content":%q,"refusal":null},"logprobs":null,"finish_reason":"stop"}],`+
+		`"usage":%s,"system_fingerprint":"fp_fake"}`,
+		responseID("chatcmpl", n), time.Now().Unix(), model, content(tokens), usageJSON(tokens))
+}
+
+func completionBody(model string, tokens int, n int64) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"object":"text_completion","created":%d,"model":%q,`+
 		`"choices":[{"index":0,"text":%q,"logprobs":null,"finish_reason":"stop"}],"usage":%s}`,
-		time.Now().Unix(), model, content(tokens), usageJSON(tokens))
+		responseID("cmpl", n), time.Now().Unix(), model, content(tokens), usageJSON(tokens))
 }
 
 func embeddingBody(model string, inputs int) []byte {

@@ -111,16 +111,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // call is one LLM request on its way through the gateway: what the log line, the response
 // headers and the settle need.
 type call struct {
-	id     string
-	route  string
-	kind   provider.Kind
-	wire   *wire
-	start  time.Time
-	req    openai.Request
-	body   []byte
-	model  string // model group after aliases
-	result router.Result
-	usage  openai.Usage
+	id    string
+	route string
+	kind  provider.Kind
+	wire  *wire
+	start time.Time
+	req   openai.Request
+	body  []byte
+	model string // model group after aliases
+	// responseID is the id of the upstream's answer, which LiteLLM logs as the request_id.
+	responseID string
+	result     router.Result
+	usage      openai.Usage
 	// estimated is true when usage was estimated, not reported: a stream that ended early.
 	estimated bool
 	cost      float64
@@ -195,6 +197,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 		return res, err
 	}
 	c.usage = resp.Usage
+	c.responseID = responseID(resp.Body)
 	c.cost = result.Price.Cost(resp.Usage)
 	h := w.Header()
 	g.deploymentHeaders(h, c)
@@ -383,14 +386,15 @@ func (g *Gateway) settle(ctx context.Context, res Reservation, c *call) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	o := Outcome{
-		Model:     c.model,
-		Usage:     c.usage,
-		Cost:      c.cost,
-		Success:   c.status == http.StatusOK && c.errType == "",
-		Status:    c.status,
-		ErrorType: c.errType,
-		Start:     c.start,
-		End:       time.Now(),
+		Model:      c.model,
+		ResponseID: c.responseID,
+		Usage:      c.usage,
+		Cost:       c.cost,
+		Success:    c.status == http.StatusOK && c.errType == "",
+		Status:     c.status,
+		ErrorType:  c.errType,
+		Start:      c.start,
+		End:        time.Now(),
 	}
 	if d := c.result.Deployment; d != nil {
 		o.Deployment = d.ID
@@ -403,6 +407,15 @@ func (g *Gateway) settle(ctx context.Context, res Reservation, c *call) {
 	if err := res.Settle(ctx, o); err != nil {
 		g.log.LogAttrs(ctx, slog.LevelError, "settle failed", slog.String("request_id", c.id), slog.String("error", err.Error()))
 	}
+}
+
+// responseID is the top-level "id" of a response or chunk ("" if it has none).
+func responseID(body []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.ID
 }
 
 // fail records the error a call ended with.

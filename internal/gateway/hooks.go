@@ -72,6 +72,7 @@ type Reservation interface {
 // Outcome is what a call did.
 type Outcome struct {
 	Model      string // model group
+	ResponseID string // the "id" of the upstream's response (of its first chunk, streaming)
 	Deployment string // model_info.id of the deployment that answered
 	Provider   string // provider prefix ("openai", "anthropic", ...)
 	APIBase    string

@@ -77,6 +77,9 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			}
 			return nil
 		}
+		if n == 0 {
+			c.responseID = responseID(chunk)
+		}
 		textBytes += generatedBytes(chunk)
 		if err := c.wire.writeEvent(w, chunk); err != nil {
 			c.fail(context.Canceled) // the client went away

@@ -360,6 +360,7 @@ func (r *reservation) Settle(ctx context.Context, o gateway.Outcome) error {
 		if o.Model != "" {
 			log.ModelGroup, log.Model = o.Model, o.Model
 		}
+		log.ResponseID = o.ResponseID
 		log.ModelID, log.CustomLLMProvider, log.APIBase = o.Deployment, o.Provider, o.APIBase
 		log.PromptTokens, log.CompletionTokens, log.TotalTokens = o.Usage.PromptTokens, o.Usage.CompletionTokens, o.Usage.TotalTokens
 		log.StartTime, log.EndTime = o.Start.UTC(), o.End.UTC()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strconv"
@@ -234,8 +235,10 @@ func (t *Tx) update(pk, sk string, old, new any) error {
 			removes = append(removes, n)
 		}
 		if a == "max_budget" {
-			names["#rem"], names["#spend"] = "remaining", "spend"
+			// Every name given must be used, so #spend only when remaining is recomputed.
+			names["#rem"] = "remaining"
 			if inNew {
+				names["#spend"] = "spend"
 				sets = append(sets, "#rem = :n"+strconv.Itoa(i)+" - #spend")
 			} else {
 				removes = append(removes, "#rem")
@@ -361,22 +364,28 @@ func (b *Batch) Commit(ctx context.Context) error {
 	return tx.Commit(ctx)
 }
 
-// Retry runs fn until it does not fail with ErrConflict, at most a few times: fn must read
-// what it changes afresh on each call.
+// Retry runs fn until it does not fail with ErrConflict, at most retryAttempts times: fn
+// must read what it changes afresh on each call. Each round of concurrent writers of one item
+// lets at least one through, so the attempts cover that many writers; the jittered wait
+// keeps them from colliding again in step.
 func Retry(ctx context.Context, fn func() error) error {
 	var err error
-	for attempt := range 5 {
+	for attempt := range retryAttempts {
 		if err = fn(); !errors.Is(err, ErrConflict) {
 			return err
 		}
+		wait := time.Duration(attempt+1) * 10 * time.Millisecond
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		case <-time.After(wait/2 + rand.N(wait)):
 		}
 	}
 	return err
 }
+
+// retryAttempts bounds Retry: ten admin requests racing on one record all succeed.
+const retryAttempts = 12
 
 // get reads one item with a strongly consistent read into out; ErrNotFound if absent.
 func (s *Store) get(ctx context.Context, pk, sk string, out any) error {

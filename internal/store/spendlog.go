@@ -32,7 +32,9 @@ const (
 // SpendLog is one call's entry in the spend ledger, with LiteLLM's LiteLLM_SpendLogs field
 // names. It never holds prompt or response text.
 type SpendLog struct {
-	RequestID         string         `dynamodbav:"request_id" json:"request_id"`
+	RequestID string `dynamodbav:"request_id" json:"request_id"`
+	// ResponseID is the "id" of the response the upstream sent (LiteLLM's request_id).
+	ResponseID        string         `dynamodbav:"response_id,omitempty" json:"response_id,omitempty"`
 	CallType          string         `dynamodbav:"call_type" json:"call_type"`
 	APIKey            string         `dynamodbav:"api_key" json:"api_key"` // SHA-256 of the key
 	Spend             float64        `dynamodbav:"spend" json:"spend"`

@@ -61,6 +61,21 @@ func (t *Tx) PutUser(u *User) error {
 	return nil
 }
 
+// PutUserAsMember adds the creation of a user that a team change names before it exists. A
+// concurrent request creating the same user (or taking its email) fails the write with
+// ErrConflict rather than ErrUserExists: the caller's Retry reads the user again and adds the
+// team to it.
+func (t *Tx) PutUserAsMember(u *User) error {
+	n := len(t.fails)
+	if err := t.PutUser(u); err != nil {
+		return err
+	}
+	for i := n; i < len(t.fails); i++ {
+		t.fails[i] = fmt.Errorf("%w: user %s created concurrently", ErrConflict, u.UserID)
+	}
+	return nil
+}
+
 // UpdateUser adds the change of a user from old (as read) to new; a changed email moves
 // its EMAIL# item. Model budgets new keeps keep what calls in flight reserved on them.
 func (t *Tx) UpdateUser(old, new *User) error {
