@@ -149,6 +149,9 @@ type Settings struct {
 	RotatorSchedule Duration `yaml:"rotator_schedule"`
 	// SecretsPrefix is the Secrets Manager name prefix for stored virtual keys.
 	SecretsPrefix string `yaml:"secrets_prefix"`
+	// AllowClientMockTesting lets every key use mock_response and the mock_testing_* flags
+	// on real deployments too; by default only a proxy admin may (any key on mock deployments).
+	AllowClientMockTesting bool `yaml:"allow_client_mock_testing"`
 }
 
 // Duration is a time.Duration that reads "30s", "5m", "48h", "1d" or a number of seconds in YAML.

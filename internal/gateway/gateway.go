@@ -58,6 +58,8 @@ type Gateway struct {
 	limiter Limiter
 	log     *slog.Logger
 	maxBody int64
+	// clientMockTesting is llmgate_settings.allow_client_mock_testing.
+	clientMockTesting bool
 }
 
 // New returns the gateway handler.
@@ -78,6 +80,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if o.Config != nil && o.Config.Settings.MaxRequestBodyBytes > 0 {
 		g.maxBody = o.Config.Settings.MaxRequestBodyBytes
+	}
+	if o.Config != nil {
+		g.clientMockTesting = o.Config.Settings.AllowClientMockTesting
 	}
 	for _, rt := range []struct {
 		path string
@@ -187,7 +192,8 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 		}
 	}
 
-	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req, Header: c.wire.passHeaders(r)}
+	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req, Header: c.wire.passHeaders(r),
+		MockTesting: caller == nil || caller.IsProxyAdmin() || g.clientMockTesting}
 	if c.req.Stream && c.kind != provider.Embedding && c.kind != provider.CountTokens {
 		return res, g.stream(w, r, c, rt, pc)
 	}

@@ -16,6 +16,9 @@ type Caller interface {
 	ResolveModel(requested string) (string, error)
 	// Allowed reports whether the caller may use the model group (for GET /v1/models).
 	Allowed(model string) bool
+	// IsProxyAdmin reports whether the caller is the master key or a proxy_admin, who may
+	// use mock_response and the mock_testing_* flags on real deployments.
+	IsProxyAdmin() bool
 }
 
 // Authenticator resolves the caller of a request, or returns an *openai.Error (401 for a

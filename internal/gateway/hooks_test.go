@@ -38,6 +38,8 @@ func (c fakeCaller) ResolveModel(requested string) (string, error) {
 	return requested, nil
 }
 
+func (c fakeCaller) IsProxyAdmin() bool { return false }
+
 func (c fakeCaller) Allowed(model string) bool {
 	for _, m := range c.allowed {
 		if m == model {

@@ -61,6 +61,11 @@ type Call struct {
 	// coming is not cut off. A stream whose upstream stalls longer fails with a retryable
 	// 408 timeout error.
 	Timeout time.Duration
+	// MockTesting is true when the caller may use mock_response and the mock_testing_*
+	// flags on any deployment: a proxy admin, or any key when the operator set
+	// llmgate_settings.allow_client_mock_testing. Otherwise they take effect only on mock
+	// deployments (see router), so a key cannot fake an upstream's answers or failures.
+	MockTesting bool
 }
 
 // Response is a complete (non-streamed) answer in OpenAI format.
@@ -103,6 +108,7 @@ type Error struct {
 	Status     int    // HTTP status to answer with (upstream's, or 502/504 for transport errors)
 	Type       string // OpenAI error type
 	Code       string // OpenAI error code ("context_length_exceeded", ...), may be empty
+	Param      string // the request field at fault, if any
 	Message    string
 	Provider   string
 	RetryAfter time.Duration // from the upstream's retry-after, if any
@@ -111,6 +117,9 @@ type Error struct {
 	Retryable bool
 	// ContextWindow is true when the prompt did not fit the model's context window.
 	ContextWindow bool
+	// Mocked is true for a failure the caller asked for (the request's mock_response or a
+	// mock_testing_* flag): it says nothing about the deployment, so it never cools it down.
+	Mocked bool
 }
 
 func (e *Error) Error() string {
@@ -126,6 +135,9 @@ func (e *Error) OpenAI() *openai.Error {
 	oe := openai.Errorf(e.Status, typ, e.Message)
 	if e.Code != "" {
 		oe.Code = e.Code
+	}
+	if e.Param != "" {
+		oe = oe.WithParam(e.Param)
 	}
 	if e.RetryAfter > 0 {
 		oe.Header = http.Header{"Retry-After": {fmt.Sprint(int(e.RetryAfter.Seconds() + 0.999))}}

@@ -271,18 +271,26 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 		if !errors.As(err, &pe) {
 			return err
 		}
-		r.fail(d, len(rt.Group.Deployments), pe.Status)
+		if !pe.Mocked {
+			r.fail(d, len(rt.Group.Deployments), pe.Status)
+		}
 		if !pe.Retryable || n >= d.maxRetries || r.backoff(ctx, n, pe, deadline) != nil {
 			return err
 		}
 	}
 }
 
-// providerFor is the provider that serves d: the mock provider when the request or the
-// deployment sets mock_response.
+// providerFor is the provider that serves d: the mock provider when the deployment sets
+// mock_response, or when the request does and may (see MockAllowed).
 func (r *Router) providerFor(c *provider.Call, d *Deployment, model string) (provider.Provider, error) {
 	prefix, _ := provider.Split(model)
-	if (c.Request != nil && c.Request.MockResponse != nil) || d.Config.LiteLLMParams.MockResponse != "" {
+	requested := c.Request != nil && c.Request.MockResponse != nil
+	if requested {
+		if err := MockAllowed(c, d, "mock_response"); err != nil {
+			return nil, err
+		}
+	}
+	if requested || d.Config.LiteLLMParams.MockResponse != "" {
 		if r.mock == nil {
 			return nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Provider: "mock", Message: "mock_response: the mock provider is not available"}
 		}
@@ -300,6 +308,20 @@ func (r *Router) providerFor(c *provider.Call, d *Deployment, model string) (pro
 	}
 	return nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Provider: prefix,
 		Message: fmt.Sprintf("llmgate has no provider for %q (model_group %s): %v", prefix, d.Group, err)}
+}
+
+// MockAllowed returns nil when the request's testing field (mock_response or a
+// mock_testing_* flag) may take effect on deployment d: d is a mock deployment (a "mock/"
+// model or one with litellm_params.mock_response), or c.MockTesting (a proxy admin, or the
+// operator allowed every key). Otherwise it returns the 403 to answer, marked Mocked so it
+// never cools d down. A key may thus test against mock deployments but never fake a real
+// upstream's answers or failures, which would cool it down for everyone else.
+func MockAllowed(c *provider.Call, d *Deployment, field string) error {
+	if c.MockTesting || d.IsMock() {
+		return nil
+	}
+	return &provider.Error{Status: http.StatusForbidden, Type: openai.TypeAuth, Provider: "mock", Mocked: true, Param: field,
+		Message: fmt.Sprintf("%s takes effect only on mock deployments or for a proxy admin; model group %s is not a mock deployment", field, d.Group)}
 }
 
 // backoff waits before retry n+1: the upstream's retry-after, else 0.5s·2ⁿ (at most 8s).

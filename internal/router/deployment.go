@@ -49,6 +49,13 @@ func newDeployment(dc config.Deployment, routerTimeout time.Duration) *Deploymen
 // Price is what the deployment charges (zero for a wildcard deployment, priced per call).
 func (d *Deployment) Price() pricing.Price { return d.price }
 
+// IsMock reports whether the mock provider answers every call of d: a "mock/" model, or
+// litellm_params.mock_response set by the operator.
+func (d *Deployment) IsMock() bool {
+	prefix, _ := provider.Split(d.Model)
+	return prefix == "mock" || d.Config.LiteLLMParams.MockResponse != ""
+}
+
 // InFlight is the number of calls the deployment is serving.
 func (d *Deployment) InFlight() int64 { return d.inflight.Load() }
 

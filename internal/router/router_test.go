@@ -629,16 +629,68 @@ func TestStream_RetriesBeforeTheFirstChunkOnly(t *testing.T) {
 	}
 }
 
-func TestMockResponse_CallsNoUpstream(t *testing.T) {
-	f := newFixture(t, &config.Config{ModelList: []config.Deployment{dep("g", "a")}})
-	rt, _ := f.r.Resolve("g")
-	text := "hi from the mock"
-	resp, res, err := f.r.Do(context.Background(), rt, provider.Call{Kind: provider.Chat, Body: []byte(`{}`), Request: &openai.Request{MockResponse: &text}})
-	if err != nil {
-		t.Fatal(err)
+func TestMockResponse_TakesEffectOnlyOnMockDeploymentsOrForAdmins(t *testing.T) {
+	mockDep := config.Deployment{ModelName: "m", LiteLLMParams: config.LiteLLMParams{Model: "mock/demo"}}
+	canned := config.Deployment{ModelName: "c", LiteLLMParams: config.LiteLLMParams{Model: "fake/c", APIBase: "c", MockResponse: "canned"}}
+	tests := []struct {
+		name, model string
+		admin       bool
+		wantStatus  int // 0: the mock's answer
+	}{
+		{"admin on a real deployment", "g", true, 0},
+		{"key on a real deployment", "g", false, http.StatusForbidden},
+		{"key on a mock/ deployment", "m", false, 0},
+		{"key on a deployment with a configured mock_response", "c", false, 0},
 	}
-	if !strings.Contains(string(resp.Body), text) || len(f.fake.Calls()) != 0 || res.Deployment == nil {
-		t.Errorf("body %s after %d upstream calls, want the mock text and none", resp.Body, len(f.fake.Calls()))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, &config.Config{ModelList: []config.Deployment{dep("g", "a"), mockDep, canned}})
+			rt, _ := f.r.Resolve(tt.model)
+			text := "hi from the mock"
+			resp, _, err := f.r.Do(context.Background(), rt, provider.Call{Kind: provider.Chat, Body: []byte(`{}`),
+				Request: &openai.Request{MockResponse: &text}, MockTesting: tt.admin})
+			if len(f.fake.Calls()) != 0 {
+				t.Errorf("%d upstream calls, want none", len(f.fake.Calls()))
+			}
+			if tt.wantStatus != 0 {
+				var oe *openai.Error
+				if !errors.As(err, &oe) || oe.Status != tt.wantStatus || oe.Param == nil || *oe.Param != "mock_response" {
+					t.Fatalf("err = %v, want a %d naming mock_response", err, tt.wantStatus)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(resp.Body), text) {
+				t.Errorf("body %s, want the mock text", resp.Body)
+			}
+		})
+	}
+}
+
+// A caller's own mocked failure says nothing about the deployment: it must not cool the
+// real deployments of a group down for everyone else (it did: one key's
+// mock_response "litellm.RateLimitError" made the group answer 429 to all).
+func TestRequestMockFailure_NeverCoolsDown(t *testing.T) {
+	f := newFixture(t, &config.Config{ModelList: []config.Deployment{dep("g", "a"), dep("g", "b")}})
+	rt, _ := f.r.Resolve("g")
+	fail := mock.RateLimitError
+	for range 5 {
+		_, _, err := f.r.Do(context.Background(), rt, provider.Call{Kind: provider.Chat, Body: []byte(`{}`),
+			Request: &openai.Request{MockResponse: &fail}, MockTesting: true})
+		var oe *openai.Error
+		if !errors.As(err, &oe) || oe.Status != http.StatusTooManyRequests {
+			t.Fatalf("err = %v, want the mocked 429", err)
+		}
+	}
+	for _, d := range rt.Group.Deployments {
+		if cooled, _ := d.CooledDown(f.clock.Now()); cooled {
+			t.Errorf("deployment %s cooled down by a caller's mock_response", d.Config.LiteLLMParams.APIBase)
+		}
+	}
+	if _, _, err := f.do(t, "g"); err != nil {
+		t.Errorf("a plain call after the mocked failures: %v", err)
 	}
 }
 

@@ -163,7 +163,7 @@ func answerFor(c *provider.Call) (answer, error) {
 	if r.MockResponse != nil {
 		content = *r.MockResponse
 	}
-	if err := mockError(content); err != nil {
+	if err := mockError(content, r.MockResponse != nil); err != nil {
 		return answer{}, err
 	}
 	if content == "" {
@@ -189,8 +189,11 @@ func answerFor(c *provider.Call) (answer, error) {
 	return a, nil
 }
 
-func mockError(content string) error {
-	e := &provider.Error{Provider: Prefix}
+// mockError is the failure a mock_response value asks for, if any. fromRequest marks it as
+// the caller's own (Mocked), which never cools the deployment down; a deployment's
+// configured failure stands for a failing upstream and does.
+func mockError(content string, fromRequest bool) error {
+	e := &provider.Error{Provider: Prefix, Mocked: fromRequest}
 	switch content {
 	case RateLimitError:
 		e.Status, e.Type, e.Retryable = http.StatusTooManyRequests, openai.TypeRateLimit, true
