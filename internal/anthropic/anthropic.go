@@ -205,16 +205,13 @@ const (
 	EventError             = "error"
 )
 
-// DecodeRequest parses a Messages (or count_tokens) request and checks its roles.
+// DecodeRequest parses a Messages (or count_tokens) request. What else Anthropic requires of
+// it is left to Anthropic on the pass-through (Claude Code sends roles beyond user and
+// assistant), and to the translation otherwise.
 func DecodeRequest(body []byte) (*Request, error) {
 	var r Request
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("invalid Messages request: %w", err)
-	}
-	for i, m := range r.Messages {
-		if m.Role != "user" && m.Role != "assistant" {
-			return nil, fmt.Errorf("messages.%d.role: Input should be 'user' or 'assistant'", i)
-		}
 	}
 	return &r, nil
 }

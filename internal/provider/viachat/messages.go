@@ -117,11 +117,20 @@ func messageToChat(m anthropic.Message) ([]translate.Message, error) {
 			return nil, fmt.Errorf("content.%d: block type %q is not supported on this model's deployment", j, b.Type)
 		}
 	}
-	if m.Role == translate.RoleAssistant {
+	switch m.Role {
+	case translate.RoleSystem:
+		if len(parts) > 0 {
+			out = append(out, translate.Message{Role: translate.RoleSystem, Content: parts})
+		}
+		return out, nil
+	case translate.RoleUser:
+	case translate.RoleAssistant:
 		if len(parts) > 0 || len(calls) > 0 {
 			out = append(out, translate.Message{Role: translate.RoleAssistant, Content: parts, ToolCalls: calls})
 		}
 		return out, nil
+	default:
+		return nil, fmt.Errorf("role: Input should be 'user' or 'assistant', not %q", m.Role)
 	}
 	if len(parts) > 0 {
 		out = append(out, translate.Message{Role: translate.RoleUser, Content: parts})

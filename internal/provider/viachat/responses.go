@@ -310,14 +310,15 @@ func (rs *responsesStream) openItem(typ, callID, name string) {
 	switch typ {
 	case responses.ItemReasoning:
 		rs.item = reasoningItem("")
-		rs.item.Summary = []responses.Part{}
-		rs.event(responses.EventOutputItemAdded, map[string]any{"output_index": rs.open, "item": rs.item})
+		rs.event(responses.EventOutputItemAdded, map[string]any{"output_index": rs.open,
+			"item": map[string]any{"type": rs.item.Type, "id": rs.item.ID, "summary": []any{}}})
 		rs.event(responses.EventSummaryPartAdded, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "summary_index": 0,
 			"part": responses.Part{Type: responses.PartSummaryText}})
 	case responses.ItemMessage:
 		rs.item = messageItem("")
-		rs.item.Status, rs.item.Content = "in_progress", responses.Content{}
-		rs.event(responses.EventOutputItemAdded, map[string]any{"output_index": rs.open, "item": rs.item})
+		// Clients parse the added item: it must carry its (empty) content.
+		rs.event(responses.EventOutputItemAdded, map[string]any{"output_index": rs.open, "item": map[string]any{
+			"type": rs.item.Type, "id": rs.item.ID, "status": "in_progress", "role": rs.item.Role, "content": []any{}}})
 		rs.event(responses.EventContentPartAdded, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "content_index": 0,
 			"part": responses.Part{Type: responses.PartOutputText, Annotations: []any{}}})
 	case responses.ItemFunctionCall:
