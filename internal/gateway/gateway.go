@@ -244,18 +244,47 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) erro
 	return c.wire.parse(body, &c.req)
 }
 
-// validCounts refuses negative token limits and a choice count below one, which would
-// otherwise reach the worst-case cost (and the upstream) as they are.
-func validCounts(r *openai.Request) error {
+// Bounds on what a request can size, so no request makes the gateway (or the mock
+// provider) allocate without limit; each is above what any model accepts.
+const (
+	MaxChoices      = 128       // n (OpenAI's own limit)
+	MaxBestOf       = 20        // best_of (OpenAI's own limit)
+	MaxDimensions   = 16384     // dimensions of an embedding
+	MaxOutputTokens = 1_000_000 // max_tokens, max_completion_tokens, max_output_tokens
+	// MaxMockResponseBytes bounds the request's mock_response text.
+	MaxMockResponseBytes = 64 << 10
+)
+
+// validCounts refuses counts outside their bounds: negative token limits, a choice count
+// below one, and anything above the bounds. maxTokensField is the format's name for
+// max_tokens (max_output_tokens in the Responses API).
+func validCounts(r *openai.Request, maxTokensField string) error {
 	for _, f := range []struct {
-		name string
-		v    *int
-		min  int
-	}{{"max_tokens", r.MaxTokens, 0}, {"max_completion_tokens", r.MaxCompTokens, 0}, {"n", r.N, 1}} {
-		if f.v != nil && *f.v < f.min {
+		name     string
+		v        *int
+		min, max int
+	}{
+		{maxTokensField, r.MaxTokens, 0, MaxOutputTokens},
+		{"max_completion_tokens", r.MaxCompTokens, 0, MaxOutputTokens},
+		{"n", r.N, 1, MaxChoices},
+		{"best_of", r.BestOf, 1, MaxBestOf},
+		{"dimensions", r.Dimensions, 1, MaxDimensions},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < f.min {
 			return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 				fmt.Sprintf("Invalid '%s': %d is below the minimum value %d.", f.name, *f.v, f.min)).WithParam(f.name)
 		}
+		if *f.v > f.max {
+			return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+				fmt.Sprintf("Invalid '%s': %d is above the maximum value %d.", f.name, *f.v, f.max)).WithParam(f.name)
+		}
+	}
+	if m := r.MockResponse; m != nil && len(*m) > MaxMockResponseBytes {
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			fmt.Sprintf("Invalid 'mock_response': %d bytes is above the maximum of %d.", len(*m), MaxMockResponseBytes)).WithParam("mock_response")
 	}
 	return nil
 }

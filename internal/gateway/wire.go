@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/tidwall/gjson"
@@ -47,7 +46,7 @@ func parseOpenAI(body []byte, r *openai.Request) error {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 			"We could not parse the JSON body of your request. The API expects a JSON payload: "+jsonProblem(err))
 	}
-	return validCounts(r)
+	return validCounts(r, "max_tokens")
 }
 
 // messagesWire is Anthropic's Messages API (kind Messages) or its count_tokens.
@@ -81,7 +80,7 @@ func parseMessages(body []byte, r *openai.Request) error {
 		r.User = req.Metadata.UserID
 	}
 	r.Input = body
-	return validCounts(r)
+	return validCounts(r, "max_tokens")
 }
 
 // responsesWire is OpenAI's Responses API.
@@ -100,11 +99,7 @@ func parseResponses(body []byte, r *openai.Request) error {
 	}
 	r.Model, r.Stream, r.MaxTokens, r.User, r.Metadata = req.Model, req.Stream, req.MaxOutputTokens, req.User, req.Metadata
 	r.Input = body
-	if err := validCounts(r); err != nil {
-		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
-			fmt.Sprintf("Invalid 'max_output_tokens': %d is below the minimum value 0.", *r.MaxTokens)).WithParam("max_output_tokens")
-	}
-	return nil
+	return validCounts(r, "max_output_tokens")
 }
 
 // passHeaders are the client's headers that the wire's pass-through forwards.

@@ -41,6 +41,8 @@ type Request struct {
 	MaxTokens     *int            `json:"max_tokens,omitempty"`
 	MaxCompTokens *int            `json:"max_completion_tokens,omitempty"`
 	N             *int            `json:"n,omitempty"`
+	BestOf        *int            `json:"best_of,omitempty"`
+	Dimensions    *int            `json:"dimensions,omitempty"`
 	User          string          `json:"user,omitempty"`
 	Messages      json.RawMessage `json:"messages,omitempty"`
 	Prompt        json.RawMessage `json:"prompt,omitempty"`

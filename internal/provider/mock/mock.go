@@ -50,6 +50,20 @@ const DefaultContent = "This is a mock response from llmgate."
 // DefaultDimensions is the size of embedding vectors when the request does not set dimensions.
 const DefaultDimensions = 16
 
+// Bounds on what one answer may hold, whatever the request asks for, so the mock never
+// allocates without limit (the gateway refuses larger requests first; these hold for any
+// caller of the provider).
+const (
+	// MaxAnswerBytes bounds the content of all choices of a chat or completion answer.
+	MaxAnswerBytes = 1 << 20
+	// MaxEchoBytes bounds the echoed user text.
+	MaxEchoBytes = 64 << 10
+	// MaxChunks bounds the chunks of a streamed answer: beyond it, words share a chunk.
+	MaxChunks = 512
+	// MaxEmbeddingValues bounds the floats of an embeddings answer (inputs × dimensions).
+	MaxEmbeddingValues = 1 << 18
+)
+
 // Mock responses that fail the call, as LiteLLM's mock_response does.
 const (
 	RateLimitError             = "litellm.RateLimitError"
@@ -110,7 +124,7 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 	if err != nil {
 		return nil, err
 	}
-	words := splitWords(a.content)
+	words := splitWords(a.content, MaxChunks)
 	chunks := make([]any, 0, len(words)+3)
 	object, id := "chat.completion.chunk", "chatcmpl-"+a.id
 	if c.Kind == provider.Completion {
@@ -173,6 +187,9 @@ func answerFor(c *provider.Call) (answer, error) {
 	if r.N != nil && *r.N > 1 {
 		a.n = *r.N
 	}
+	if a.n > MaxAnswerBytes/max(len(content), 1) {
+		return answer{}, tooLarge("n", fmt.Sprintf("%d choices of %d bytes are over the mock's answer limit of %d bytes", a.n, len(content), MaxAnswerBytes))
+	}
 	limit := 0
 	for _, m := range []*int{r.MaxCompTokens, r.MaxTokens} {
 		if m != nil && *m > 0 {
@@ -181,7 +198,7 @@ func answerFor(c *provider.Call) (answer, error) {
 		}
 	}
 	if limit > 0 && pricing.TextTokens(a.content) > limit {
-		a.content, a.finish = truncate(a.content, limit*4), "length"
+		a.content, a.finish = truncate(a.content, min(limit, MaxAnswerBytes)*4), "length"
 	}
 	a.usage.PromptTokens = pricing.PromptTokens(r)
 	a.usage.CompletionTokens = a.n * pricing.TextTokens(a.content)
@@ -192,6 +209,11 @@ func answerFor(c *provider.Call) (answer, error) {
 // mockError is the failure a mock_response value asks for, if any. fromRequest marks it as
 // the caller's own (Mocked), which never cools the deployment down; a deployment's
 // configured failure stands for a failing upstream and does.
+// tooLarge is the 400 for a request whose answer would pass one of the mock's bounds.
+func tooLarge(param, msg string) *provider.Error {
+	return &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: Prefix, Param: param, Message: "mock: " + msg}
+}
+
 func mockError(content string, fromRequest bool) error {
 	e := &provider.Error{Provider: Prefix, Mocked: fromRequest}
 	switch content {
@@ -235,7 +257,7 @@ func echo(kind provider.Kind, r *openai.Request) string {
 	if strings.TrimSpace(text) == "" {
 		return DefaultContent
 	}
-	return "Echo: " + text
+	return "Echo: " + truncate(text, MaxEchoBytes)
 }
 
 func contentText(raw json.RawMessage) string {
@@ -260,17 +282,23 @@ func contentText(raw json.RawMessage) string {
 	return b.String()
 }
 
-// splitWords splits s after each space, so the pieces concatenate back to s.
-func splitWords(s string) []string {
+// splitWords splits s after each space, so the pieces concatenate back to s. With more
+// than most words, consecutive words share a piece so there are at most most pieces.
+func splitWords(s string, most int) []string {
+	per := strings.Count(s, " ")/most + 1 // words per piece
 	var out []string
 	for s != "" {
-		i := strings.IndexByte(s, ' ')
-		if i < 0 {
-			out = append(out, s)
-			break
+		end := 0
+		for w := 0; w < per && end < len(s); w++ {
+			i := strings.IndexByte(s[end:], ' ')
+			if i < 0 {
+				end = len(s)
+				break
+			}
+			end += i + 1
 		}
-		out = append(out, s[:i+1])
-		s = s[i+1:]
+		out = append(out, s[:end])
+		s = s[end:]
 	}
 	return out
 }
@@ -331,6 +359,9 @@ func embed(c *provider.Call) (*provider.Response, error) {
 	inputs, err := embeddingInputs(c.Request.Input)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Dimensions > MaxEmbeddingValues/len(inputs) {
+		return nil, tooLarge("dimensions", fmt.Sprintf("%d inputs of %d dimensions are over the mock's limit of %d values", len(inputs), opts.Dimensions, MaxEmbeddingValues))
 	}
 	type item struct {
 		Object    string `json:"object"`

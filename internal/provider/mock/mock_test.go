@@ -340,3 +340,72 @@ func TestEmbeddings(t *testing.T) {
 		t.Error("empty input: no error")
 	}
 }
+
+// The mock never allocates without bound, whatever it is asked: sizes beyond its limits are
+// a 400 naming the field (the old code ran out of memory or panicked in makeslice).
+func TestBounds_RefusesAnswersBeyondTheLimits(t *testing.T) {
+	tests := []struct {
+		name, body string
+		kind       provider.Kind
+		wantParam  string
+	}{
+		{"n of a big answer", `{"model":"m","n":5000000,"mock_response":"hello","messages":[]}`, provider.Chat, "n"},
+		{"dimensions 2^62", `{"model":"m","input":"x","dimensions":4611686018427387904}`, provider.Embedding, "dimensions"},
+		{"dimensions of many inputs", `{"model":"m","input":["a","b","c","d"],"dimensions":300000}`, provider.Embedding, "dimensions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New().Do(context.Background(), call(t, tt.kind, tt.body))
+			var pe *provider.Error
+			if !errors.As(err, &pe) || pe.Status != 400 || pe.Param != tt.wantParam {
+				t.Fatalf("err = %v, want a 400 naming %s", err, tt.wantParam)
+			}
+		})
+	}
+}
+
+func TestBounds_StreamOfAHugeAnswerHasBoundedChunks(t *testing.T) {
+	content := strings.Repeat("a ", MaxAnswerBytes/2)
+	body, _ := json.Marshal(map[string]any{"model": "m", "stream": true, "mock_response": content, "messages": []any{}})
+	s, err := New().Stream(context.Background(), call(t, provider.Chat, string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	chunks, size := 0, 0
+	for {
+		b, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks++
+		size += len(b)
+		var ch chatResponse
+		if err := json.Unmarshal(b, &ch); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range ch.Choices {
+			text.WriteString(c.Delta.Content)
+		}
+	}
+	if text.String() != content {
+		t.Errorf("streamed text is %d bytes, want the %d of mock_response", text.Len(), len(content))
+	}
+	if chunks > MaxChunks+3 || size > 2*len(content) {
+		t.Errorf("%d chunks, %d bytes for %d bytes of content; want at most %d chunks and twice the content", chunks, size, len(content), MaxChunks+3)
+	}
+}
+
+func TestBounds_EchoIsCut(t *testing.T) {
+	body, _ := json.Marshal(map[string]any{"model": "m", "messages": []any{map[string]any{"role": "user", "content": strings.Repeat("x", 4*MaxEchoBytes)}}})
+	resp, err := New().Do(context.Background(), call(t, provider.Chat, string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Body) > MaxEchoBytes+1024 {
+		t.Errorf("answer of %d bytes, want the echo cut to %d", len(resp.Body), MaxEchoBytes)
+	}
+}
