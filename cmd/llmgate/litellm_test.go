@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"testing"
 
@@ -30,6 +33,31 @@ model_list:
       api_key: ` + upstreamKey + `
     model_info:
       id: fake-1
+  - model_name: gpt-instruct
+    litellm_params:
+      model: openai/gpt-instruct
+      api_base: %[1]s
+      api_key: ` + upstreamKey + `
+    model_info:
+      id: instruct-1
+  - model_name: badly-configured-openai-endpoint
+    litellm_params:
+      model: openai/broken
+      api_base: %[2]s
+      api_key: ` + upstreamKey + `
+  - model_name: mock-primary
+    litellm_params:
+      model: mock/primary
+      timeout: 1
+    model_info:
+      id: mock-primary-1
+  - model_name: mock-fallback
+    litellm_params:
+      model: mock/fallback
+    model_info:
+      id: mock-fallback-1
+router_settings:
+  num_retries: 3
 general_settings:
   master_key: ` + masterKey + `
 `
@@ -39,8 +67,78 @@ func TestLiteLLM(t *testing.T) {
 	t.Parallel()
 	up := fakeopenai.Start(fakeopenai.Options{})
 	t.Cleanup(up.Close)
-	s := start(t, fmt.Sprintf(litellmConfig, up.BaseURL))
+	broken := fakeopenai.Start(fakeopenai.Options{Fault: func(int64) fakeopenai.Fault { return fakeopenai.ServerError }})
+	t.Cleanup(broken.Close)
+	s := start(t, fmt.Sprintf(litellmConfig, up.BaseURL, broken.BaseURL))
 	key := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{}})["key"].(string)
+
+	// test_fallbacks.py: per-request retries, timeouts and fallbacks, and the headers that
+	// report them. The mock_testing_* flags work for any key on mock deployments, and on real
+	// ones only for a proxy admin.
+	t.Run("routing", func(t *testing.T) {
+		withFallback := s.admin(t, "POST", "/key/generate", map[string]any{
+			"models": []string{"gpt-3.5-turbo", "gpt-instruct", "mock-primary", "mock-fallback"}})["key"].(string)
+		without := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-3.5-turbo", "mock-primary"}})["key"].(string)
+
+		// test_chat_completion_client_fallbacks (has_access True and False), in both forms.
+		for _, fb := range []any{[]any{"mock-fallback"}, []any{map[string]any{"model": "mock-fallback", "messages": []any{}}}} {
+			code, h, b := chatAs(t, s, withFallback, map[string]any{"model": "mock-primary", "mock_testing_fallbacks": true, "fallbacks": fb})
+			if code != http.StatusOK {
+				t.Fatalf("fallbacks %v: %d %s", fb, code, b)
+			}
+			wantHeaders(t, "client fallback", h, "X-Litellm-Attempted-Fallbacks", "1", "X-Litellm-Model-Id", "mock-fallback-1")
+		}
+		code, _, b := chatAs(t, s, without, map[string]any{"model": "mock-primary", "mock_testing_fallbacks": true, "fallbacks": []any{"mock-fallback"}})
+		if code != http.StatusUnauthorized {
+			t.Errorf("fallback the key may not use: %d %s, want 401", code, b)
+		}
+		// On a real deployment the flag is a proxy admin's.
+		code, _, _ = chatAs(t, s, withFallback, map[string]any{"model": "gpt-3.5-turbo", "mock_testing_fallbacks": true, "fallbacks": []any{"gpt-instruct"}})
+		if code != http.StatusForbidden {
+			t.Errorf("a key's mock_testing_fallbacks on a real deployment: %d, want 403", code)
+		}
+		code, h, b := chatAs(t, s, masterKey, map[string]any{"model": "gpt-3.5-turbo", "mock_testing_fallbacks": true, "fallbacks": []any{"gpt-instruct"}})
+		if code != http.StatusOK {
+			t.Fatalf("master key's mock_testing_fallbacks: %d %s", code, b)
+		}
+		wantHeaders(t, "master fallback", h, "X-Litellm-Attempted-Fallbacks", "1", "X-Litellm-Model-Id", "instruct-1")
+
+		// test_chat_completion_with_fallbacks: a failing upstream falls back to the request's fallback.
+		code, h, b = chatAs(t, s, masterKey, map[string]any{"model": "badly-configured-openai-endpoint", "num_retries": 0, "fallbacks": []any{"gpt-3.5-turbo"}})
+		if code != http.StatusOK {
+			t.Fatalf("fallback from a failing upstream: %d %s", code, b)
+		}
+		wantHeaders(t, "upstream fallback", h, "X-Litellm-Attempted-Fallbacks", "1", "X-Litellm-Model-Id", "gpt35-1")
+
+		// num_retries: 0 makes one attempt only.
+		before := broken.Requests()
+		code, h, _ = chatAs(t, s, masterKey, map[string]any{"model": "badly-configured-openai-endpoint", "num_retries": 0})
+		if n := broken.Requests() - before; code != http.StatusInternalServerError || n != 1 {
+			t.Errorf("num_retries 0: %d after %d upstream attempts, want 500 after 1", code, n)
+		}
+		wantHeaders(t, "num_retries 0", h, "X-Litellm-Attempted-Retries", "0", "X-Litellm-Max-Retries", "0")
+
+		// test_chat_completion_with_retries: the first attempt is rate limited, the retry answers.
+		code, h, b = chatAs(t, s, withFallback, map[string]any{"model": "mock-primary", "mock_testing_rate_limit_error": true})
+		if code != http.StatusOK {
+			t.Fatalf("mock_testing_rate_limit_error: %d %s", code, b)
+		}
+		wantHeaders(t, "retries", h, "X-Litellm-Attempted-Retries", "1", "X-Litellm-Max-Retries", "3")
+
+		// test_chat_completion_with_timeout(_from_request): the deployment's timeout, or the
+		// request header's, is the one used and reported.
+		code, h, _ = chatAs(t, s, withFallback, map[string]any{"model": "mock-primary", "num_retries": 0, "mock_timeout": true})
+		if code != http.StatusRequestTimeout {
+			t.Errorf("mock_timeout: %d, want 408", code)
+		}
+		wantHeaders(t, "deployment timeout", h, "X-Litellm-Timeout", "1.0")
+		code, h, _ = chatAs(t, s, withFallback, map[string]any{"model": "mock-primary", "num_retries": 0, "mock_timeout": true},
+			"x-litellm-timeout", "0.001")
+		if code != http.StatusRequestTimeout {
+			t.Errorf("mock_timeout with x-litellm-timeout: %d, want 408", code)
+		}
+		wantHeaders(t, "request timeout", h, "X-Litellm-Timeout", "0.001")
+	})
 
 	// test_spend_logs.py: the spend log of a call is found by the response's id.
 	t.Run("spend log by response id", func(t *testing.T) {
@@ -62,6 +160,38 @@ func TestLiteLLM(t *testing.T) {
 			}
 		}
 	})
+}
+
+// chatAs calls /chat/completions as key with the body fields and extra headers, and returns
+// the answer's status, headers and body.
+func chatAs(t *testing.T, s *server, key string, fields map[string]any, header ...string) (int, http.Header, []byte) {
+	t.Helper()
+	body := map[string]any{"messages": []any{map[string]any{"role": "user", "content": "Who was Alexander?"}}}
+	maps.Copy(body, fields)
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", s.URL+"/chat/completions", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, out
+}
+
+// wantHeaders fails the test unless h has each name: value pair.
+func wantHeaders(t *testing.T, what string, h http.Header, pairs ...string) {
+	t.Helper()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if got := h.Get(pairs[i]); got != pairs[i+1] {
+			t.Errorf("%s: %s = %q, want %q", what, pairs[i], got, pairs[i+1])
+		}
+	}
 }
 
 // responseIDOf is the "id" of a chat completion, or of a stream's first chunk.

@@ -179,6 +179,9 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 			"%s: Invalid model name passed in model=%s. Call `/v1/models` to view available models for your key.", c.route, c.req.Model)).WithParam("model")
 	}
 	c.model = rt.Model
+	if rt.Overrides, err = g.overrides(r, &c.req, caller); err != nil {
+		return nil, err
+	}
 
 	if g.limiter != nil && c.kind != provider.CountTokens { // counting tokens costs nothing
 		if res, err = g.limiter.Reserve(ctx, caller, g.charge(c, rt)); err != nil {
@@ -199,6 +202,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 	}
 	resp, result, err := g.router.Do(ctx, rt, pc)
 	c.result = result
+	routingHeaders(w.Header(), result)
 	if err != nil {
 		return res, err
 	}

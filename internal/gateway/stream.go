@@ -33,6 +33,7 @@ var (
 func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt router.Route, pc provider.Call) error {
 	s, result, err := g.router.Stream(r.Context(), rt, pc)
 	c.result = result
+	routingHeaders(w.Header(), result)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,15 @@ type Request struct {
 	Metadata      json.RawMessage `json:"metadata,omitempty"`
 	// MockResponse is LiteLLM's testing feature: answer with this text, call no upstream.
 	MockResponse *string `json:"mock_response,omitempty"`
+	// LiteLLM's per-request routing: retries, each attempt's timeout (seconds, a number or a
+	// numeric string), fallback model groups (names, or objects with a "model"), and the
+	// flags that fail attempts on purpose to test them.
+	NumRetries           *int            `json:"num_retries,omitempty"`
+	Timeout              json.RawMessage `json:"timeout,omitempty"`
+	Fallbacks            json.RawMessage `json:"fallbacks,omitempty"`
+	MockTestingFallbacks bool            `json:"mock_testing_fallbacks,omitempty"`
+	MockTestingRateLimit bool            `json:"mock_testing_rate_limit_error,omitempty"`
+	MockTimeout          bool            `json:"mock_timeout,omitempty"`
 }
 
 // StreamOptions is stream_options.

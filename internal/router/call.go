@@ -28,6 +28,11 @@ type Result struct {
 	Price pricing.Price
 	// Attempts counts the upstream calls made, retries and fallbacks included.
 	Attempts int
+	// Retries counts the retries within the group that answered (or failed last), out of
+	// MaxRetries it was allowed; Fallbacks counts the fallback groups tried.
+	Retries, MaxRetries, Fallbacks int
+	// Timeout is the timeout of the last attempt, as configured or requested.
+	Timeout time.Duration
 }
 
 // attempt makes one call to one deployment with provider p, within timeout.
@@ -154,6 +159,9 @@ func (r *Router) route(ctx context.Context, rt Route, c *provider.Call, stream b
 	if err == nil || ctx.Err() != nil {
 		return res, r.final(ctx, err)
 	}
+	if refused(err) {
+		return res, r.final(ctx, err)
+	}
 	for _, name := range r.fallbacksFor(rt, err) {
 		frt, ok := r.Resolve(name)
 		if !ok {
@@ -163,7 +171,9 @@ func (r *Router) route(ctx context.Context, rt Route, c *provider.Call, stream b
 		if frt.Group == rt.Group && frt.wildcard == rt.wildcard {
 			continue
 		}
+		frt.Overrides = rt.Overrides.fallbackOverrides()
 		r.log.Info("falling back", "model_group", rt.Model, "fallback", frt.Model)
+		res.Fallbacks++
 		ferr := r.tryGroup(ctx, frt, c, deadline, stream, try, &res)
 		if ferr == nil {
 			return res, nil
@@ -176,12 +186,16 @@ func (r *Router) route(ctx context.Context, rt Route, c *provider.Call, stream b
 }
 
 // fallbacksFor lists the groups to fall back to after err: context_window_fallbacks for
-// a prompt that did not fit, else fallbacks (the group's, else the "*" default), except
-// for errors that are the request's fault.
+// a prompt that did not fit, else fallbacks (the request's own, else the group's, else the
+// "*" default), except for errors that are the request's fault.
 func (r *Router) fallbacksFor(rt Route, err error) []string {
+	fallbacks := r.lookupFallbacks(r.fallbacks, rt)
+	if rt.Overrides.Fallbacks != nil {
+		fallbacks = rt.Overrides.Fallbacks
+	}
 	var pe *provider.Error
 	if !errors.As(err, &pe) {
-		return r.lookupFallbacks(r.fallbacks, rt) // no deployments available
+		return fallbacks // no deployments available
 	}
 	if pe.ContextWindow {
 		return r.lookupFallbacks(r.ctxFallbacks, rt)
@@ -190,7 +204,7 @@ func (r *Router) fallbacksFor(rt Route, err error) []string {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		return nil
 	}
-	return r.lookupFallbacks(r.fallbacks, rt)
+	return fallbacks
 }
 
 func (r *Router) lookupFallbacks(m map[string][]string, rt Route) []string {
@@ -216,15 +230,18 @@ func (r *Router) tryGroup(ctx context.Context, rt Route, c *provider.Call, deadl
 		return noDeployments(rt.Model, until.Sub(r.clock.Now()))
 	}
 	var err error
+	retries := r.numRetries(rt.Overrides)
+	res.Retries, res.MaxRetries = 0, retries
 	for n := 0; ; n++ {
 		res.Model = rt.Model
 		if err = r.tryDeployment(ctx, rt, d, c, deadline, stream, try, res); err == nil {
 			return nil
 		}
 		var pe *provider.Error
-		if !errors.As(err, &pe) || !pe.Retryable || n >= r.numRetries {
+		if !errors.As(err, &pe) || !pe.Retryable || n >= retries {
 			return err
 		}
+		res.Retries++
 		tried = append(tried, d)
 		if d, _ = r.pick(rt.Group, tried); d == nil {
 			return err
@@ -253,6 +270,17 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 	if stream && d.streamTimeout > 0 {
 		timeout = d.streamTimeout
 	}
+	if rt.Overrides.Timeout > 0 {
+		timeout = rt.Overrides.Timeout
+	}
+	res.Timeout = timeout
+	if res.Timeout <= 0 {
+		res.Timeout = r.timeout
+	}
+	maxRetries := d.maxRetries
+	if rt.Overrides.NumRetries != nil {
+		maxRetries = 0 // the request's num_retries is the call's whole retry budget
+	}
 	for n := 0; ; n++ {
 		left := deadline.Sub(r.clock.Now())
 		if left <= 0 {
@@ -263,7 +291,10 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 		}
 		call.Timeout = timeout
 		res.Attempts++
-		err := try(ctx, p, &call, d, timeout)
+		err := mockFailure(ctx, rt.Overrides, c, d, timeout, res.Attempts == 1)
+		if err == nil {
+			err = try(ctx, p, &call, d, timeout)
+		}
 		if err == nil {
 			return nil
 		}
@@ -274,7 +305,7 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 		if !pe.Mocked {
 			r.fail(d, len(rt.Group.Deployments), pe.Status)
 		}
-		if !pe.Retryable || n >= d.maxRetries || r.backoff(ctx, n, pe, deadline) != nil {
+		if !pe.Retryable || n >= maxRetries || r.backoff(ctx, n, pe, deadline) != nil {
 			return err
 		}
 	}

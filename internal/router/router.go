@@ -109,7 +109,7 @@ type Router struct {
 	deployments  []*Deployment
 
 	strategy     string
-	numRetries   int
+	retries      int // router_settings.num_retries
 	allowedFails int
 	cooldown     time.Duration
 	timeout      time.Duration
@@ -138,6 +138,8 @@ type Route struct {
 	Group    *Group
 	wildcard string
 	isWild   bool
+	// Overrides are the request's own routing settings.
+	Overrides Overrides
 }
 
 // New builds the router from the config.
@@ -153,7 +155,7 @@ func New(o Options) (*Router, error) {
 		fallbacks:    fallbackMap(cfg.RouterSettings.Fallbacks, cfg.LiteLLMSettings.Fallbacks),
 		ctxFallbacks: fallbackMap(cfg.RouterSettings.ContextWindowFallbacks, cfg.LiteLLMSettings.ContextWindowFallbacks),
 		strategy:     cfg.RouterSettings.RoutingStrategy,
-		numRetries:   DefaultNumRetries,
+		retries:      DefaultNumRetries,
 		allowedFails: DefaultAllowedFails,
 		cooldown:     DefaultCooldown,
 		timeout:      DefaultTimeout,
@@ -184,7 +186,7 @@ func New(o Options) (*Router, error) {
 		r.strategy = SimpleShuffle
 	}
 	if n := firstInt(cfg.RouterSettings.NumRetries, cfg.LiteLLMSettings.NumRetries); n != nil {
-		r.numRetries = *n
+		r.retries = *n
 	}
 	if n := cfg.RouterSettings.AllowedFails; n != nil {
 		r.allowedFails = *n
@@ -290,10 +292,25 @@ func (r *Router) Models() []string {
 func (r *Router) Deployments() []*Deployment { return r.deployments }
 
 // WorstPrice is the worst-case price of a route: the highest input and output prices and
-// the largest output limit among its deployments. It is Free only if every deployment is.
+// the largest output limit among its deployments and those of the request's own fallbacks.
+// It is Free only if every one is.
 func (r *Router) WorstPrice(rt Route) pricing.Price {
 	var worst pricing.Price
 	worst.Free = true
+	routes := []Route{rt}
+	for _, name := range rt.Overrides.Fallbacks {
+		if frt, ok := r.Resolve(name); ok {
+			routes = append(routes, frt)
+		}
+	}
+	for _, rt := range routes {
+		r.worsen(&worst, rt)
+	}
+	return worst
+}
+
+// worsen raises worst to the price of every deployment of the route.
+func (r *Router) worsen(worst *pricing.Price, rt Route) {
 	for _, d := range rt.Group.Deployments {
 		p := r.priceOf(rt, d)
 		worst.Input = max(worst.Input, p.Input)
@@ -302,7 +319,6 @@ func (r *Router) WorstPrice(rt Route) pricing.Price {
 		worst.Known = worst.Known || p.Known
 		worst.Free = worst.Free && p.Free
 	}
-	return worst
 }
 
 // model is the litellm_params.model deployment d serves on this route.

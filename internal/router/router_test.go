@@ -719,9 +719,14 @@ func TestWorstPrice(t *testing.T) {
 		{"g", 2.5e-06, 1e-05, 16384, false, true},                  // gpt-4o's prices, the dearer deployment
 		{"free", 0, 0, 0, true, true},                              // explicitly free
 		{"openai/gpt-4o-mini", 1.5e-07, 6e-07, 16384, false, true}, // wildcard: priced as the requested model
+		{"free>g", 2.5e-06, 1e-05, 16384, false, true},             // the request's fallback g may answer
 	}
 	for _, tt := range tests {
-		rt, _ := f.r.Resolve(tt.model)
+		model, fallback, _ := strings.Cut(tt.model, ">")
+		rt, _ := f.r.Resolve(model)
+		if fallback != "" {
+			rt.Overrides.Fallbacks = []string{fallback}
+		}
 		p := f.r.WorstPrice(rt)
 		if p.Input != tt.wantIn || p.Output != tt.wantOut || p.MaxOutputTokens != tt.wantMaxOut || p.Free != tt.wantFree {
 			t.Errorf("%s: WorstPrice = %+v, want in %g out %g maxOut %d free %v", tt.model, p, tt.wantIn, tt.wantOut, tt.wantMaxOut, tt.wantFree)

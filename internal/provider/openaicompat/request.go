@@ -21,15 +21,18 @@ const (
 // only string values there (and only with store), while LiteLLM clients send tags and
 // other objects in it for the proxy's own use; LiteLLM does not forward it either.
 var dropped = map[string]bool{
-	"metadata":                 true,
-	"litellm_metadata":         true,
-	"mock_response":            true,
-	"mock_testing_fallbacks":   true,
-	"fallbacks":                true,
-	"context_window_fallbacks": true,
-	"num_retries":              true,
-	"tags":                     true,
-	"guardrails":               true,
+	"metadata":                      true,
+	"litellm_metadata":              true,
+	"mock_response":                 true,
+	"mock_testing_fallbacks":        true,
+	"mock_testing_rate_limit_error": true,
+	"mock_timeout":                  true,
+	"timeout":                       true,
+	"fallbacks":                     true,
+	"context_window_fallbacks":      true,
+	"num_retries":                   true,
+	"tags":                          true,
+	"guardrails":                    true,
 }
 
 var (
