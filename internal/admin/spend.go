@@ -73,7 +73,12 @@ func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	return writeJSON(w, logsJSON(logs))
 }
 
-// dateRange parses start_date and end_date: both or neither. The range covers the end date.
+// maxSpendLogDays bounds a date range: the store reads logs one day at a time and the
+// summary has an entry per day, so a range to the year 9999 ran out of memory.
+const maxSpendLogDays = 366
+
+// dateRange parses start_date and end_date: both or neither, at most maxSpendLogDays days
+// apart. The range covers the end date.
 func dateRange(from, to string) (time.Time, time.Time, error) {
 	if from == "" || to == "" {
 		return time.Time{}, time.Time{}, nil
@@ -85,6 +90,12 @@ func dateRange(from, to string) (time.Time, time.Time, error) {
 	end, err := time.Parse(time.DateOnly, to)
 	if err != nil {
 		return time.Time{}, time.Time{}, badRequest("end_date must be YYYY-MM-DD, got %q", to).WithParam("end_date")
+	}
+	if end.Before(start) {
+		return time.Time{}, time.Time{}, badRequest("end_date %s is before start_date %s", to, from).WithParam("end_date")
+	}
+	if end.Sub(start) >= maxSpendLogDays*24*time.Hour {
+		return time.Time{}, time.Time{}, badRequest("start_date to end_date spans more than %d days; ask for a shorter range", maxSpendLogDays).WithParam("end_date")
 	}
 	return start, end.Add(24*time.Hour - time.Microsecond), nil
 }

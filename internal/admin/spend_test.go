@@ -108,11 +108,27 @@ func TestSpendLogs_SummarizesByDay(t *testing.T) {
 	}
 }
 
+// A range to the year 9999 made the summary fill in every day (out of memory, process
+// gone on the old code) and the store query each of them; ranges are bounded.
 func TestSpendLogs_RejectsBadDates(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	code, m := e.call("GET", "/spend/logs?start_date=May&end_date=2026-05-01", master, nil)
-	if code != http.StatusBadRequest {
-		t.Errorf("status = %d %v, want 400", code, m)
+	key := e.generate(map[string]any{"user_id": "u1"})
+	e.logSpend(store.SpendLog{RequestID: "a", APIKey: auth.Hash(key), User: "u1", Model: "m", StartTime: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Spend: 0.5})
+	tests := []struct{ query, wantParam string }{
+		{"start_date=May&end_date=2026-05-01", "start_date"},
+		{"start_date=2026-01-01&end_date=9999-12-31", "end_date"},
+		{"start_date=2026-01-01&end_date=2027-01-02&summarize=false", "end_date"},
+		{"start_date=2026-05-02&end_date=2026-05-01", "end_date"},
+	}
+	for _, tt := range tests {
+		code, m := e.call("GET", "/spend/logs?"+tt.query, key, nil)
+		if code != http.StatusBadRequest || errOf(t, m)["param"] != tt.wantParam {
+			t.Errorf("%s: %d %v, want 400 naming %s", tt.query, code, m, tt.wantParam)
+		}
+	}
+	// The summary runs from the first day with spend (January 2) to the end date.
+	if got := e.list("/spend/logs?start_date=2026-01-01&end_date=2026-12-31", key); len(got) != 364 {
+		t.Errorf("a year's summary has %d days, want 364", len(got))
 	}
 }
