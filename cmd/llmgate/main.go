@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/metrics/prom"
 )
 
 func main() {
@@ -49,7 +50,8 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, cfg, log)
+	pm := prom.New()
+	a, err := app.New(ctx, cfg, log, app.WithMetrics(pm, pm.Handler()))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/limits"
+	"github.com/llmgate/llmgate/internal/metrics"
+	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider/registry"
 	"github.com/llmgate/llmgate/internal/rotation"
@@ -35,10 +37,31 @@ type App struct {
 	// Rotator is the scheduled maintenance: budget resets, key rotation, cleanup.
 	Rotator *rotation.Rotator
 	Logger  *slog.Logger
+
+	auth    *auth.Authenticator
+	metrics http.Handler // GET /metrics; nil: not served
+}
+
+// Option changes how New builds the app.
+type Option func(*options)
+
+type options struct {
+	recorder metrics.Recorder
+	page     http.Handler
+}
+
+// WithMetrics tells rec of every LLM call and upstream attempt. page, if not nil, serves
+// the figures at GET /metrics from Handler (the local server; on Lambda rec writes EMF).
+func WithMetrics(rec metrics.Recorder, page http.Handler) Option {
+	return func(o *options) { o.recorder, o.page = rec, page }
 }
 
 // New builds the store and the handlers.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	st, err := store.New(ctx, store.Options{
 		Table:    cfg.Settings.TableName,
 		Region:   cfg.Settings.Region,
@@ -52,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	gw, err := newGateway(cfg, log, authn, newLimiter(cfg, st, log))
+	gw, err := newGateway(cfg, log, authn, newLimiter(cfg, st, log), o.recorder)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +91,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Keys:    keys,
 		Rotator: rot,
 		Logger:  log,
+		auth:    authn,
+		metrics: o.page,
 	}, nil
 }
 
@@ -104,16 +129,16 @@ func newLimiter(cfg *config.Config, st *store.Store, log *slog.Logger) gateway.L
 }
 
 // newGateway builds the LLM routes: prices, the router over the providers, the handler.
-func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticator, lim gateway.Limiter) (*gateway.Gateway, error) {
+func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticator, lim gateway.Limiter, rec metrics.Recorder) (*gateway.Gateway, error) {
 	pricer, err := pricing.New(cfg.Settings, log)
 	if err != nil {
 		return nil, err
 	}
-	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil), Pricer: pricer, Logger: log})
+	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil), Pricer: pricer, Logger: log, Metrics: rec})
 	if err != nil {
 		return nil, err
 	}
-	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn, Limiter: lim})
+	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn, Limiter: lim, Metrics: rec})
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
@@ -132,10 +157,36 @@ func IsAdminPath(path string) bool {
 // Handler serves both handlers from one listener, as the local server does.
 func (a *App) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && a.metrics != nil {
+			a.serveMetrics(w, r)
+			return
+		}
 		if IsAdminPath(r.URL.Path) {
 			a.Admin.ServeHTTP(w, r)
 			return
 		}
 		a.Gateway.ServeHTTP(w, r)
 	})
+}
+
+// serveMetrics serves GET /metrics to the master key or a proxy_admin key, or to anyone when
+// litellm_settings.require_auth_for_metrics_endpoint is false.
+func (a *App) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		openai.InvalidURL(w, r)
+		return
+	}
+	if req := a.Config.LiteLLMSettings.RequireAuthForMetricsEndpoint; req == nil || *req {
+		p, err := a.auth.Principal(r.Context(), r)
+		if err != nil {
+			openai.WriteError(w, err)
+			return
+		}
+		if !p.IsProxyAdmin() {
+			openai.WriteError(w, openai.Errorf(http.StatusForbidden, openai.TypeAuth,
+				"Only the master key or a proxy_admin key may read /metrics.").WithParam("None"))
+			return
+		}
+	}
+	a.metrics.ServeHTTP(w, r)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -153,4 +154,27 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+var _ metrics.Identified = (*Principal)(nil)
+
+// MetricsWho names the caller in metric labels: the key's hash (never the key), alias,
+// team and user, and the budgets as of the cached records.
+func (p *Principal) MetricsWho() metrics.Who {
+	w := metrics.Who{User: p.UserID}
+	if k := p.Key; k != nil {
+		w.HashedKey, w.KeyMaxBudget, w.KeySpend = k.Token, k.MaxBudget, k.Spend
+		w.KeyAlias = deref(k.KeyAlias)
+	}
+	if t := p.Team; t != nil {
+		w.Team, w.TeamAlias, w.TeamMaxBudget, w.TeamSpend = t.TeamID, deref(t.TeamAlias), t.MaxBudget, t.Spend
+	}
+	return w
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -80,6 +80,10 @@ type LiteLLMSettings struct {
 	UpperboundKeyGenerateParams map[string]any         `yaml:"upperbound_key_generate_params"`
 	DefaultKeyGenerateParams    map[string]any         `yaml:"default_key_generate_params"`
 	ModelGroupAlias             map[string]string      `yaml:"model_group_alias"`
+	// RequireAuthForMetricsEndpoint: GET /metrics needs the master key (or a proxy_admin
+	// key) unless this is false. Unlike LiteLLM, llmgate requires it by default: the series
+	// name keys, teams and users.
+	RequireAuthForMetricsEndpoint *bool `yaml:"require_auth_for_metrics_endpoint"`
 }
 
 // KeyGenerationSettings is litellm_settings.key_generation_settings.

@@ -11,13 +11,13 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
@@ -48,6 +48,8 @@ type Options struct {
 	Router        *router.Router
 	Authenticator Authenticator
 	Limiter       Limiter
+	// Metrics is told of every LLM call once it is answered and settled; nil records none.
+	Metrics metrics.Recorder
 }
 
 // Gateway serves the LLM routes.
@@ -56,6 +58,7 @@ type Gateway struct {
 	router  *router.Router
 	auth    Authenticator
 	limiter Limiter
+	metrics metrics.Recorder
 	log     *slog.Logger
 	maxBody int64
 	// clientMockTesting is llmgate_settings.allow_client_mock_testing.
@@ -72,11 +75,15 @@ func New(o Options) (*Gateway, error) {
 		router:  o.Router,
 		auth:    o.Authenticator,
 		limiter: o.Limiter,
+		metrics: o.Metrics,
 		log:     o.Logger,
 		maxBody: config.DefaultMaxRequestBodyBytes,
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.metrics == nil {
+		g.metrics = metrics.Nop{}
 	}
 	if o.Config != nil && o.Config.Settings.MaxRequestBodyBytes > 0 {
 		g.maxBody = o.Config.Settings.MaxRequestBodyBytes
@@ -116,14 +123,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // call is one LLM request on its way through the gateway: what the log line, the response
 // headers and the settle need.
 type call struct {
-	id    string
-	route string
-	kind  provider.Kind
-	wire  *wire
-	start time.Time
-	req   openai.Request
-	body  []byte
-	model string // model group after aliases
+	id     string
+	route  string
+	kind   provider.Kind
+	wire   *wire
+	start  time.Time
+	caller Caller
+	// routed is when the call was handed to the router (zero if it never was).
+	routed time.Time
+	req    openai.Request
+	body   []byte
+	model  string // model group after aliases
 	// responseID is the id of the upstream's answer, which LiteLLM logs as the request_id.
 	responseID string
 	result     router.Result
@@ -140,6 +150,7 @@ func (g *Gateway) llm(wf *wire, route string) http.Handler {
 		c := &call{id: uuid.NewString(), route: route, kind: wf.kind, wire: wf, start: time.Now(), status: http.StatusOK}
 		w.Header().Set(HeaderCallID, c.id)
 		defer g.logCall(r.Context(), c)
+		defer g.record(c)
 		res, err := g.serveLLM(w, r, c)
 		if err != nil {
 			c.fail(err)
@@ -161,6 +172,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 	if err != nil {
 		return nil, err
 	}
+	c.caller = caller
 	if err := g.readBody(w, r, c); err != nil {
 		return nil, err
 	}
@@ -197,6 +209,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 
 	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req, Header: c.wire.passHeaders(r),
 		MockTesting: caller == nil || caller.IsProxyAdmin() || g.clientMockTesting}
+	c.routed = time.Now()
 	if c.req.Stream && c.kind != provider.Embedding && c.kind != provider.CountTokens {
 		return res, g.stream(w, r, c, rt, pc)
 	}
@@ -438,7 +451,7 @@ func (g *Gateway) settle(ctx context.Context, res Reservation, c *call) {
 	if d := c.result.Deployment; d != nil {
 		o.Deployment = d.ID
 		o.Provider, _ = provider.Split(c.result.Upstream)
-		o.APIBase = apiBase(d.Config.LiteLLMParams.APIBase)
+		o.APIBase = d.APIBase()
 	}
 	if c.result.Model != "" {
 		o.Model = c.result.Model
@@ -476,18 +489,10 @@ const statusClientClosed = 499
 func (g *Gateway) deploymentHeaders(h http.Header, c *call) {
 	if d := c.result.Deployment; d != nil {
 		h.Set(HeaderModelID, d.ID)
-		if b := apiBase(d.Config.LiteLLMParams.APIBase); b != "" {
+		if b := d.APIBase(); b != "" {
 			h.Set(HeaderModelAPIBase, b)
 		}
 	}
-}
-
-// apiBase is an api_base without its query (which may carry a key).
-func apiBase(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 func durationMS(d time.Duration) string {
@@ -519,6 +524,32 @@ func (g *Gateway) logCall(ctx context.Context, c *call) {
 		slog.String("error_type", c.errType),
 	}
 	g.log.LogAttrs(ctx, level, "llm request", attrs[:]...)
+}
+
+// record tells the metrics what the call did.
+func (g *Gateway) record(c *call) {
+	end := time.Now()
+	m := metrics.Call{
+		RequestedModel:   c.req.Model,
+		Model:            c.model,
+		Status:           c.status,
+		ErrorType:        c.errType,
+		UpstreamFailed:   c.result.Attempts > 0 && c.status != statusClientClosed && (c.status != http.StatusOK || c.errType != ""),
+		PromptTokens:     c.usage.PromptTokens,
+		CompletionTokens: c.usage.CompletionTokens,
+		Cost:             c.cost,
+		Total:            end.Sub(c.start),
+	}
+	if c.result.Model != "" {
+		m.Model = c.result.Model
+	}
+	if c.result.Deployment != nil && !c.routed.IsZero() {
+		m.LLM = end.Sub(c.routed)
+	}
+	if id, ok := c.caller.(metrics.Identified); ok {
+		m.Who = id.MetricsWho()
+	}
+	g.metrics.Call(m)
 }
 
 func deploymentID(d *router.Deployment) string {

@@ -102,7 +102,7 @@ func (g *Gateway) modelInfo(w http.ResponseWriter, r *http.Request) {
 		out.Data = append(out.Data, modelEntry{
 			ModelName: d.Group,
 			LiteLLMParams: safeParams{
-				Model: lp.Model, APIBase: apiBase(lp.APIBase), APIVersion: lp.APIVersion, AWSRegionName: lp.AWSRegionName,
+				Model: lp.Model, APIBase: d.APIBase(), APIVersion: lp.APIVersion, AWSRegionName: lp.AWSRegionName,
 				RPM: lp.RPM, TPM: lp.TPM, Weight: lp.Weight, Timeout: lp.Timeout, StreamTimeout: lp.StreamTimeout,
 				MaxRetries: lp.MaxRetries, InputCost: lp.InputCostPerToken, OutputCost: lp.OutputCostPerToken,
 			},

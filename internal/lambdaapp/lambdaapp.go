@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/secretenv"
 )
 
@@ -64,7 +65,8 @@ func New(ctx context.Context, log *slog.Logger) (*app.App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	a, err := app.New(ctx, cfg, log)
+	// Metrics go to the function's log as EMF lines, which CloudWatch turns into metrics.
+	a, err := app.New(ctx, cfg, log, app.WithMetrics(metrics.NewEMF(os.Stdout), nil))
 	if err != nil {
 		return nil, fmt.Errorf("build app: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
@@ -296,6 +297,7 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 			err = try(ctx, p, &call, d, timeout)
 		}
 		if err == nil {
+			r.observe(rt, d, model, nil)
 			return nil
 		}
 		var pe *provider.Error
@@ -304,11 +306,25 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 		}
 		if !pe.Mocked {
 			r.fail(d, len(rt.Group.Deployments), pe.Status)
+			r.observe(rt, d, model, pe)
 		}
 		if !pe.Retryable || n >= maxRetries || r.backoff(ctx, n, pe, deadline) != nil {
 			return err
 		}
 	}
+}
+
+// observe tells the metrics of one attempt of d: a success (pe nil) or a provider error.
+func (r *Router) observe(rt Route, d *Deployment, model string, pe *provider.Error) {
+	a := metrics.Attempt{RequestedModel: rt.Model, Model: d.Group, ModelID: d.ID, UpstreamModel: model, APIBase: d.APIBase()}
+	a.Provider, _ = provider.Split(model)
+	if pe != nil {
+		a.Failed, a.Status, a.State = true, pe.Status, metrics.StatePartialOutage
+		if down, _ := d.CooledDown(r.clock.Now()); down {
+			a.State = metrics.StateOutage
+		}
+	}
+	r.metrics.Attempt(a)
 }
 
 // providerFor is the provider that serves d: the mock provider when the deployment sets

@@ -2,6 +2,7 @@ package router
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,15 @@ func (d *Deployment) Price() pricing.Price { return d.price }
 func (d *Deployment) IsMock() bool {
 	prefix, _ := provider.Split(d.Model)
 	return prefix == "mock" || d.Config.LiteLLMParams.MockResponse != ""
+}
+
+// APIBase is the deployment's api_base without its query, which may carry a key.
+func (d *Deployment) APIBase() string {
+	b := d.Config.LiteLLMParams.APIBase
+	if i := strings.IndexAny(b, "?#"); i >= 0 {
+		return b[:i]
+	}
+	return b
 }
 
 // InFlight is the number of calls the deployment is serving.

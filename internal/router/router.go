@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/viachat"
@@ -95,6 +96,8 @@ type Options struct {
 	Logger    *slog.Logger
 	Clock     Clock          // nil: the real clock
 	Rand      func() float64 // nil: math/rand/v2; values in [0, 1)
+	// Metrics is told of every upstream attempt; nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // Router routes calls. It is safe for concurrent use.
@@ -120,6 +123,7 @@ type Router struct {
 	log       *slog.Logger
 	clock     Clock
 	rand      func() float64
+	metrics   metrics.Recorder
 }
 
 // Group is a model group: the deployments that share a model_name.
@@ -164,9 +168,13 @@ func New(o Options) (*Router, error) {
 		log:          o.Logger,
 		clock:        o.Clock,
 		rand:         o.Rand,
+		metrics:      o.Metrics,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.metrics == nil {
+		r.metrics = metrics.Nop{}
 	}
 	if r.clock == nil {
 		r.clock = realClock{}
