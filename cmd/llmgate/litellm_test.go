@@ -7,6 +7,8 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/llmgate/llmgate/internal/fakeopenai"
@@ -40,6 +42,7 @@ model_list:
       api_key: ` + upstreamKey + `
     model_info:
       id: instruct-1
+      access_groups: ["beta-models"]
   - model_name: badly-configured-openai-endpoint
     litellm_params:
       model: openai/broken
@@ -138,6 +141,75 @@ func TestLiteLLM(t *testing.T) {
 			t.Errorf("mock_timeout with x-litellm-timeout: %d, want 408", code)
 		}
 		wantHeaders(t, "request timeout", h, "X-Litellm-Timeout", "0.001")
+	})
+
+	// test_models.py: /model/info and /v1/models show what the key may use, one deployment by
+	// ?litellm_model_id=, and only model access groups by ?only_model_access_groups=True.
+	t.Run("models", func(t *testing.T) {
+		instruct := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-instruct"}})["key"].(string)
+		get := func(key, path string) map[string]any {
+			t.Helper()
+			resp, b := s.request(t, key, "GET", path, nil)
+			var m map[string]any
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &m) != nil {
+				t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+			}
+			return m
+		}
+		all := get(instruct, "/model/info")["data"].([]any)
+		if len(all) != 1 || all[0].(map[string]any)["model_name"] != "gpt-instruct" {
+			t.Fatalf("/model/info for a gpt-instruct key: %v", all)
+		}
+		one := get(masterKey, "/model/info?litellm_model_id=instruct-1")["data"].([]any)
+		if len(one) != 1 || !reflect.DeepEqual(one[0], all[0]) {
+			t.Errorf("/model/info?litellm_model_id=instruct-1 = %v, want %v", one, all[0])
+		}
+		for _, c := range []struct {
+			key, path string
+			want      []string
+		}{
+			{key, "/v1/models?only_model_access_groups=True", []string{"beta-models"}},
+			{masterKey, "/v1/models?litellm_model_id=gpt35-1", []string{"gpt-3.5-turbo"}},
+			{instruct, "/v1/models", []string{"gpt-instruct"}},
+			{instruct, "/v1/models?litellm_model_id=gpt35-1", []string{}},
+		} {
+			got := []string{}
+			for _, m := range get(c.key, c.path)["data"].([]any) {
+				got = append(got, m.(map[string]any)["id"].(string))
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s = %v, want %v", c.path, got, c.want)
+			}
+		}
+		withoutGroups := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-3.5-turbo"}})["key"].(string)
+		if d := get(withoutGroups, "/v1/models?only_model_access_groups=True")["data"].([]any); len(d) != 0 {
+			t.Errorf("access groups of a key without any: %v", d)
+		}
+	})
+
+	// test_openai_endpoints.py test_batch_chat_completions: model "a,b" answers a list, one
+	// chat completion per model, each charged to the key; a model the key may not use answers
+	// its error in its place.
+	t.Run("batch completion", func(t *testing.T) {
+		code, _, b := chatAs(t, s, masterKey, map[string]any{"model": "gpt-3.5-turbo,fake-openai-endpoint"})
+		var list []map[string]any
+		if code != http.StatusOK || json.Unmarshal(b, &list) != nil || len(list) != 2 {
+			t.Fatalf("batch: %d %s, want a list of 2", code, b)
+		}
+		for i, want := range []string{"gpt-3.5-turbo", "fake"} {
+			if list[i]["object"] != "chat.completion" || list[i]["model"] != want {
+				t.Errorf("batch answer %d: %v, want a chat completion of %s", i, list[i], want)
+			}
+		}
+		one := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-3.5-turbo"}})["key"].(string)
+		code, _, b = chatAs(t, s, one, map[string]any{"model": "gpt-3.5-turbo, gpt-instruct"})
+		if code != http.StatusOK || json.Unmarshal(b, &list) != nil || len(list) != 2 || list[0]["object"] != "chat.completion" || list[1]["error"] == nil {
+			t.Fatalf("batch with a model the key may not use: %d %s", code, b)
+		}
+		info := s.admin(t, "GET", "/key/info?key="+one, nil)["info"].(map[string]any)
+		if info["spend"].(float64) <= 0 {
+			t.Errorf("key spend after a batch call: %v", info["spend"])
+		}
 	})
 
 	// test_spend_logs.py: the spend log of a call is found by the response's id.

@@ -179,6 +179,9 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 	if c.req.Model == "" {
 		return nil, openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "you must provide a model parameter").WithParam("model")
 	}
+	if models := batchModels(c); models != nil {
+		return nil, g.batch(w, r, c, models)
+	}
 	c.model = c.req.Model
 	if caller != nil {
 		if c.model, err = caller.ResolveModel(c.req.Model); err != nil {

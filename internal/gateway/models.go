@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
@@ -26,12 +28,7 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	var names []string
-	for _, name := range g.router.Models() {
-		if caller == nil || caller.Allowed(name) {
-			names = append(names, name)
-		}
-	}
+	names := g.modelNames(r, caller)
 	if anthropicShape {
 		openai.WriteJSON(w, http.StatusOK, anthropic.NewModelList(names, time.Unix(modelCreated, 0)))
 		return
@@ -41,6 +38,43 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, openai.Model{ID: name, Object: "model", Created: modelCreated, OwnedBy: "openai"})
 	}
 	openai.WriteJSON(w, http.StatusOK, list)
+}
+
+// modelNames are the names GET /v1/models lists: the model groups and aliases the caller
+// may use; with ?only_model_access_groups=true, the model access groups of those instead;
+// with ?litellm_model_id=, the group of that deployment only.
+func (g *Gateway) modelNames(r *http.Request, caller Caller) []string {
+	allowed := func(name string) bool { return caller == nil || caller.Allowed(name) }
+	q := r.URL.Query()
+	if id := q.Get("litellm_model_id"); id != "" {
+		for _, d := range g.router.Deployments() {
+			if d.ID == id && allowed(d.Group) {
+				return []string{d.Group}
+			}
+		}
+		return nil
+	}
+	if onlyGroups, _ := strconv.ParseBool(q.Get("only_model_access_groups")); onlyGroups {
+		var names []string
+		for _, d := range g.router.Deployments() {
+			if !allowed(d.Group) {
+				continue
+			}
+			for _, ag := range d.Config.ModelInfo.AccessGroups {
+				if !slices.Contains(names, ag) {
+					names = append(names, ag)
+				}
+			}
+		}
+		return names
+	}
+	var names []string
+	for _, name := range g.router.Models() {
+		if allowed(name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // safeParams are the litellm_params /model/info shows: never api_key, AWS credentials or
@@ -83,18 +117,23 @@ type modelEntry struct {
 }
 
 // modelInfo answers GET /model/info: each deployment the caller may use, with its prices
-// and limits and without secrets.
+// and limits and without secrets; ?litellm_model_id= keeps that deployment only and
+// ?only_model_access_groups=true those in a model access group.
 func (g *Gateway) modelInfo(w http.ResponseWriter, r *http.Request) {
 	caller, err := g.caller(r)
 	if err != nil {
 		openai.WriteError(w, err)
 		return
 	}
+	q := r.URL.Query()
+	id := q.Get("litellm_model_id")
+	onlyGroups, _ := strconv.ParseBool(q.Get("only_model_access_groups"))
 	out := struct {
 		Data []modelEntry `json:"data"`
 	}{Data: []modelEntry{}}
 	for _, d := range g.router.Deployments() {
-		if caller != nil && !caller.Allowed(d.Group) {
+		if (caller != nil && !caller.Allowed(d.Group)) || (id != "" && d.ID != id) ||
+			(onlyGroups && len(d.Config.ModelInfo.AccessGroups) == 0) {
 			continue
 		}
 		lp, mi, price := d.Config.LiteLLMParams, d.Config.ModelInfo, d.Price()
