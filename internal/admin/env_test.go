@@ -31,7 +31,7 @@ const master = "sk-master-1234"
 
 // env is an admin handler over a fresh DynamoDB Local table, with a clock tests can move.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	h     http.Handler
 	st    *store.Store
 	authn *auth.Authenticator
@@ -42,7 +42,7 @@ type env struct {
 
 type envOption func(*config.Config, *admin.Options)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	cfg, _, err := config.Parse(nil, func(string) (string, bool) { return "", false })
 	if err != nil {

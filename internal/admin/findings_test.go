@@ -129,7 +129,7 @@ func TestFinding_KeysWithoutUserCannotMintKeys(t *testing.T) {
 		key  string
 		body map[string]any
 	}{
-		"key without user, empty body":   {loose, map[string]any{}},
+		"key without user, empty body":    {loose, map[string]any{}},
 		"team key without user, personal": {teamKey, map[string]any{}},
 		"team key without user, team key": {teamKey, map[string]any{"team_id": "t"}},
 	} {

@@ -362,6 +362,18 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if req.TempBudgetIncrease.Set != req.TempBudgetExpiry.Set {
 		return invalid("temp_budget_increase and temp_budget_expiry must be set together.")
 	}
+	if req.TempBudgetIncrease.Has() {
+		if err := checkAmount("temp_budget_increase", req.TempBudgetIncrease.V); err != nil {
+			return err
+		}
+	}
+	if req.TempBudgetExpiry.Has() {
+		if _, err := time.Parse(time.RFC3339, req.TempBudgetExpiry.V); err != nil {
+			if _, err := time.Parse(time.DateOnly, req.TempBudgetExpiry.V); err != nil {
+				return badRequest("temp_budget_expiry must be an ISO date or time (2026-01-31 or 2026-01-31T00:00:00Z), got %q", req.TempBudgetExpiry.V).WithParam("temp_budget_expiry")
+			}
+		}
+	}
 	missing := notFound(fmt.Sprintf("Key not found, passed key=%s", auth.KeyName(req.Key)))
 	old, _, err := h.keyFor(r, p, req.Key, missing)
 	if err != nil {

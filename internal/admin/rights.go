@@ -144,7 +144,9 @@ func inherit(k *store.Key, ceilings []rights, ix *auth.ModelIndex) error {
 		if b := c.budget.MaxBudget; unsetBudget && b != nil && (k.MaxBudget == nil || *b < *k.MaxBudget) {
 			v := *b
 			k.MaxBudget = &v
-			k.BudgetDuration, k.BudgetResetAt = c.budget.BudgetDuration, c.budget.BudgetResetAt
+			if k.BudgetDuration == "" {
+				k.BudgetDuration, k.BudgetResetAt = c.budget.BudgetDuration, c.budget.BudgetResetAt
+			}
 		}
 		k.TPMLimit = lowerCap(k.TPMLimit, c.limits.TPMLimit, unsetTPM)
 		k.RPMLimit = lowerCap(k.RPMLimit, c.limits.RPMLimit, unsetRPM)

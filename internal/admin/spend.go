@@ -27,6 +27,11 @@ func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 			return err
 		}
 	}
+	if uid := q.Get("user_id"); uid != "" {
+		if err := mayAct(r, p, target{user: uid}, forbidden("You can only view the spend logs of your own user.")); err != nil {
+			return err
+		}
+	}
 	f := store.SpendLogFilter{UserID: q.Get("user_id"), Limit: maxSpendLogs}
 	if k := q.Get("api_key"); k != "" {
 		f.APIKey = auth.TokenOf(k)

@@ -67,7 +67,7 @@ func TestSpendLogs_FiltersAsLiteLLM(t *testing.T) {
 		{"by request_id", "/spend/logs?request_id=b", master, []string{"b"}},
 		{"unknown request_id", "/spend/logs?request_id=zz", master, []string{}},
 		{"one day", "/spend/logs?start_date=2026-05-02&end_date=2026-05-02&summarize=false", master, []string{"c"}},
-		{"an internal user sees only their own", "/spend/logs?user_id=u2", key1, []string{"b", "a"}},
+		{"an internal user sees only their own", "/spend/logs", key1, []string{"b", "a"}},
 		{"an internal user cannot read another user's request", "/spend/logs?request_id=c", key1, []string{}},
 	}
 	for _, tt := range tests {
@@ -75,6 +75,9 @@ func TestSpendLogs_FiltersAsLiteLLM(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	// Naming another user is refused rather than silently answered with one's own logs.
+	code, body := e.call("GET", "/spend/logs?user_id=u2", key1, nil)
+	wantError(t, code, body, 403, "auth_error", "You can only view the spend logs of your own user.")
 	logs := e.list("/spend/logs?request_id=a", master)
 	if l := logs[0]; l["api_key"] != auth.Hash(key1) || l["spend"] != 0.5 || l["startTime"] == nil || l["status"] != "success" {
 		t.Errorf("log fields = %v", l)

@@ -4,6 +4,7 @@ package duration
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -88,7 +89,11 @@ func (d D) Add(t time.Time) time.Time {
 func (d D) Approx() time.Duration {
 	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	if d.Unit == Month {
-		return time.Duration(d.Value) * 30 * 24 * time.Hour
+		const month = 30 * 24 * time.Hour
+		if d.Value > int(math.MaxInt64/month) {
+			return math.MaxInt64 // saturates as Sub does, rather than wrapping negative
+		}
+		return time.Duration(d.Value) * month
 	}
 	return d.Add(base).Sub(base)
 }

@@ -29,6 +29,8 @@ func TestParse(t *testing.T) {
 		{"36500d", D{36500, Day}, false},
 		{"36600d", D{}, true},
 		{"1000000w", D{}, true},
+		{"1200mo", D{1200, Month}, false},
+		{"1000000mo", D{}, true}, // 30 days × 10⁶ once wrapped time.Duration negative and passed
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -1,0 +1,241 @@
+package admin_test
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/llmgate/llmgate/internal/admin"
+	"github.com/llmgate/llmgate/internal/auth"
+)
+
+// Relations of a caller to the object a route acts on, as the permission table names them.
+const (
+	relStranger  = "stranger"         // none
+	relOwner     = "owner"            // its own user record, its own personal key
+	relTeamAdmin = "team admin"       // admin of the team (of the key)
+	relMember    = "team member"      // plain member of a team that grants nothing
+	relPermitted = "permitted member" // plain member of a team that grants every key route
+)
+
+// fixture is one case's world: a caller with a role and a relation to the objects.
+type fixture struct {
+	caller string // the caller's key
+	self   string // the caller's user id
+	other  string // another user
+	team   string // a team the other user is a member of (and the caller, per relation)
+	key    string // the object key: the caller's personal key (owner), else the other user's
+	n      int64
+}
+
+var fixtureSeq atomic.Int64
+
+// newFixture builds a case's records through the admin API with the master key.
+func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
+	t.Helper()
+	n := fixtureSeq.Add(1)
+	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), n: n}
+	f.caller = e.user(f.self, role)
+	members := []any{map[string]any{"user_id": f.other, "role": "user"}}
+	switch rel {
+	case relTeamAdmin:
+		members = append(members, map[string]any{"user_id": f.self, "role": "admin"})
+	case relMember, relPermitted:
+		members = append(members, map[string]any{"user_id": f.self, "role": "user"})
+	}
+	team := map[string]any{"team_id": f.team, "members_with_roles": members}
+	if rel == relPermitted {
+		team["team_member_permissions"] = admin.TeamMemberPermissions
+	}
+	e.ok("POST", "/team/new", master, team)
+	switch rel {
+	case relOwner:
+		f.key = e.generate(map[string]any{"user_id": f.self})
+	case relStranger:
+		f.key = e.generate(map[string]any{"user_id": f.other})
+	default:
+		f.key = e.generate(map[string]any{"user_id": f.other, "team_id": f.team})
+	}
+	return f
+}
+
+// subject is the user a user route names: the caller itself as owner, else the other user.
+func (f *fixture) subject(rel string) string {
+	if rel == relOwner {
+		return f.self
+	}
+	return f.other
+}
+
+// probe is a request that a route serves with 200 when the caller may make it.
+type probe struct {
+	kind         string // what the route acts on: "key", "user", "team" or "" (nothing owned)
+	method, path string
+	body         any
+}
+
+// probes are the requests of the generated test, one per route of the permission table.
+var probes = map[string]func(f *fixture, rel string) probe{
+	"POST /key/generate": func(f *fixture, rel string) probe {
+		switch rel {
+		case relOwner:
+			return probe{"key", "POST", "/key/generate", map[string]any{}}
+		case relStranger:
+			return probe{"key", "POST", "/key/generate", map[string]any{"user_id": f.other}}
+		}
+		return probe{"key", "POST", "/key/generate", map[string]any{"team_id": f.team}}
+	},
+	"GET /key/info": func(f *fixture, _ string) probe {
+		return probe{"key", "GET", "/key/info?key=" + url.QueryEscape(f.key), nil}
+	},
+	"POST /key/update": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/update", map[string]any{"key": f.key, "metadata": map[string]any{"a": 1}}}
+	},
+	"POST /key/delete": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/delete", map[string]any{"keys": []string{f.key}}}
+	},
+	"POST /key/block": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/block", map[string]any{"key": f.key}}
+	},
+	"POST /key/unblock": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/unblock", map[string]any{"key": f.key}}
+	},
+	"POST /key/regenerate": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/regenerate", map[string]any{"key": f.key}}
+	},
+	"POST /key/{key}/regenerate": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/" + f.key + "/regenerate", map[string]any{}}
+	},
+	"GET /key/list": func(f *fixture, rel string) probe {
+		switch rel {
+		case relOwner, relStranger:
+			return probe{"key", "GET", "/key/list?user_id=" + f.subject(rel), nil}
+		}
+		return probe{"key", "GET", "/key/list?team_id=" + f.team, nil}
+	},
+	"POST /key/{key}/reset_spend": func(f *fixture, _ string) probe {
+		return probe{"key", "POST", "/key/" + f.key + "/reset_spend", map[string]any{"reset_to": 0}}
+	},
+	"POST /user/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/user/new", map[string]any{"user_id": fmt.Sprintf("new%d", f.n)}}
+	},
+	"GET /user/info": func(f *fixture, rel string) probe {
+		return probe{"user", "GET", "/user/info?user_id=" + f.subject(rel), nil}
+	},
+	"POST /user/update": func(f *fixture, rel string) probe {
+		return probe{"user", "POST", "/user/update", map[string]any{"user_id": f.subject(rel), "user_email": fmt.Sprintf("u%d@example.com", f.n)}}
+	},
+	"POST /user/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/user/delete", map[string]any{"user_ids": []string{f.other}}}
+	},
+	"GET /user/list": func(*fixture, string) probe { return probe{"", "GET", "/user/list", nil} },
+	"POST /team/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/team/new", map[string]any{"team_id": fmt.Sprintf("new%d", f.n)}}
+	},
+	"GET /team/info": func(f *fixture, _ string) probe {
+		return probe{"team", "GET", "/team/info?team_id=" + f.team, nil}
+	},
+	"POST /team/update": func(f *fixture, _ string) probe {
+		return probe{"team", "POST", "/team/update", map[string]any{"team_id": f.team, "metadata": map[string]any{"a": 1}}}
+	},
+	"POST /team/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/team/delete", map[string]any{"team_ids": []string{f.team}}}
+	},
+	"POST /team/member_add": func(f *fixture, _ string) probe {
+		return probe{"team", "POST", "/team/member_add", map[string]any{"team_id": f.team,
+			"member": map[string]any{"user_id": fmt.Sprintf("added%d", f.n), "role": "user"}}}
+	},
+	"POST /team/member_delete": func(f *fixture, _ string) probe {
+		return probe{"team", "POST", "/team/member_delete", map[string]any{"team_id": f.team, "user_id": f.other}}
+	},
+	"POST /team/block": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/team/block", map[string]any{"team_id": f.team}}
+	},
+	"POST /team/unblock": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/team/unblock", map[string]any{"team_id": f.team}}
+	},
+	"GET /team/list": func(f *fixture, rel string) probe {
+		return probe{"user", "GET", "/team/list?user_id=" + f.subject(rel), nil}
+	},
+	"GET /spend/logs": func(f *fixture, rel string) probe {
+		return probe{"user", "GET", "/spend/logs?user_id=" + f.subject(rel), nil}
+	},
+}
+
+// allowed is what the permission table says of a caller with role and relation on a
+// route whose object is of kind: proxy admins always; others when the route admits the
+// role and either the role reaches every object or the relation is one the row grants.
+func allowed(row admin.Row, role, rel, kind string) bool {
+	if role == auth.RoleProxyAdmin {
+		return true
+	}
+	if row.Roles != nil && !slices.Contains(row.Roles, role) {
+		return false
+	}
+	if slices.Contains(row.All, role) {
+		return true
+	}
+	switch {
+	case rel == relOwner:
+		return (kind == "key" || kind == "user") && (row.Owner || row.KeyUser)
+	case kind != "key" && kind != "team":
+		return false
+	case rel == relTeamAdmin: // an admin is a member too
+		return row.TeamAdmin || row.Members && row.Member == ""
+	case rel == relMember:
+		return row.Members && row.Member == ""
+	case rel == relPermitted:
+		return row.Members
+	}
+	return false
+}
+
+// TestPermissionTable_EveryRoleOnEveryRoute is generated from the permission table: every
+// role, in every relation to the object, against every management route, gets 200 exactly
+// where the table allows it and a refusal everywhere else.
+func TestPermissionTable_EveryRoleOnEveryRoute(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	roles := []string{auth.RoleProxyAdmin, auth.RoleProxyAdminViewer, auth.RoleInternalUser, auth.RoleInternalUserViewer}
+	rels := []string{relStranger, relOwner, relTeamAdmin, relMember, relPermitted}
+	for _, row := range admin.Permissions() {
+		mk, ok := probes[row.Pattern]
+		if !ok {
+			t.Errorf("route %s has no probe: add one to probes", row.Pattern)
+			continue
+		}
+		t.Run(row.Pattern, func(t *testing.T) {
+			t.Parallel()
+			for _, role := range roles {
+				for _, rel := range rels {
+					t.Run(role+"/"+rel, func(t *testing.T) {
+						t.Parallel()
+						f := e.newFixture(t, role, rel)
+						pr := mk(f, rel)
+						want := allowed(row, role, rel, pr.kind)
+						code, m := e.raw(pr.method, pr.path, f.caller, pr.body)
+						switch {
+						case want && code != 200:
+							t.Errorf("%s %s: %d %s, want 200", pr.method, pr.path, code, m)
+						case !want && (code < 400 || code >= 500 || code == 413):
+							t.Errorf("%s %s: %d %s, want a refusal", pr.method, pr.path, code, m)
+						}
+					})
+				}
+			}
+			// The master key may call every route.
+			f := e.newFixture(t, auth.RoleInternalUser, relStranger)
+			pr := mk(f, relStranger)
+			if code, m := e.raw(pr.method, pr.path, master, pr.body); code != 200 {
+				t.Errorf("master key: %s %s: %d %s", pr.method, pr.path, code, m)
+			}
+		})
+	}
+	for pattern := range probes {
+		if !slices.ContainsFunc(admin.Permissions(), func(r admin.Row) bool { return r.Pattern == pattern }) {
+			t.Errorf("probe for %s, which is no route", pattern)
+		}
+	}
+}
