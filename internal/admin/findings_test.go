@@ -1,15 +1,18 @@
 package admin_test
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -437,4 +440,34 @@ func TestFinding_BadNumbersAndSizesAre400s(t *testing.T) {
 	// The id checks apply to query parameters too (a 3 KB key is over DynamoDB's key size).
 	code, m := e.call("GET", "/key/info?key="+strings.Repeat("a", 3000), master, nil)
 	wantError(t, code, m, 400, "invalid_request_error", "")
+}
+
+// TestFinding_WorstCaseBudgetsResetInOneRun checks the bound on resetting budgets: a key and
+// a team with as many as the bound allows, all due at once, are reset by one rotator run
+// (DynamoDB caps the update's expression at 4 KB), and one more is refused.
+func TestFinding_WorstCaseBudgetsResetInOneRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := func(i int) string { return strings.Repeat(string(rune('a'+i)), 256) }
+	var windows []any
+	models := map[string]any{}
+	for i := range 5 {
+		windows = append(windows, map[string]any{"budget_duration": fmt.Sprintf("%ds", i+1), "max_budget": 1})
+		models[long(i)] = map[string]any{"budget_limit": 1, "time_period": "1s"}
+	}
+	e.generate(map[string]any{"max_budget": 1, "budget_duration": "1s", "budget_limits": windows, "model_max_budget": models})
+	var teamWindows []any
+	for i := range 10 {
+		teamWindows = append(teamWindows, map[string]any{"budget_duration": fmt.Sprintf("%ds", i+1), "max_budget": 1})
+	}
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "max_budget": 1, "budget_duration": "1s", "budget_limits": teamWindows})
+	code, m := e.call("POST", "/team/update", master, map[string]any{"team_id": "t",
+		"budget_limits": append(teamWindows, map[string]any{"budget_duration": "11s", "max_budget": 1})})
+	wantError(t, code, m, 400, "invalid_request_error", "")
+
+	e.advance(time.Minute)
+	rep, err := rotation.New(rotation.Options{Store: e.st, Now: e.clock}).Run(t.Context())
+	if err != nil || rep.Failures > 0 || rep.Resets != 2 {
+		t.Errorf("rotator run: %+v %v, want the key and the team reset without failures", rep, err)
+	}
 }

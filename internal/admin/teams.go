@@ -808,6 +808,11 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 	if req.MaxBudgetInTeam.Has() && req.MaxBudgetInTeam.V < 0 {
 		return invalid(fmt.Sprintf("max_budget_in_team cannot be negative. Received: %s", pyFloat(req.MaxBudgetInTeam.V)))
 	}
+	if req.MaxBudgetInTeam.Has() {
+		if err := checkAmount("max_budget_in_team", req.MaxBudgetInTeam.V); err != nil {
+			return err
+		}
+	}
 	ctx := r.Context()
 	now := h.Now().UTC()
 	var plan *memberPlan
