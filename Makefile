@@ -25,8 +25,9 @@ vet:
 unit: deps
 	scripts/with-dynamodb.sh $(GO) test -race -count=1 -timeout 10m $(PKGS)
 
-acceptance: deps ## the Node openai SDK (acceptance/) against cmd/llmgate on DynamoDB Local
-	@[ -x acceptance/node_modules/.bin/node ] || npm ci --prefix acceptance --no-audit --no-fund --loglevel=error
+acceptance: deps ## the Node openai and Anthropic SDKs, Claude Code and Codex CLI (acceptance/) against cmd/llmgate on DynamoDB Local
+	@[ -x acceptance/node_modules/.bin/node ] && [ -x acceptance/node_modules/.bin/claude ] && [ -x acceptance/node_modules/.bin/codex ] || \
+		npm ci --prefix acceptance --no-audit --no-fund --loglevel=error
 	cd acceptance && ../scripts/with-dynamodb.sh node_modules/.bin/node --test
 
 bench: deps ## gateway overhead: direct vs llmgate (auth off, full path) vs Portkey; table + bench/results/*.json

@@ -41,9 +41,47 @@ async function waitReady(url, child, what) {
 }
 
 /**
- * Starts llmgate and returns { baseURL, stop }. stop() ends every process this started.
+ * Builds a Go command of the repository (./cmd/NAME) into dir and returns its path.
  */
-export async function startGateway() {
+function buildCommand(name, dir) {
+  const bin = join(dir, name);
+  execFileSync('go', ['build', '-o', bin, `./cmd/${name}`], { cwd: root, stdio: 'inherit' });
+  return bin;
+}
+
+/**
+ * Starts cmd/fakeupstream (the fake Anthropic and OpenAI upstreams on one port) and returns
+ * { url, stop }.
+ */
+export async function startFakeUpstream() {
+  const dir = mkdtempSync(join(tmpdir(), 'llmgate-fake-'));
+  const child = spawn(buildCommand('fakeupstream', dir), [], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = await new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (b) => {
+      out += b;
+      const i = out.indexOf('\n');
+      if (i >= 0) ok(out.slice(0, i).trim());
+    });
+    child.once('exit', (code) => fail(new Error(`fakeupstream exited with ${code}`)));
+  }).catch(async (err) => {
+    await stop();
+    throw err;
+  });
+  return { url, stop };
+}
+
+/**
+ * Starts llmgate and returns { baseURL, stop }. stop() ends every process this started.
+ * config is the config file to serve (default: the repository's demo config).
+ */
+export async function startGateway({ config = join(root, 'config.demo.yaml') } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'llmgate-acceptance-'));
   const stops = [() => rmSync(dir, { recursive: true, force: true })];
   const stop = async () => {
@@ -57,11 +95,7 @@ export async function startGateway() {
       stops.push(() => process.kill(pid));
       endpoint = `http://127.0.0.1:${port}`;
     }
-    let bin = process.env.LLMGATE_BIN;
-    if (!bin) {
-      bin = join(dir, 'llmgate');
-      execFileSync('go', ['build', '-o', bin, './cmd/llmgate'], { cwd: root, stdio: 'inherit' });
-    }
+    const bin = process.env.LLMGATE_BIN || buildCommand('llmgate', dir);
     const port = await freePort();
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LLMGATE_') || k.startsWith('LITELLM_')) delete env[k];
@@ -70,7 +104,7 @@ export async function startGateway() {
       LLMGATE_TABLE: `acceptance-${randomBytes(4).toString('hex')}`,
       LITELLM_MASTER_KEY: masterKey,
     });
-    const child = spawn(bin, ['--config', join(root, 'config.demo.yaml'), '--port', String(port)], {
+    const child = spawn(bin, ['--config', config, '--port', String(port)], {
       env,
       stdio: ['ignore', 'ignore', process.env.ACCEPTANCE_LOG ? 'inherit' : 'ignore'],
     });

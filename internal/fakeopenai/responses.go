@@ -86,7 +86,7 @@ func (s *Server) responses(w http.ResponseWriter, model string, stream bool, bod
 	send(map[string]any{"type": "response.created", "response": responseObject(model, "in_progress", []map[string]any{}, "")})
 	send(map[string]any{"type": "response.in_progress", "response": responseObject(model, "in_progress", []map[string]any{}, "")})
 	for i, it := range output {
-		send(map[string]any{"type": "response.output_item.added", "output_index": i, "item": it})
+		send(map[string]any{"type": "response.output_item.added", "output_index": i, "item": added(it)})
 		if it["type"] == "function_call" {
 			send(map[string]any{"type": "response.function_call_arguments.delta", "item_id": it["id"], "output_index": i, "delta": it["arguments"]})
 			send(map[string]any{"type": "response.function_call_arguments.done", "item_id": it["id"], "output_index": i, "arguments": it["arguments"]})
@@ -104,4 +104,20 @@ func (s *Server) responses(w http.ResponseWriter, model string, stream bool, bod
 	}
 	send(map[string]any{"type": "response.completed", "response": responseObject(model, "completed", output, ResponsesUsage)})
 	s.completed.Add(1)
+}
+
+// added is an output item as response.output_item.added announces it: in progress, with no
+// content or arguments yet.
+func added(it map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range it {
+		out[k] = v
+	}
+	out["status"] = "in_progress"
+	if it["type"] == "function_call" {
+		out["arguments"] = ""
+	} else {
+		out["content"] = []any{}
+	}
+	return out
 }

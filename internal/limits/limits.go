@@ -205,6 +205,10 @@ func callType(route string) string {
 		return "aembedding"
 	case "/completions":
 		return "atext_completion"
+	case "/messages":
+		return "anthropic_messages"
+	case "/responses":
+		return "aresponses"
 	default:
 		return "acompletion"
 	}

@@ -83,7 +83,7 @@ type Item struct {
 	Name      string          `json:"name,omitempty"`      // function_call
 	Arguments *string         `json:"arguments,omitempty"` // function_call
 	Output    json.RawMessage `json:"output,omitempty"`    // function_call_output: a string or parts
-	Summary   []Part          `json:"summary,omitempty"`   // reasoning
+	Summary   []SummaryPart   `json:"summary,omitempty"`   // reasoning
 	// EncryptedContent is a reasoning item's opaque state (include reasoning.encrypted_content).
 	EncryptedContent *string `json:"encrypted_content,omitempty"`
 }
@@ -119,14 +119,21 @@ const (
 	PartSummaryText = "summary_text"
 )
 
-// Part is a content part (or a reasoning summary part).
+// Part is a content part. Text and annotations are always sent: clients append to an
+// output_text part's text and read its annotations.
 type Part struct {
 	Type        string  `json:"type"`
-	Text        string  `json:"text,omitempty"`
+	Text        string  `json:"text"`
 	ImageURL    string  `json:"image_url,omitempty"` // input_image
 	Refusal     string  `json:"refusal,omitempty"`
-	Annotations []any   `json:"annotations,omitempty"`
+	Annotations []any   `json:"annotations"`
 	Detail      *string `json:"detail,omitempty"`
+}
+
+// SummaryPart is a part of a reasoning item's summary.
+type SummaryPart struct {
+	Type string `json:"type"` // summary_text
+	Text string `json:"text"`
 }
 
 // Tool is a tool; only function tools (name, parameters) can be translated.

@@ -18,7 +18,8 @@ import (
 // messagesToChat translates a Messages request. System blocks become one system message;
 // tool_result blocks become tool messages ahead of the user's other content; thinking blocks
 // of earlier turns are dropped (chat has no place for them); tools with an input_schema
-// become function tools and server tools (web_search, ...) are refused.
+// become function tools and server tools (web_search, ...) are refused; thinking is left to
+// the model's default.
 func messagesToChat(body []byte) (*chatRequest, error) {
 	r, err := anthropic.DecodeRequest(body)
 	if err != nil {
@@ -59,21 +60,9 @@ func messagesToChat(body []byte) (*chatRequest, error) {
 			cr.ParallelToolCalls = new(bool)
 		}
 	}
-	if th := r.Thinking; th != nil && th.Type == "enabled" {
-		cr.ReasoningEffort = effort(th.BudgetTokens)
-	}
+	// thinking is not sent: chat's reasoning_effort is refused by models that do not reason,
+	// and Claude Code asks for thinking on every call.
 	return cr, nil
-}
-
-// effort maps a thinking budget to a reasoning effort, with LiteLLM's thresholds.
-func effort(budget int) string {
-	switch {
-	case budget >= 10000:
-		return "high"
-	case budget >= 5000:
-		return "medium"
-	}
-	return "low"
 }
 
 func messageToChat(m anthropic.Message) ([]translate.Message, error) {

@@ -154,7 +154,7 @@ func messageItem(text string) responses.Item {
 }
 
 func reasoningItem(text string) responses.Item {
-	return responses.Item{Type: responses.ItemReasoning, ID: translate.NewID("rs_"), Summary: []responses.Part{{Type: responses.PartSummaryText, Text: text}}}
+	return responses.Item{Type: responses.ItemReasoning, ID: translate.NewID("rs_"), Summary: []responses.SummaryPart{{Type: responses.PartSummaryText, Text: text}}}
 }
 
 func callItem(id, name, args string) responses.Item {
@@ -313,7 +313,7 @@ func (rs *responsesStream) openItem(typ, callID, name string) {
 		rs.event(responses.EventOutputItemAdded, map[string]any{"output_index": rs.open,
 			"item": map[string]any{"type": rs.item.Type, "id": rs.item.ID, "summary": []any{}}})
 		rs.event(responses.EventSummaryPartAdded, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "summary_index": 0,
-			"part": responses.Part{Type: responses.PartSummaryText}})
+			"part": responses.SummaryPart{Type: responses.PartSummaryText}})
 	case responses.ItemMessage:
 		rs.item = messageItem("")
 		// Clients parse the added item: it must carry its (empty) content.

@@ -73,7 +73,6 @@ type chatRequest struct {
 	Tools             []translate.Tool      `json:"tools,omitempty"`
 	ToolChoice        any                   `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool                 `json:"parallel_tool_calls,omitempty"`
-	ReasoningEffort   string                `json:"reasoning_effort,omitempty"`
 	User              string                `json:"user,omitempty"`
 	Stream            bool                  `json:"stream,omitempty"`
 	StreamOptions     *openai.StreamOptions `json:"stream_options,omitempty"`

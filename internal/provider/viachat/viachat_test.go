@@ -150,6 +150,10 @@ func TestResponses_StreamOfToolCall(t *testing.T) {
 	if item := evs[8]["item"].(map[string]any); item["content"] == nil || item["role"] != "assistant" {
 		t.Errorf("output_item.added %v", item)
 	}
+	// The SDKs append deltas to the added part's text and read its annotations.
+	if part := evs[9]["part"].(map[string]any); part["text"] != "" || part["annotations"] == nil {
+		t.Errorf("content_part.added %v", evs[9])
+	}
 	call := evs[18]["item"].(map[string]any)
 	if call["type"] != "function_call" || call["call_id"] != "call_1" || call["arguments"] != `{"city":"Paris"}` {
 		t.Errorf("function_call done %v", call)
