@@ -3,13 +3,18 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // boundsConfig has a group of two real deployments on the fake upstream at %[1]s ("pair",
-// which can be cooled down), and a mock group.
+// which can be cooled down), a mock group, and "slow" on the slow streaming upstream at
+// %[2]s. The server gives bodies and idle connections one second.
 const boundsConfig = `
 model_list:
   - model_name: demo
@@ -29,11 +34,19 @@ model_list:
       api_key: ` + upstreamKey + `
     model_info:
       id: pair-2
+  - model_name: slow
+    litellm_params:
+      model: openai/slow
+      api_base: %[2]s/v1
+      api_key: ` + upstreamKey + `
 router_settings:
   num_retries: 0
   cooldown_time: 600
 general_settings:
   master_key: ` + masterKey + `
+llmgate_settings:
+  body_read_timeout: 1s
+  idle_timeout: 1s
 `
 
 // chatError is the error object of an OpenAI-format error answer.
@@ -69,7 +82,7 @@ func chat(model string, extra map[string]any) map[string]any {
 // available".
 func TestBounds_MockResponseIsGatedAndNeverCoolsDown(t *testing.T) {
 	up := newUpstream(t)
-	s := start(t, fmt.Sprintf(boundsConfig, up.URL))
+	s := start(t, fmt.Sprintf(boundsConfig, up.URL, slowUpstream(t)))
 	key := s.admin(t, "POST", "/key/generate", map[string]any{"max_budget": 0.001})["key"].(string)
 
 	for range 2 {
@@ -93,4 +106,67 @@ func TestBounds_MockResponseIsGatedAndNeverCoolsDown(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || up.count() != calls+1 {
 		t.Errorf("plain call after mocked failures: %d %s (%d upstream calls), want 200 from the upstream", resp.StatusCode, b, up.count()-calls)
 	}
+}
+
+// slowUpstream streams chat chunks for about two seconds, longer than the test server's
+// body and idle timeouts, and returns its URL.
+func slowUpstream(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for range 8 {
+			fmt.Fprint(w, "data: {\"id\":\"s\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"slow\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tick \"},\"finish_reason\":null}]}\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(250 * time.Millisecond)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The local server bounds the time a client may take to send its body and to leave a
+// keep-alive connection idle, but not the time a stream takes. The old server held both
+// connections forever (only headers had a timeout).
+func TestBounds_ServerTimeouts(t *testing.T) {
+	s := start(t, fmt.Sprintf(boundsConfig, newUpstream(t).URL, slowUpstream(t)))
+	addr := strings.TrimPrefix(s.URL, "http://")
+	// closedWithin reads from conn until the server closes it, failing after wait.
+	closedWithin := func(t *testing.T, conn net.Conn, wait time.Duration) []byte {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		b, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("server still holds the connection after %s (read %q): %v", wait, b, err)
+		}
+		return b
+	}
+
+	t.Run("slow body", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":", masterKey)
+		if b := closedWithin(t, conn, 20*time.Second); !strings.HasPrefix(string(b), "HTTP/1.1 400") {
+			t.Errorf("answer to a body that stopped coming: %q, want a 400", b)
+		}
+	})
+	t.Run("idle keep-alive", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprint(conn, "GET /health/liveliness HTTP/1.1\r\nHost: x\r\n\r\n")
+		if b := closedWithin(t, conn, 20*time.Second); !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+			t.Errorf("answer %q, want a 200 and then the connection closed", b)
+		}
+	})
+	t.Run("a stream outlives the timeouts", func(t *testing.T) {
+		resp, b := s.request(t, masterKey, "POST", "/v1/chat/completions", chat("slow", map[string]any{"stream": true}))
+		if resp.StatusCode != http.StatusOK || strings.Count(string(b), "tick") != 8 || !strings.Contains(string(b), "[DONE]") {
+			t.Errorf("slow stream: %d %q, want all 8 chunks and [DONE]", resp.StatusCode, b)
+		}
+	})
 }

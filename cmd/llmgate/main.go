@@ -66,7 +66,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(a.Handler(), cfg.Settings)
 	log.Info("llmgate listening", "addr", ln.Addr().String(), "table", cfg.Settings.TableName, "models", len(cfg.ModelList))
 	if *banner {
 		printBanner(ln.Addr().String(), cfg)

@@ -153,6 +153,12 @@ type Settings struct {
 	RotatorSchedule Duration `yaml:"rotator_schedule"`
 	// SecretsPrefix is the Secrets Manager name prefix for stored virtual keys.
 	SecretsPrefix string `yaml:"secrets_prefix"`
+	// ReadHeaderTimeout, BodyReadTimeout and IdleTimeout bound how long the local server
+	// waits for a request's headers, for its body, and for the next request on a keep-alive
+	// connection. Nothing bounds writing: a stream may run for minutes.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	BodyReadTimeout   Duration `yaml:"body_read_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
 	// AllowClientMockTesting lets every key use mock_response and the mock_testing_* flags
 	// on real deployments too; by default only a proxy admin may (any key on mock deployments).
 	AllowClientMockTesting bool `yaml:"allow_client_mock_testing"`

@@ -27,6 +27,9 @@ const (
 	DefaultReservationTTL      = Duration(20 * time.Minute)
 	DefaultRotatorSchedule     = Duration(time.Minute)
 	DefaultSecretsPrefix       = "llmgate/keys/"
+	DefaultReadHeaderTimeout   = Duration(10 * time.Second)
+	DefaultBodyReadTimeout     = Duration(time.Minute)
+	DefaultIdleTimeout         = Duration(2 * time.Minute)
 )
 
 // envPrefix marks a value that LiteLLM reads from the environment: "os.environ/NAME".
@@ -378,6 +381,14 @@ func applyDefaults(cfg *Config) {
 	}
 	if s.SecretsPrefix == "" {
 		s.SecretsPrefix = DefaultSecretsPrefix
+	}
+	for _, d := range []struct {
+		v   *Duration
+		def Duration
+	}{{&s.ReadHeaderTimeout, DefaultReadHeaderTimeout}, {&s.BodyReadTimeout, DefaultBodyReadTimeout}, {&s.IdleTimeout, DefaultIdleTimeout}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 }
 

@@ -25,6 +25,7 @@ func TestBounds_RequestSizesAreRefusedNamingTheField(t *testing.T) {
 		{"/v1/embeddings", `{"model":"embed","input":"x","dimensions":4611686018427387904}`, "dimensions"},
 		{"/v1/embeddings", `{"model":"embed","input":"x","dimensions":0}`, "dimensions"},
 		{"/v1/chat/completions", fmt.Sprintf(`{"model":"demo","mock_response":%q,"messages":[]}`, strings.Repeat("w ", MaxMockResponseBytes/2+1)), "mock_response"},
+		{"/v1/chat/completions", fmt.Sprintf(`{"model":"openai/%s","messages":[]}`, strings.Repeat("m", MaxModelNameBytes)), "model"},
 		{"/v1/responses", `{"model":"demo","input":"x","max_output_tokens":1000001}`, "max_output_tokens"},
 		{"/v1/messages", `{"model":"demo","max_tokens":1000001,"messages":[{"role":"user","content":"x"}]}`, "max_tokens"},
 	}

@@ -273,6 +273,8 @@ const (
 	MaxOutputTokens = 1_000_000 // max_tokens, max_completion_tokens, max_output_tokens
 	// MaxMockResponseBytes bounds the request's mock_response text.
 	MaxMockResponseBytes = 64 << 10
+	// MaxModelNameBytes bounds the requested model name (wildcard groups pass it on).
+	MaxModelNameBytes = 512
 )
 
 // validCounts refuses counts outside their bounds: negative token limits, a choice count
@@ -301,6 +303,10 @@ func validCounts(r *openai.Request, maxTokensField string) error {
 			return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 				fmt.Sprintf("Invalid '%s': %d is above the maximum value %d.", f.name, *f.v, f.max)).WithParam(f.name)
 		}
+	}
+	if len(r.Model) > MaxModelNameBytes {
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			fmt.Sprintf("Invalid 'model': %d bytes is above the maximum of %d.", len(r.Model), MaxModelNameBytes)).WithParam("model")
 	}
 	if m := r.MockResponse; m != nil && len(*m) > MaxMockResponseBytes {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,

@@ -5,6 +5,7 @@
 package pricing
 
 import (
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -202,7 +203,36 @@ func (p Price) WorstCase(promptTokens, maxTokens int) float64 {
 type Pricer struct {
 	costs  *CostMap
 	log    *slog.Logger
-	warned sync.Map // model → struct{}: unknown models already warned about
+	warned warnedSet
+}
+
+// maxWarned bounds how many unknown models a Pricer remembers having warned about: a
+// wildcard group prices whatever model name a caller sends, so the names are untrusted.
+const maxWarned = 1024
+
+// maxLoggedName bounds a model name in the warning.
+const maxLoggedName = 256
+
+// warnedSet remembers up to maxWarned model names (as hashes, whatever their length); when
+// full it starts over, so a warning may repeat but memory stays fixed.
+type warnedSet struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]struct{}
+}
+
+// first reports whether name is new, and remembers it.
+func (w *warnedSet) first(name string) bool {
+	h := sha256.Sum256([]byte(name))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.seen[h]; ok {
+		return false
+	}
+	if w.seen == nil || len(w.seen) >= maxWarned {
+		w.seen = make(map[[sha256.Size]byte]struct{}, 16)
+	}
+	w.seen[h] = struct{}{}
+	return true
 }
 
 // New returns a Pricer on the embedded snapshot, or on the file named by
@@ -274,9 +304,13 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 	pr.Known = hasInput || hasOutput
 	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0
 	if !pr.Known && !isMock(model) {
-		if _, warned := p.warned.LoadOrStore(lookup, struct{}{}); !warned {
+		if p.warned.first(lookup) {
+			name := lookup
+			if len(name) > maxLoggedName {
+				name = name[:maxLoggedName] + "..."
+			}
 			p.log.Warn("model has no price: its calls cost 0; set model_info.input_cost_per_token and output_cost_per_token",
-				"model", lookup, "model_group", d.ModelName)
+				"model", name, "model_group", d.ModelName)
 		}
 	}
 	return pr

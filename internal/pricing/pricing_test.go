@@ -3,6 +3,7 @@ package pricing
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -191,6 +192,23 @@ func TestPricer_WarnsOncePerUnknownModel(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "openai/my-finetune") {
 		t.Errorf("warning does not name the model: %s", buf.String())
+	}
+}
+
+// Wildcard groups price whatever model name a caller sends: distinct 2 MB names each stayed
+// in the old "already warned" map, so memory grew without bound.
+func TestPricer_WarnedModelsAreAFixedSizeSet(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewWithMap(Embedded(), slog.New(slog.NewJSONHandler(&buf, nil)))
+	long := strings.Repeat("x", 64<<10)
+	for i := range 3 * maxWarned {
+		p.Price(config.Deployment{ModelName: "openai/*"}, fmt.Sprintf("openai/%d-%s", i, long))
+	}
+	if n := len(p.warned.seen); n > maxWarned {
+		t.Errorf("%d models remembered, want at most %d", n, maxWarned)
+	}
+	if line, _, _ := strings.Cut(buf.String(), "\n"); len(line) > 2*maxLoggedName+200 {
+		t.Errorf("a warning of %d bytes, want the model name cut to %d", len(line), maxLoggedName)
 	}
 }
 
