@@ -17,6 +17,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/dynamoproxy"
 	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -37,6 +38,8 @@ type server struct {
 	app *app.App
 	srv *httptest.Server
 	hc  *http.Client
+	// reader reads the ledger; behind a fault proxy it goes around the proxy.
+	reader *store.Store
 }
 
 // deployment is one model_list entry of a test config, served by a fake upstream.
@@ -95,12 +98,31 @@ func startGateway(t *testing.T, endpoint, cfgYAML string) *server {
 		}
 	}
 	srv := httptest.NewServer(a.Handler())
-	g := &server{app: a, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}}
+	g := &server{app: a, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}, reader: a.Store}
 	t.Cleanup(func() {
 		g.hc.CloseIdleConnections()
 		srv.Close()
 	})
 	return g
+}
+
+// faultRate is the share of DynamoDB calls that fail (conflicts, throttles) in the tests
+// run behind a fault proxy, as the issue of production scale asks them to survive.
+const faultRate = 0.2
+
+// startFaultyGateway is startGateway on a fresh table behind a dynamoproxy that injects
+// TransactionConflict, ProvisionedThroughputExceeded and Throttling once the test calls
+// SetRate (so setup through the admin API is not disturbed). The ledger is read around it.
+func startFaultyGateway(t *testing.T, cfgYAML string) (*server, *dynamoproxy.Proxy) {
+	t.Helper()
+	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: dynamotest.Endpoint(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	g := startGateway(t, p.URL(), cfgYAML)
+	g.reader = store.NewWithClient(dynamotest.Client(t), g.app.Store.Table())
+	return g, p
 }
 
 // do sends a JSON request with the key and returns the status, headers and body.
@@ -176,13 +198,15 @@ type ledger struct {
 func (g *server) ledger(t *testing.T, token string) ledger {
 	t.Helper()
 	ctx := context.Background()
-	k, err := g.app.Store.GetKey(ctx, token)
-	if err != nil {
-		t.Fatalf("read key: %v", err)
-	}
-	logs, err := g.app.Store.SpendLogs(ctx, store.SpendLogFilter{APIKey: token})
+	// Logs first: a settle writes the log and the key's spend at once, so a key read after
+	// its logs holds every settle they show (read before, it may miss the last ones).
+	logs, err := g.reader.SpendLogs(ctx, store.SpendLogFilter{APIKey: token})
 	if err != nil {
 		t.Fatalf("read spend logs: %v", err)
+	}
+	k, err := g.reader.GetKey(ctx, token)
+	if err != nil {
+		t.Fatalf("read key: %v", err)
 	}
 	l := ledger{spend: k.Spend, inflight: k.Limits.Inflight, logs: logs}
 	for _, s := range logs {

@@ -295,6 +295,10 @@ func (t *Tx) Commit(ctx context.Context) error {
 			}
 		}
 	}
+	var conflict *types.TransactionConflictException
+	if errors.As(err, &conflict) {
+		return fmt.Errorf("transact write: %w", ErrConflict)
+	}
 	return fmt.Errorf("transact write: %w", err)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -247,7 +248,9 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 func lost(err error) bool {
 	var tce *types.TransactionCanceledException
 	var ne *net.OpError
-	return !errors.As(err, &tce) && !errors.Is(err, errTransient) && !(errors.As(err, &ne) && ne.Op == "dial")
+	var re *awshttp.ResponseError // DynamoDB answered 4xx (throttled, conflict, invalid): nothing written
+	refused := errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
+	return !errors.As(err, &tce) && !errors.Is(err, errTransient) && !(errors.As(err, &ne) && ne.Op == "dial") && !refused
 }
 
 // UncertainError is Reserve failing after an attempt whose answer was lost (a timeout, a
@@ -312,15 +315,20 @@ func retryable(err error) bool {
 		}
 		return false
 	}
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+	var conflict *types.TransactionConflictException // a single-item write met a transaction
+	return errors.As(err, &conflict) || retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 }
 
-// backoff sleeps before attempt+1 (exponential with full jitter), or returns ctx's error.
+// jitter is the wait before attempt+1: exponential with full jitter, so callers that
+// collided (a transaction conflict, a throttled partition) do not collide again in step.
+func jitter(attempt int) time.Duration {
+	d := min(backoffBase<<min(attempt, 5), backoffMax)
+	return time.Duration(rand.Int64N(int64(d)) + 1)
+}
+
+// backoff sleeps before attempt+1 (see jitter), or returns ctx's error.
 func backoff(ctx context.Context, attempt int) error {
-	d := backoffBase << min(attempt, 5)
-	d = min(d, backoffMax)
-	d = time.Duration(rand.Int64N(int64(d)) + 1)
-	t := time.NewTimer(d)
+	t := time.NewTimer(jitter(attempt))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -48,6 +50,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	local := func(opts *dynamodb.Options) {
+		opts.Retryer = retryer()
 		if o.Endpoint != "" {
 			opts.BaseEndpoint = aws.String(o.Endpoint)
 			// DynamoDB Local's cancelled transactions trip the SDK's CRC32 check; only locally.
@@ -56,6 +59,24 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	client := dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){local}, o.APIOptions...)...)
 	return NewWithClient(client, o.Table), nil
+}
+
+// sdkAttempts bounds the SDK's attempts of one call: with 20 % of calls throttled, 1 in
+// 10 million calls still fails after them.
+const sdkAttempts = 10
+
+// retryer is the SDK's standard retryer with the store's backoff and no retry quota. The
+// standard one waits a second or more after a throttle and, once 20 % of calls fail, runs out
+// of its quota and stops retrying; the store's callers bound their retries by a deadline
+// instead (Reserve 3 s before the upstream call), so short jittered waits serve them better.
+func retryer() aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = sdkAttempts
+		so.RateLimiter = ratelimit.None
+		so.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+			return jitter(attempt), nil
+		})
+	})
 }
 
 // NewWithClient wraps an existing client (tests pass one from dynamotest).
