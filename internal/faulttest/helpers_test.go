@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/dynamoproxy"
@@ -121,7 +124,11 @@ func startFaultyGateway(t *testing.T, cfgYAML string) (*server, *dynamoproxy.Pro
 	}
 	t.Cleanup(p.Close)
 	g := startGateway(t, p.URL(), cfgYAML)
-	g.reader = store.NewWithClient(dynamotest.Client(t), g.app.Store.Table())
+	direct := dynamotest.Client(t)
+	g.reader = store.NewWithClient(direct, g.app.Store.Table())
+	t.Cleanup(func() {
+		_, _ = direct.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(g.app.Store.Table())})
+	})
 	return g, p
 }
 
