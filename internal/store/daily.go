@@ -119,4 +119,3 @@ func (s *Store) DailySpend(ctx context.Context, scope SpendScope, from, to time.
 }
 
 func utcDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
-
