@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test fmt-check vet unit acceptance deps build bench synth lint deploy clean infra-tools test-infra
+.PHONY: run test fmt-check vet unit acceptance deps build bench synth synth-sam sam-table lint deploy clean infra-tools test-infra
 
 run: ## the gateway on :4000 with DynamoDB Local and the demo config
 	@scripts/run-local.sh
@@ -40,7 +40,8 @@ bench-go: ## the gateway's Go benchmarks: overhead vs a direct call, stream TTFB
 
 # Lambda packages and the CDK app (infra/ is its own Go module; its CLI and Node 22 come from
 # infra/_tools/package.json). CONFIG is the config.yaml bundled with the functions and read
-# by the stack; STREAMING=false synthesizes the buffered variant that sam local needs.
+# by the stack (the synth refuses a dist/ built from another one). synth-sam writes the
+# buffered variant sam local needs into its own folder, which make synth leaves alone.
 LAMBDAS := completions admin rotator
 LAMBDA_ARCH ?= arm64
 CONFIG ?= $(if $(wildcard config.yaml),config.yaml,config.example.yaml)
@@ -65,9 +66,24 @@ infra/_tools/node_modules/.bin/cdk: infra/_tools/package.json infra/_tools/packa
 	npm ci --prefix infra/_tools --no-audit --no-fund --loglevel=error
 	@touch $@
 
-synth: build infra-tools ## CloudFormation template in infra/cdk.out (STREAMING=false for sam local)
+synth: build infra-tools ## CloudFormation template in infra/cdk.out
 	$(CDK) synth $(CDK_CONTEXT) --quiet
 	@ls infra/cdk.out/*.template.json
+
+# SAM_OUT (relative to infra/) is where synth-sam writes; samconfig.toml reads it from there.
+SAM_OUT := sam.out
+# DynamoDB Local for sam local: infra/sam-env.json points the functions at this port and table.
+SAM_DYNAMODB_PORT := 8000
+SAM_TABLE := llmgate-local
+
+synth-sam: build infra-tools ## the buffered template for sam local, in infra/sam.out (CONFIG=config.demo.yaml for the mock models)
+	$(CDK) synth -c configPath=$(abspath $(CONFIG)) -c streaming=false --output $(SAM_OUT) --quiet
+	@ls infra/$(SAM_OUT)/*.template.json
+
+sam-table: ## DynamoDB Local on :8000 (left running; its PID is printed) with the table sam local uses
+	scripts/dynamodb-local.sh start $(SAM_DYNAMODB_PORT)
+	LLMGATE_DYNAMODB_ENDPOINT=http://127.0.0.1:$(SAM_DYNAMODB_PORT) LLMGATE_TABLE=$(SAM_TABLE) \
+		$(GO) run ./cmd/llmgate --config $(CONFIG) --create-table
 
 deploy: build infra-tools ## cdk deploy into the account/region of your AWS credentials (DEPLOY_FLAGS=...)
 	$(CDK) deploy $(CDK_CONTEXT) $(DEPLOY_FLAGS)

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -26,7 +30,7 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 		Retention:     p.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
-	api := awsapigateway.NewRestApi(scope, jsii.String("Api"), &awsapigateway.RestApiProps{
+	props := &awsapigateway.RestApiProps{
 		RestApiName: jsii.String(p.StackName),
 		Description: jsii.String("llmgate: OpenAI-compatible LLM gateway"),
 		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
@@ -39,14 +43,36 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 			ThrottlingBurstLimit: jsii.Number(p.ThrottleBurst),
 			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
 			MetricsEnabled:       jsii.Bool(true),
+			TracingEnabled:       jsii.Bool(p.Tracing),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
-			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
-				Caller: jsii.Bool(false), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
-				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
-				Status: jsii.Bool(true), User: jsii.Bool(false),
-			}),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat())),
 		},
-	})
+	}
+	if len(p.CorsOrigins) > 0 {
+		// API Gateway answers the preflight; the functions add the CORS headers to the
+		// answers themselves (lambdahttp.CORS), as a proxy integration must.
+		props.DefaultCorsPreflightOptions = &awsapigateway.CorsOptions{
+			AllowOrigins: jsii.Strings(p.CorsOrigins...),
+			AllowMethods: jsii.Strings("GET", "POST", "OPTIONS"),
+			AllowHeaders: jsii.Strings("Authorization", "Content-Type", "x-litellm-api-key", "OpenAI-Organization", "OpenAI-Project"),
+			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
+		}
+	}
+	if p.DomainName != "" {
+		props.DomainName = &awsapigateway.DomainNameOptions{
+			DomainName:     jsii.String(p.DomainName),
+			Certificate:    awscertificatemanager.Certificate_FromCertificateArn(scope, jsii.String("Certificate"), jsii.String(p.CertificateArn)),
+			EndpointType:   awsapigateway.EndpointType_REGIONAL,
+			SecurityPolicy: awsapigateway.SecurityPolicy_TLS_1_2,
+		}
+	}
+	api := awsapigateway.NewRestApi(scope, jsii.String("Api"), props)
+	if p.WebACLArn != "" {
+		awswafv2.NewCfnWebACLAssociation(scope, jsii.String("WebAcl"), &awswafv2.CfnWebACLAssociationProps{
+			ResourceArn: api.DeploymentStage().StageArn(),
+			WebAclArn:   jsii.String(p.WebACLArn),
+		})
+	}
 
 	// The LLM routes take JSON bodies: a POST whose JSON body is not an object is refused at
 	// the edge. Other methods and the admin routes validate parameters only (the handlers
@@ -83,6 +109,7 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 	toCompletions := awsapigateway.NewLambdaIntegration(completions, completionsOpts)
 	toAdmin := awsapigateway.NewLambdaIntegration(admin, &awsapigateway.LambdaIntegrationOptions{
 		ScopePermissionToMethod: jsii.Bool(false),
+		Timeout:                 awscdk.Duration_Seconds(jsii.Number(29)),
 	})
 
 	// Authorization is llmgate's own (master key or virtual keys, LiteLLM-compatible),
@@ -109,6 +136,12 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 	return api
 }
 
+// jsonEscape is the VTL that writes expr's value inside a JSON string: $util.escapeJavaScript
+// also escapes ' as \', which JSON does not allow, so that escape is undone.
+func jsonEscape(expr string) string {
+	return `$util.escapeJavaScript(` + expr + `).replaceAll("\\'","'")`
+}
+
 // gatewayErrors are the API Gateway-generated responses rewritten in OpenAI's error format:
 // response type, status ("" keeps API Gateway's), OpenAI error type, and message (a VTL
 // expression that yields a JSON string).
@@ -117,12 +150,55 @@ var gatewayErrors = []struct {
 	responseType             awsapigateway.ResponseType
 }{
 	{"Throttled", "429", "rate_limit_error", "$context.error.messageString", awsapigateway.ResponseType_THROTTLED()},
-	{"BadRequestBody", "400", "invalid_request_error", `"Invalid request body: $util.escapeJavaScript($context.error.validationErrorString)"`, awsapigateway.ResponseType_BAD_REQUEST_BODY()},
+	{"BadRequestBody", "400", "invalid_request_error", `"Invalid request body: ` + jsonEscape("$context.error.validationErrorString") + `"`, awsapigateway.ResponseType_BAD_REQUEST_BODY()},
 	{"RequestTooLarge", "413", "invalid_request_error", "$context.error.messageString", awsapigateway.ResponseType_REQUEST_TOO_LARGE()},
-	{"UnknownRoute", "404", "not_found_error", `"Route not found: $context.httpMethod $util.escapeJavaScript($context.path)"`, awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN()},
+	{"UnknownRoute", "404", "not_found_error", `"Route not found: $context.httpMethod ` + jsonEscape("$context.path") + `"`, awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN()},
 	{"IntegrationTimeout", "504", "timeout_error", "$context.error.messageString", awsapigateway.ResponseType_INTEGRATION_TIMEOUT()},
 	{"Default4xx", "", "invalid_request_error", "$context.error.messageString", awsapigateway.ResponseType_DEFAULT_4XX()},
 	{"Default5xx", "", "internal_server_error", "$context.error.messageString", awsapigateway.ResponseType_DEFAULT_5XX()},
+}
+
+// accessLogFields are the stage's access log, one JSON object per request: who called what,
+// the outcome, the latencies (integration latency, and for streams the time to the first
+// byte and the transfer mode), and the ids that join it to the function's log lines
+// (requestId is API Gateway's, lambdaRequestId the function invocation's).
+var accessLogFields = [][2]string{
+	{"requestId", "$context.requestId"},
+	{"extendedRequestId", "$context.extendedRequestId"},
+	{"lambdaRequestId", "$context.awsEndpointRequestId"},
+	{"requestTime", "$context.requestTimeEpoch"},
+	{"ip", "$context.identity.sourceIp"},
+	{"userAgent", "$context.identity.userAgent"},
+	{"httpMethod", "$context.httpMethod"},
+	{"resourcePath", "$context.resourcePath"},
+	{"path", "$context.path"},
+	{"protocol", "$context.protocol"},
+	{"status", "$context.status"},
+	{"responseLength", "$context.responseLength"},
+	{"responseLatency", "$context.responseLatency"},
+	{"integrationLatency", "$context.integration.latency"},
+	{"integrationStatus", "$context.integration.status"},
+	{"integrationError", "$context.integration.error"},
+	{"responseTransferMode", "$context.integration.responseTransferMode"},
+	{"timeToAllHeaders", "$context.integration.timeToAllHeaders"},
+	{"timeToFirstContent", "$context.integration.timeToFirstContent"},
+	{"errorType", "$context.error.responseType"},
+	{"errorMessage", "$context.error.message"},
+	{"wafStatus", "$context.waf.status"},
+}
+
+func accessLogFormat() string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, f := range accessLogFields {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		// every value quoted: a variable with no value is written as "-"
+		b.WriteString(`"` + f[0] + `":"` + f[1] + `"`)
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 func openAIErrors(api awsapigateway.RestApi) {

@@ -19,6 +19,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "llmgate infra:", err)
 		os.Exit(1)
 	}
-	NewStack(app, props)
+	if _, err := NewStack(app, props); err != nil {
+		fmt.Fprintln(os.Stderr, "llmgate infra:", err)
+		os.Exit(1)
+	}
 	app.Synth(nil)
 }

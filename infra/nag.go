@@ -29,8 +29,36 @@ func suppressFindings(s *Stack, api awsapigateway.RestApi, p Props, needs config
 		"llmgate authenticates every request itself, as LiteLLM Proxy does: the master key or a virtual key in Authorization (or x-litellm-api-key), checked by the functions against DynamoDB")
 	suppress(api, true, "AwsSolutions-COG4",
 		"callers are OpenAI SDK clients holding llmgate virtual keys, not Cognito users; the functions authenticate the keys")
-	suppress(api, true, "AwsSolutions-APIG3",
-		"a WAF web ACL is an account-level choice with its own cost and rules; the stage throttles every method and llmgate enforces per-key rpm/tpm limits; attach a web ACL to the stage if your account uses one")
+	if p.WebACLArn == "" {
+		suppress(api, true, "AwsSolutions-APIG3",
+			"a WAF web ACL is an account-level choice with its own cost and rules (context webAclArn attaches one); the stage throttles every method and llmgate enforces per-key rpm/tpm limits")
+	}
+	if p.Tracing {
+		for _, fn := range s.functions() {
+			suppress(fn.Role(), true, "AwsSolutions-IAM5",
+				"X-Ray's PutTraceSegments and PutTelemetryRecords, which Lambda's active tracing grants, support no resource-level permissions", "Resource::*")
+		}
+	} else {
+		const why = "X-Ray is opt-in (context tracing=true): traces cost per request and llmgate's access and function logs share request ids"
+		suppress(api, true, "Serverless-APIGWXrayEnabled", why)
+		for _, fn := range s.functions() {
+			suppress(fn, true, "Serverless-LambdaTracing", why)
+		}
+	}
+	suppress(s.Completions, true, "Serverless-LambdaDLQ",
+		"API Gateway invokes the function synchronously and gets its errors; there are no asynchronous events to keep")
+	suppress(s.Admin, true, "Serverless-LambdaDLQ",
+		"API Gateway invokes the function synchronously and gets its errors; there are no asynchronous events to keep")
+	suppress(s.Rotator, true, "Serverless-LambdaDLQ",
+		"failed asynchronous runs go to the on-failure destination (the RotatorFailures queue), which supersedes a dead-letter queue")
+	suppress(s.failures, true, "AwsSolutions-SQS3",
+		"RotatorFailures is itself the dead-letter queue (Scheduler) and on-failure destination (Lambda) of the rotator; its messages are for operators and alarm on arrival")
+	suppress(s.failures, true, "Serverless-SQSRedrivePolicy",
+		"RotatorFailures is itself the dead-letter queue of the rotator; nothing consumes it, so there is nothing to redrive")
+	if topic := s.Node().TryFindChild(jsii.String("Alarms")); topic != nil {
+		suppress(topic, true, "Serverless-SNSRedrivePolicy",
+			"the only subscription is an operator's email address: SNS retries email delivery itself, and a queue of undelivered alarm emails would be read by nobody")
+	}
 	suppress(api, true, "AwsSolutions-IAM4",
 		"AmazonAPIGatewayPushToCloudWatchLogs is the policy API Gateway's account-level logging role needs to write execution logs to log groups it creates per stage",
 		"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/secretenv"
 )
 
@@ -49,13 +48,40 @@ type Props struct {
 	// alarmEmail).
 	AlarmEmail string
 	// SecretsPrefix is the Secrets Manager name prefix for stored virtual keys (context
-	// secretsPrefix, default config.DefaultSecretsPrefix); the rotator and admin functions may
-	// write only under it.
+	// secretsPrefix, default "llmgate/<stackName>/keys/", so two stacks in one account do
+	// not write each other's keys); the rotator and admin functions may write only under it.
 	SecretsPrefix string
 	// ProviderSecretArns maps environment variable names referenced by the config to existing
 	// secrets (context providerSecretArns, "NAME=arn,NAME=arn"); the other names get a new
 	// secret whose value the operator sets.
 	ProviderSecretArns map[string]string
+	// ProviderSecretsKeyArn is the customer-managed KMS key that encrypts the secrets of
+	// ProviderSecretArns (context providerSecretsKmsKeyArn); the completions function gets
+	// kms:Decrypt on it through Secrets Manager. Empty: they use aws/secretsmanager.
+	ProviderSecretsKeyArn string
+	// MemoryMB is the completions and admin functions' memory (context memoryMB, default 256:
+	// docs/cost.md measures 38 MiB peak; Lambda gives CPU in proportion to memory).
+	MemoryMB float64
+	// Reserved concurrency per function (context reservedConcurrencyCompletions, ...Admin,
+	// ...Rotator; 0, the default, reserves none). Reserving for admin and the rotator keeps a
+	// burst of streams from starving /key/* and budget resets; reserving for completions caps
+	// the open streams. The account must keep 100 executions unreserved.
+	ReservedCompletions, ReservedAdmin, ReservedRotator float64
+	// ConcurrencyAlarm is the account-wide ConcurrentExecutions (maximum over a minute) that
+	// raises an alarm (context concurrencyAlarm, default 800, 80% of the default quota).
+	ConcurrencyAlarm float64
+	// Tracing turns on X-Ray for the functions and the stage (context tracing, default false).
+	Tracing bool
+	// CorsOrigins are the browser origins allowed to call the API (context corsOrigins,
+	// comma-separated, "*" for any; empty, the default, answers no preflight).
+	CorsOrigins []string
+	// DomainName and CertificateArn give the API a custom domain (context domainName and
+	// certificateArn, an ACM certificate in the stack's region); point a DNS CNAME or alias at
+	// the DomainTarget output.
+	DomainName, CertificateArn string
+	// WebACLArn associates an existing regional AWS WAF web ACL with the stage (context
+	// webAclArn).
+	WebACLArn string
 }
 
 // retentions are the log retention periods CloudWatch Logs accepts, by days.
@@ -87,13 +113,33 @@ func PropsFromContext(app awscdk.App) (Props, error) {
 			Account: jsii.String(os.Getenv("CDK_DEFAULT_ACCOUNT")),
 			Region:  jsii.String(os.Getenv("CDK_DEFAULT_REGION")),
 		}},
-		StackName:     or(get("stackName"), "Llmgate"),
-		TableName:     get("tableName"),
-		Schedule:      or(get("schedule"), "rate(1 minute)"),
-		ConfigPath:    get("configPath"),
-		AssetDir:      or(get("assetDir"), filepath.Join("..", "dist")),
-		AlarmEmail:    get("alarmEmail"),
-		SecretsPrefix: or(get("secretsPrefix"), config.DefaultSecretsPrefix),
+		StackName:             or(get("stackName"), "Llmgate"),
+		TableName:             get("tableName"),
+		Schedule:              or(get("schedule"), "rate(1 minute)"),
+		ConfigPath:            get("configPath"),
+		AssetDir:              or(get("assetDir"), filepath.Join("..", "dist")),
+		AlarmEmail:            get("alarmEmail"),
+		SecretsPrefix:         get("secretsPrefix"),
+		DomainName:            get("domainName"),
+		CertificateArn:        get("certificateArn"),
+		WebACLArn:             get("webAclArn"),
+		ProviderSecretsKeyArn: get("providerSecretsKmsKeyArn"),
+	}
+	if p.SecretsPrefix == "" {
+		p.SecretsPrefix = "llmgate/" + p.StackName + "/keys/"
+	}
+	for _, o := range strings.Split(get("corsOrigins"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			p.CorsOrigins = append(p.CorsOrigins, o)
+		}
+	}
+	if (p.DomainName == "") != (p.CertificateArn == "") {
+		return p, fmt.Errorf("context domainName and certificateArn: set both or neither")
+	}
+	for key, arn := range map[string]string{"certificateArn": p.CertificateArn, "webAclArn": p.WebACLArn, "providerSecretsKmsKeyArn": p.ProviderSecretsKeyArn} {
+		if arn != "" && !strings.HasPrefix(arn, "arn:") {
+			return p, fmt.Errorf("context %s %q: want an ARN", key, arn)
+		}
 	}
 	if p.StackProps.Env.Account == nil || *p.StackProps.Env.Account == "" {
 		p.StackProps.Env = nil // environment-agnostic synth (tests, no credentials)
@@ -107,6 +153,27 @@ func PropsFromContext(app awscdk.App) (Props, error) {
 	var err error
 	if p.Streaming, err = strconv.ParseBool(or(get("streaming"), "true")); err != nil {
 		return p, fmt.Errorf("context streaming: %w", err)
+	}
+	if p.Tracing, err = strconv.ParseBool(or(get("tracing"), "false")); err != nil {
+		return p, fmt.Errorf("context tracing: %w", err)
+	}
+	numbers := []struct {
+		key, def string
+		min      float64
+		into     *float64
+	}{
+		{"memoryMB", "256", 128, &p.MemoryMB},
+		{"reservedConcurrencyCompletions", "0", 0, &p.ReservedCompletions},
+		{"reservedConcurrencyAdmin", "0", 0, &p.ReservedAdmin},
+		{"reservedConcurrencyRotator", "0", 0, &p.ReservedRotator},
+		{"concurrencyAlarm", "800", 1, &p.ConcurrencyAlarm},
+	}
+	for _, n := range numbers {
+		v, err := strconv.ParseFloat(or(get(n.key), n.def), 64)
+		if err != nil || v < n.min || v != float64(int64(v)) {
+			return p, fmt.Errorf("context %s %q: want a whole number of at least %v", n.key, get(n.key), n.min)
+		}
+		*n.into = v
 	}
 	if p.ThrottleRate, err = strconv.ParseFloat(or(get("throttleRate"), "100"), 64); err != nil || p.ThrottleRate <= 0 {
 		return p, fmt.Errorf("context throttleRate %q: want a positive number", get("throttleRate"))

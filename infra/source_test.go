@@ -186,3 +186,71 @@ func TestAPI_AdminResourcesAreTheAdminHandlersRoutes(t *testing.T) {
 		t.Errorf("app adminPrefixes cover %v, want the admin handler's route prefixes %v", got, served)
 	}
 }
+
+// transactParts are the IAM actions that authorize each part of a TransactWriteItems call
+// (a transaction has no action of its own).
+var transactParts = map[string]string{
+	"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem",
+}
+
+// storeTableActions are the DynamoDB actions of the calls internal/store makes, the only
+// package that talks to DynamoDB: every <x>.db.<Op>(...) and dynamodb.New<Op>Paginator, with
+// TransactWriteItems replaced by the actions of the parts it builds
+// (types.TransactWriteItem{Put: ...}). EnsureTable's calls are left out: only the local
+// server creates the table; in AWS the stack does.
+func storeTableActions(t *testing.T) []string {
+	t.Helper()
+	var ops []string
+	addOp := func(op string) {
+		if op != "TransactWriteItems" && !slices.Contains(ops, op) {
+			ops = append(ops, op)
+		}
+	}
+	for _, f := range goSource(t, "internal/store") {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Name.Name == "EnsureTable" {
+				continue
+			}
+			ast.Inspect(fn, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CallExpr:
+					sel, ok := n.Fun.(*ast.SelectorExpr)
+					if !ok {
+						return true
+					}
+					if recv, ok := sel.X.(*ast.SelectorExpr); ok && recv.Sel.Name == "db" {
+						addOp(sel.Sel.Name)
+					}
+					if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "dynamodb" {
+						if op, ok := strings.CutPrefix(sel.Sel.Name, "New"); ok && strings.HasSuffix(op, "Paginator") {
+							addOp(strings.TrimSuffix(op, "Paginator"))
+						}
+					}
+				case *ast.CompositeLit:
+					if typ, ok := n.Type.(*ast.SelectorExpr); ok && typ.Sel.Name == "TransactWriteItem" {
+						for _, e := range n.Elts {
+							if kv, ok := e.(*ast.KeyValueExpr); ok {
+								part, ok := transactParts[kv.Key.(*ast.Ident).Name]
+								if !ok {
+									t.Fatalf("TransactWriteItem part %v has no IAM action here", kv.Key)
+								}
+								addOp(part)
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if len(ops) < 3 {
+		t.Fatalf("found only %v in internal/store", ops)
+	}
+	var out []string
+	for _, op := range ops {
+		out = append(out, "dynamodb:"+op)
+	}
+	slices.Sort(out)
+	return out
+}

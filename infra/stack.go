@@ -10,8 +10,10 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -36,17 +38,24 @@ type Stack struct {
 	Table                       awsdynamodb.TableV2
 	MasterKey                   awssecretsmanager.ISecret
 	Completions, Admin, Rotator awslambda.Function
-	providerSecrets             map[string]awssecretsmanager.ISecret
+	// failures holds the rotator runs that failed or could not be delivered.
+	failures        awssqs.Queue
+	providerSecrets map[string]awssecretsmanager.ISecret
 	// createdSecrets are the secrets the stack creates (not those it only references).
 	createdSecrets []constructs.IConstruct
 }
 
 // NewStack builds the llmgate stack: the state table, the three functions, the REST API in
-// front of them, the rotator's schedule, the secrets and the alarms.
-func NewStack(scope constructs.Construct, p Props) *Stack {
+// front of them, the rotator's schedule, the secrets, the alarms and the dashboard. It
+// refuses a config that does not load and an asset directory that does not hold arm64
+// bootstraps built with that config.
+func NewStack(scope constructs.Construct, p Props) (*Stack, error) {
 	needs, err := scanConfig(p.ConfigPath)
 	if err != nil {
-		panic(err) // PropsFromContext checked the path; a config that does not load stops the synth
+		return nil, err
+	}
+	if err := checkAssets(p.AssetDir, p.ConfigPath); err != nil {
+		return nil, err
 	}
 	stack := awscdk.NewStack(scope, jsii.String(p.StackName), &awscdk.StackProps{
 		Env:         p.Env,
@@ -68,10 +77,18 @@ func NewStack(scope constructs.Construct, p Props) *Stack {
 		"LLMGATE_CONFIG":         jsii.String("/var/task/config.yaml"), // lambdaapp.EnvConfig; make build bundles it
 		"LLMGATE_SECRETS_PREFIX": jsii.String(p.SecretsPrefix),
 	}
+	if len(p.CorsOrigins) > 0 {
+		common[lambdahttp.EnvCORSOrigins] = jsii.String(strings.Join(p.CorsOrigins, ","))
+	}
 	completionsEnv := with(common, secretenv.Env, secretSpec(map[string]awssecretsmanager.ISecret{"LITELLM_MASTER_KEY": s.MasterKey}, s.providerSecrets))
 	adminEnv := with(common, secretenv.Env, secretSpec(map[string]awssecretsmanager.ISecret{"LITELLM_MASTER_KEY": s.MasterKey}))
 	rotatorEnv := with(common, "", nil)
+	// A streamed call may last as long as the integration allows (15 minutes). A buffered
+	// one is cut by API Gateway at 29 s: the function stops first, so its own error is what
+	// gets logged rather than a 504 with the function still running.
+	completionsTimeout := awscdk.Duration_Minutes(jsii.Number(15))
 	if !p.Streaming {
+		completionsTimeout = bufferedFunctionTimeout
 		completionsEnv[lambdahttp.EnvBuffered] = jsii.String("1")
 		// sam local, the reason for a buffered stack, overrides only variables the template
 		// declares: declare, empty, the ones infra/sam-env.json sets.
@@ -81,35 +98,44 @@ func NewStack(scope constructs.Construct, p Props) *Stack {
 		completionsEnv["LITELLM_MASTER_KEY"] = jsii.String("")
 		adminEnv["LITELLM_MASTER_KEY"] = jsii.String("")
 	}
-	s.Completions = newFunction(stack, CompletionsFunctionID, functionProps{
-		Asset: filepath.Join(p.AssetDir, "completions"), Retention: p.LogRetention,
+	s.failures = newFailureQueue(stack)
+	s.Completions = newFunction(stack, CompletionsFunctionID, p, functionProps{
 		Description: "llmgate LLM routes (/v1/*): gateway handler, streamed",
-		MemoryMB:    1024, Timeout: awscdk.Duration_Minutes(jsii.Number(15)),
+		MemoryMB:    p.MemoryMB, Timeout: completionsTimeout, Reserved: p.ReservedCompletions,
 		Env: completionsEnv,
 	})
-	s.Admin = newFunction(stack, AdminFunctionID, functionProps{
-		Asset: filepath.Join(p.AssetDir, "admin"), Retention: p.LogRetention,
+	s.Admin = newFunction(stack, AdminFunctionID, p, functionProps{
 		Description: "llmgate management and health routes (/key, /user, /team, /spend, /health)",
-		MemoryMB:    512, Timeout: awscdk.Duration_Seconds(jsii.Number(29)),
+		MemoryMB:    p.MemoryMB, Timeout: bufferedFunctionTimeout, Reserved: p.ReservedAdmin,
 		Env: adminEnv,
 	})
-	s.Rotator = newFunction(stack, RotatorFunctionID, functionProps{
-		Asset: filepath.Join(p.AssetDir, "rotator"), Retention: p.LogRetention,
+	s.Rotator = newFunction(stack, RotatorFunctionID, p, functionProps{
 		Description: "llmgate rotator: budget resets, key rotation, expiry, stale reservations",
-		MemoryMB:    256, Timeout: awscdk.Duration_Minutes(jsii.Number(5)),
+		MemoryMB:    256, Timeout: awscdk.Duration_Minutes(jsii.Number(5)), Reserved: p.ReservedRotator,
 		Env: rotatorEnv,
+		// Runs are idempotent and the next one picks up whatever is due: a failed or
+		// throttled run is not retried (Lambda's default is 2 retries and 6 hours), it goes
+		// to the failure queue, which alarms.
+		Async: &asyncInvoke{maxAge: rotatorMaxEventAge(p.Schedule), onFailure: s.failures},
 	})
 
 	s.grant(p, needs)
 	api := newAPI(stack, p, s.Completions, s.Admin)
-	newSchedule(stack, p.Schedule, s.Rotator)
-	newAlarms(stack, p.AlarmEmail, api, s.Table, s.Completions, s.Admin, s.Rotator)
+	newSchedule(stack, p.Schedule, s.Rotator, s.failures)
+	newAlarms(stack, p, api, s)
+	newDashboard(stack, api, s)
 	suppressFindings(s, api, p, needs)
 
 	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
 		Value:       api.UrlForPath(jsii.String("/v1")),
 		Description: jsii.String("the OpenAI base URL (base_url for the openai SDKs); admin routes are beside v1"),
 	})
+	if dn := api.DomainName(); dn != nil {
+		awscdk.NewCfnOutput(stack, jsii.String("DomainTarget"), &awscdk.CfnOutputProps{
+			Value:       dn.DomainNameAliasDomainName(),
+			Description: jsii.String("point " + p.DomainName + " here (CNAME, or a Route 53 alias); the base URL is then https://" + p.DomainName + "/v1"),
+		})
+	}
 	awscdk.NewCfnOutput(stack, jsii.String("MasterKeySecretArn"), &awscdk.CfnOutputProps{
 		Value:       s.MasterKey.SecretArn(),
 		Description: jsii.String("the master key (sk-...): aws secretsmanager get-secret-value --secret-id <arn>"),
@@ -121,8 +147,12 @@ func NewStack(scope constructs.Construct, p Props) *Stack {
 			Description: jsii.String("the secret holding " + name + " (config.yaml: os.environ/" + name + ")"),
 		})
 	}
-	return s
+	return s, nil
 }
+
+// bufferedFunctionTimeout is the timeout of functions behind a buffered integration, below
+// API Gateway's 29 s integration timeout.
+var bufferedFunctionTimeout = awscdk.Duration_Seconds(jsii.Number(25))
 
 // newTable builds the state table from schema.State, so the table in AWS, DynamoDB Local
 // and the store's code agree on keys, indexes and TTL.
@@ -250,20 +280,27 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // functionProps are what differs between the functions.
 type functionProps struct {
-	Asset       string
 	Description string
 	MemoryMB    float64
 	Timeout     awscdk.Duration
 	Env         map[string]*string
-	Retention   awslogs.RetentionDays
+	Reserved    float64      // reserved concurrency; 0 reserves none
+	Async       *asyncInvoke // for a function invoked asynchronously
 }
 
-// newFunction builds an arm64 provided.al2023 function from a `make build` folder, with its
+// asyncInvoke is how Lambda handles a function's asynchronous invocations: no retries, events
+// dropped after maxAge, failures sent to onFailure.
+type asyncInvoke struct {
+	maxAge    awscdk.Duration
+	onFailure awssqs.IQueue
+}
+
+// newFunction builds an arm64 provided.al2023 function from its `make build` folder, with its
 // own role (no managed policies: it may write only to its own log group until grants add
 // more) and its own JSON log group with retention.
-func newFunction(scope constructs.Construct, id string, p functionProps) awslambda.Function {
+func newFunction(scope constructs.Construct, id string, sp Props, p functionProps) awslambda.Function {
 	logs := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-		Retention:     p.Retention,
+		Retention:     sp.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	role := awsiam.NewRole(scope, jsii.String(id+"Role"), &awsiam.RoleProps{
@@ -271,12 +308,12 @@ func newFunction(scope constructs.Construct, id string, p functionProps) awslamb
 		Description: jsii.String("llmgate " + id),
 	})
 	logs.GrantWrite(role)
-	fn := awslambda.NewFunction(scope, jsii.String(id), &awslambda.FunctionProps{
+	props := &awslambda.FunctionProps{
 		Description:           jsii.String(p.Description),
 		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:          awslambda.Architecture_ARM_64(),
 		Handler:               jsii.String("bootstrap"),
-		Code:                  awslambda.Code_FromAsset(jsii.String(p.Asset), nil),
+		Code:                  awslambda.Code_FromAsset(jsii.String(filepath.Join(sp.AssetDir, assetFolders[id])), nil),
 		MemorySize:            jsii.Number(p.MemoryMB),
 		Timeout:               p.Timeout,
 		Role:                  role,
@@ -285,7 +322,19 @@ func newFunction(scope constructs.Construct, id string, p functionProps) awslamb
 		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
 		SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
 		Environment:           &p.Env,
-	})
+	}
+	if sp.Tracing {
+		props.Tracing = awslambda.Tracing_ACTIVE
+	}
+	if p.Reserved > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(p.Reserved)
+	}
+	if p.Async != nil {
+		props.RetryAttempts = jsii.Number(0)
+		props.MaxEventAge = p.Async.maxAge
+		props.OnFailure = awslambdadestinations.NewSqsDestination(p.Async.onFailure)
+	}
+	fn := awslambda.NewFunction(scope, jsii.String(id), props)
 	fn.Node().DefaultChild().(awslambda.CfnFunction).OverrideLogicalId(jsii.String(id))
 	return fn
 }
@@ -336,6 +385,17 @@ func (s *Stack) grant(p Props, needs configNeeds) {
 	s.MasterKey.GrantRead(s.Admin, nil)
 	for _, name := range sortedKeys(s.providerSecrets) {
 		s.providerSecrets[name].GrantRead(s.Completions, nil)
+	}
+	if p.ProviderSecretsKeyArn != "" {
+		// Referenced secrets under a customer-managed key: reading them decrypts with it,
+		// which the key may allow only through Secrets Manager.
+		s.Completions.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("kms:Decrypt"),
+			Resources: jsii.Strings(p.ProviderSecretsKeyArn),
+			Conditions: &map[string]any{"StringEquals": map[string]any{
+				"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("secretsmanager."), s.Stack.Region(), jsii.String(".amazonaws.com")}),
+			}},
+		}))
 	}
 
 	storedKeys := []*string{awscdk.Stack_Of(s.Stack).FormatArn(&awscdk.ArnComponents{

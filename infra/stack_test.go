@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -79,8 +80,8 @@ func TestFunctions(t *testing.T) {
 		secrets  []string // LLMGATE_SECRETS names
 		logGroup string
 	}{
-		{CompletionsFunctionID, 1024, 900, []string{"ANTHROPIC_API_KEY", "LITELLM_MASTER_KEY", "OPENAI_API_KEY"}, "CompletionsFunctionLogs"},
-		{AdminFunctionID, 512, 29, []string{"LITELLM_MASTER_KEY"}, "AdminFunctionLogs"},
+		{CompletionsFunctionID, 256, 900, []string{"ANTHROPIC_API_KEY", "LITELLM_MASTER_KEY", "OPENAI_API_KEY"}, "CompletionsFunctionLogs"},
+		{AdminFunctionID, 256, 25, []string{"LITELLM_MASTER_KEY"}, "AdminFunctionLogs"},
 		{RotatorFunctionID, 256, 300, nil, "RotatorFunctionLogs"},
 	}
 	if got := tpl.ofType("AWS::Lambda::Function"); len(got) != len(tests) {
@@ -118,6 +119,14 @@ func TestFunctions(t *testing.T) {
 			}
 			if _, buffered := env["LLMGATE_LAMBDA_BUFFERED"]; buffered {
 				t.Error("LLMGATE_LAMBDA_BUFFERED set in the streaming stack")
+			}
+			if got := env["LLMGATE_SECRETS_PREFIX"]; got != "llmgate/Llmgate/keys/" {
+				t.Errorf("LLMGATE_SECRETS_PREFIX = %v, want the stack's own llmgate/Llmgate/keys/", got)
+			}
+			for _, k := range []string{"ReservedConcurrentExecutions", "TracingConfig"} {
+				if v, ok := p[k]; ok {
+					t.Errorf("%s = %v by default, want it unset (opt-in context)", k, v)
+				}
 			}
 			assertSecretSpec(t, tpl, env["LLMGATE_SECRETS"], tt.secrets)
 			for k, v := range env {
@@ -210,7 +219,6 @@ func TestAPI_PermissionsAndStage(t *testing.T) {
 	want := []string{
 		"lambda:InvokeFunction AdminFunction apigateway.amazonaws.com " + apiArn + "*/*/*",
 		"lambda:InvokeFunction CompletionsFunction apigateway.amazonaws.com " + apiArn + "*/*/*",
-		"lambda:InvokeFunction RotatorFunction events.amazonaws.com ${RotatorSchedule",
 		"lambda:InvokeWithResponseStream CompletionsFunction apigateway.amazonaws.com " + apiArn + "prod/*/*",
 	}
 	if len(perms) != len(want) {
@@ -231,8 +239,21 @@ func TestAPI_PermissionsAndStage(t *testing.T) {
 		t.Errorf("MethodSettings = %v, want throttling 100/200, ERROR logs, no data trace (bodies hold prompts)", ms)
 	}
 	als := stage.Properties["AccessLogSetting"].(map[string]any)
-	if !strings.HasPrefix(ref(als["DestinationArn"]), "ApiAccessLogs") || !json.Valid([]byte(als["Format"].(string))) {
-		t.Errorf("AccessLogSetting = %v, want JSON lines into ApiAccessLogs", als)
+	var format map[string]string
+	if err := json.Unmarshal([]byte(als["Format"].(string)), &format); err != nil || !strings.HasPrefix(ref(als["DestinationArn"]), "ApiAccessLogs") {
+		t.Fatalf("AccessLogSetting = %v, want JSON lines into ApiAccessLogs (%v)", als, err)
+	}
+	// what joins a request to its function's log lines and tells where a slow or cut stream
+	// spent its time
+	for _, v := range []string{"$context.requestId", "$context.awsEndpointRequestId", "$context.status",
+		"$context.integration.latency", "$context.integration.status", "$context.integration.responseTransferMode",
+		"$context.integration.timeToFirstContent", "$context.integration.timeToAllHeaders", "$context.error.responseType"} {
+		if !slices.Contains(slices.Collect(maps.Values(format)), v) {
+			t.Errorf("access log format %v lacks %s", format, v)
+		}
+	}
+	if stage.Properties["TracingEnabled"] == true {
+		t.Error("X-Ray tracing on by default, want it opt-in")
 	}
 }
 
@@ -242,13 +263,23 @@ func TestAPI_GatewayErrorsAreOpenAIErrors(t *testing.T) {
 	if len(ids) != len(gatewayErrors) {
 		t.Fatalf("%d gateway responses, want %d", len(ids), len(gatewayErrors))
 	}
-	vtl := regexp.MustCompile(`\$util\.escapeJavaScript\([^)]*\)|\$context\.[A-Za-z.]+`)
+	// Fill the VTL as API Gateway would, with a value holding ' and ": messageString is a
+	// quoted JSON string; $util.escapeJavaScript escapes both quotes (\' is not JSON), and a
+	// .replaceAll("\\'","'") after it undoes the \'.
+	const value = `it's "x"`
+	jsEscaped := strings.NewReplacer(`'`, `\'`, `"`, `\"`).Replace(value)
+	escape := regexp.MustCompile(`\$util\.escapeJavaScript\([^)]*\)(\.replaceAll\("\\\\'","'"\))?`)
 	for _, id := range ids {
 		p := tpl.Resources[id].Properties
 		body := p["ResponseTemplates"].(map[string]any)["application/json"].(string)
-		// Fill the VTL as API Gateway would: messageString is a quoted string, the rest text.
 		filled := strings.ReplaceAll(body, "$context.error.messageString", `"Too Many Requests"`)
-		filled = vtl.ReplaceAllString(filled, "x")
+		filled = escape.ReplaceAllStringFunc(filled, func(m string) string {
+			if strings.HasSuffix(m, `.replaceAll("\\'","'")`) {
+				return strings.ReplaceAll(jsEscaped, `\'`, `'`)
+			}
+			return jsEscaped
+		})
+		filled = regexp.MustCompile(`\$context\.[A-Za-z.]+`).ReplaceAllString(filled, "x")
 		var e struct {
 			Error struct {
 				Message string  `json:"message"`
@@ -267,7 +298,8 @@ func TestAPI_GatewayErrorsAreOpenAIErrors(t *testing.T) {
 }
 
 // roleStatements returns the statements of every policy attached to fn's role, each as
-// stmt renders it, sorted. Statements must be plain Allow, Action, Resource.
+// stmt renders it (and " if <condition>"), sorted. Statements must be Allows of actions on
+// resources.
 func roleStatements(t *testing.T, tpl template, fn string) []string {
 	t.Helper()
 	role, _ := tpl.one(t, "AWS::IAM::Role", fn+"Role")
@@ -279,10 +311,15 @@ func roleStatements(t *testing.T, tpl template, fn string) []string {
 		}
 		for _, st := range list(p["PolicyDocument"].(map[string]any)["Statement"]) {
 			st := st.(map[string]any)
-			if keys := slices.Sorted(maps.Keys(st)); st["Effect"] != "Allow" || !slices.Equal(keys, []string{"Action", "Effect", "Resource"}) {
-				t.Errorf("%s: statement %v is not a plain Allow of actions on resources", id, st)
+			keys := slices.Sorted(maps.Keys(st))
+			if st["Effect"] != "Allow" || !slices.Equal(slices.DeleteFunc(keys, func(k string) bool { return k == "Condition" }), []string{"Action", "Effect", "Resource"}) {
+				t.Errorf("%s: statement %v is not an Allow of actions on resources", id, st)
 			}
-			out = append(out, stmt(strs(st["Action"]), strs(st["Resource"])...))
+			s := stmt(strs(st["Action"]), strs(st["Resource"])...)
+			if c, ok := st["Condition"]; ok {
+				s += " if " + render(c)
+			}
+			out = append(out, s)
 		}
 	}
 	slices.Sort(out)
@@ -321,9 +358,13 @@ func TestIAM_EachFunctionGetsOnlyWhatItUses(t *testing.T) {
 		t.Fatalf("no secret %s", prefix)
 		return ""
 	}
-	readWrite := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
-	// the calls internal/keyvault makes, on the secrets under the prefix
-	storedKeys := stmt(keyvaultActions(t), "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:llmgate/keys/*")
+	// the calls internal/store makes: the admin function makes them all (DescribeTable is
+	// /health/readiness's), the others all but DescribeTable
+	allTable := storeTableActions(t)
+	readWrite := slices.DeleteFunc(slices.Clone(allTable), func(a string) bool { return a == "dynamodb:DescribeTable" })
+	// the calls internal/keyvault makes, on the secrets under the stack's prefix
+	storedKeys := stmt(keyvaultActions(t), "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:llmgate/Llmgate/keys/*")
+	failures, _ := tpl.one(t, "AWS::SQS::Queue", "RotatorFailures")
 	var adminIdx []string
 	for _, ix := range schema.State.Indexes {
 		if !slices.Contains(rotatorIndexes, ix.Name) {
@@ -343,7 +384,7 @@ func TestIAM_EachFunctionGetsOnlyWhatItUses(t *testing.T) {
 			readSecret(referencedOpenAIKey),
 		},
 		AdminFunctionID: {
-			stmt(append([]string{"dynamodb:DescribeTable"}, readWrite...), tableAnd(adminIdx...)...),
+			stmt(allTable, tableAnd(adminIdx...)...),
 			logs(AdminFunctionID),
 			storedKeys,
 			readSecret(secret("MasterKey")),
@@ -352,6 +393,8 @@ func TestIAM_EachFunctionGetsOnlyWhatItUses(t *testing.T) {
 			stmt(readWrite, tableAnd(rotatorIndexes...)...),
 			logs(RotatorFunctionID),
 			storedKeys,
+			// its on-failure destination
+			stmt([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, "${"+failures+".Arn}"),
 		},
 	}
 	for fn, want := range want {
@@ -478,53 +521,192 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
-func TestScheduleAndAlarms(t *testing.T) {
+// The rotator runs from EventBridge Scheduler, once per schedule: neither Scheduler nor
+// Lambda retries a run, a run older than one interval is dropped, and runs that fail or
+// cannot be delivered land in the RotatorFailures queue. Only the schedule's role may
+// invoke it, and only it.
+func TestSchedule_RotatorRunsOnceAndFailuresAreKept(t *testing.T) {
 	tpl := fullStack(t).tpl
-	_, rule := tpl.one(t, "AWS::Events::Rule", "RotatorSchedule")
-	target := list(rule.Properties["Targets"])[0].(map[string]any)
-	if rule.Properties["ScheduleExpression"] != "rate(1 minute)" || ref(target["Arn"]) != RotatorFunctionID {
-		t.Errorf("rule = %v, want rate(1 minute) → the rotator", rule.Properties)
+	if rules := tpl.ofType("AWS::Events::Rule"); len(rules) > 0 {
+		t.Errorf("scheduled EventBridge rules %v, want EventBridge Scheduler", rules)
 	}
-	_, topic := tpl.one(t, "AWS::SNS::Topic", "Alarms")
-	if !strings.Contains(render(topic.Properties["KmsMasterKeyId"]), "alias/aws/sns") {
-		t.Errorf("alarm topic KmsMasterKeyId = %v, want alias/aws/sns", topic.Properties["KmsMasterKeyId"])
+	queue, _ := tpl.one(t, "AWS::SQS::Queue", "RotatorFailures")
+	_, sched := tpl.one(t, "AWS::Scheduler::Schedule", "RotatorSchedule")
+	target := sched.Properties["Target"].(map[string]any)
+	if sched.Properties["ScheduleExpression"] != "rate(1 minute)" || ref(target["Arn"]) != RotatorFunctionID {
+		t.Errorf("schedule = %v, want rate(1 minute) → the rotator", sched.Properties)
+	}
+	if got, want := target["RetryPolicy"], map[string]any{"MaximumRetryAttempts": float64(0), "MaximumEventAgeInSeconds": float64(60)}; !jsonEqual(got, want) {
+		t.Errorf("Scheduler RetryPolicy = %v, want %v", got, want)
+	}
+	if got := ref(target["DeadLetterConfig"].(map[string]any)["Arn"]); got != queue {
+		t.Errorf("Scheduler dead-letter queue = %v, want %s", got, queue)
+	}
+	role := ref(target["RoleArn"])
+	var roleStmts []string
+	for _, id := range tpl.ofType("AWS::IAM::Policy") {
+		pol := tpl.Resources[id].Properties
+		if slices.ContainsFunc(list(pol["Roles"]), func(r any) bool { return ref(r) == role }) {
+			for _, st := range list(pol["PolicyDocument"].(map[string]any)["Statement"]) {
+				st := st.(map[string]any)
+				roleStmts = append(roleStmts, stmt(strs(st["Action"]), strs(st["Resource"])...))
+			}
+		}
+	}
+	slices.Sort(roleStmts)
+	wantStmts := []string{stmt([]string{"lambda:InvokeFunction"}, "${RotatorFunction.Arn}"), stmt([]string{"sqs:SendMessage"}, "${"+queue+".Arn}")}
+	if !slices.Equal(roleStmts, wantStmts) {
+		t.Errorf("schedule role %s may:\n%s\nwant:\n%s", role, strings.Join(roleStmts, "\n"), strings.Join(wantStmts, "\n"))
+	}
+
+	_, cfg := tpl.one(t, "AWS::Lambda::EventInvokeConfig", "RotatorFunction")
+	p := cfg.Properties
+	dest := ref(p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"])
+	if ref(p["FunctionName"]) != RotatorFunctionID || p["MaximumRetryAttempts"] != float64(0) || p["MaximumEventAgeInSeconds"] != float64(60) || dest != queue {
+		t.Errorf("rotator EventInvokeConfig = %v, want no retries, events dropped after 60 s, failures to %s", p, queue)
+	}
+	if got := tpl.ofType("AWS::Lambda::EventInvokeConfig"); len(got) != 1 {
+		t.Errorf("EventInvokeConfigs %v, want only the rotator's", got)
+	}
+}
+
+func TestScheduleIntervals(t *testing.T) {
+	tests := []struct {
+		expr        string
+		age, window float64 // seconds
+	}{
+		{"rate(1 minute)", 60, 300},
+		{"rate(10 minutes)", 600, 1200},
+		{"rate(2 hours)", 7200, 14400},
+		{"rate(1 day)", 21600, 86400},
+		{"cron(0 * * * ? *)", 3600, 86400},
+	}
+	for _, tt := range tests {
+		if age, window := *rotatorMaxEventAge(tt.expr).ToSeconds(nil), *rotatorWindow(tt.expr).ToSeconds(nil); age != tt.age || window != tt.window {
+			t.Errorf("%s: max event age %v s, alarm window %v s; want %v, %v", tt.expr, age, window, tt.age, tt.window)
+		}
+	}
+}
+
+// alarmTarget is what an alarm watches, rendered: namespace, metric, statistic, period and
+// its dimensions as name=value.
+func alarmTarget(p map[string]any) string {
+	var dims []string
+	for _, d := range list(p["Dimensions"]) {
+		d := d.(map[string]any)
+		dims = append(dims, d["Name"].(string)+"="+render(d["Value"]))
+	}
+	slices.Sort(dims)
+	return fmt.Sprintf("%v %v %v %v %s", p["Namespace"], p["MetricName"], p["Statistic"], p["Period"], strings.Join(dims, ","))
+}
+
+// Every alarm watches the right resource: a function's alarms its own function, the table
+// alarms the state table, the API alarm this API's stage.
+func TestAlarms_WatchTheRightResources(t *testing.T) {
+	tpl := fullStack(t).tpl
+	table, _ := tpl.one(t, "AWS::DynamoDB::GlobalTable", "State")
+	queue, _ := tpl.one(t, "AWS::SQS::Queue", "RotatorFailures")
+	want := map[string]string{
+		"Api5xxAlarm":                   "AWS/ApiGateway 5XXError Sum 300 ApiName=Llmgate",
+		"TableReadThrottleEventsAlarm":  "AWS/DynamoDB ReadThrottleEvents Sum 300 TableName=${" + table + "}",
+		"TableWriteThrottleEventsAlarm": "AWS/DynamoDB WriteThrottleEvents Sum 300 TableName=${" + table + "}",
+		"ConcurrencyAlarm":              "AWS/Lambda ConcurrentExecutions Maximum 60 ",
+		"RotatorStoppedAlarm":           "AWS/Lambda Invocations Sum 300 FunctionName=${RotatorFunction}",
+		"RotatorFailuresAlarm":          "AWS/SQS ApproximateNumberOfMessagesVisible Maximum 300 QueueName=${" + queue + ".QueueName}",
+	}
+	for _, fn := range []string{CompletionsFunctionID, AdminFunctionID, RotatorFunctionID} {
+		want[fn+"ErrorsAlarm"] = "AWS/Lambda Errors Sum 300 FunctionName=${" + fn + "}"
+		want[fn+"ThrottlesAlarm"] = "AWS/Lambda Throttles Sum 300 FunctionName=${" + fn + "}"
+	}
+	alarms := tpl.ofType("AWS::CloudWatch::Alarm")
+	if len(alarms) != len(want) {
+		t.Errorf("alarms %v, want %d", alarms, len(want))
+	}
+	for prefix, target := range want {
+		id, a := tpl.one(t, "AWS::CloudWatch::Alarm", prefix)
+		if got := alarmTarget(a.Properties); !strings.HasPrefix(got, target) {
+			t.Errorf("%s watches %s, want %s", id, got, target)
+		}
+	}
+	_, stopped := tpl.one(t, "AWS::CloudWatch::Alarm", "RotatorStoppedAlarm")
+	if p := stopped.Properties; p["ComparisonOperator"] != "LessThanThreshold" || p["Threshold"] != float64(1) || p["TreatMissingData"] != "breaching" {
+		t.Errorf("RotatorStoppedAlarm = %v, want fewer than 1 run, missing data breaching", p)
+	}
+}
+
+// Alarm emails arrive: every alarm notifies the topic; the topic is encrypted with a
+// customer-managed key whose policy lets CloudWatch use it (alias/aws/sns cannot), and its
+// policy lets this account's alarms publish (EnforceSSL's policy alone holds only a Deny).
+func TestAlarms_NotifyATopicCloudWatchCanPublishTo(t *testing.T) {
+	tpl := fullStack(t).tpl
+	topicID, topic := tpl.one(t, "AWS::SNS::Topic", "Alarms")
+	for _, id := range tpl.ofType("AWS::CloudWatch::Alarm") {
+		if actions := strs(tpl.Resources[id].Properties["AlarmActions"]); !slices.Equal(actions, []string{"${" + topicID + "}"}) {
+			t.Errorf("%s actions = %v, want the alarm topic", id, actions)
+		}
 	}
 	_, sub := tpl.one(t, "AWS::SNS::Subscription", "Alarms")
 	if sub.Properties["Protocol"] != "email" || sub.Properties["Endpoint"] != "ops@example.com" {
 		t.Errorf("subscription = %v", sub.Properties)
 	}
-	var metrics []string
-	for _, id := range tpl.ofType("AWS::CloudWatch::Alarm") {
-		p := tpl.Resources[id].Properties
-		var dims []string
-		for _, d := range list(p["Dimensions"]) {
-			dims = append(dims, render(d.(map[string]any)["Value"]))
+	keyID := ref(topic.Properties["KmsMasterKeyId"])
+	key, ok := tpl.Resources[keyID]
+	if !ok || key.Type != "AWS::KMS::Key" {
+		t.Fatalf("topic KmsMasterKeyId = %v, want a customer-managed key of the stack", topic.Properties["KmsMasterKeyId"])
+	}
+	if key.Properties["EnableKeyRotation"] != true {
+		t.Error("alarm key rotation is off")
+	}
+	grants := func(doc any, principal string, actions ...string) bool {
+		for _, st := range list(doc.(map[string]any)["Statement"]) {
+			st := st.(map[string]any)
+			pr, _ := st["Principal"].(map[string]any)
+			if st["Effect"] == "Allow" && pr != nil && render(pr["Service"]) == principal {
+				got := strs(st["Action"])
+				if !slices.ContainsFunc(actions, func(a string) bool { return !slices.Contains(got, a) }) {
+					return true
+				}
+			}
 		}
-		metrics = append(metrics, p["Namespace"].(string)+" "+p["MetricName"].(string)+" "+strings.Join(dims, ","))
-		if actions := strs(p["AlarmActions"]); len(actions) != 1 || !strings.HasPrefix(actions[0], "${Alarms") {
-			t.Errorf("%s actions = %v, want the alarm topic", id, actions)
-		}
+		return false
 	}
-	slices.Sort(metrics)
-	want := []string{
-		"AWS/ApiGateway 5XXError " + StageName + "," + "Llmgate", // ApiName, Stage (sorted below)
-		"AWS/DynamoDB ReadThrottleEvents ${State1C20CC9A}",
-		"AWS/DynamoDB WriteThrottleEvents ${State1C20CC9A}",
-		"AWS/Lambda Errors ${AdminFunction}", "AWS/Lambda Errors ${CompletionsFunction}", "AWS/Lambda Errors ${RotatorFunction}",
-		"AWS/Lambda Throttles ${AdminFunction}", "AWS/Lambda Throttles ${CompletionsFunction}", "AWS/Lambda Throttles ${RotatorFunction}",
+	if !grants(key.Properties["KeyPolicy"], "cloudwatch.amazonaws.com", "kms:Decrypt", "kms:GenerateDataKey*") {
+		t.Errorf("alarm key policy does not let CloudWatch use the key: %s", render(key.Properties["KeyPolicy"]))
 	}
-	if len(metrics) != len(want) {
-		t.Fatalf("alarms on:\n%s\nwant:\n%s", strings.Join(metrics, "\n"), strings.Join(want, "\n"))
+	_, pol := tpl.one(t, "AWS::SNS::TopicPolicy", "Alarms")
+	if got := strs(pol.Properties["Topics"]); !slices.Equal(got, []string{"${" + topicID + "}"}) {
+		t.Errorf("topic policy on %v", got)
 	}
-	for i := range want {
-		gotFields, wantFields := strings.Fields(metrics[i]), strings.Fields(want[i])
-		if gotFields[0] != wantFields[0] || gotFields[1] != wantFields[1] {
-			t.Errorf("alarm %d on %s, want %s", i, metrics[i], want[i])
+	if !grants(pol.Properties["PolicyDocument"], "cloudwatch.amazonaws.com", "sns:Publish") {
+		t.Errorf("topic policy does not let CloudWatch publish: %s", render(pol.Properties["PolicyDocument"]))
+	}
+}
+
+func TestDashboard_ShowsTheStacksMetrics(t *testing.T) {
+	tpl := fullStack(t).tpl
+	_, dash := tpl.one(t, "AWS::CloudWatch::Dashboard", "Dashboard")
+	body := render(dash.Properties["DashboardBody"])
+	table, _ := tpl.one(t, "AWS::DynamoDB::GlobalTable", "State")
+	for _, want := range []string{
+		`"AWS/ApiGateway","Count"`, `"AWS/ApiGateway","5XXError"`, `"AWS/ApiGateway","Latency"`, `"AWS/ApiGateway","IntegrationLatency"`,
+		`"AWS/Lambda","ConcurrentExecutions","FunctionName","${CompletionsFunction}"`,
+		`"AWS/Lambda","UnreservedConcurrentExecutions"`,
+		`"AWS/Lambda","Throttles","FunctionName","${AdminFunction}"`,
+		`"AWS/Lambda","Invocations","FunctionName","${RotatorFunction}"`,
+		`"AWS/DynamoDB","ConsumedWriteCapacityUnits","TableName","${` + table + `}"`,
+		`"AWS/DynamoDB","TransactionConflict","TableName","${` + table + `}"`,
+		`"AWS/DynamoDB","WriteThrottleEvents","TableName","${` + table + `}"`,
+		`"llmgate","litellm_requests_metric"`, `"llmgate","litellm_spend_metric"`, `"llmgate","litellm_total_tokens"`,
+		`"llmgate","litellm_llm_api_failed_requests_metric"`, `"llmgate","litellm_request_total_latency_metric"`,
+		`"llmgate","litellm_llm_api_latency_metric"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %s", want)
 		}
 	}
 }
 
-func TestNag_EveryAwsSolutionsFindingIsSuppressedWithAReason(t *testing.T) {
+func TestNag_EveryFindingIsSuppressedWithAReason(t *testing.T) {
 	if f := fullStack(t).findings; len(f) > 0 {
 		t.Errorf("%d unsuppressed cdk-nag findings:\n%s", len(f), strings.Join(f, "\n"))
 	}
@@ -567,4 +749,109 @@ func jsonEqualUnordered(a any, b []any) bool {
 		return out
 	}
 	return slices.Equal(norm(list(a)), norm(b))
+}
+
+// Each opt-in context option reaches the template.
+func TestOptions(t *testing.T) {
+	s := keyHookStack(t)
+	tpl := s.tpl
+	if len(s.findings) > 0 {
+		t.Errorf("unsuppressed cdk-nag findings:\n%s", strings.Join(s.findings, "\n"))
+	}
+	for fn, want := range map[string]float64{CompletionsFunctionID: 500, AdminFunctionID: 10, RotatorFunctionID: 2} {
+		p := tpl.Resources[fn].Properties
+		if p["ReservedConcurrentExecutions"] != want {
+			t.Errorf("%s ReservedConcurrentExecutions = %v, want %v", fn, p["ReservedConcurrentExecutions"], want)
+		}
+		if got := p["TracingConfig"]; !jsonEqual(got, map[string]any{"Mode": "Active"}) {
+			t.Errorf("%s TracingConfig = %v, want Active", fn, got)
+		}
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if got := env["LLMGATE_CORS_ORIGINS"]; got != "https://app.example.com,https://admin.example.com" {
+			t.Errorf("%s LLMGATE_CORS_ORIGINS = %v", fn, got)
+		}
+		if got := env["LLMGATE_SECRETS_PREFIX"]; got != "llmgate/LlmgateDev/keys/" {
+			t.Errorf("%s LLMGATE_SECRETS_PREFIX = %v, want the stack's own prefix", fn, got)
+		}
+		if fn != RotatorFunctionID && p["MemorySize"] != float64(512) {
+			t.Errorf("%s MemorySize = %v, want 512", fn, p["MemorySize"])
+		}
+	}
+	id, capAlarm := tpl.one(t, "AWS::CloudWatch::Alarm", "CompletionsCapAlarm")
+	if got := alarmTarget(capAlarm.Properties); got != "AWS/Lambda ConcurrentExecutions Maximum 60 FunctionName=${CompletionsFunction}" || capAlarm.Properties["Threshold"] != float64(450) {
+		t.Errorf("%s watches %s over %v, want the completions function's concurrency over 450 (90%% of 500)", id, got, capAlarm.Properties["Threshold"])
+	}
+	_, stopped := tpl.one(t, "AWS::CloudWatch::Alarm", "RotatorStoppedAlarm")
+	if got := stopped.Properties["Period"]; got != float64(7200) {
+		t.Errorf("RotatorStoppedAlarm period = %v for rate(1 hour), want 7200", got)
+	}
+	_, stage := tpl.one(t, "AWS::ApiGateway::Stage", "Api")
+	if stage.Properties["TracingEnabled"] != true {
+		t.Error("stage tracing off with tracing=true")
+	}
+	_, dn := tpl.one(t, "AWS::ApiGateway::DomainName", "Api")
+	if dn.Properties["DomainName"] != "llm.example.com" || dn.Properties["RegionalCertificateArn"] != testCertificate || dn.Properties["SecurityPolicy"] != "TLS_1_2" {
+		t.Errorf("domain name = %v", dn.Properties)
+	}
+	if _, ok := tpl.Outputs["DomainTarget"]; !ok {
+		t.Error("no DomainTarget output")
+	}
+	_, waf := tpl.one(t, "AWS::WAFv2::WebACLAssociation", "WebAcl")
+	if waf.Properties["WebACLArn"] != testWebACL || !strings.Contains(render(waf.Properties["ResourceArn"]), "/stages/") {
+		t.Errorf("web ACL association = %v", waf.Properties)
+	}
+	var preflight int
+	for _, m := range tpl.ofType("AWS::ApiGateway::Method") {
+		p := tpl.Resources[m].Properties
+		if p["HttpMethod"] != "OPTIONS" {
+			continue
+		}
+		preflight++
+		params := p["Integration"].(map[string]any)["IntegrationResponses"].([]any)[0].(map[string]any)["ResponseParameters"].(map[string]any)
+		if o := params["method.response.header.Access-Control-Allow-Origin"]; o != "'https://app.example.com'" {
+			t.Errorf("preflight %s allows origin %v", m, o)
+		}
+	}
+	if preflight == 0 {
+		t.Error("no CORS preflight methods")
+	}
+	// provider secrets under a customer key: the completions function may decrypt with it,
+	// only through Secrets Manager
+	var decrypt []string
+	for _, st := range roleStatements(t, tpl, CompletionsFunctionID) {
+		if strings.Contains(st, "kms:") {
+			decrypt = append(decrypt, st)
+		}
+	}
+	if len(decrypt) != 1 || !strings.HasPrefix(decrypt[0], "kms:Decrypt -> "+testSecretsKey+" if ") || !strings.Contains(decrypt[0], "secretsmanager.") {
+		t.Errorf("completions KMS grants %v, want kms:Decrypt on %s via Secrets Manager", decrypt, testSecretsKey)
+	}
+}
+
+// The functions behind a buffered integration stop before API Gateway's integration
+// timeout does (else the client gets a 504 while the function runs on); a streamed one may
+// run as long as its integration.
+func TestAPI_FunctionsStopBeforeTheirIntegration(t *testing.T) {
+	for name, tpl := range map[string]template{"streaming": fullStack(t).tpl, "buffered": localStack(t).tpl} {
+		for _, id := range tpl.ofType("AWS::ApiGateway::Method") {
+			integ, ok := tpl.Resources[id].Properties["Integration"].(map[string]any)
+			if !ok || integ["Type"] != "AWS_PROXY" {
+				continue
+			}
+			fn := ""
+			for _, f := range []string{CompletionsFunctionID, AdminFunctionID} {
+				if strings.Contains(render(integ["Uri"]), "${"+f+".Arn}") {
+					fn = f
+				}
+			}
+			timeout := tpl.Resources[fn].Properties["Timeout"].(float64) * 1000
+			limit, _ := integ["TimeoutInMillis"].(float64)
+			if limit == 0 {
+				limit = 29000
+			}
+			if streamed := integ["ResponseTransferMode"] == "STREAM"; timeout > limit || (!streamed && timeout >= limit) {
+				t.Errorf("%s stack: %s → %s runs %v ms, integration times out at %v ms", name, id, fn, timeout, limit)
+			}
+		}
+	}
 }

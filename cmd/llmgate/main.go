@@ -34,6 +34,7 @@ func run(log *slog.Logger) error {
 	port := flag.Int("port", 0, "port to listen on (default LLMGATE_PORT or 4000)")
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	banner := flag.Bool("banner", false, "print the master key and a curl example on stdout (make run)")
+	createTable := flag.Bool("create-table", false, "create the table on the local DynamoDB (LLMGATE_DYNAMODB_ENDPOINT) and exit (make sam-table)")
 	flag.Parse()
 
 	cfg, warnings, err := config.Load(*configPath)
@@ -59,6 +60,13 @@ func run(log *slog.Logger) error {
 		if err := a.Store.EnsureTable(ctx); err != nil {
 			return err
 		}
+	}
+	if *createTable {
+		if cfg.Settings.DynamoDBEndpoint == "" {
+			return errors.New("-create-table creates the table on a local DynamoDB: set LLMGATE_DYNAMODB_ENDPOINT")
+		}
+		log.Info("table ready", "table", cfg.Settings.TableName, "endpoint", cfg.Settings.DynamoDBEndpoint)
+		return nil
 	}
 
 	addr := net.JoinHostPort(*host, strconv.Itoa(cfg.Settings.Port))

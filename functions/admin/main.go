@@ -11,10 +11,11 @@ import (
 
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/lambdaapp"
+	"github.com/llmgate/llmgate/internal/lambdahttp"
 )
 
 func main() {
 	lambdaapp.Main(func(a *app.App, _ *slog.Logger) {
-		lambda.Start(httpadapter.New(a.Admin).ProxyWithContext)
+		lambda.Start(httpadapter.New(lambdahttp.CORS(a.Admin)).ProxyWithContext)
 	})
 }

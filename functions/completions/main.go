@@ -13,6 +13,6 @@ import (
 
 func main() {
 	lambdaapp.Main(func(a *app.App, log *slog.Logger) {
-		lambdahttp.Start(a.Gateway, log)
+		lambdahttp.Start(lambdahttp.CORS(a.Gateway), log)
 	})
 }

@@ -7,15 +7,19 @@ package lambdaapp
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/lambdahttp"
 	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/secretenv"
 )
@@ -29,8 +33,14 @@ const EnvConfig = "LLMGATE_CONFIG"
 const DefaultConfigPath = "config.yaml"
 
 // Logger returns a JSON logger on stderr at the level Lambda's log configuration asks for
-// (AWS_LAMBDA_LOG_LEVEL; INFO when unset).
+// (AWS_LAMBDA_LOG_LEVEL; INFO when unset). A line logged with a request's context carries
+// lambda_request_id and apigw_request_id, which join it to the stage's access log
+// (lambdaRequestId, requestId).
 func Logger() *slog.Logger {
+	return newLogger(os.Stderr)
+}
+
+func newLogger(w io.Writer) *slog.Logger {
 	level := slog.LevelInfo
 	switch strings.ToUpper(os.Getenv("AWS_LAMBDA_LOG_LEVEL")) {
 	case "TRACE", "DEBUG":
@@ -40,8 +50,31 @@ func Logger() *slog.Logger {
 	case "ERROR", "FATAL":
 		level = slog.LevelError
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(requestIDs{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
+
+// requestIDs adds the Lambda and API Gateway request ids of the record's context.
+type requestIDs struct{ slog.Handler }
+
+func (h requestIDs) Handle(ctx context.Context, r slog.Record) error {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		r.AddAttrs(slog.String("lambda_request_id", lc.AwsRequestID))
+	}
+	id := lambdahttp.APIRequestID(ctx)
+	if rc, ok := core.GetAPIGatewayContextFromContext(ctx); ok && id == "" {
+		id = rc.RequestID // the admin function's aws-lambda-go-api-proxy
+	}
+	if id != "" {
+		r.AddAttrs(slog.String("apigw_request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDs) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDs{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDs) WithGroup(name string) slog.Handler { return requestIDs{h.Handler.WithGroup(name)} }
 
 // New loads the secrets listed in secretenv.Env, then the config, and builds the app.
 func New(ctx context.Context, log *slog.Logger) (*app.App, error) {

@@ -2,6 +2,7 @@ package lambdaapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,7 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
 	"github.com/llmgate/llmgate/internal/app"
+	"github.com/llmgate/llmgate/internal/lambdahttp"
 )
 
 func TestLogger_FollowsLambdaLogLevel(t *testing.T) {
@@ -75,5 +80,31 @@ func TestMain_InitFailureExits(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `"msg":"init failed"`) || !strings.Contains(stderr.String(), "missing.yaml") {
 		t.Errorf("stderr = %s, want a JSON \"init failed\" record naming missing.yaml", stderr.String())
+	}
+}
+
+// A line logged with a request's context names the Lambda and API Gateway request ids, so
+// it can be joined to the stage's access log.
+func TestLogger_AddsRequestIDs(t *testing.T) {
+	var buf strings.Builder
+	log := newLogger(&buf)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-1"})
+	r, err := lambdahttp.NewRequest(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/health",
+		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "apigw-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.With("fn", "x").InfoContext(r.Context(), "llm request")
+	log.Info("no request")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var first, second map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || len(lines) != 2 {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if first["lambda_request_id"] != "lambda-1" || first["apigw_request_id"] != "apigw-1" || first["fn"] != "x" {
+		t.Errorf("request line = %v, want both request ids", first)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil || second["lambda_request_id"] != nil || second["apigw_request_id"] != nil {
+		t.Errorf("line without a request = %v (%v), want no ids", second, err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -28,6 +30,38 @@ func Start(h http.Handler, log *slog.Logger) {
 		return
 	}
 	lambda.Start(Streaming(h, log))
+}
+
+// EnvCORSOrigins names the variable listing the browser origins allowed to call the API
+// (comma-separated; "*" for any). The stack sets it from its corsOrigins context.
+const EnvCORSOrigins = "LLMGATE_CORS_ORIGINS"
+
+// CORS lets the browser origins EnvCORSOrigins lists read h's answers: a request from one
+// of them gets Access-Control-Allow-Origin. API Gateway answers the preflight requests; a
+// proxy integration must add the header to the answers itself.
+func CORS(h http.Handler) http.Handler {
+	var origins []string
+	for o := range strings.SplitSeq(os.Getenv(EnvCORSOrigins), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	if len(origins) == 0 {
+		return h
+	}
+	anyOrigin := slices.Contains(origins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" {
+			switch {
+			case anyOrigin:
+				w.Header().Set("Access-Control-Allow-Origin", "*")
+			case slices.Contains(origins, o):
+				w.Header().Set("Access-Control-Allow-Origin", o)
+				w.Header().Add("Vary", "Origin")
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // failer is a response writer that can answer for a handler that panicked.

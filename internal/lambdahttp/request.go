@@ -16,7 +16,8 @@ import (
 // NewRequest converts an API Gateway REST proxy event into a server-side *http.Request, as
 // net/http would have built it: path (without a leading stage segment), query with all
 // values, headers with all values, Host, the decoded body, and the caller's source IP as
-// RemoteAddr. ctx becomes the request's context.
+// RemoteAddr. ctx, with the API Gateway request id (APIRequestID), becomes the request's
+// context.
 func NewRequest(ctx context.Context, ev events.APIGatewayProxyRequest) (*http.Request, error) {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -28,6 +29,9 @@ func NewRequest(ctx context.Context, ev events.APIGatewayProxyRequest) (*http.Re
 	method := ev.HTTPMethod
 	if method == "" {
 		method = ev.RequestContext.HTTPMethod
+	}
+	if id := ev.RequestContext.RequestID; id != "" {
+		ctx = context.WithValue(ctx, apiRequestIDKey{}, id)
 	}
 	r, err := http.NewRequestWithContext(ctx, method, "/", bytes.NewReader(body))
 	if err != nil {
@@ -46,6 +50,15 @@ func NewRequest(ctx context.Context, ev events.APIGatewayProxyRequest) (*http.Re
 		r.RemoteAddr = net.JoinHostPort(ip, "0")
 	}
 	return r, nil
+}
+
+type apiRequestIDKey struct{}
+
+// APIRequestID returns the API Gateway request id of the request ctx belongs to (the
+// access log's requestId), or "".
+func APIRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(apiRequestIDKey{}).(string)
+	return id
 }
 
 // stripStage removes a leading "/<stage>" segment. API Gateway's own path leaves the stage

@@ -2,14 +2,19 @@ package lambdahttp
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/tidwall/gjson"
 
 	"github.com/llmgate/llmgate/internal/openai"
 )
@@ -25,14 +30,59 @@ var errHandlerPanicked = errors.New("lambdahttp: handler panicked after the resp
 // The request context is cancelled when h returns or when the invocation ends (the runtime
 // closes the body), whichever comes first; writes after that fail. Panics are logged and
 // answered with an OpenAI-format 500, or break the stream if headers were already sent.
+//
+// A JSON answer (a POST to an LLM route without "stream": true) that is not ready within
+// KeepAliveAfter is kept alive: API Gateway cuts a streamed response that sends nothing for
+// its idle timeout (5 minutes on Regional endpoints), so the status (200) and
+// Content-Type: application/json are sent then, and a newline every KeepAliveEvery until the
+// answer follows. Whitespace before a JSON value is valid JSON. The handler's own status and
+// headers are lost from then on: an error after that point arrives as an OpenAI error body
+// with status 200.
 func Streaming(h http.Handler, log *slog.Logger) func(context.Context, events.APIGatewayProxyRequest) (*events.APIGatewayProxyStreamingResponse, error) {
+	return streaming(h, log, KeepAliveAfter, KeepAliveEvery)
+}
+
+// KeepAliveAfter and KeepAliveEvery time the keep-alive of slow JSON answers: well inside
+// API Gateway's 5-minute idle timeout, late enough that nearly every call keeps its own
+// status.
+const (
+	KeepAliveAfter = 4 * time.Minute
+	KeepAliveEvery = time.Minute
+)
+
+// keepAlivePaths are the routes whose non-streamed answers are JSON.
+var keepAlivePaths = []string{"/chat/completions", "/completions", "/embeddings", "/responses", "/messages"}
+
+// answersJSON reports whether ev asks for a JSON answer that may take long: a POST to an
+// LLM route whose body does not ask for a stream.
+func answersJSON(ev events.APIGatewayProxyRequest, r *http.Request) bool {
+	if r.Method != http.MethodPost || !slices.ContainsFunc(keepAlivePaths, func(p string) bool { return strings.HasSuffix(r.URL.Path, p) }) {
+		return false
+	}
+	body := ev.Body
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(body)
+		if err != nil {
+			return false
+		}
+		body = string(b)
+	}
+	return gjson.Valid(body) && gjson.Get(body, "@this").IsObject() && !gjson.Get(body, "stream").Bool()
+}
+
+func streaming(h http.Handler, log *slog.Logger, keepAfter, keepEvery time.Duration) func(context.Context, events.APIGatewayProxyRequest) (*events.APIGatewayProxyStreamingResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (*events.APIGatewayProxyStreamingResponse, error) {
 		reqCtx, cancel := context.WithCancel(ctx)
 		r, handler := request(reqCtx, ev, h)
 		pr, pw := io.Pipe()
 		w := &streamWriter{header: http.Header{}, body: pw, ready: make(chan head, 1)}
+		stopKeepAlive := func() {}
+		if answersJSON(ev, r) {
+			stopKeepAlive = w.keepAlive(keepAfter, keepEvery)
+		}
 		go func() {
 			defer cancel()
+			defer stopKeepAlive()
 			serve(handler, w, r, log)
 			if ctx.Err() == nil { // a handler that wrote nothing still answers, unless the invocation is over
 				w.WriteHeader(http.StatusOK)
@@ -87,8 +137,12 @@ type streamWriter struct {
 	header http.Header
 	body   *io.PipeWriter
 	once   sync.Once
-	sent   bool // headers committed; only the handler goroutine touches it
 	ready  chan head
+	// mu orders the handler's output after the keep-alive's; sent says the headers are
+	// committed, answering that the handler has written (or flushed) something.
+	mu       sync.Mutex
+	sent     bool
+	answered bool
 }
 
 func (w *streamWriter) Header() http.Header { return w.header }
@@ -99,9 +153,17 @@ func (w *streamWriter) WriteHeader(status int) {
 	if status < http.StatusOK {
 		return
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.answered = true
+	w.commit(status, w.header.Clone())
+}
+
+// commit sends the response head once; w.mu is held.
+func (w *streamWriter) commit(status int, h http.Header) {
 	w.once.Do(func() {
 		w.sent = true
-		w.ready <- head{status: status, header: w.header.Clone()}
+		w.ready <- head{status: status, header: h}
 	})
 }
 
@@ -111,12 +173,46 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	return w.body.Write(p)
 }
 
+// keepAlive commits a 200 JSON head if the handler has not answered after `after`, then
+// writes a newline every `every` until it does. The returned func stops it.
+func (w *streamWriter) keepAlive(after, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTimer(after)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			w.mu.Lock()
+			if w.answered {
+				w.mu.Unlock()
+				return
+			}
+			w.commit(http.StatusOK, http.Header{"Content-Type": {"application/json"}})
+			_, err := w.body.Write([]byte("\n"))
+			w.mu.Unlock()
+			if err != nil {
+				return
+			}
+			t.Reset(every)
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
+}
+
 // Flush commits the headers. Written bytes need no flushing: Write hands them to the runtime,
 // which sends each read as one chunk.
 func (w *streamWriter) Flush() { w.WriteHeader(http.StatusOK) }
 
 func (w *streamWriter) fail() {
-	if w.sent {
+	w.mu.Lock()
+	sent := w.sent
+	w.mu.Unlock()
+	if sent {
 		_ = w.body.CloseWithError(errHandlerPanicked)
 		return
 	}

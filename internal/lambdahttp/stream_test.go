@@ -271,3 +271,75 @@ func assertOpenAIError(t *testing.T, body []byte, wantType string) {
 		t.Errorf("error message %q leaks the panic value", e.Error.Message)
 	}
 }
+
+// A JSON answer slower than the keep-alive delay gets a 200 JSON head and newlines before
+// it, so API Gateway's idle timeout does not cut it; the body is still valid JSON. (The
+// delays are shortened; the handler answers only after the test has read a newline.)
+func TestStreaming_SlowJSONAnswerIsKeptAlive(t *testing.T) {
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"chatcmpl-1","object":"chat.completion"}`))
+	})
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/v1/chat/completions", Body: `{"model":"m","stream":false}`}
+	var resp *events.APIGatewayProxyStreamingResponse
+	within(t, "the keep-alive head", func() {
+		var err error
+		if resp, err = streaming(h, discard, time.Millisecond, time.Millisecond)(context.Background(), ev); err != nil {
+			t.Errorf("streaming: %v", err)
+		}
+	})
+	if resp == nil {
+		t.FailNow()
+	}
+	defer resp.Close()
+	br := bufio.NewReader(resp)
+	p := readPrelude(t, br)
+	if p.StatusCode != http.StatusOK || p.Headers["Content-Type"] != "application/json" {
+		t.Fatalf("prelude = %+v, want 200 application/json", p)
+	}
+	within(t, "two keep-alive newlines", func() {
+		for range 2 {
+			if b, err := br.ReadByte(); err != nil || b != '\n' {
+				t.Errorf("keep-alive byte %q (%v), want a newline", b, err)
+			}
+		}
+	})
+	close(release)
+	var rest []byte
+	within(t, "the answer", func() { rest, _ = io.ReadAll(br) })
+	var answer struct{ ID string }
+	if err := json.Unmarshal(append([]byte("\n\n"), rest...), &answer); err != nil || answer.ID != "chatcmpl-1" {
+		t.Errorf("body %q is not the JSON answer (%v)", rest, err)
+	}
+}
+
+// Only a POST to an LLM route that does not ask for a stream is kept alive: a stream, an
+// audio answer or a GET commits its own head, whenever it comes.
+func TestAnswersJSON(t *testing.T) {
+	tests := []struct {
+		method, path, body string
+		base64             bool
+		want               bool
+	}{
+		{"POST", "/v1/chat/completions", `{"model":"m"}`, false, true},
+		{"POST", "/chat/completions", `{"model":"m","stream":false}`, false, true},
+		{"POST", "/v1/embeddings", `{"model":"m","input":"x"}`, false, true},
+		{"POST", "/v1/completions", "eyJtb2RlbCI6Im0ifQ==", true, true},
+		{"POST", "/v1/chat/completions", `{"model":"m","stream":true}`, false, false},
+		{"POST", "/v1/audio/speech", `{"model":"m"}`, false, false},
+		{"GET", "/v1/models", "", false, false},
+		{"POST", "/v1/chat/completions", `not json`, false, false},
+	}
+	for _, tt := range tests {
+		ev := events.APIGatewayProxyRequest{HTTPMethod: tt.method, Path: tt.path, Body: tt.body, IsBase64Encoded: tt.base64}
+		r, err := NewRequest(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := answersJSON(ev, r); got != tt.want {
+			t.Errorf("%s %s %s: answersJSON = %v, want %v", tt.method, tt.path, tt.body, got, tt.want)
+		}
+	}
+}
