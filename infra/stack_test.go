@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/llmgate/llmgate/internal/app"
+	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
@@ -702,6 +703,16 @@ func TestDashboard_ShowsTheStacksMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %s", want)
+		}
+	}
+	// llmgate's own metrics are the ones internal/metrics writes, in its namespace
+	if MetricsNamespace != metrics.Namespace {
+		t.Errorf("dashboard namespace %q, internal/metrics writes %q", MetricsNamespace, metrics.Namespace)
+	}
+	written := varStrings(t, goSource(t, "internal/metrics"), "callMetrics")
+	for _, m := range regexp.MustCompile(`litellm_[a-z_]+`).FindAllString(body, -1) {
+		if !slices.Contains(written, m) {
+			t.Errorf("dashboard shows %s, which internal/metrics does not write (it writes %v)", m, written)
 		}
 	}
 }
