@@ -471,3 +471,18 @@ func TestFinding_WorstCaseBudgetsResetInOneRun(t *testing.T) {
 		t.Errorf("rotator run: %+v %v, want the key and the team reset without failures", rep, err)
 	}
 }
+
+func TestFinding_TeamAdminCannotRaiseAMembersBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	lead := e.user("lead", auth.RoleInternalUser)
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "team_member_budget": 5,
+		"members_with_roles": []any{map[string]any{"user_id": "lead", "role": "admin"}}})
+	code, m := e.call("POST", "/team/member_add", lead, map[string]any{"team_id": "t",
+		"member": map[string]any{"user_id": "dev", "role": "user"}, "max_budget_in_team": 1000})
+	if code != 403 || errOf(t, m)["param"] != "max_budget_in_team" {
+		t.Errorf("answered %d %v, want 403 naming max_budget_in_team", code, m)
+	}
+	e.ok("POST", "/team/member_add", lead, map[string]any{"team_id": "t",
+		"member": map[string]any{"user_id": "dev", "role": "user"}, "max_budget_in_team": 3})
+}

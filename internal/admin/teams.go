@@ -829,6 +829,10 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 		if err := mayAct(r, p, target{team: team}, missing); err != nil {
 			return err
 		}
+		if !p.IsProxyAdmin() && req.MaxBudgetInTeam.Has() && capWidens(team.TeamMemberBudget, req.MaxBudgetInTeam.Ptr()) {
+			return forbidden(fmt.Sprintf("Only a proxy admin can give a member a budget above the team's team_member_budget (%s). Your role=%s",
+				pyFloat(*team.TeamMemberBudget), p.Role)).WithParam("max_budget_in_team")
+		}
 		if team, err = plan.team(h, r, req.TeamID); err != nil {
 			return err
 		}
