@@ -134,7 +134,7 @@ func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticato
 	if err != nil {
 		return nil, err
 	}
-	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(nil), Pricer: pricer, Logger: log, Metrics: rec})
+	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(registry.LimitAnswers(registry.NewHTTPClient(), cfg.Settings.MaxResponseBodyBytes)), Pricer: pricer, Logger: log, Metrics: rec})
 	if err != nil {
 		return nil, err
 	}

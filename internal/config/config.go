@@ -145,6 +145,9 @@ type Settings struct {
 	ReservationTTL Duration `yaml:"reservation_ttl"`
 	// MaxRequestBodyBytes caps request bodies (default 10 MiB, like API Gateway).
 	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes"`
+	// MaxResponseBodyBytes caps a non-streamed upstream answer (default 16 MiB); a larger
+	// one is a 400, never buffered whole.
+	MaxResponseBodyBytes int64 `yaml:"max_response_body_bytes"`
 	// CostMapPath is a newer LiteLLM-format cost map that replaces the embedded snapshot.
 	CostMapPath string `yaml:"cost_map_path"`
 	// SpendLogRetention is how long spend logs live before TTL deletes them (0 = forever).

@@ -19,17 +19,18 @@ import (
 
 // Defaults for llmgate's own settings.
 const (
-	DefaultTableName           = "llmgate"
-	DefaultRegion              = "us-east-1"
-	DefaultPort                = 4000
-	DefaultMaxRequestBodyBytes = 10 << 20
-	DefaultAuthCacheTTL        = Duration(5 * time.Second)
-	DefaultReservationTTL      = Duration(20 * time.Minute)
-	DefaultRotatorSchedule     = Duration(time.Minute)
-	DefaultSecretsPrefix       = "llmgate/keys/"
-	DefaultReadHeaderTimeout   = Duration(10 * time.Second)
-	DefaultBodyReadTimeout     = Duration(time.Minute)
-	DefaultIdleTimeout         = Duration(2 * time.Minute)
+	DefaultTableName            = "llmgate"
+	DefaultRegion               = "us-east-1"
+	DefaultPort                 = 4000
+	DefaultMaxRequestBodyBytes  = 10 << 20
+	DefaultMaxResponseBodyBytes = 16 << 20
+	DefaultAuthCacheTTL         = Duration(5 * time.Second)
+	DefaultReservationTTL       = Duration(20 * time.Minute)
+	DefaultRotatorSchedule      = Duration(time.Minute)
+	DefaultSecretsPrefix        = "llmgate/keys/"
+	DefaultReadHeaderTimeout    = Duration(10 * time.Second)
+	DefaultBodyReadTimeout      = Duration(time.Minute)
+	DefaultIdleTimeout          = Duration(2 * time.Minute)
 )
 
 // envPrefix marks a value that LiteLLM reads from the environment: "os.environ/NAME".
@@ -375,6 +376,9 @@ func applyDefaults(cfg *Config) {
 		if mb := cfg.GeneralSettings.MaxRequestSizeMB; mb > 0 {
 			s.MaxRequestBodyBytes = int64(mb * (1 << 20))
 		}
+	}
+	if s.MaxResponseBodyBytes <= 0 {
+		s.MaxResponseBodyBytes = DefaultMaxResponseBodyBytes
 	}
 	if s.RotatorSchedule == 0 {
 		s.RotatorSchedule = DefaultRotatorSchedule

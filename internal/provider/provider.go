@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -143,6 +144,25 @@ func (e *Error) OpenAI() *openai.Error {
 		oe.Header = http.Header{"Retry-After": {fmt.Sprint(int(e.RetryAfter.Seconds() + 0.999))}}
 	}
 	return oe
+}
+
+// AnswerTooLarge is the error of an upstream answer over the gateway's size limit
+// (llmgate_settings.max_response_body_bytes), which the shared HTTP client enforces. It is
+// a 400, not an upstream failure: the request asked for that much (many inputs or choices),
+// so no other deployment would do better and the deployment is not cooled down.
+type AnswerTooLarge struct{ Limit int64 }
+
+func (e *AnswerTooLarge) Error() string {
+	return fmt.Sprintf("the upstream's answer is larger than llmgate's limit of %d bytes (llmgate_settings.max_response_body_bytes); ask for less", e.Limit)
+}
+
+// TooLargeError returns the *Error for err if it is (or wraps) an *AnswerTooLarge.
+func TooLargeError(name string, err error) (*Error, bool) {
+	var tl *AnswerTooLarge
+	if !errors.As(err, &tl) {
+		return nil, false
+	}
+	return &Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: name, Message: name + ": " + tl.Error()}, true
 }
 
 // Split splits litellm_params.model into the provider prefix and the upstream model name:

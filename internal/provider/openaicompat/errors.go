@@ -108,6 +108,9 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		}
 		return fmt.Errorf("%s: %w", c.name, cause)
 	}
+	if e, ok := provider.TooLargeError(c.name, err); ok {
+		return e
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // url.Error's text carries the URL, which may hold secrets

@@ -6,6 +6,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -93,6 +94,8 @@ func (r *Registry) Prefixes() []string {
 // is bounded by Call.Timeout and its context, and streams may legitimately run for minutes.
 // Idle connections are dropped after 30s, before upstreams and their load balancers close
 // them, so a Lambda thawed after a pause does not send on a dead connection.
+//
+// Answers are not limited in size: see LimitAnswers.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -103,4 +106,67 @@ func NewHTTPClient() *http.Client {
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ExpectContinueTimeout = time.Second
 	return &http.Client{Transport: t}
+}
+
+// LimitAnswers makes hc refuse upstream answers over limit bytes (0: no limit) with a
+// *provider.AnswerTooLarge, so no answer is buffered whole however large the upstream
+// makes it. Event streams are exempt: they are read event by event (each bounded by
+// sse.MaxEventSize) and may legitimately run long.
+func LimitAnswers(hc *http.Client, limit int64) *http.Client {
+	if limit <= 0 {
+		return hc
+	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	out := *hc
+	out.Transport = &limitedTransport{next: next, limit: limit}
+	return &out
+}
+
+type limitedTransport struct {
+	next  http.RoundTripper
+	limit int64
+}
+
+func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || isEventStream(resp.Header.Get("Content-Type")) {
+		return resp, err
+	}
+	if resp.ContentLength > t.limit {
+		resp.Body.Close()
+		return nil, &provider.AnswerTooLarge{Limit: t.limit}
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit}
+	return resp, nil
+}
+
+// isEventStream reports whether a content type is a stream of events: SSE, or Bedrock's
+// binary event stream.
+func isEventStream(contentType string) bool {
+	return strings.HasPrefix(contentType, "text/event-stream") || strings.HasPrefix(contentType, "application/vnd.amazon.eventstream")
+}
+
+// limitedBody fails once more than its limit has been read.
+type limitedBody struct {
+	io.ReadCloser
+	left  int64
+	limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, &provider.AnswerTooLarge{Limit: b.limit}
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, &provider.AnswerTooLarge{Limit: b.limit}
+	}
+	return n, err
 }

@@ -3,13 +3,16 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/mock"
 	"github.com/llmgate/llmgate/internal/provider/openaicompat"
@@ -111,5 +114,52 @@ func TestNewHTTPClient_IsTunedForAGateway(t *testing.T) {
 	}
 	if tr == http.DefaultTransport {
 		t.Error("NewHTTPClient shares http.DefaultTransport")
+	}
+}
+
+// An upstream answer over the limit is refused whatever the provider, with and without a
+// Content-Length, and never read whole (the old client buffered a 60 MB answer); streams
+// are exempt.
+func TestLimitAnswers_RefusesLargeAnswers(t *testing.T) {
+	const limit = 64 << 10
+	big := `{"id":"x","pad":"` + strings.Repeat("x", 4*limit) + `"}`
+	for _, chunked := range []bool{false, true} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if chunked {
+				w.(http.Flusher).Flush() // no Content-Length: sent chunked
+			}
+			_, _ = io.WriteString(w, big)
+		}))
+		r := registry.New(registry.LimitAnswers(srv.Client(), limit))
+		for _, prefix := range []string{"openai", "azure", "anthropic", "gemini"} {
+			p, err := r.Lookup(prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &provider.Call{Kind: provider.Chat, Body: []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`), Model: "m",
+				Request: &openai.Request{Model: "m", Messages: []byte(`[{"role":"user","content":"hi"}]`)},
+				Params:  config.LiteLLMParams{APIBase: srv.URL, APIKey: "k", APIVersion: "2024-10-21"}}
+			_, err = p.Do(context.Background(), c)
+			var pe *provider.Error
+			if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest || !strings.Contains(pe.Message, "max_response_body_bytes") {
+				t.Errorf("%s (chunked %v): err = %v, want a 400 naming max_response_body_bytes", prefix, chunked, err)
+			}
+		}
+		srv.Close()
+	}
+
+	stream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, big)
+	}))
+	defer stream.Close()
+	resp, err := registry.LimitAnswers(stream.Client(), limit).Get(stream.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err != nil || len(b) != len(big) {
+		t.Errorf("event stream: read %d bytes, %v; want all %d", len(b), err, len(big))
 	}
 }

@@ -77,6 +77,9 @@ func TransportError(name string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	if e, ok := provider.TooLargeError(name, err); ok {
+		return e
+	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &provider.Error{
