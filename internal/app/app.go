@@ -16,6 +16,7 @@ import (
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/limits"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
@@ -121,7 +122,7 @@ func newRotator(ctx context.Context, cfg *config.Config, st *store.Store, log *s
 // litellm_settings.max_budget, every call is the anonymous admin's, which no budget or limit
 // binds, and, as LiteLLM without a database, llmgate records no spend, so a call makes no
 // DynamoDB request.
-func newLimiter(cfg *config.Config, st *store.Store, log *slog.Logger) gateway.Limiter {
+func newLimiter(cfg *config.Config, st *store.Store, log *slog.Logger) llmcall.Limiter {
 	if cfg.GeneralSettings.MasterKey == "" && cfg.LiteLLMSettings.MaxBudget == nil {
 		return nil
 	}
@@ -129,7 +130,7 @@ func newLimiter(cfg *config.Config, st *store.Store, log *slog.Logger) gateway.L
 }
 
 // newGateway builds the LLM routes: prices, the router over the providers, the handler.
-func newGateway(cfg *config.Config, log *slog.Logger, authn gateway.Authenticator, lim gateway.Limiter, rec metrics.Recorder) (*gateway.Gateway, error) {
+func newGateway(cfg *config.Config, log *slog.Logger, authn llmcall.Authenticator, lim llmcall.Limiter, rec metrics.Recorder) (*gateway.Gateway, error) {
 	pricer, err := pricing.New(cfg.Settings, log)
 	if err != nil {
 		return nil, err

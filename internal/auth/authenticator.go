@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/llmgate/llmgate/internal/config"
-	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -56,7 +56,7 @@ func OptionsFromConfig(cfg *config.Config, st *store.Store, log *slog.Logger) Op
 	}
 }
 
-// Authenticator resolves a request's key to a Principal. It implements gateway.Authenticator.
+// Authenticator resolves a request's key to a Principal. It implements llmcall.Authenticator.
 type Authenticator struct {
 	o     Options
 	mu    sync.Mutex
@@ -73,7 +73,7 @@ type cached struct {
 // refreshTimeout bounds a background refresh, which no request waits for.
 const refreshTimeout = 5 * time.Second
 
-var _ gateway.Authenticator = (*Authenticator)(nil)
+var _ llmcall.Authenticator = (*Authenticator)(nil)
 
 // New builds an Authenticator.
 func New(o Options) *Authenticator {
@@ -103,7 +103,7 @@ func (a *Authenticator) Invalidate() {
 
 // Authenticate resolves the caller of r: the master key, or a virtual key with its user,
 // team and team membership. Errors are *openai.Error with LiteLLM's status, type and message.
-func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (gateway.Caller, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (llmcall.Caller, error) {
 	p, err := a.Principal(ctx, r)
 	if err != nil {
 		return nil, err

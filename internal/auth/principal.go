@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
@@ -50,7 +50,7 @@ type Principal struct {
 	Models *ModelIndex
 }
 
-var _ gateway.Caller = (*Principal)(nil)
+var _ llmcall.Caller = (*Principal)(nil)
 
 // IsProxyAdmin reports whether the caller may manage everything (master key or proxy_admin).
 func (p *Principal) IsProxyAdmin() bool {

@@ -8,20 +8,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
+	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/responses"
 	"github.com/llmgate/llmgate/internal/router"
+	"github.com/llmgate/llmgate/internal/tokens"
 )
 
 // Response headers, as LiteLLM Proxy sends them.
@@ -36,18 +41,14 @@ const (
 // settleTimeout bounds the settle write after a call, which outlives the client's request.
 const settleTimeout = 10 * time.Second
 
-// defaultMaxTokens is the output a worst-case estimate assumes when neither the request nor
-// the cost map bounds it.
-const defaultMaxTokens = 4096
-
 // Options are the gateway's dependencies. Router is required; a nil Authenticator turns
 // auth off (every model allowed) and a nil Limiter applies no budgets or limits.
 type Options struct {
 	Config        *config.Config
 	Logger        *slog.Logger
 	Router        *router.Router
-	Authenticator Authenticator
-	Limiter       Limiter
+	Authenticator llmcall.Authenticator
+	Limiter       llmcall.Limiter
 	// Metrics is told of every LLM call once it is answered and settled; nil records none.
 	Metrics metrics.Recorder
 }
@@ -56,8 +57,8 @@ type Options struct {
 type Gateway struct {
 	mux     *http.ServeMux
 	router  *router.Router
-	auth    Authenticator
-	limiter Limiter
+	auth    llmcall.Authenticator
+	limiter llmcall.Limiter
 	metrics metrics.Recorder
 	log     *slog.Logger
 	maxBody int64
@@ -128,15 +129,20 @@ type call struct {
 	kind   provider.Kind
 	wire   *wire
 	start  time.Time
-	caller Caller
+	caller llmcall.Caller
 	// routed is when the call was handed to the router (zero if it never was).
 	routed time.Time
 	req    openai.Request
 	body   []byte
+	// prompt is the billable prompt, as the strict parse measured it; bound what the call
+	// was reserved at.
+	prompt tokens.Prompt
+	bound  pricing.Bound
 	model  string // model group after aliases
 	// responseID is the id of the upstream's answer, which LiteLLM logs as the request_id.
 	responseID string
 	result     router.Result
+	res        llmcall.Reservation // nil until admitted
 	usage      openai.Usage
 	// estimated is true when usage was estimated, not reported: a stream that ended early.
 	estimated bool
@@ -151,62 +157,77 @@ func (g *Gateway) llm(wf *wire, route string) http.Handler {
 		w.Header().Set(HeaderCallID, c.id)
 		defer g.logCall(r.Context(), c)
 		defer g.record(c)
-		res, err := g.serveLLM(w, r, c)
-		if err != nil {
+		defer func() {
+			// The settle runs whatever happened after the reservation, a panic included: it
+			// would otherwise hold the budget until the reservation expires.
+			p := recover()
+			if p != nil {
+				c.status, c.errType = http.StatusInternalServerError, openai.TypeServer
+			}
+			if c.res != nil {
+				if p == nil { // the answer is complete: send it before the settle write
+					_ = http.NewResponseController(w).Flush()
+				}
+				g.settle(r.Context(), c.res, c)
+			}
+			if p != nil {
+				panic(p)
+			}
+		}()
+		if err := g.serveLLM(w, r, c); err != nil {
 			c.fail(err)
 			wf.writeError(w, err)
-		}
-		if res != nil {
-			// The answer is complete: send it before the settle write.
-			_ = http.NewResponseController(w).Flush()
-			g.settle(r.Context(), res, c)
 		}
 	})
 }
 
 // serveLLM runs a call: authenticate, read, resolve, reserve, route. An error it returns
-// has not been written to w yet. The reservation it returns, if any, is to be settled.
-func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res Reservation, err error) {
+// has not been written to w yet. The reservation it makes, if any, is c.res, to be settled.
+func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) error {
 	ctx := r.Context()
 	caller, err := g.caller(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.caller = caller
 	if err := g.readBody(w, r, c); err != nil {
-		return nil, err
+		return err
 	}
 	if c.req.Model == "" {
-		return nil, openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "you must provide a model parameter").WithParam("model")
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "you must provide a model parameter").WithParam("model")
 	}
 	if models := batchModels(c); models != nil {
-		return nil, g.batch(w, r, c, models)
+		return g.batch(w, r, c, models)
 	}
 	c.model = c.req.Model
 	if caller != nil {
 		if c.model, err = caller.ResolveModel(c.req.Model); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	rt, ok := g.router.Resolve(c.model)
 	if !ok {
-		return nil, openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
 			"%s: Invalid model name passed in model=%s. Call `/v1/models` to view available models for your key.", c.route, c.req.Model)).WithParam("model")
 	}
 	c.model = rt.Model
 	if rt.Overrides, err = g.overrides(r, &c.req, caller); err != nil {
-		return nil, err
+		return err
 	}
 
+	ch := g.charge(c, rt, c.billable())
 	if g.limiter != nil && c.kind != provider.CountTokens { // counting tokens costs nothing
-		if res, err = g.limiter.Reserve(ctx, caller, g.charge(c, rt)); err != nil {
-			return nil, err
+		if c.res, err = g.limiter.Reserve(ctx, caller, ch); err != nil {
+			return err
 		}
-		for k, vs := range res.Header() {
+		for k, vs := range c.res.Header() {
 			w.Header()[k] = vs
 		}
-		if err := c.clamp(res.MaxTokens()); err != nil {
-			return res, err
+		if t := c.res.MaxTokens(); t > 0 {
+			if err := c.clamp(t); err != nil {
+				return err
+			}
+			g.charge(c, rt, c.billable()) // the bound of the clamped call
 		}
 	}
 
@@ -214,17 +235,16 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 		MockTesting: caller == nil || caller.IsProxyAdmin() || g.clientMockTesting}
 	c.routed = time.Now()
 	if c.req.Stream && c.kind != provider.Embedding && c.kind != provider.CountTokens {
-		return res, g.stream(w, r, c, rt, pc)
+		return g.stream(w, r, c, rt, pc)
 	}
 	resp, result, err := g.router.Do(ctx, rt, pc)
 	c.result = result
 	routingHeaders(w.Header(), result)
 	if err != nil {
-		return res, err
+		return err
 	}
-	c.usage = resp.Usage
 	c.responseID = responseID(resp.Body)
-	c.cost = result.Price.Cost(resp.Usage)
+	g.account(ctx, c, resp.Usage, reported(resp.Usage), result.Price)
 	h := w.Header()
 	g.deploymentHeaders(h, c)
 	h.Set(HeaderResponseCost, strconv.FormatFloat(c.cost, 'g', -1, 64))
@@ -233,7 +253,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) (res
 	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)
-	return res, nil
+	return nil
 }
 
 // readBody reads and parses the request body within the size limit.
@@ -261,7 +281,55 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) erro
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 			"We could not parse the JSON body of your request: it is not valid UTF-8.")
 	}
-	return c.wire.parse(body, &c.req)
+	// One strict parse decides what the call is priced at; the body goes upstream as it is,
+	// so nothing a decoder could read differently may pass.
+	sc, err := tokens.Scan(body)
+	var dup *tokens.DuplicateKeyError
+	var num *tokens.NumberError
+	switch {
+	case errors.As(err, &dup):
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			"We could not parse the JSON body of your request: "+dup.Error()+".").WithParam(dup.Other)
+	case errors.As(err, &num):
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			"We could not parse the JSON body of your request: "+num.Error()+".")
+	}
+	if perr := c.wire.parse(body, &c.req); perr != nil { // invalid JSON, in the format's words
+		return perr
+	}
+	if err != nil {
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			"We could not parse the JSON body of your request. The API expects a JSON payload: "+jsonProblem(err))
+	}
+	c.prompt = sc.Prompt
+	return exactKeys(sc.Keys)
+}
+
+// requestFields are the JSON names of the top-level fields the gateway's formats decode.
+var requestFields = func() []string {
+	var names []string
+	for _, t := range []reflect.Type{reflect.TypeFor[openai.Request](), reflect.TypeFor[anthropic.Request](), reflect.TypeFor[responses.Request]()} {
+		for f := range t.Fields() {
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}()
+
+// exactKeys refuses a top-level key that matches a field the gateway reads only when case
+// is ignored ("MAX_TOKENS"): encoding/json would read it, the upstream would not.
+func exactKeys(keys []string) error {
+	for _, k := range keys {
+		for _, f := range requestFields {
+			if k != f && strings.EqualFold(k, f) {
+				return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+					fmt.Sprintf("Unrecognized request argument %q: parameter names are case-sensitive; did you mean %q?", k, f)).WithParam(k)
+			}
+		}
+	}
+	return nil
 }
 
 // Bounds on what a request can size, so no request makes the gateway (or the mock
@@ -345,48 +413,34 @@ func jsonProblem(err error) string {
 	return "invalid JSON"
 }
 
-// charge is the worst case of the call, for the limiter.
-func (g *Gateway) charge(c *call, rt router.Route) Charge {
-	price := g.router.WorstPrice(rt)
-	ch := Charge{
+// billable is what the call can be billed for, as tokens.Billable describes it.
+func (c *call) billable() tokens.Billable {
+	b := tokens.Billable{Prompt: c.prompt, MaxOutput: requestedMaxTokens(&c.req), NoOutput: c.kind == provider.Embedding}
+	for _, n := range []*int{c.req.N, c.req.BestOf} {
+		if n != nil {
+			b.Choices = max(b.Choices, *n)
+		}
+	}
+	return b
+}
+
+// charge is the call's reservation for the limiter: pricing.ReservationBound of what it
+// can be billed for, over every deployment it can reach.
+func (g *Gateway) charge(c *call, rt router.Route, b tokens.Billable) llmcall.Charge {
+	c.bound = pricing.ReservationBound(b, g.router.Targets(rt))
+	return llmcall.Charge{
 		RequestID:          c.id,
 		Route:              c.route,
 		Model:              rt.Model,
-		PromptTokens:       pricing.PromptTokens(&c.req),
-		OutputCostPerToken: price.Output,
-		Free:               price.Free,
+		Cost:               c.bound.Cost,
+		PromptTokens:       c.bound.PromptTokens,
+		MaxTokens:          c.bound.MaxTokens,
+		Tokens:             c.bound.Tokens,
+		OutputCostPerToken: c.bound.OutputPrice,
+		Free:               c.bound.Free,
 		Stream:             c.req.Stream,
 		Tags:               tags(c.req.Metadata),
 	}
-	var out int
-	ch.MaxTokens, out = c.outputLimit(price.MaxOutputTokens)
-	ch.Cost = price.WorstCase(ch.PromptTokens, out)
-	ch.Tokens = ch.PromptTokens + min(out, math.MaxInt-ch.PromptTokens)
-	return ch
-}
-
-// outputLimit is the most completion tokens the call may produce per choice (max_tokens,
-// else the model's output limit modelMax, else defaultMaxTokens) and over its n choices.
-// An embedding produces none.
-func (c *call) outputLimit(modelMax int) (perChoice, total int) {
-	if c.kind == provider.Embedding {
-		return 0, 0
-	}
-	perChoice = requestedMaxTokens(&c.req)
-	if perChoice == 0 {
-		perChoice = modelMax
-	}
-	if perChoice == 0 {
-		perChoice = defaultMaxTokens
-	}
-	n := 1
-	if c.req.N != nil && *c.req.N > 1 {
-		n = *c.req.N
-	}
-	if perChoice > math.MaxInt/n {
-		return perChoice, math.MaxInt // n × max_tokens saturates instead of wrapping around to a small cost
-	}
-	return perChoice, n * perChoice
 }
 
 func requestedMaxTokens(r *openai.Request) int {
@@ -441,12 +495,71 @@ func (c *call) clamp(limit int) error {
 	return nil
 }
 
+// reported reports whether an upstream said what a call used: providers leave usage zero
+// when the answer had none.
+func reported(u openai.Usage) bool { return u != (openai.Usage{}) }
+
+// account sets what the call is charged: its reported usage priced at the deployment that
+// answered. An answer without usage, or with a usage no call within the bound can have
+// (a negative count, a count above the call's token bound), is charged the reservation.
+// A valid usage that costs more than the reservation is charged as it is, and logged as a
+// budget_overrun: the bound missed a case, and spend must still say the truth.
+func (g *Gateway) account(ctx context.Context, c *call, u openai.Usage, reported bool, price pricing.Price) {
+	c.usage, c.cost, c.estimated = u, price.Cost(u), false
+	switch {
+	case !reported:
+	case !validUsage(u, c.bound.Tokens):
+		g.log.LogAttrs(ctx, slog.LevelError, "upstream usage out of range: the call is charged its reservation",
+			slog.String("request_id", c.id), slog.String("deployment", deploymentID(c.result.Deployment)),
+			slog.Int("prompt_tokens", u.PromptTokens), slog.Int("completion_tokens", u.CompletionTokens),
+			slog.Int("bound_tokens", c.bound.Tokens))
+	default:
+		if c.cost > c.bound.Cost && !c.bound.Free {
+			g.log.LogAttrs(ctx, slog.LevelError, "budget_overrun: the call cost more than its reservation",
+				slog.String("request_id", c.id), slog.String("deployment", deploymentID(c.result.Deployment)),
+				slog.Float64("cost", c.cost), slog.Float64("reserved", c.bound.Cost),
+				slog.Int("prompt_tokens", u.PromptTokens), slog.Int("completion_tokens", u.CompletionTokens),
+				slog.Int("BudgetOverrun", 1), emfMetric("BudgetOverrun"))
+		}
+		return
+	}
+	c.estimated = true
+	c.cost = c.bound.Cost
+	c.usage = openai.Usage{PromptTokens: c.bound.PromptTokens, CompletionTokens: c.bound.Tokens - c.bound.PromptTokens, TotalTokens: c.bound.Tokens}
+}
+
+// emfMetric makes a log line count as a CloudWatch metric (embedded metric format).
+func emfMetric(name string) slog.Attr {
+	return slog.Any("_aws", map[string]any{
+		"Timestamp": time.Now().UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  "llmgate",
+			"Dimensions": [][]string{{}},
+			"Metrics":    []any{map[string]string{"Name": name, "Unit": "Count"}},
+		}},
+	})
+}
+
+// validUsage reports whether u is a usage a call bounded at most tokens can have.
+func validUsage(u openai.Usage, most int) bool {
+	counts := []int{u.PromptTokens, u.CompletionTokens, u.TotalTokens, u.CacheCreationInputTokens}
+	if u.PromptTokensDetails != nil {
+		counts = append(counts, u.PromptTokensDetails.CachedTokens)
+	}
+	for _, n := range counts {
+		if n < 0 || n > most {
+			return false
+		}
+	}
+	return true
+}
+
 // settle reports the call's outcome to its reservation, once, with a context the client's
 // disconnect does not cancel.
-func (g *Gateway) settle(ctx context.Context, res Reservation, c *call) {
+func (g *Gateway) settle(ctx context.Context, res llmcall.Reservation, c *call) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	o := Outcome{
+	o := llmcall.Outcome{
 		Model:      c.model,
 		ResponseID: c.responseID,
 		Usage:      c.usage,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/mock"
@@ -123,7 +124,7 @@ type harness struct {
 	logs *bytes.Buffer
 }
 
-func newHarness(t testing.TB, cfg *config.Config, auth Authenticator, lim Limiter) *harness {
+func newHarness(t testing.TB, cfg *config.Config, auth llmcall.Authenticator, lim llmcall.Limiter) *harness {
 	t.Helper()
 	h := &harness{fake: &fakeProvider{canceled: make(chan struct{})}, logs: &bytes.Buffer{}}
 	m := mock.New()
@@ -377,11 +378,18 @@ func TestStream_FailureBeforeTheFirstChunkIsAJSONError(t *testing.T) {
 	}
 }
 
-func TestStream_ClientDisconnectCancelsTheUpstream(t *testing.T) {
-	h := newHarness(t, testConfig(), nil, nil)
+// TestStream_ClientThatLeavesDoesNotEndTheUpstreamCall: the upstream bills what it goes on
+// generating, so the gateway reads on (without writing) until the stream ends or the
+// router's timeout passes, and a stream that never reported usage is charged its
+// reservation.
+func TestStream_ClientThatLeavesDoesNotEndTheUpstreamCall(t *testing.T) {
+	cfg := testConfig()
+	cfg.RouterSettings.Timeout = 0.5
+	lim := &fakeLimiter{}
+	h := newHarness(t, cfg, nil, lim)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"hang","stream":true,"messages":[]}`))
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"hang","stream":true,"max_tokens":10,"messages":[]}`))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -394,8 +402,14 @@ func TestStream_ClientDisconnectCancelsTheUpstream(t *testing.T) {
 	cancel()
 	select {
 	case <-h.fake.canceled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream call was not canceled after the client went away")
+		t.Fatal("the upstream call was canceled when the client went away")
+	case <-time.After(100 * time.Millisecond):
+	}
+	lim.waitOutcomes(t, 1)
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if ch, o := lim.charges[0], lim.outcomes[0]; o.Cost != ch.Cost || o.Usage.TotalTokens != ch.Tokens {
+		t.Errorf("outcome cost %g usage %+v, want the reservation's %g and %d tokens", o.Cost, o.Usage, ch.Cost, ch.Tokens)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 )
 
@@ -21,7 +22,7 @@ type fakeAuth struct{ allowed []string }
 
 type fakeCaller struct{ allowed []string }
 
-func (a fakeAuth) Authenticate(ctx context.Context, r *http.Request) (Caller, error) {
+func (a fakeAuth) Authenticate(ctx context.Context, r *http.Request) (llmcall.Caller, error) {
 	if r.Header.Get("Authorization") != "Bearer sk-good" {
 		return nil, openai.Errorf(401, openai.TypeAuth, "Authentication Error, invalid key")
 	}
@@ -54,8 +55,8 @@ type fakeLimiter struct {
 	mu        sync.Mutex
 	refuse    error
 	maxTokens int
-	charges   []Charge
-	outcomes  []Outcome
+	charges   []llmcall.Charge
+	outcomes  []llmcall.Outcome
 	settleCtx []error // ctx.Err() as Settle saw it
 	settled   chan struct{}
 	// hold, if set, makes Settle wait until it is closed (at most 2 s); held records
@@ -64,7 +65,7 @@ type fakeLimiter struct {
 	held []bool
 }
 
-func (l *fakeLimiter) Reserve(ctx context.Context, c Caller, ch Charge) (Reservation, error) {
+func (l *fakeLimiter) Reserve(ctx context.Context, c llmcall.Caller, ch llmcall.Charge) (llmcall.Reservation, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.charges = append(l.charges, ch)
@@ -80,7 +81,7 @@ func (l *fakeLimiter) Header() http.Header {
 
 func (l *fakeLimiter) MaxTokens() int { return l.maxTokens }
 
-func (l *fakeLimiter) Settle(ctx context.Context, o Outcome) error {
+func (l *fakeLimiter) Settle(ctx context.Context, o llmcall.Outcome) error {
 	if l.hold != nil {
 		held := true
 		select {
@@ -298,7 +299,9 @@ func TestLimiter_ClampsMaxTokens(t *testing.T) {
 
 func TestLimiter_SettlesFailuresAndDisconnects(t *testing.T) {
 	lim := &fakeLimiter{}
-	h := newHarness(t, testConfig(), nil, lim)
+	cfg := testConfig()
+	cfg.RouterSettings.Timeout = 0.5 // how long a stream the client left is read on
+	h := newHarness(t, cfg, nil, lim)
 	h.post(t, "/v1/chat/completions", `{"model":"limited","messages":[]}`)
 	lim.waitOutcomes(t, 1)
 	lim.mu.Lock()

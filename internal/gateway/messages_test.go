@@ -13,6 +13,7 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/fakeanthropic"
 	"github.com/llmgate/llmgate/internal/fakeopenai"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider/registry"
 	"github.com/llmgate/llmgate/internal/router"
@@ -26,10 +27,10 @@ type wireHarness struct {
 	ant  *fakeanthropic.Server
 	oai  *fakeopenai.Server
 	lim  *fakeLimiter
-	auth Authenticator
+	auth llmcall.Authenticator
 }
 
-func newWireHarness(t *testing.T, auth Authenticator, lim *fakeLimiter) *wireHarness {
+func newWireHarness(t *testing.T, auth llmcall.Authenticator, lim *fakeLimiter) *wireHarness {
 	t.Helper()
 	h := &wireHarness{ant: fakeanthropic.Start(), oai: fakeopenai.Start(fakeopenai.Options{Chunks: 3}), lim: lim}
 	t.Cleanup(h.ant.Close)
@@ -257,7 +258,7 @@ func TestMessages_ToolUseStreamsInputJSON(t *testing.T) {
 func TestMessages_ErrorsInAnthropicFormat(t *testing.T) {
 	cases := []struct {
 		name    string
-		auth    Authenticator
+		auth    llmcall.Authenticator
 		lim     *fakeLimiter
 		header  http.Header
 		body    string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 )
@@ -43,7 +44,7 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 // modelNames are the names GET /v1/models lists: the model groups and aliases the caller
 // may use; with ?only_model_access_groups=true, the model access groups of those instead;
 // with ?litellm_model_id=, the group of that deployment only.
-func (g *Gateway) modelNames(r *http.Request, caller Caller) []string {
+func (g *Gateway) modelNames(r *http.Request, caller llmcall.Caller) []string {
 	allowed := func(name string) bool { return caller == nil || caller.Allowed(name) }
 	q := r.URL.Query()
 	if id := q.Get("litellm_model_id"); id != "" {
@@ -158,7 +159,7 @@ func (g *Gateway) modelInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // caller authenticates r; nil when auth is off.
-func (g *Gateway) caller(r *http.Request) (Caller, error) {
+func (g *Gateway) caller(r *http.Request) (llmcall.Caller, error) {
 	if g.auth == nil {
 		return nil, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/router"
 )
@@ -24,7 +25,7 @@ const (
 
 // overrides reads the request's own routing settings. Each fallback must be a model the
 // caller may use (through its aliases), as the requested model must.
-func (g *Gateway) overrides(r *http.Request, req *openai.Request, caller Caller) (router.Overrides, error) {
+func (g *Gateway) overrides(r *http.Request, req *openai.Request, caller llmcall.Caller) (router.Overrides, error) {
 	o := router.Overrides{
 		MockFallbacks: req.MockTestingFallbacks,
 		MockRateLimit: req.MockTestingRateLimit,

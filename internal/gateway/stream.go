@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/openai"
-	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/router"
 )
@@ -30,19 +28,27 @@ var (
 // X-Litellm-Response-Cost (clients that ignore trailers get no cost header). Each chunk is
 // flushed as soon as no further chunk has already arrived (provider.Buffered), so a chunk
 // never waits for the upstream and a burst leaves in one write.
+//
+// The upstream call does not end with the client's request: a client that leaves has been
+// billed for what the upstream goes on generating, so the stream is read to its end (and
+// its usage) without writing, within the router's timeout.
 func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt router.Route, pc provider.Call) error {
-	s, result, err := g.router.Stream(r.Context(), rt, pc)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.router.Timeout())
+	defer cancel()
+	s, result, err := g.router.Stream(ctx, rt, pc)
 	c.result = result
 	routingHeaders(w.Header(), result)
 	if err != nil {
+		if r.Context().Err() != nil {
+			return context.Canceled
+		}
 		return err
 	}
 	complete := false // the stream ended with io.EOF
-	textBytes := 0    // generated text relayed, for a stream that ends without its usage
 	defer func() {
 		_ = s.Close()
-		c.usage, c.estimated = c.streamUsage(s.Usage(), complete, textBytes, result.Price.MaxOutputTokens)
-		c.cost = result.Price.Cost(c.usage)
+		u := s.Usage()
+		g.account(r.Context(), c, u, complete && reported(u), result.Price)
 		w.Header().Set(HeaderResponseCost, strconv.FormatFloat(c.cost, 'g', -1, 64))
 	}()
 	h := w.Header()
@@ -55,11 +61,12 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	buffered, _ := s.(provider.Buffered)
+	gone := false // the client left: read on, write nothing
 	for n := 0; ; n++ {
 		chunk, err := s.Next()
 		if errors.Is(err, io.EOF) {
 			complete = true
-			if !c.wire.named {
+			if !gone && !c.wire.named {
 				if _, err := w.Write(doneEvent); err == nil {
 					_ = rc.Flush()
 				}
@@ -67,7 +74,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			return nil
 		}
 		if err != nil {
-			if r.Context().Err() != nil {
+			if gone || r.Context().Err() != nil {
 				c.fail(context.Canceled)
 				return nil
 			}
@@ -81,99 +88,22 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 		if n == 0 {
 			c.responseID = responseID(chunk)
 		}
-		textBytes += generatedBytes(chunk)
+		if gone {
+			continue
+		}
 		if err := c.wire.writeEvent(w, chunk); err != nil {
-			c.fail(context.Canceled) // the client went away
-			return nil
+			c.fail(context.Canceled)
+			gone = true
+			continue
 		}
 		if n > 0 && buffered != nil && buffered.Buffered() {
 			continue // the next chunk is already here: one flush sends both
 		}
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			c.fail(context.Canceled)
-			return nil
+			gone = true
 		}
 	}
-}
-
-// streamUsage is the usage of a stream that ended (complete: with io.EOF), and whether it
-// was estimated. A complete stream's reported usage stands. A stream that ended without
-// its final usage (the client hung up, the upstream broke off) is charged for what it
-// generated: the prompt as reported, else as pricing estimates it from the request; the
-// completion as the larger of what was reported so far and an estimate from the text
-// relayed (textBytes), at most the call's output limit (modelMax: the model's).
-func (c *call) streamUsage(u openai.Usage, complete bool, textBytes, modelMax int) (openai.Usage, bool) {
-	if complete && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
-		return u, false
-	}
-	if u.PromptTokens == 0 {
-		u.PromptTokens = pricing.PromptTokens(&c.req)
-	}
-	_, limit := c.outputLimit(modelMax)
-	u.CompletionTokens = min(max(u.CompletionTokens, pricing.ByteTokens(textBytes)), limit)
-	u.TotalTokens = u.PromptTokens + u.CompletionTokens
-	return u, true
-}
-
-// textFields are the chunk fields whose string values are generated text: a chat delta's
-// content, reasoning and tool-call arguments, a text completion's text; a Messages delta's
-// text, partial_json and thinking; a Responses event's delta.
-var textFields = [...][]byte{[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"arguments"`), []byte(`"text"`),
-	[]byte(`"partial_json"`), []byte(`"thinking"`), []byte(`"delta"`)}
-
-// generatedBytes is the size of the text a chunk carries: the string values of its
-// textFields, found by a scan rather than a parse (an escape sequence counts as one byte).
-// In valid JSON a quoted name followed by a colon is a key: quotes inside strings are
-// escaped.
-func generatedBytes(chunk []byte) int {
-	n := 0
-	for _, f := range textFields {
-		for rest := chunk; ; {
-			i := bytes.Index(rest, f)
-			if i < 0 {
-				break
-			}
-			var m int
-			m, rest = stringValue(rest[i+len(f):])
-			n += m
-		}
-	}
-	return n
-}
-
-// stringValue reads a colon and a JSON string at the start of b and returns the string's
-// length and the rest of b; 0 and b if b holds no such thing (the key's value is null or
-// not a string, or it was no key).
-func stringValue(b []byte) (int, []byte) {
-	i := skipSpace(b, 0)
-	if i == len(b) || b[i] != ':' {
-		return 0, b
-	}
-	if i = skipSpace(b, i+1); i == len(b) || b[i] != '"' {
-		return 0, b
-	}
-	n := 0
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			return n, b[i+1:]
-		case '\\':
-			if i++; i < len(b) && b[i] == 'u' {
-				i += 4
-			}
-		}
-		n++
-	}
-	return n, nil
-}
-
-// skipSpace returns the index of the first byte of b at or after i that is not JSON
-// whitespace.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // streamError is the error event for a stream that failed after its first chunk.

@@ -16,8 +16,8 @@ import (
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/dynamotest"
-	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/limits"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/store"
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
@@ -105,7 +105,7 @@ func TestReserve_RewritesNoIndexEntryOfTheChargedRecords(t *testing.T) {
 		k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "1d", MaxBudget: 1e6, ResetAt: &reset}}
 	})
 	c.reset()
-	res, err := lim.Reserve(ctx, p, gateway.Charge{RequestID: "r1", Route: "/chat/completions", Model: "gpt-4o", Cost: 0.001, PromptTokens: 10, MaxTokens: 100})
+	res, err := lim.Reserve(ctx, p, llmcall.Charge{RequestID: "r1", Route: "/chat/completions", Model: "gpt-4o", Cost: 0.001, PromptTokens: 10, MaxTokens: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 			lim := limits.New(st, cfg)
 			p := benchCaller(b, st, sc.mod)
 			run := func(i int) {
-				ch := gateway.Charge{RequestID: fmt.Sprintf("%s-%d", b.Name(), i), Route: "/chat/completions", Model: "gpt-4o", Cost: 0.001, PromptTokens: 10, MaxTokens: 100}
+				ch := llmcall.Charge{RequestID: fmt.Sprintf("%s-%d", b.Name(), i), Route: "/chat/completions", Model: "gpt-4o", Cost: 0.001, PromptTokens: 10, MaxTokens: 100}
 				res, err := lim.Reserve(ctx, p, ch)
 				if err != nil {
 					b.Fatal(err)

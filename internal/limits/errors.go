@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/auth"
-	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -22,7 +22,7 @@ const TypeThrottling = "throttling_error"
 
 // refusal turns a failed reservation into the error the client sees: LiteLLM's message for
 // a refusal, a 503 for anything else (the store could not be reached in time: fail closed).
-func (l *Limiter) refusal(ctx context.Context, err error, p *auth.Principal, ch gateway.Charge, now time.Time) error {
+func (l *Limiter) refusal(ctx context.Context, err error, p *auth.Principal, ch llmcall.Charge, now time.Time) error {
 	var ref *store.Refusal
 	if !errors.As(err, &ref) {
 		l.log.LogAttrs(ctx, slog.LevelError, "reserve failed: call refused (fail closed)",

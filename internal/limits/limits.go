@@ -1,5 +1,5 @@
 // Package limits admits LLM calls under budgets and rate limits and settles what they cost.
-// It implements gateway.Limiter on the store's reserve and settle transactions: one
+// It implements llmcall.Limiter on the store's reserve and settle transactions: one
 // DynamoDB round trip before the upstream call and one after it.
 package limits
 
@@ -16,7 +16,7 @@ import (
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
-	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -43,7 +43,7 @@ const (
 	MinClampTokens = 16
 )
 
-// Limiter implements gateway.Limiter.
+// Limiter implements llmcall.Limiter.
 type Limiter struct {
 	st             *store.Store
 	log            *slog.Logger
@@ -60,7 +60,7 @@ type Limiter struct {
 	softAlerts     atomic.Int64
 }
 
-var _ gateway.Limiter = (*Limiter)(nil)
+var _ llmcall.Limiter = (*Limiter)(nil)
 
 // Option configures a Limiter.
 type Option func(*Limiter)
@@ -126,7 +126,7 @@ func (l *Limiter) SoftBudgetAlerts() int64 { return l.softAlerts.Load() }
 // parallel-request limit in one store transaction, or returns LiteLLM's error (400
 // budget_exceeded, 429 with retry-after, 401 for a key blocked or expired since it was
 // cached) or a 503 when the store cannot be reached in time (no call passes unchecked).
-func (l *Limiter) Reserve(ctx context.Context, c gateway.Caller, ch gateway.Charge) (gateway.Reservation, error) {
+func (l *Limiter) Reserve(ctx context.Context, c llmcall.Caller, ch llmcall.Charge) (llmcall.Reservation, error) {
 	p, _ := c.(*auth.Principal)
 	if p == nil {
 		p = &auth.Principal{IsMaster: true, UserID: auth.ProxyAdminUserID}
@@ -160,7 +160,7 @@ func (l *Limiter) Reserve(ctx context.Context, c gateway.Caller, ch gateway.Char
 }
 
 // input builds the store's view of the call.
-func (l *Limiter) input(p *auth.Principal, ch gateway.Charge, now time.Time) store.ReserveInput {
+func (l *Limiter) input(p *auth.Principal, ch llmcall.Charge, now time.Time) store.ReserveInput {
 	in := store.ReserveInput{
 		RequestID: ch.RequestID, Model: ch.Model,
 		Key: p.Key, User: p.User, Team: p.Team, Membership: p.Membership,
@@ -255,7 +255,7 @@ func headroom(p *auth.Principal, model string) float64 {
 // clamp_max_tokens on: it returns the new max_tokens and the cost to reserve, or false
 // when the call fits as it is or not even MinClampTokens fit. The reserved cost assumes
 // one choice, which over-reserves when n > 1: never less than the clamped worst case.
-func (l *Limiter) clampTo(ch gateway.Charge, room float64) (int, float64, bool) {
+func (l *Limiter) clampTo(ch llmcall.Charge, room float64) (int, float64, bool) {
 	if !l.clamp || l.postHoc || ch.Free || ch.OutputCostPerToken <= 0 || ch.MaxTokens <= 0 || room >= ch.Cost {
 		return 0, 0, false
 	}
@@ -274,7 +274,7 @@ func clampable(r *store.Refusal) bool {
 // softBudgets logs a structured warning, in CloudWatch embedded metric format so it also
 // counts as the SoftBudgetExceeded metric, for each record whose spend with this call
 // reaches its soft_budget. It never refuses the call.
-func (l *Limiter) softBudgets(ctx context.Context, p *auth.Principal, ch gateway.Charge, cost float64) {
+func (l *Limiter) softBudgets(ctx context.Context, p *auth.Principal, ch llmcall.Charge, cost float64) {
 	alert := func(scope, id string, b store.Budget) {
 		if b.SoftBudget == nil || b.Spend+cost < *b.SoftBudget {
 			return
@@ -338,7 +338,7 @@ type reservation struct {
 	l         *Limiter
 	res       *store.Reservation
 	p         *auth.Principal
-	ch        gateway.Charge
+	ch        llmcall.Charge
 	log       store.SpendLog
 	maxTokens int
 	header    http.Header
@@ -351,7 +351,7 @@ func (r *reservation) MaxTokens() int { return r.maxTokens }
 // Settle replaces the reservation with what the call cost and writes its spend log, in one
 // round trip (retried within the settle time budget). When it finally fails it logs an
 // error: the reservation then expires and the rotator settles it at its estimated cost.
-func (r *reservation) Settle(ctx context.Context, o gateway.Outcome) error {
+func (r *reservation) Settle(ctx context.Context, o llmcall.Outcome) error {
 	l := r.l
 	ctx, cancel := context.WithTimeout(ctx, l.settleTimeout)
 	defer cancel()

@@ -20,8 +20,8 @@ import (
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/dynamotest"
-	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/limits"
+	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -132,17 +132,17 @@ func (e *env) caller(t *testing.T, mod func(k *store.Key, u *store.User, tm *sto
 
 var nextID atomic.Int64
 
-func charge(cost float64) gateway.Charge {
-	return gateway.Charge{
+func charge(cost float64) llmcall.Charge {
+	return llmcall.Charge{
 		RequestID: fmt.Sprintf("req-%d", nextID.Add(1)), Route: "/chat/completions", Model: "gpt-4o",
 		Cost: cost, PromptTokens: 100, MaxTokens: 1000, Tokens: 1100, OutputCostPerToken: cost / 2000,
 		Tags: []string{"team-a"},
 	}
 }
 
-func outcome(cost float64, tokens int) gateway.Outcome {
+func outcome(cost float64, tokens int) llmcall.Outcome {
 	now := time.Now()
-	return gateway.Outcome{
+	return llmcall.Outcome{
 		Model: "gpt-4o", Deployment: "dep-1", Provider: "openai", Cost: cost, Success: true, Status: 200,
 		Usage: openai.Usage{PromptTokens: tokens / 2, CompletionTokens: tokens - tokens/2, TotalTokens: tokens},
 		Start: now.Add(-time.Second), End: now,
@@ -208,7 +208,7 @@ func TestReserve_ConcurrentCallsNeverPassTheBindingBudget(t *testing.T) {
 			var (
 				wg       sync.WaitGroup
 				mu       sync.Mutex
-				admitted []gateway.Reservation
+				admitted []llmcall.Reservation
 				refused  int
 			)
 			for range tt.calls {
@@ -286,12 +286,12 @@ func maxOf(max *float64, windows []store.BudgetWindow) float64 {
 
 // admitConcurrently runs calls concurrent reservations and returns the admitted ones and the
 // errors of the others.
-func admitConcurrently(t *testing.T, e *env, p *auth.Principal, calls int, ch func() gateway.Charge) ([]gateway.Reservation, []*openai.Error) {
+func admitConcurrently(t *testing.T, e *env, p *auth.Principal, calls int, ch func() llmcall.Charge) ([]llmcall.Reservation, []*openai.Error) {
 	t.Helper()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
-		admitted []gateway.Reservation
+		admitted []llmcall.Reservation
 		errs     []*openai.Error
 	)
 	for range calls {
@@ -346,7 +346,7 @@ func TestReserve_RateLimitsAreExactUnderConcurrency(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, nil)
 			p := e.caller(t, tt.mod)
-			admitted, errs := admitConcurrently(t, e, p, tt.calls, func() gateway.Charge { return charge(0.001) })
+			admitted, errs := admitConcurrently(t, e, p, tt.calls, func() llmcall.Charge { return charge(0.001) })
 			if len(admitted) != tt.want || len(errs) != tt.calls-tt.want {
 				t.Fatalf("admitted %d, refused %d; want %d and %d", len(admitted), len(errs), tt.want, tt.calls-tt.want)
 			}
@@ -401,8 +401,8 @@ func TestReserve_TPMHoldsTheWorstCaseUntilSettled(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil)
 	p := e.caller(t, func(k *store.Key, _ *store.User, _ *store.Team, _ *store.Membership) { k.TPMLimit = ptr(int64(3500)) })
-	reserve := func() (gateway.Reservation, error) { return e.lim.Reserve(ctx, p, charge(0.001)) }
-	var held []gateway.Reservation
+	reserve := func() (llmcall.Reservation, error) { return e.lim.Reserve(ctx, p, charge(0.001)) }
+	var held []llmcall.Reservation
 	for range 3 { // 3 × 1,100 held
 		res, err := reserve()
 		if err != nil {

@@ -296,37 +296,34 @@ func (r *Router) Models() []string {
 	return append(out, aliases...)
 }
 
+// Timeout bounds a whole call, retries and fallbacks included (router_settings.timeout).
+func (r *Router) Timeout() time.Duration { return r.timeout }
+
 // Deployments lists every deployment in config order.
 func (r *Router) Deployments() []*Deployment { return r.deployments }
 
-// WorstPrice is the worst-case price of a route: the highest input and output prices and
-// the largest output limit among its deployments and those of the request's own fallbacks.
-// It is Free only if every one is.
-func (r *Router) WorstPrice(rt Route) pricing.Price {
-	var worst pricing.Price
-	worst.Free = true
-	routes := []Route{rt}
-	for _, name := range rt.Overrides.Fallbacks {
-		if frt, ok := r.Resolve(name); ok {
-			routes = append(routes, frt)
+// Targets lists every deployment a call on rt can reach, with its price: the route's group
+// and each group it may fall back to (the request's own fallbacks, fallbacks,
+// context_window_fallbacks and the "*" defaults, as route tries them), for the
+// reservation bound.
+func (r *Router) Targets(rt Route) []pricing.Target {
+	var out []pricing.Target
+	add := func(rt Route) {
+		for _, d := range rt.Group.Deployments {
+			out = append(out, pricing.Target{Model: rt.model(d), Price: r.priceOf(rt, d), MaxTokens: d.Config.LiteLLMParams.MaxTokens})
 		}
 	}
-	for _, rt := range routes {
-		r.worsen(&worst, rt)
+	add(rt)
+	seen := map[string]bool{rt.Model: true}
+	for _, names := range [...][]string{rt.Overrides.Fallbacks, r.lookupFallbacks(r.fallbacks, rt), r.lookupFallbacks(r.ctxFallbacks, rt)} {
+		for _, name := range names {
+			if frt, ok := r.Resolve(name); ok && !seen[frt.Model] {
+				seen[frt.Model] = true
+				add(frt)
+			}
+		}
 	}
-	return worst
-}
-
-// worsen raises worst to the price of every deployment of the route.
-func (r *Router) worsen(worst *pricing.Price, rt Route) {
-	for _, d := range rt.Group.Deployments {
-		p := r.priceOf(rt, d)
-		worst.Input = max(worst.Input, p.Input)
-		worst.Output = max(worst.Output, p.Output)
-		worst.MaxOutputTokens = max(worst.MaxOutputTokens, p.MaxOutputTokens)
-		worst.Known = worst.Known || p.Known
-		worst.Free = worst.Free && p.Free
-	}
+	return out
 }
 
 // model is the litellm_params.model deployment d serves on this route.

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -703,23 +704,25 @@ func TestUnknownProvider_FailsTheCallNotTheRouter(t *testing.T) {
 	}
 }
 
-func TestWorstPrice(t *testing.T) {
-	cheap := config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: "a"}}
+func TestTargets_AreEveryDeploymentTheCallCanReach(t *testing.T) {
+	cheap := config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini", APIBase: "a", MaxTokens: 100}}
 	dear := config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o", APIBase: "b"}}
 	free := config.Deployment{ModelName: "free", LiteLLMParams: config.LiteLLMParams{Model: "openai/local"},
 		ModelInfo: config.ModelInfo{InputCostPerToken: ptr(0.0), OutputCostPerToken: ptr(0.0)}}
 	wild := config.Deployment{ModelName: "openai/*", LiteLLMParams: config.LiteLLMParams{Model: "openai/*"}}
-	f := newFixture(t, &config.Config{ModelList: []config.Deployment{cheap, dear, free, wild}})
+	big := config.Deployment{ModelName: "big", LiteLLMParams: config.LiteLLMParams{Model: "anthropic/claude-sonnet-4-20250514"}}
+	cfg := &config.Config{ModelList: []config.Deployment{cheap, dear, free, wild, big}}
+	cfg.RouterSettings.Fallbacks = []map[string][]string{{"free": {"g"}}}
+	cfg.RouterSettings.ContextWindowFallbacks = []map[string][]string{{"free": {"big", "missing"}}}
+	f := newFixture(t, cfg)
 	tests := []struct {
-		model            string
-		wantIn, wantOut  float64
-		wantMaxOut       int
-		wantFree, wantOK bool
+		model string
+		want  []string // model, max_tokens
 	}{
-		{"g", 2.5e-06, 1e-05, 16384, false, true},                  // gpt-4o's prices, the dearer deployment
-		{"free", 0, 0, 0, true, true},                              // explicitly free
-		{"openai/gpt-4o-mini", 1.5e-07, 6e-07, 16384, false, true}, // wildcard: priced as the requested model
-		{"free>g", 2.5e-06, 1e-05, 16384, false, true},             // the request's fallback g may answer
+		{"g", []string{"openai/gpt-4o-mini 100", "openai/gpt-4o 0"}},
+		{"free", []string{"openai/local 0", "openai/gpt-4o-mini 100", "openai/gpt-4o 0", "anthropic/claude-sonnet-4-20250514 0"}},
+		{"openai/gpt-4o-mini", []string{"openai/gpt-4o-mini 0"}},                                                 // wildcard: the requested model
+		{"big>g", []string{"anthropic/claude-sonnet-4-20250514 0", "openai/gpt-4o-mini 100", "openai/gpt-4o 0"}}, // the request's fallback
 	}
 	for _, tt := range tests {
 		model, fallback, _ := strings.Cut(tt.model, ">")
@@ -727,9 +730,12 @@ func TestWorstPrice(t *testing.T) {
 		if fallback != "" {
 			rt.Overrides.Fallbacks = []string{fallback}
 		}
-		p := f.r.WorstPrice(rt)
-		if p.Input != tt.wantIn || p.Output != tt.wantOut || p.MaxOutputTokens != tt.wantMaxOut || p.Free != tt.wantFree {
-			t.Errorf("%s: WorstPrice = %+v, want in %g out %g maxOut %d free %v", tt.model, p, tt.wantIn, tt.wantOut, tt.wantMaxOut, tt.wantFree)
+		var got []string
+		for _, tg := range f.r.Targets(rt) {
+			got = append(got, fmt.Sprintf("%s %d", tg.Model, tg.MaxTokens))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: Targets = %q, want %q", tt.model, got, tt.want)
 		}
 	}
 }

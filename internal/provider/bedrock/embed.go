@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/translate"
+	"github.com/llmgate/llmgate/internal/tokens"
 )
 
 const (
@@ -31,7 +31,7 @@ const (
 // embed answers an embeddings call with InvokeModel: Titan text models take one input per
 // call (made titanParallel at a time); Cohere models take batches of texts with input_type
 // (default search_document). Usage is what Bedrock reports (Titan's inputTextTokenCount,
-// else the token-count header), else estimated from the text (pricing.TextTokens).
+// else the token-count header), else estimated from the text (tokens.EstimateText).
 func (p *Provider) embed(ctx context.Context, c *provider.Call) (*provider.Response, error) {
 	r, err := translate.DecodeEmbeddingRequest(name, c.Body)
 	if err != nil {
@@ -53,16 +53,16 @@ func (p *Provider) embed(ctx context.Context, c *provider.Call) (*provider.Respo
 	}
 	ctx, cancel := withTimeout(ctx, c.Timeout)
 	defer cancel()
-	vectors, tokens, err := call(ctx, client, model, r)
+	vectors, count, err := call(ctx, client, model, r)
 	if err != nil {
 		return nil, err
 	}
-	if tokens == 0 {
+	if count == 0 {
 		for _, text := range r.Input {
-			tokens += pricing.TextTokens(text)
+			count += tokens.EstimateText(text)
 		}
 	}
-	body, u, err := translate.EmbeddingResponse(c.Model, vectors, tokens, r.EncodingFormat)
+	body, u, err := translate.EmbeddingResponse(c.Model, vectors, count, r.EncodingFormat)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +86,11 @@ func invoke(ctx context.Context, client *bedrockruntime.Client, model string, in
 	if err := json.Unmarshal(resp.Body, out); err != nil {
 		return 0, translate.HTTPError(name, http.StatusBadGateway, nil, fmt.Sprintf("%s: unreadable answer from %s: %v", name, model, err))
 	}
-	tokens := 0
+	count := 0
 	if raw, ok := awsmiddleware.GetRawResponse(resp.ResultMetadata).(*smithyhttp.Response); ok {
-		tokens, _ = strconv.Atoi(raw.Header.Get(tokenCountHeader))
+		count, _ = strconv.Atoi(raw.Header.Get(tokenCountHeader))
 	}
-	return tokens, nil
+	return count, nil
 }
 
 type titanRequest struct {
@@ -131,11 +131,11 @@ func titan(ctx context.Context, client *bedrockruntime.Client, model string, r *
 	if failure != nil {
 		return nil, 0, failure
 	}
-	tokens := 0
+	count := 0
 	for _, n := range counts {
-		tokens += n
+		count += n
 	}
-	return vectors, tokens, nil
+	return vectors, count, nil
 }
 
 type cohereRequest struct {
@@ -169,7 +169,7 @@ func cohere(ctx context.Context, client *bedrockruntime.Client, model string, r 
 		inputType = "search_document"
 	}
 	var vectors [][]float64
-	tokens := 0
+	count := 0
 	for start := 0; start < len(r.Input); start += cohereBatch {
 		texts := r.Input[start:min(start+cohereBatch, len(r.Input))]
 		var resp cohereResponse
@@ -183,7 +183,7 @@ func cohere(ctx context.Context, client *bedrockruntime.Client, model string, r 
 				fmt.Sprintf("%s: %s answered %d embeddings for %d texts", name, model, len(vs), len(texts)))
 		}
 		vectors = append(vectors, vs...)
-		tokens += n
+		count += n
 	}
-	return vectors, tokens, nil
+	return vectors, count, nil
 }

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/translate"
+	"github.com/llmgate/llmgate/internal/tokens"
 )
 
 type batchEmbedRequest struct {
@@ -32,7 +32,7 @@ type batchEmbedResponse struct {
 
 // embed answers an embeddings call with one batchEmbedContents request. Usage is Gemini's
 // promptTokenCount when it reports one, else estimated from the input text (one token per
-// four bytes, pricing.TextTokens).
+// four bytes, tokens.EstimateText).
 func (p *Provider) embed(ctx context.Context, c *provider.Call) (*provider.Response, error) {
 	r, err := translate.DecodeEmbeddingRequest(name, c.Body)
 	if err != nil {
@@ -55,16 +55,16 @@ func (p *Provider) embed(ctx context.Context, c *provider.Call) (*provider.Respo
 	for i, e := range resp.Embeddings {
 		vectors[i] = e.Values
 	}
-	tokens := 0
+	count := 0
 	if resp.UsageMetadata != nil {
-		tokens = resp.UsageMetadata.PromptTokenCount
+		count = resp.UsageMetadata.PromptTokenCount
 	}
-	if tokens == 0 {
+	if count == 0 {
 		for _, text := range r.Input {
-			tokens += pricing.TextTokens(text)
+			count += tokens.EstimateText(text)
 		}
 	}
-	body, usage, err := translate.EmbeddingResponse(c.Model, vectors, tokens, r.EncodingFormat)
+	body, usage, err := translate.EmbeddingResponse(c.Model, vectors, count, r.EncodingFormat)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@
 //   - Streams: one chunk with the assistant role, one chunk per word of the content, a
 //     final chunk with the finish reason and, when the client asked with
 //     stream_options.include_usage, a usage chunk.
-//   - Usage: prompt tokens estimated from the request's text with pricing.PromptTokens,
-//     completion tokens with pricing.TextTokens on the content.
+//   - Usage: prompt tokens estimated from the request's text with tokens.EstimatePrompt,
+//     completion tokens with tokens.EstimateText on the content.
 //   - Embeddings: per input, a unit vector of `dimensions` (default 16) float32 values
 //     derived from the SHA-256 of the input; base64 when encoding_format is "base64".
 package mock
@@ -36,9 +36,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/internal/openai"
-	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/translate"
+	"github.com/llmgate/llmgate/internal/tokens"
 )
 
 // Prefix is the litellm_params.model prefix of mock deployments ("mock/demo").
@@ -197,11 +197,11 @@ func answerFor(c *provider.Call) (answer, error) {
 			break
 		}
 	}
-	if limit > 0 && pricing.TextTokens(a.content) > limit {
+	if limit > 0 && tokens.EstimateText(a.content) > limit {
 		a.content, a.finish = truncate(a.content, min(limit, MaxAnswerBytes)*4), "length"
 	}
-	a.usage.PromptTokens = pricing.PromptTokens(r)
-	a.usage.CompletionTokens = a.n * pricing.TextTokens(a.content)
+	a.usage.PromptTokens = tokens.EstimatePrompt(r)
+	a.usage.CompletionTokens = a.n * tokens.EstimateText(a.content)
 	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
 	return a, nil
 }
@@ -380,7 +380,7 @@ func embed(c *provider.Call) (*provider.Response, error) {
 			data[i].Embedding = base64.StdEncoding.EncodeToString(buf)
 		}
 	}
-	usage := openai.Usage{PromptTokens: pricing.PromptTokens(c.Request)}
+	usage := openai.Usage{PromptTokens: tokens.EstimatePrompt(c.Request)}
 	usage.TotalTokens = usage.PromptTokens
 	body, err := json.Marshal(struct {
 		Object string `json:"object"`

@@ -10,9 +10,9 @@ import (
 
 	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/openai"
-	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/translate"
+	"github.com/llmgate/llmgate/internal/tokens"
 )
 
 // messagesToChat translates a Messages request. System blocks become one system message;
@@ -240,10 +240,10 @@ func countTokens(c *provider.Call) (*provider.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := pricing.PromptTokens(&openai.Request{Messages: msgs})
+	n := tokens.EstimatePrompt(&openai.Request{Messages: msgs})
 	if len(cr.Tools) > 0 {
 		tools, _ := json.Marshal(cr.Tools)
-		n += pricing.ByteTokens(len(tools))
+		n += tokens.EstimateBytes(len(tools))
 	}
 	body, _ := json.Marshal(map[string]int{"input_tokens": n})
 	return &provider.Response{Body: body}, nil

@@ -1,4 +1,9 @@
-package gateway
+// Package llmcall is the vocabulary the gateway shares with the policy below it: who calls
+// (Caller), what a call may cost before it runs (Charge), what it did (Outcome), and the
+// interfaces that admit and settle it (Authenticator, Limiter, Reservation). auth and limits
+// implement these without importing the gateway; the gateway uses them without knowing
+// DynamoDB.
+package llmcall
 
 import (
 	"context"

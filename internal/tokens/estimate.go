@@ -1,4 +1,4 @@
-package pricing
+package tokens
 
 import (
 	"encoding/json"
@@ -6,12 +6,11 @@ import (
 	"github.com/llmgate/llmgate/internal/openai"
 )
 
-// Token estimation, for worst-case reservations and the mock provider. llmgate ships no
-// tokenizer, so it uses OpenAI's rule of thumb: one token per four bytes of text, rounded
-// up, plus three tokens of framing per chat message and three for the reply's priming.
-// Each image part counts as ImageTokens. Token-array prompts count one token per element.
-// Request fields other than messages/prompt/input (tools, response_format) are not
-// counted.
+// Estimates: what a call probably used, for the mock provider's usage and for providers
+// that report none for embeddings. They are NOT bounds (reservations use Billable): they
+// follow OpenAI's rule of thumb, one token per four bytes of text, rounded up, plus three
+// tokens of framing per chat message and three for the reply's priming. Each image part
+// counts as ImageTokens. Token-array prompts count one token per element.
 const (
 	bytesPerToken    = 4
 	tokensPerMessage = 3
@@ -21,15 +20,15 @@ const (
 	ImageTokens = 765
 )
 
-// TextTokens estimates the tokens of a text.
-func TextTokens(s string) int { return ByteTokens(len(s)) }
+// EstimateText estimates the tokens of a text.
+func EstimateText(s string) int { return EstimateBytes(len(s)) }
 
-// ByteTokens estimates the tokens of n bytes of text.
-func ByteTokens(n int) int { return (n + bytesPerToken - 1) / bytesPerToken }
+// EstimateBytes estimates the tokens of n bytes of text.
+func EstimateBytes(n int) int { return (n + bytesPerToken - 1) / bytesPerToken }
 
-// PromptTokens estimates the prompt tokens of a chat (messages), completion (prompt) or
+// EstimatePrompt estimates the prompt tokens of a chat (messages), completion (prompt) or
 // embedding (input) request. Content it cannot read counts as its JSON size.
-func PromptTokens(r *openai.Request) int {
+func EstimatePrompt(r *openai.Request) int {
 	switch {
 	case len(r.Messages) > 0:
 		return messageTokens(r.Messages)
@@ -61,7 +60,7 @@ func messageTokens(raw json.RawMessage) int {
 	}
 	n := tokensPerReply
 	for _, m := range msgs {
-		n += tokensPerMessage + TextTokens(m.Role) + TextTokens(m.Name) + rawTokens(m.ToolCalls)
+		n += tokensPerMessage + EstimateText(m.Role) + EstimateText(m.Name) + rawTokens(m.ToolCalls)
 		n += contentTokens(m.Content)
 	}
 	return n
@@ -74,7 +73,7 @@ func contentTokens(raw json.RawMessage) int {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err == nil {
-			return TextTokens(s)
+			return EstimateText(s)
 		}
 		return rawTokens(raw)
 	}
@@ -86,7 +85,7 @@ func contentTokens(raw json.RawMessage) int {
 	for _, p := range parts {
 		switch p.Type {
 		case "text", "input_text":
-			n += TextTokens(p.Text)
+			n += EstimateText(p.Text)
 		default: // image_url, input_audio, file: a fixed estimate, never the base64 size
 			n += ImageTokens
 		}
@@ -99,13 +98,13 @@ func contentTokens(raw json.RawMessage) int {
 func inputTokens(raw json.RawMessage) int {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return TextTokens(s)
+		return EstimateText(s)
 	}
 	var ss []string
 	if json.Unmarshal(raw, &ss) == nil {
 		n := 0
 		for _, s := range ss {
-			n += TextTokens(s)
+			n += EstimateText(s)
 		}
 		return n
 	}
@@ -128,5 +127,5 @@ func rawTokens(raw json.RawMessage) int {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0
 	}
-	return ByteTokens(len(raw))
+	return EstimateBytes(len(raw))
 }
