@@ -45,6 +45,12 @@ type options struct {
 	goBenchmarks string        // packages whose Go benchmarks run too ("" for none)
 	lambda       bool          // report Lambda figures (needs make build)
 	keep         bool          // keep the temporary directory (configs, server logs)
+	capacityN    int           // calls priced per capacity scenario (0: no capacity section)
+	teamKeys     int           // keys of the team load run (0: no team load run)
+	teamCalls    int           // calls of the team load run
+	teamConc     int           // its concurrency
+	teamFaults   float64       // share of DynamoDB calls that fail during it
+	teamBudget   float64       // its team's max_budget (USD)
 }
 
 func main() {
@@ -69,6 +75,12 @@ func main() {
 	flag.StringVar(&o.goBenchmarks, "go-bench", "./internal/gateway/", "packages whose Go benchmarks run too (go test -bench); empty for none")
 	flag.BoolVar(&o.lambda, "lambda", true, "report Lambda bootstrap sizes and RIE timings when make build has run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the generated configs and server logs")
+	flag.IntVar(&o.capacityN, "capacity-n", 20, "calls priced per capacity scenario (key; key + user + team; master key; auth off); 0 skips")
+	flag.IntVar(&o.teamKeys, "team-keys", teamKeys, "keys in the team load run; 0 skips it")
+	flag.IntVar(&o.teamCalls, "team-calls", 2000, "calls of the team load run, spread over its keys")
+	flag.IntVar(&o.teamConc, "team-c", 16, "concurrency of the team load run")
+	flag.Float64Var(&o.teamFaults, "team-faults", 0.2, "share of DynamoDB calls that fail with conflicts and throttles during the team load run")
+	flag.Float64Var(&o.teamBudget, "team-budget", 0.05, "the team load run's team max_budget in USD (the load is meant to exhaust it)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -96,6 +108,7 @@ type report struct {
 	Targets  []*targetResult `json:"targets"`
 	Allocs   *allocResult    `json:"allocations,omitempty"`
 	Lambda   *lambdaResult   `json:"lambda,omitempty"`
+	Capacity *capacityResult `json:"capacity,omitempty"`
 	GoBench  string          `json:"go_benchmarks,omitempty"`
 	Checks   []check         `json:"checks"`
 	Failures []string        `json:"failures,omitempty"`
@@ -135,7 +148,6 @@ type targetResult struct {
 // ddbResult is DynamoDB's part of a target's work.
 type ddbResult struct {
 	CallsPerRequest float64   `json:"calls_per_request"`
-	UnitsPerRequest float64   `json:"capacity_units_per_request"`
 	Calls           ddbCounts `json:"calls"`
 	// Before and After are the round trips of sequential probe calls before the upstream
 	// received the call and after it (until the counts settle), per call.
@@ -223,6 +235,14 @@ func run(ctx context.Context, o options, w io.Writer) error {
 			rep.Failures = append(rep.Failures, "allocations: "+err.Error())
 		}
 		rep.Allocs = a
+	}
+	if o.capacityN > 0 || o.teamKeys > 0 {
+		fmt.Fprintln(os.Stderr, "bench: capacity")
+		c, err := env.capacitySection(ctx)
+		if err != nil {
+			rep.Failures = append(rep.Failures, "capacity: "+err.Error())
+		}
+		rep.Capacity = c
 	}
 	if o.goBenchmarks != "" {
 		fmt.Fprintln(os.Stderr, "bench: go benchmarks")

@@ -18,11 +18,11 @@ func printReport(w io.Writer, rep *report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
 	row("target", "req/s (best)", "p50 / p90 / p99 at a fixed rate", "added p50 / p90 / p99", "stream TTFB p50 (added)",
-		"CPU/req", "peak RSS", "DynamoDB calls/req (before+after)", "CU/req", "errors")
-	row("---", "---", "---", "---", "---", "---", "---", "---", "---", "---")
+		"CPU/req", "peak RSS", "DynamoDB calls/req (before+after)", "errors")
+	row("---", "---", "---", "---", "---", "---", "---", "---", "---")
 	for _, t := range rep.Targets {
 		if t.Error != "" {
-			row(t.Name, "failed: "+oneLine(t.Error), "", "", "", "", "", "", "", "")
+			row(t.Name, "failed: "+oneLine(t.Error), "", "", "", "", "", "", "")
 			continue
 		}
 		added, addedTTFB := "-", ""
@@ -35,17 +35,16 @@ func printReport(w io.Writer, rep *report) {
 			cpu = fmt.Sprintf("%.0f µs", float64(t.CPUPerRequest)/float64(time.Microsecond))
 			rss = fmt.Sprintf("%.0f MiB", float64(t.PeakRSS)/(1<<20))
 		}
-		ddb, cu := "-", "-"
+		ddb := "-"
 		if d := t.DynamoDB; d != nil {
 			ddb = fmt.Sprintf("%.2f (%.2f+%.2f)", d.CallsPerRequest, d.Before, d.After)
 			if d.BackgroundReads > 0 {
 				ddb = fmt.Sprintf("%.2f (%.2f+%.2f, %.2f of them background reads)", d.CallsPerRequest, d.Before, d.After, d.BackgroundReads)
 			}
-			cu = fmt.Sprintf("%.2f", d.UnitsPerRequest)
 		}
 		row(t.Name, fmt.Sprintf("%.0f", t.MaxRPS),
 			fmt.Sprintf("%s / %s / %s @%d/s", ms(t.FixedRate.P50), ms(t.FixedRate.P90), ms(t.FixedRate.P99), t.Rate), added,
-			ms(t.Stream.TTFBP50)+addedTTFB, cpu, rss, ddb, cu, fmt.Sprint(t.Errors))
+			ms(t.Stream.TTFBP50)+addedTTFB, cpu, rss, ddb, fmt.Sprint(t.Errors))
 	}
 	tw.Flush()
 
@@ -72,6 +71,10 @@ func printReport(w io.Writer, rep *report) {
 	if l := rep.Lambda; l != nil {
 		fmt.Fprintln(w)
 		printLambda(w, l)
+	}
+	if c := rep.Capacity; c != nil {
+		fmt.Fprintln(w)
+		printCapacity(w, c)
 	}
 	if rep.GoBench != "" {
 		fmt.Fprintf(w, "\nGo benchmarks:\n%s", rep.GoBench)
@@ -126,4 +129,46 @@ func oneLine(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// printCapacity writes the priced write units per call of each scenario, where they go, the
+// capacity model and the team load run.
+func printCapacity(w io.Writer, c *capacityResult) {
+	if len(c.Scenarios) > 0 {
+		fmt.Fprintf(w, "DynamoDB capacity per call, priced as DynamoDB bills it (internal/dynamoproxy: 1 KB write units, transactions x2, index entries; %d calls one at a time per scenario):\n\n", c.Scenarios[0].Calls)
+		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+		row := func(cells ...string) { fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
+		row("scenario", "WCU/call", "RCU/call", "one key: calls/s at 1,000 WCU/s (at half)", fmt.Sprintf("one team of %d keys", teamKeys), "deployment", "bound by (one team)")
+		row("---", "---", "---", "---", "---", "---", "---")
+		for _, s := range c.Scenarios {
+			rate := func(m sustain) string {
+				if m.Bound == "" {
+					return "no shared item"
+				}
+				return fmt.Sprintf("%.0f (%.0f)", m.Limit, m.Half)
+			}
+			row(s.Name, fmt.Sprintf("%.2f", s.WCUPerCall), fmt.Sprintf("%.2f", s.RCUPerCall), rate(s.Model[0]), rate(s.Model[1]), rate(s.Model[2]), s.Model[1].Bound)
+		}
+		tw.Flush()
+		for _, s := range c.Scenarios {
+			fmt.Fprintf(w, "\n%s: what a call writes\n\n", s.Name)
+			tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+			row := func(cells ...string) { fmt.Fprintln(tw, "| "+strings.Join(cells, "\t| ")+"\t|") }
+			row("item", "shared by", "writes/call", "bytes", "WCU/call")
+			row("---", "---", "---", "---", "---")
+			for _, it := range s.Items {
+				row(it.Class, it.Scope, fmt.Sprintf("%.2f", it.WritesPerCall), fmt.Sprint(it.Bytes), fmt.Sprintf("%.2f", it.WCUPerCall))
+			}
+			tw.Flush()
+		}
+	}
+	if t := c.Team; t != nil {
+		fmt.Fprintf(w, "\nteam load run: %d keys in one team (max_budget $%g), %d calls at %.0f calls/s, %.0f%% of DynamoDB calls failed by the proxy (%v)\n",
+			t.Keys, t.Budget, t.Calls, t.RPS, 100*t.FaultRate, t.Faults)
+		fmt.Fprintf(w, "  answers: %d ok, %d refused by the budget, %d unavailable (503), %d other; %.2f WCU per call\n", t.OK, t.Refused, t.Unavail, t.Other, t.WCUPerCall)
+		fmt.Fprintf(w, "  team spend $%.9f of max_budget $%g (spend <= budget: %v)\n", t.Spend, t.Budget, t.Spend <= t.Budget)
+		for _, h := range t.Hot {
+			fmt.Fprintf(w, "  hot: %-50s shared by %-10s peak %6.1f WCU/s here, %7.1f WCU/s at 2,000 calls/s\n", h.Item, h.Scope, h.PeakWCU, h.At2000WCU)
+		}
+	}
 }

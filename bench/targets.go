@@ -315,7 +315,7 @@ func (e *environment) load(ctx context.Context, t *target, tr *targetResult) err
 	}
 	if t.ddb != nil {
 		d := t.ddb.Snapshot().Sub(ddb0)
-		tr.DynamoDB = &ddbResult{Calls: d, CallsPerRequest: float64(d.Total()) / float64(total), UnitsPerRequest: d.Units / float64(total)}
+		tr.DynamoDB = &ddbResult{Calls: d, CallsPerRequest: float64(d.Total()) / float64(total)}
 	}
 
 	tr.FixedRate = fixedRate(ctx, t.client, chatBody, ph.rate, o.rateFor)
@@ -379,7 +379,7 @@ func (e *environment) probeDynamoDB(ctx context.Context, t *target, n int) (befo
 }
 
 // settledCount waits until the proxy's round-trip count has not moved for 50 ms (at most 2 s).
-func settledCount(p *ddbProxy) int {
+func settledCount(p *ddbProxy) int64 {
 	last, since := p.Snapshot().Total(), time.Now()
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)

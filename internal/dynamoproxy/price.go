@@ -46,7 +46,8 @@ type ItemUsage struct {
 	// Writes counts the writes that touched it, WCU what they cost.
 	Writes int64   `json:"writes"`
 	WCU    float64 `json:"wcu"`
-	// Bytes is its size at the last write (index: the entry's, 100 bytes overhead included).
+	// Bytes is its billed size at the last write: the larger of before and after (index: the
+	// entry's, 100 bytes overhead included).
 	Bytes int `json:"bytes"`
 	// PeakWCU is the most write units it took in one clock second.
 	PeakWCU float64 `json:"peak_wcu_per_second"`
@@ -269,7 +270,7 @@ func (p *Proxy) priceWrite(now int64, wr *write, after attrs) {
 	p.usage.WCU += units
 	it := p.usage.item(p.usage.Items, wr.table, "", render(wr.key[ts.pk]), render(wr.key[ts.sk]))
 	it.Writes++
-	it.Bytes = itemSize(after)
+	it.Bytes = size
 	it.add(now, units)
 	if wr.check {
 		return

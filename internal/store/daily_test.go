@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -89,5 +93,67 @@ func TestDailySpend_AddsUpEachScopePerDayAndPages(t *testing.T) {
 	}
 	if _, _, err := s.DailySpend(ctx, store.SpendScope{Kind: "org", ID: "x"}, day(1, 0), day(2, 0), "", 0); err == nil {
 		t.Error("an unknown scope was accepted")
+	}
+}
+
+func TestSpendLogs_ShardedIndexesReadBackNewestFirst(t *testing.T) {
+	t.Parallel()
+	c, table := dynamotest.NewTable(t)
+	s := store.NewWithClient(c, table)
+	ctx := context.Background()
+	base := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	const n = 40
+	for i := range n {
+		// User "u" and user "u#1" (whose index keys look like "u"'s shard 1) share the team.
+		user := "u"
+		if i%4 == 0 {
+			user = "u#1"
+		}
+		writeLog(t, s, store.SpendLog{RequestID: "req-" + fmtInt(i), APIKey: "k1", User: user, TeamID: "t1", ModelGroup: "m",
+			Spend: 0.01, Status: store.StatusSuccess, StartTime: base.Add(time.Duration((i*7)%n) * time.Minute)})
+	}
+	out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards := map[string]bool{}
+	for _, it := range out.Items {
+		if v, ok := it["gsi_key"].(*types.AttributeValueMemberS); ok {
+			shards[v.Value] = true
+		}
+	}
+	if len(shards) < store.LogShards/2 {
+		t.Errorf("%d logs of one key use %d index keys; want them spread over about %d", n, len(shards), store.LogShards)
+	}
+	for _, f := range []struct {
+		filter store.SpendLogFilter
+		want   int
+	}{
+		{store.SpendLogFilter{APIKey: "k1"}, n},
+		{store.SpendLogFilter{TeamID: "t1"}, n},
+		{store.SpendLogFilter{UserID: "u"}, n - n/4},
+		{store.SpendLogFilter{UserID: "u#1"}, n / 4},
+		{store.SpendLogFilter{Start: base, End: base.Add(time.Hour)}, n},
+		{store.SpendLogFilter{APIKey: "k1", Limit: 5}, 5},
+	} {
+		logs, err := s.SpendLogs(ctx, f.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logs) != f.want {
+			t.Errorf("%+v: %d logs, want %d", f.filter, len(logs), f.want)
+		}
+		for i := 1; i < len(logs); i++ {
+			if logs[i].StartTime.After(logs[i-1].StartTime) {
+				t.Errorf("%+v: log %d (%v) is newer than log %d (%v); want newest first", f.filter, i, logs[i].StartTime, i-1, logs[i-1].StartTime)
+				break
+			}
+		}
+		for _, l := range logs {
+			if f.filter.UserID != "" && l.User != f.filter.UserID {
+				t.Errorf("%+v: got a log of user %q", f.filter, l.User)
+				break
+			}
+		}
 	}
 }

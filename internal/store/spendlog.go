@@ -3,7 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
+	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,8 +16,9 @@ import (
 )
 
 // Spend log items: pk LOG#<request id>, sk "LOG". Each is in by_key (gsi_key = key hash),
-// by_user and by_team (gsi_user, gsi_team) and by_kind under kind "LOG#<UTC date>", all
-// sorted by gsi_sort "LOG#<start time>#<request id>", so every query path is a Query.
+// by_user and by_team (gsi_user, gsi_team) and by_kind under kind "LOG#<UTC date>", each
+// value with a shard suffix "#<n>" (see LogShards), all sorted by gsi_sort
+// "LOG#<start time>#<request id>", so every query path is a Query.
 const (
 	PrefixSpendLog     = "LOG#"
 	SortSpendLog       = "LOG"
@@ -76,18 +78,40 @@ func logSort(t time.Time) string { return SortPrefixSpendLog + t.UTC().Format(lo
 
 func logDay(t time.Time) string { return PrefixSpendLog + t.UTC().Format(time.DateOnly) }
 
+// LogShards spreads each index partition of spend logs (a day's, a key's, a user's, a team's)
+// over this many index keys, "<value>#<n>" with n from the request id: an index partition
+// takes at most 1,000 WCU/s, and one entry costs 1, so a day, key or team of 2,000 logs/s
+// puts 125 WCU/s on each. Readers query every shard and merge them, newest first.
+const LogShards = 16
+
+// logShard is the suffix of a spend log's index keys.
+func logShard(requestID string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(requestID))
+	return "#" + strconv.Itoa(int(h.Sum32()%LogShards))
+}
+
+// shardValue is an index key of a spend log ("" stays "": the log is not in that index).
+func shardValue(v, shard string) string {
+	if v == "" {
+		return ""
+	}
+	return v + shard
+}
+
 // spendLogPut is the Put of a new spend log item with its index attributes.
 func spendLogPut(table string, l *SpendLog) (*types.Put, error) {
 	m, err := marshal(l)
 	if err != nil {
 		return nil, err
 	}
+	shard := logShard(l.RequestID)
 	ix, err := marshal(spendLogIndex{
-		Kind:    logDay(l.StartTime),
+		Kind:    logDay(l.StartTime) + shard,
 		GSISort: logSort(l.StartTime) + "#" + l.RequestID,
-		GSIKey:  l.APIKey,
-		GSIUser: l.User,
-		GSITeam: l.TeamID,
+		GSIKey:  shardValue(l.APIKey, shard),
+		GSIUser: shardValue(l.User, shard),
+		GSITeam: shardValue(l.TeamID, shard),
 	})
 	if err != nil {
 		return nil, err
@@ -146,31 +170,19 @@ func (s *Store) SpendLogs(ctx context.Context, f SpendLogFilter) ([]SpendLog, er
 
 // eachSpendLog calls visit for each matching log, newest first, until it returns false.
 func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(SpendLog) bool) error {
-	var filters []string
-	values := item{}
-	names := map[string]string{}
-	filter := func(attr, v string) {
-		n, p := "#f"+attr, ":f"+attr
-		names[n], values[p] = attr, &types.AttributeValueMemberS{Value: v}
-		filters = append(filters, n+" = "+p)
-	}
 	var index, attr, value string
 	switch {
 	case f.APIKey != "":
 		index, attr, value = schema.IndexByKey, "gsi_key", f.APIKey
-		if f.UserID != "" {
-			filter("gsi_user", f.UserID)
-		}
-		if f.TeamID != "" {
-			filter("gsi_team", f.TeamID)
-		}
 	case f.UserID != "":
 		index, attr, value = schema.IndexByUser, "gsi_user", f.UserID
-		if f.TeamID != "" {
-			filter("gsi_team", f.TeamID)
-		}
 	case f.TeamID != "":
 		index, attr, value = schema.IndexByTeam, "gsi_team", f.TeamID
+	}
+	// The index keys carry a shard suffix, so a log of another id can share a value ("a#1"
+	// of id "a#1" and of id "a", shard 1): keep only the logs of the ids asked for.
+	match := func(l *SpendLog) bool {
+		return (f.APIKey == "" || l.APIKey == f.APIKey) && (f.UserID == "" || l.User == f.UserID) && (f.TeamID == "" || l.TeamID == f.TeamID)
 	}
 	lo, hi := SortPrefixSpendLog, SortPrefixSpendLog+"~"
 	if !f.Start.IsZero() {
@@ -179,58 +191,8 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 	if !f.End.IsZero() {
 		hi = logSort(f.End) + "~"
 	}
-	query := func(index, attr, value string) (bool, error) {
-		in := &dynamodb.QueryInput{
-			TableName:              aws.String(s.table),
-			IndexName:              aws.String(index),
-			KeyConditionExpression: aws.String("#p = :p AND gsi_sort BETWEEN :lo AND :hi"),
-			ExpressionAttributeNames: map[string]string{
-				"#p": attr,
-			},
-			ExpressionAttributeValues: item{
-				":p":  &types.AttributeValueMemberS{Value: value},
-				":lo": &types.AttributeValueMemberS{Value: lo},
-				":hi": &types.AttributeValueMemberS{Value: hi},
-			},
-			ScanIndexForward: aws.Bool(false),
-		}
-		for k, v := range names {
-			in.ExpressionAttributeNames[k] = v
-		}
-		for k, v := range values {
-			in.ExpressionAttributeValues[k] = v
-		}
-		if len(filters) > 0 {
-			in.FilterExpression = aws.String(strings.Join(filters, " AND "))
-		}
-		pager := dynamodb.NewQueryPaginator(s.db, in)
-		for pager.HasMorePages() {
-			page, err := pager.NextPage(ctx)
-			if err != nil {
-				return false, fmt.Errorf("query spend logs (%s %s): %w", index, value, err)
-			}
-			// Indexes that project only keys are read maxBatchGet logs at a time, so a
-			// visit that stops early reads little more than it needed.
-			for start := 0; start < len(page.Items); start += maxBatchGet {
-				items, err := s.indexItems(ctx, index, page.Items[start:min(start+maxBatchGet, len(page.Items))])
-				if err != nil {
-					return false, fmt.Errorf("spend logs: %w", err)
-				}
-				var logs []SpendLog
-				if err := attributevalue.UnmarshalListOfMaps(items, &logs); err != nil {
-					return false, fmt.Errorf("decode spend logs: %w", err)
-				}
-				for _, l := range logs {
-					if !visit(l) {
-						return false, nil
-					}
-				}
-			}
-		}
-		return true, nil
-	}
 	if index != "" {
-		_, err := query(index, attr, value)
+		_, err := s.mergeLogs(ctx, index, attr, value, lo, hi, match, visit)
 		return err
 	}
 	end, start := f.End, f.Start
@@ -241,12 +203,94 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 		start = end.AddDate(0, 0, -DefaultSpendLogDays)
 	}
 	for day := end.UTC().Truncate(24 * time.Hour); !day.Before(start.UTC().Truncate(24 * time.Hour)); day = day.AddDate(0, 0, -1) {
-		more, err := query(schema.IndexByKind, "kind", logDay(day))
+		more, err := s.mergeLogs(ctx, schema.IndexByKind, "kind", logDay(day), lo, hi, match, visit)
 		if err != nil || !more {
 			return err
 		}
 	}
 	return nil
+}
+
+// mergeLogs visits the logs of an index partition, newest first: its LogShards shards (and
+// the unsharded value, which logs written before sharding carry), merged by sort key. It
+// reports false when visit stopped it.
+func (s *Store) mergeLogs(ctx context.Context, index, attr, value, lo, hi string, match func(*SpendLog) bool, visit func(SpendLog) bool) (bool, error) {
+	streams := make([]*logStream, 0, LogShards+1)
+	for n := -1; n < LogShards; n++ {
+		v := value
+		if n >= 0 {
+			v += "#" + strconv.Itoa(n)
+		}
+		streams = append(streams, &logStream{s: s, index: index, pager: dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(index),
+			KeyConditionExpression:    aws.String("#p = :p AND gsi_sort BETWEEN :lo AND :hi"),
+			ExpressionAttributeNames:  map[string]string{"#p": attr},
+			ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: v}, ":lo": &types.AttributeValueMemberS{Value: lo}, ":hi": &types.AttributeValueMemberS{Value: hi}},
+			ScanIndexForward:          aws.Bool(false),
+		})})
+	}
+	for {
+		var newest *logStream
+		for _, st := range streams {
+			if err := st.fill(ctx); err != nil {
+				return false, fmt.Errorf("query spend logs (%s %s): %w", index, value, err)
+			}
+			if len(st.buf) > 0 && (newest == nil || st.sortKey() > newest.sortKey()) {
+				newest = st
+			}
+		}
+		if newest == nil {
+			return true, nil
+		}
+		l := newest.buf[0]
+		newest.buf = newest.buf[1:]
+		if match(&l) && !visit(l) {
+			return false, nil
+		}
+	}
+}
+
+// logStream reads one index key's logs, newest first, a page at a time; indexes that
+// project only keys are read maxBatchGet logs at a time, so a visit that stops early reads
+// little more than it needed.
+type logStream struct {
+	s       *Store
+	index   string
+	pager   *dynamodb.QueryPaginator
+	entries []item     // index entries not read yet
+	buf     []SpendLog // logs read, not visited yet
+}
+
+func (st *logStream) fill(ctx context.Context) error {
+	for len(st.buf) == 0 {
+		if len(st.entries) == 0 {
+			if !st.pager.HasMorePages() {
+				return nil
+			}
+			page, err := st.pager.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			st.entries = page.Items
+			continue
+		}
+		n := min(len(st.entries), maxBatchGet)
+		items, err := st.s.indexItems(ctx, st.index, st.entries[:n])
+		if err != nil {
+			return fmt.Errorf("spend logs: %w", err)
+		}
+		st.entries = st.entries[n:]
+		if err := attributevalue.UnmarshalListOfMaps(items, &st.buf); err != nil {
+			return fmt.Errorf("decode spend logs: %w", err)
+		}
+	}
+	return nil
+}
+
+// sortKey is the index sort key of the stream's next log.
+func (st *logStream) sortKey() string {
+	return logSort(st.buf[0].StartTime) + "#" + st.buf[0].RequestID
 }
 
 // EachSpendLog calls visit for every spend log matching f (Limit is ignored), newest
