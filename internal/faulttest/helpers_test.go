@@ -224,12 +224,12 @@ func (g *server) ledger(t *testing.T, token string) ledger {
 
 // settledLedger waits until the key holds no lease and has logs spend logs (calls settle
 // after their answer is sent), then returns its ledger; it fails the test if that does not
-// happen within 5 s.
+// happen within 15 s (a settle retries conflicts and throttles for up to 10 s).
 func (g *server) settledLedger(t *testing.T, token string, logs int) ledger {
 	t.Helper()
 	var l ledger
-	if !eventually(5*time.Second, func() bool { l = g.ledger(t, token); return l.inflight == 0 && len(l.logs) == logs }) {
-		t.Fatalf("calls not settled after 5 s: %d leases held, %d spend logs; want 0 and %d", l.inflight, len(l.logs), logs)
+	if !eventually(15*time.Second, func() bool { l = g.ledger(t, token); return l.inflight == 0 && len(l.logs) == logs }) {
+		t.Fatalf("calls not settled after 15 s: %d leases held, %d spend logs; want 0 and %d", l.inflight, len(l.logs), logs)
 	}
 	return l
 }
