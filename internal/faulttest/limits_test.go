@@ -176,3 +176,86 @@ func waitForMinuteStart(t *testing.T) {
 		time.Sleep(left + 100*time.Millisecond)
 	}
 }
+
+// TestBudget_ExactUnderFaults: 40 simultaneous chat calls on a key whose budget pays for a
+// few of them, through the whole gateway, on a DynamoDB that fails 20 % of its calls with
+// conflicts and throttles. The fake upstream holds the admitted calls until every call has
+// been admitted or refused, so each admitted call holds its reservation: the key's spend is
+// then the admitted reservations, within the budget, with no room for one more; every other
+// call gets the budget error (or a 503 before the upstream). Once all have settled the key's
+// spend equals its spend logs and stays within the budget.
+func TestBudget_ExactUnderFaults(t *testing.T) {
+	t.Parallel()
+	const calls = 40
+	const body = `{"model":"chat","messages":[{"role":"user","content":"Hello"}],"max_tokens":1000}`
+	release := make(chan struct{})
+	up := fakeopenai.Start(fakeopenai.Options{OnRequest: func() { <-release }})
+	t.Cleanup(up.Close)
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open)
+	cfg := strings.ReplaceAll(configYAML([]deployment{{"chat", "chat-1", up.BaseURL}}, ""), "timeout: 1\n", "timeout: 60\n")
+	g, faults := startFaultyGateway(t, cfg)
+	// A reservation is about 0.002 USD (1,000 output tokens at 0.000002): room for about 5.
+	const budget = 0.0105
+	key, token := g.generateKey(t, `{"max_budget": 0.0105}`)
+	faults.SetRate(faultRate)
+
+	statuses := make([]int, calls)
+	bodies := make([][]byte, calls)
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			status, _, b, err := g.do(context.Background(), http.MethodPost, "/v1/chat/completions", key, body)
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
+			statuses[i], bodies[i] = status, b
+			answered.Add(1)
+		})
+	}
+	if !eventually(30*time.Second, func() bool { return up.Requests()+answered.Load() >= calls }) {
+		t.Errorf("after 30 s, %d calls reached the upstream and %d were answered, of %d", up.Requests(), answered.Load(), calls)
+	}
+	reached := up.Requests()
+	held := g.ledger(t, token)
+	open()
+	wg.Wait()
+
+	if reached == 0 {
+		t.Fatal("no call was admitted")
+	}
+	per := held.spend / float64(reached)
+	if held.spend > budget+1e-12 || budget-held.spend >= per {
+		t.Errorf("%d calls admitted holding %.10f of a %.4f budget (%.10f each); want the budget full to within one call", reached, held.spend, budget, per)
+	}
+	ok := 0
+	for i, st := range statuses {
+		switch st {
+		case http.StatusOK:
+			ok++
+		case http.StatusBadRequest:
+			if e := decodeError(t, bodies[i]); e.Error.Type != "budget_exceeded" {
+				t.Errorf("call %d: 400 of type %q, want budget_exceeded", i, e.Error.Type)
+			}
+		case http.StatusServiceUnavailable:
+			if e := decodeError(t, bodies[i]); e.Error.Type != "service_unavailable_error" {
+				t.Errorf("call %d: 503 of type %q, want service_unavailable_error", i, e.Error.Type)
+			}
+		default:
+			t.Errorf("call %d: status %d %s, want 200, 400 or 503", i, st, bodies[i])
+		}
+	}
+	if int64(ok) != reached {
+		t.Errorf("%d calls answered 200, %d reached the upstream; want the same", ok, reached)
+	}
+	l := g.settledLedger(t, token, ok)
+	l.checkReconciled(t)
+	if l.spend > budget {
+		t.Errorf("spend %.10f passed the budget %.4f", l.spend, budget)
+	}
+	if u := faults.Usage(); u.Faults[dynamoproxy.Conflict] == 0 || u.Faults[dynamoproxy.Throughput]+u.Faults[dynamoproxy.Throttling] == 0 {
+		t.Errorf("faults injected: %v; want conflicts and throttles", u.Faults)
+	}
+}
