@@ -212,6 +212,39 @@ func TestLiteLLM(t *testing.T) {
 		}
 	})
 
+	// test_openai_endpoints.py test_chat_completion_azure_route (and test_e2e_model_access.py
+	// on it): the Azure SDK's deployment routes, with the key's model access.
+	t.Run("azure routes", func(t *testing.T) {
+		one := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-3.5-turbo"}})["key"].(string)
+		for _, c := range []struct {
+			path, key string
+			body      map[string]any
+			want      int
+		}{
+			{"/openai/deployments/gpt-3.5-turbo/chat/completions?api-version=2024-02-01", one,
+				map[string]any{"messages": []any{map[string]any{"role": "user", "content": "hi"}}}, 200},
+			{"/openai/deployments/gpt-3.5-turbo/completions", one, map[string]any{"prompt": "hi"}, 200},
+			{"/openai/deployments/gpt-3.5-turbo/embeddings", one, map[string]any{"input": "hi"}, 200},
+			{"/openai/deployments/gpt-instruct/chat/completions", one,
+				map[string]any{"messages": []any{map[string]any{"role": "user", "content": "hi"}}}, 401},
+		} {
+			req, _ := http.NewRequest("POST", s.URL+c.path, bytes.NewReader(must(json.Marshal(c.body))))
+			req.Header.Set("api-key", c.key) // as the Azure SDKs send it
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s: %d %s, want %d", c.path, resp.StatusCode, b, c.want)
+			}
+			if c.want == 401 && !bytes.Contains(b, []byte("key not allowed to access model")) {
+				t.Errorf("%s: %s, want LiteLLM's model access error", c.path, b)
+			}
+		}
+	})
+
 	// test_spend_logs.py: the spend log of a call is found by the response's id.
 	t.Run("spend log by response id", func(t *testing.T) {
 		for _, stream := range []bool{false, true} {
@@ -287,4 +320,11 @@ func responseIDOf(t *testing.T, body []byte, stream bool) string {
 		t.Fatalf("no response id in %s", body)
 	}
 	return v.ID
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -78,6 +78,7 @@ var routes = []route{
 	{"POST /team/delete", permission{roles: adminOnly}, (*handler).teamDelete},
 	{"POST /team/member_add", teamAdminWrite(""), (*handler).teamMemberAdd},
 	{"POST /team/member_delete", teamAdminWrite(""), (*handler).teamMemberDelete},
+	{"POST /team/member_update", teamAdminWrite(""), (*handler).teamMemberUpdate},
 	{"POST /team/block", permission{roles: adminOnly}, (*handler).teamBlock},
 	{"POST /team/unblock", permission{roles: adminOnly}, (*handler).teamUnblock},
 	{"GET /team/list", permission{all: adminViewers, grants: grantOwner}, (*handler).teamList},

@@ -94,3 +94,39 @@ func TestTeamNew_AddsTheCallerAsAdmin(t *testing.T) {
 		}
 	}
 }
+
+// test_team.py test_team_member_update (and test_team_member_permissions.py's setup): a
+// member's role and team budget change; a team admin may change others, not itself.
+func TestTeamMemberUpdate_RoleAndBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	lead := e.ok("POST", "/user/new", master, map[string]any{"user_id": "lead"})["key"].(string)
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "members_with_roles": []any{
+		map[string]any{"user_id": "lead", "role": "admin"}, map[string]any{"user_id": "dev", "user_email": "dev@example.com", "role": "user"},
+	}})
+	m := e.ok("POST", "/team/member_update", lead, map[string]any{"team_id": "t", "user_email": "dev@example.com", "max_budget_in_team": 7})
+	if m["user_id"] != "dev" || m["max_budget_in_team"] != 7.0 {
+		t.Errorf("/team/member_update answer: %v", m)
+	}
+	e.ok("POST", "/team/member_update", master, map[string]any{"team_id": "t", "user_id": "dev", "role": "admin"})
+	info := e.ok("GET", "/team/info?team_id=t", master, nil)
+	roles := map[any]any{}
+	for _, x := range info["team_info"].(map[string]any)["members_with_roles"].([]any) {
+		roles[x.(map[string]any)["user_id"]] = x.(map[string]any)["role"]
+	}
+	if roles["dev"] != "admin" {
+		t.Errorf("dev's role after update: %v", roles)
+	}
+	ms, err := e.st.GetMembership(t.Context(), "t", "dev")
+	if err != nil || ms.MaxBudget == nil || *ms.MaxBudget != 7 {
+		t.Errorf("dev's membership: %+v, %v", ms, err)
+	}
+	code, body := e.call("POST", "/team/member_update", lead, map[string]any{"team_id": "t", "user_id": "lead", "max_budget_in_team": 1000})
+	wantError(t, code, body, 403, "auth_error", "")
+	code, body = e.call("POST", "/team/member_update", master, map[string]any{"team_id": "t", "user_id": "nobody", "role": "user"})
+	wantError(t, code, body, 400, "auth_error", "User not found in team")
+	e.ok("POST", "/team/member_update", master, map[string]any{"team_id": "t", "user_id": "dev", "max_budget_in_team": nil})
+	if ms, _ := e.st.GetMembership(t.Context(), "t", "dev"); ms.MaxBudget != nil {
+		t.Errorf("max_budget_in_team null left %v", *ms.MaxBudget)
+	}
+}

@@ -106,6 +106,10 @@ func New(o Options) (*Gateway, error) {
 		h := g.llm(rt.wire, rt.path)
 		g.mux.Handle("POST /v1"+rt.path, h)
 		g.mux.Handle("POST "+rt.path, h)
+		if rt.wire.kind == provider.Chat || rt.wire.kind == provider.Completion || rt.wire.kind == provider.Embedding {
+			// The Azure OpenAI SDKs' routes: the deployment in the path is the model.
+			g.mux.Handle("POST /openai/deployments/{deployment}"+rt.path, h)
+		}
 	}
 	for _, p := range []string{"GET /v1/models", "GET /models"} {
 		g.mux.HandleFunc(p, g.models)
@@ -192,6 +196,9 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 	c.caller = caller
 	if err := g.readBody(w, r, c); err != nil {
 		return err
+	}
+	if d := r.PathValue("deployment"); d != "" {
+		c.req.Model = d
 	}
 	if c.req.Model == "" {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "you must provide a model parameter").WithParam("model")
