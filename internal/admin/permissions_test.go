@@ -150,6 +150,9 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	"POST /team/member_delete": func(f *fixture, _ string) probe {
 		return probe{"team", "POST", "/team/member_delete", map[string]any{"team_id": f.team, "user_id": f.other}}
 	},
+	"POST /team/member_update": func(f *fixture, _ string) probe {
+		return probe{"team", "POST", "/team/member_update", map[string]any{"team_id": f.team, "user_id": f.other, "max_budget_in_team": 1}}
+	},
 	"POST /team/block": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/team/block", map[string]any{"team_id": f.team}}
 	},
