@@ -3,6 +3,8 @@ package rotation_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -350,5 +352,54 @@ func TestRunEvery_RunsNowThenOnTheIntervalUntilCancelled(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("RunEvery did not return after its context was cancelled")
+	}
+}
+
+// One record that cannot be reset is skipped for a while, never holding the head of the
+// queue, and a record with many windows is reset in several writes. On the old code the
+// bad records (at least Limit in every shard, the oldest due) failed at the head of each
+// run, so no other record was ever reset, and a record with 100 windows failed every run
+// with "Expression size has exceeded".
+func TestRun_FailingAndHugeRecordsDoNotBlockTheRest(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	due := utc(2026, 6, 1, 0, 0, 0)
+	const limit = 2
+	perShard := map[string]int{}
+	for i := 0; len(perShard) < store.Shards || slices.ContainsFunc(slices.Collect(maps.Values(perShard)), func(n int) bool { return n < limit }); i++ {
+		token := fmt.Sprintf("bad-%d", i)
+		shard := store.Shard(store.PrefixKey + token)
+		if perShard[shard] >= limit {
+			continue
+		}
+		perShard[shard]++
+		createKeys(t, st, budgetKey(token, "1d", due.Add(-2*time.Hour), func(k *store.Key) {
+			k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "fortnight", MaxBudget: 5, Spend: 1, ResetAt: ptr(due.Add(-2 * time.Hour))}}
+		}))
+	}
+	createKeys(t, st, budgetKey("many", "1d", due.Add(-time.Hour), func(k *store.Key) {
+		for range 100 {
+			k.BudgetLimits = append(k.BudgetLimits, store.BudgetWindow{BudgetDuration: "1s", MaxBudget: 5, Spend: 2, Remaining: 3, ResetAt: ptr(due.Add(-time.Hour))})
+		}
+	}), budgetKey("plain", "1d", due))
+	r, _ := newRotator(st, newClock(due.Add(time.Minute)), nil, func(o *rotation.Options) { o.Limit = limit })
+	failures := 0
+	for range 5 { // 10 due records, 2 per run
+		failures += run(t, r).Failures
+	}
+	if k := getKey(t, st, "plain"); k.Spend != 0 {
+		t.Errorf("plain: spend = %v, want 0 (reset)", k.Spend)
+	}
+	k := getKey(t, st, "many")
+	for i, w := range k.BudgetLimits {
+		if w.Spend != 0 || w.Remaining != 5 || !w.ResetAt.After(due) {
+			t.Fatalf("many: window %d = %+v, want reset", i, w)
+		}
+	}
+	if k.Spend != 0 {
+		t.Errorf("many: spend = %v, want 0 (reset)", k.Spend)
+	}
+	if want := store.Shards * limit; failures != want {
+		t.Errorf("%d failures, want %d: each bad record once, then deferred", failures, want)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -166,12 +168,27 @@ func (r *Rotator) resets(ctx context.Context, p *pass) error {
 		switch {
 		case err != nil:
 			p.fail(ctx, "budget reset", ref, err)
+			// Skipped for a while, so it cannot keep the head of the queue from the rest.
+			if err := r.o.Store.DeferReset(ctx, ref, p.now, p.now.Add(failedResetDelay)); err != nil {
+				p.log.WarnContext(ctx, "rotator: deferring a failed budget reset failed", "pk", ref.PK, "sk", ref.SK, "error", err.Error())
+			}
 		case done:
 			p.rep.Resets++
 		}
 	}
 	return nil
 }
+
+// failedResetDelay is how long a record whose budget reset failed waits for its next try.
+const failedResetDelay = 5 * time.Minute
+
+// maxResetParts bounds the budgets (the record's own, windows, model budgets) one reset
+// write touches, so the update expression stays under DynamoDB's size limit however many
+// windows a record has; a record with more is reset in several writes.
+const maxResetParts = 16
+
+// maxResetWrites bounds the writes of one record's reset in one run.
+const maxResetWrites = 64
 
 // scheduleProxyBudget keeps the proxy budget's reset schedule in step with the config.
 func (r *Rotator) scheduleProxyBudget(ctx context.Context, now time.Time) error {
@@ -193,25 +210,60 @@ func (r *Rotator) scheduleProxyBudget(ctx context.Context, now time.Time) error 
 // run got there first, finds nothing due and does nothing.
 func (r *Rotator) reset(ctx context.Context, ref store.Ref, now time.Time) (bool, error) {
 	done := false
-	err := store.Retry(ctx, func() error {
-		rec, err := r.o.Store.GetBudgetRecord(ctx, ref)
-		if errors.Is(err, store.ErrNotFound) {
+	for range maxResetWrites {
+		more := false
+		err := store.Retry(ctx, func() error {
+			rec, err := r.o.Store.GetBudgetRecord(ctx, ref)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			plan, err := Plan(rec, now, r.o.Location)
+			if err != nil || plan.Empty() {
+				return err
+			}
+			part := firstParts(plan, maxResetParts)
+			if err := r.o.Store.ResetBudgets(ctx, rec, part); err != nil {
+				return err
+			}
+			done, more = true, len(part.Windows)+len(part.Models) < len(plan.Windows)+len(plan.Models)
 			return nil
+		})
+		if err != nil || !more {
+			return done, err
 		}
-		if err != nil {
-			return err
+	}
+	return done, nil
+}
+
+// firstParts is the part of plan one write resets: at most n budgets, the record's own
+// first, then windows in order, then model budgets by name.
+func firstParts(plan store.BudgetReset, n int) store.BudgetReset {
+	out := store.BudgetReset{Budget: plan.Budget, Next: plan.Next}
+	if plan.Budget {
+		n--
+	}
+	for _, i := range slices.Sorted(maps.Keys(plan.Windows)) {
+		if n <= 0 {
+			return out
 		}
-		plan, err := Plan(rec, now, r.o.Location)
-		if err != nil || plan.Empty() {
-			return err
+		if out.Windows == nil {
+			out.Windows = map[int]*time.Time{}
 		}
-		if err := r.o.Store.ResetBudgets(ctx, rec, plan); err != nil {
-			return err
+		out.Windows[i], n = plan.Windows[i], n-1
+	}
+	for _, m := range slices.Sorted(maps.Keys(plan.Models)) {
+		if n <= 0 {
+			return out
 		}
-		done = true
-		return nil
-	})
-	return done, err
+		if out.Models == nil {
+			out.Models = map[string]*time.Time{}
+		}
+		out.Models[m], n = plan.Models[m], n-1
+	}
+	return out
 }
 
 // Plan returns which budgets of rec are due at now and when each resets next: the next

@@ -269,6 +269,28 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 	return nil
 }
 
+// DeferReset moves a record that is still due for a budget reset to the back of the due
+// index until until, leaving its budgets as they are. The rotator defers a record whose reset
+// failed, so a record that keeps failing cannot hold the head of the queue and stop the
+// resets of every other record.
+func (s *Store) DeferReset(ctx context.Context, ref Ref, now, until time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      keyOf(ref.PK, ref.SK),
+		UpdateExpression:         aws.String("SET #ra = :until"),
+		ConditionExpression:      aws.String("#ra <= :now"),
+		ExpressionAttributeNames: map[string]string{"#ra": "reset_at"},
+		ExpressionAttributeValues: item{
+			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(until.Unix(), 10)},
+			":now":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+		},
+	})
+	if err != nil && !isConditionFailed(err) { // no longer due: nothing to defer
+		return fmt.Errorf("defer reset of %s %s: %w", ref.PK, ref.SK, err)
+	}
+	return nil
+}
+
 // resetAttrOf is the reset time attribute of the budget at path: budget_reset_at on the record
 // itself, reset_at on windows and model budgets.
 func resetAttrOf(path string) string {
