@@ -7,8 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 // Relations of a caller to the object a route acts on, as the permission table names them.
@@ -32,31 +35,70 @@ type fixture struct {
 
 var fixtureSeq atomic.Int64
 
-// newFixture builds a case's records through the admin API with the master key.
+// newFixture writes a case's records straight to the table in one transaction (the routes
+// that create them are tested elsewhere; this keeps 500 cases fast).
 func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 	t.Helper()
 	n := fixtureSeq.Add(1)
 	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), n: n}
-	f.caller = e.user(f.self, role)
-	members := []any{map[string]any{"user_id": f.other, "role": "user"}}
+	now := e.clock()
+	user := func(id, role string, teams ...string) *store.User {
+		u := &store.User{UserID: id, UserRole: role, Models: []string{}, Teams: teams, Metadata: map[string]any{}}
+		u.CreatedAt, u.UpdatedAt = now, now
+		return u
+	}
+	key := func(userID, teamID string) (string, *store.Key) {
+		raw, err := auth.NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &store.Key{Token: auth.Hash(raw), KeyName: auth.KeyName(raw), UserID: aws.String(userID),
+			Models: []string{}, Aliases: map[string]string{}, Metadata: map[string]any{}}
+		if teamID != "" {
+			k.TeamID = aws.String(teamID)
+		}
+		k.CreatedAt, k.UpdatedAt = now, now
+		return raw, k
+	}
+	team := &store.Team{TeamID: f.team, Admins: []string{}, Members: []string{}, Models: []string{}, Metadata: map[string]any{},
+		MembersWithRoles: []store.Member{{UserID: aws.String(f.other), Role: "user"}}}
+	team.CreatedAt, team.UpdatedAt = now, now
+	callerTeams := []string{}
 	switch rel {
 	case relTeamAdmin:
-		members = append(members, map[string]any{"user_id": f.self, "role": "admin"})
+		team.MembersWithRoles = append(team.MembersWithRoles, store.Member{UserID: aws.String(f.self), Role: "admin"})
+		callerTeams = append(callerTeams, f.team)
 	case relMember, relPermitted:
-		members = append(members, map[string]any{"user_id": f.self, "role": "user"})
+		team.MembersWithRoles = append(team.MembersWithRoles, store.Member{UserID: aws.String(f.self), Role: "user"})
+		callerTeams = append(callerTeams, f.team)
 	}
-	team := map[string]any{"team_id": f.team, "members_with_roles": members}
 	if rel == relPermitted {
-		team["team_member_permissions"] = admin.TeamMemberPermissions
+		team.TeamMemberPermissions = admin.TeamMemberPermissions
 	}
-	e.ok("POST", "/team/new", master, team)
+	var callerKey, objectKey *store.Key
+	f.caller, callerKey = key(f.self, "")
 	switch rel {
 	case relOwner:
-		f.key = e.generate(map[string]any{"user_id": f.self})
+		f.key, objectKey = key(f.self, "")
 	case relStranger:
-		f.key = e.generate(map[string]any{"user_id": f.other})
+		f.key, objectKey = key(f.other, "")
 	default:
-		f.key = e.generate(map[string]any{"user_id": f.other, "team_id": f.team})
+		f.key, objectKey = key(f.other, f.team)
+	}
+	tx := e.st.Tx()
+	for _, put := range []func() error{
+		func() error { return tx.PutUser(user(f.self, role, callerTeams...)) },
+		func() error { return tx.PutUser(user(f.other, auth.RoleInternalUser, f.team)) },
+		func() error { return tx.PutTeam(team) },
+		func() error { return tx.PutKey(callerKey) },
+		func() error { return tx.PutKey(objectKey) },
+	} {
+		if err := put(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	return f
 }
