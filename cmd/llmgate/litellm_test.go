@@ -181,6 +181,14 @@ func TestLiteLLM(t *testing.T) {
 				t.Errorf("%s = %v, want %v", c.path, got, c.want)
 			}
 		}
+		// test_get_personal_models_for_user: /model_group/info lists the groups the key may use.
+		groups := get(instruct, "/model_group/info")["data"].([]any)
+		if len(groups) != 1 || groups[0].(map[string]any)["model_group"] != "gpt-instruct" {
+			t.Errorf("/model_group/info for a gpt-instruct key: %v", groups)
+		}
+		if v2 := get(instruct, "/v2/model/info")["data"].([]any); !reflect.DeepEqual(v2, all) {
+			t.Errorf("/v2/model/info = %v, want /model/info's %v", v2, all)
+		}
 		withoutGroups := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-3.5-turbo"}})["key"].(string)
 		if d := get(withoutGroups, "/v1/models?only_model_access_groups=True")["data"].([]any); len(d) != 0 {
 			t.Errorf("access groups of a key without any: %v", d)

@@ -114,9 +114,10 @@ func New(o Options) (*Gateway, error) {
 	for _, p := range []string{"GET /v1/models", "GET /models"} {
 		g.mux.HandleFunc(p, g.models)
 	}
-	for _, p := range []string{"GET /model/info", "GET /v1/model/info"} {
+	for _, p := range []string{"GET /model/info", "GET /v1/model/info", "GET /v2/model/info"} {
 		g.mux.HandleFunc(p, g.modelInfo)
 	}
+	g.mux.HandleFunc("GET /model_group/info", g.modelGroupInfo)
 	// Any other route or method gets OpenAI's 404 in OpenAI's error format.
 	g.mux.HandleFunc("/", openai.InvalidURL)
 	return g, nil

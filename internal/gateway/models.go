@@ -165,3 +165,54 @@ func (g *Gateway) caller(r *http.Request) (llmcall.Caller, error) {
 	}
 	return g.auth.Authenticate(r.Context(), r)
 }
+
+// modelGroup is one entry of GET /model_group/info (LiteLLM's ModelGroupInfo): what a model
+// group's deployments offer together.
+type modelGroup struct {
+	ModelGroup         string   `json:"model_group"`
+	Providers          []string `json:"providers"`
+	Mode               string   `json:"mode,omitempty"`
+	MaxInputTokens     int      `json:"max_input_tokens,omitempty"`
+	MaxOutputTokens    int      `json:"max_output_tokens,omitempty"`
+	InputCostPerToken  float64  `json:"input_cost_per_token"`
+	OutputCostPerToken float64  `json:"output_cost_per_token"`
+	TPM                int      `json:"tpm,omitempty"`
+	RPM                int      `json:"rpm,omitempty"`
+}
+
+// modelGroupInfo answers GET /model_group/info: the model groups the caller may use, in
+// config order, with their providers, the highest prices and limits of their deployments
+// and their summed rpm/tpm.
+func (g *Gateway) modelGroupInfo(w http.ResponseWriter, r *http.Request) {
+	caller, err := g.caller(r)
+	if err != nil {
+		openai.WriteError(w, err)
+		return
+	}
+	out := struct {
+		Data []*modelGroup `json:"data"`
+	}{Data: []*modelGroup{}}
+	byName := map[string]*modelGroup{}
+	for _, d := range g.router.Deployments() {
+		if caller != nil && !caller.Allowed(d.Group) {
+			continue
+		}
+		mg, ok := byName[d.Group]
+		if !ok {
+			mg = &modelGroup{ModelGroup: d.Group, Providers: []string{}, Mode: d.Config.ModelInfo.Mode}
+			byName[d.Group] = mg
+			out.Data = append(out.Data, mg)
+		}
+		if prefix, _ := provider.Split(d.Model); !slices.Contains(mg.Providers, prefix) {
+			mg.Providers = append(mg.Providers, prefix)
+		}
+		price := d.Price()
+		mg.InputCostPerToken = max(mg.InputCostPerToken, price.Input)
+		mg.OutputCostPerToken = max(mg.OutputCostPerToken, price.Output)
+		mg.MaxInputTokens = max(mg.MaxInputTokens, price.MaxInputTokens)
+		mg.MaxOutputTokens = max(mg.MaxOutputTokens, price.MaxOutputTokens)
+		mg.TPM += d.Config.LiteLLMParams.TPM
+		mg.RPM += d.Config.LiteLLMParams.RPM
+	}
+	openai.WriteJSON(w, http.StatusOK, out)
+}
