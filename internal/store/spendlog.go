@@ -32,32 +32,34 @@ const (
 )
 
 // SpendLog is one call's entry in the spend ledger, with LiteLLM's LiteLLM_SpendLogs field
-// names. It never holds prompt or response text.
+// names. It never holds prompt or response text. Empty strings and zero numbers are left out
+// of the item (they read back the same): a log, and the reservation that carries it, stay
+// under 1 KB, a write unit each.
 type SpendLog struct {
 	RequestID string `dynamodbav:"request_id" json:"request_id"`
 	// ResponseID is the "id" of the response the upstream sent (LiteLLM's request_id).
 	ResponseID        string         `dynamodbav:"response_id,omitempty" json:"response_id,omitempty"`
 	CallType          string         `dynamodbav:"call_type" json:"call_type"`
 	APIKey            string         `dynamodbav:"api_key" json:"api_key"` // SHA-256 of the key
-	Spend             float64        `dynamodbav:"spend" json:"spend"`
-	TotalTokens       int            `dynamodbav:"total_tokens" json:"total_tokens"`
-	PromptTokens      int            `dynamodbav:"prompt_tokens" json:"prompt_tokens"`
-	CompletionTokens  int            `dynamodbav:"completion_tokens" json:"completion_tokens"`
+	Spend             float64        `dynamodbav:"spend,omitempty" json:"spend"`
+	TotalTokens       int            `dynamodbav:"total_tokens,omitempty" json:"total_tokens"`
+	PromptTokens      int            `dynamodbav:"prompt_tokens,omitempty" json:"prompt_tokens"`
+	CompletionTokens  int            `dynamodbav:"completion_tokens,omitempty" json:"completion_tokens"`
 	StartTime         time.Time      `dynamodbav:"startTime" json:"startTime"`
 	EndTime           time.Time      `dynamodbav:"endTime" json:"endTime"`
 	Model             string         `dynamodbav:"model" json:"model"`
-	ModelID           string         `dynamodbav:"model_id" json:"model_id"`
+	ModelID           string         `dynamodbav:"model_id,omitempty" json:"model_id"`
 	ModelGroup        string         `dynamodbav:"model_group" json:"model_group"`
-	CustomLLMProvider string         `dynamodbav:"custom_llm_provider" json:"custom_llm_provider"`
-	APIBase           string         `dynamodbav:"api_base" json:"api_base"`
-	User              string         `dynamodbav:"user" json:"user"`
-	TeamID            string         `dynamodbav:"team_id" json:"team_id"`
-	EndUser           string         `dynamodbav:"end_user" json:"end_user"`
+	CustomLLMProvider string         `dynamodbav:"custom_llm_provider,omitempty" json:"custom_llm_provider"`
+	APIBase           string         `dynamodbav:"api_base,omitempty" json:"api_base"`
+	User              string         `dynamodbav:"user,omitempty" json:"user"`
+	TeamID            string         `dynamodbav:"team_id,omitempty" json:"team_id"`
+	EndUser           string         `dynamodbav:"end_user,omitempty" json:"end_user"`
 	Metadata          map[string]any `dynamodbav:"metadata" json:"metadata"`
 	CacheHit          string         `dynamodbav:"cache_hit" json:"cache_hit"`
 	RequestTags       []string       `dynamodbav:"request_tags" json:"request_tags"`
 	Status            string         `dynamodbav:"status" json:"status"`
-	RequestDurationMS int64          `dynamodbav:"request_duration_ms" json:"request_duration_ms"`
+	RequestDurationMS int64          `dynamodbav:"request_duration_ms,omitempty" json:"request_duration_ms"`
 	// TTL is when DynamoDB deletes the log (unix seconds); 0 keeps it.
 	TTL int64 `dynamodbav:"ttl,omitempty" json:"-"`
 }
