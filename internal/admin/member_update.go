@@ -15,9 +15,7 @@ import (
 
 // memberUpdateRequest is /team/member_update's body.
 type memberUpdateRequest struct {
-	TeamID          string       `json:"team_id"`
-	UserID          string       `json:"user_id"`
-	UserEmail       string       `json:"user_email"`
+	memberRef
 	Role            Opt[string]  `json:"role"`
 	MaxBudgetInTeam Opt[float64] `json:"max_budget_in_team"`
 }
@@ -30,21 +28,13 @@ func (h *handler) teamMemberUpdate(w http.ResponseWriter, r *http.Request, p *au
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if req.TeamID == "" {
-		return invalid("No team id passed in")
-	}
-	if err := checkID("team_id", req.TeamID); err != nil {
+	if err := req.memberRef.validate(); err != nil {
 		return err
 	}
-	if req.UserID == "" && req.UserEmail == "" {
-		return invalid("Either user_id or user_email needs to be passed in")
-	}
-	role := "user"
 	if req.Role.Has() {
-		role = req.Role.V
-	}
-	if err := (member{UserID: req.UserID, UserEmail: req.UserEmail, Role: role}).validate(); err != nil {
-		return err
+		if err := (member{UserID: req.UserID, UserEmail: req.UserEmail, Role: req.Role.V}).validate(); err != nil {
+			return err
+		}
 	}
 	if req.MaxBudgetInTeam.Has() && req.MaxBudgetInTeam.V < 0 {
 		return invalid(fmt.Sprintf("max_budget_in_team cannot be negative. Received: %s", pyFloat(req.MaxBudgetInTeam.V)))

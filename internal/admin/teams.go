@@ -867,30 +867,36 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 	return writeJSON(w, out)
 }
 
-// memberDeleteRequest is /team/member_delete's body.
-type memberDeleteRequest struct {
+// memberRef names a team member, by user_id or user_email: /team/member_delete's body and
+// the start of /team/member_update's.
+type memberRef struct {
 	TeamID    string `json:"team_id"`
 	UserID    string `json:"user_id"`
 	UserEmail string `json:"user_email"`
 }
 
+// validate refuses a reference without a team or without a user, with LiteLLM's messages.
+func (m memberRef) validate() error {
+	if m.TeamID == "" {
+		return invalid("No team id passed in")
+	}
+	if err := checkID("team_id", m.TeamID); err != nil {
+		return err
+	}
+	if m.UserID == "" && m.UserEmail == "" {
+		return invalid("Either user_id or user_email needs to be passed in")
+	}
+	return (member{UserID: m.UserID, UserEmail: m.UserEmail, Role: "user"}).validate()
+}
+
 // teamMemberDelete is POST /team/member_delete: the member entry, the membership item and
 // the team id in the user's record, in one transaction.
 func (h *handler) teamMemberDelete(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	var req memberDeleteRequest
+	var req memberRef
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if req.TeamID == "" {
-		return invalid("No team id passed in")
-	}
-	if err := checkID("team_id", req.TeamID); err != nil {
-		return err
-	}
-	if req.UserID == "" && req.UserEmail == "" {
-		return invalid("Either user_id or user_email needs to be passed in")
-	}
-	if err := (member{UserID: req.UserID, UserEmail: req.UserEmail, Role: "user"}).validate(); err != nil {
+	if err := req.validate(); err != nil {
 		return err
 	}
 	ctx := r.Context()
