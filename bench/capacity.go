@@ -190,7 +190,7 @@ func price(name string, u dynamoproxy.Usage, calls int) *scenarioCapacity {
 // a time after a warm-up, counted once every settle has been written.
 func (e *environment) capacity(ctx context.Context, n int) (*capacityResult, error) {
 	res := &capacityResult{}
-	full, err := e.pricedGateway(ctx, "capacity-full", "general_settings:\n  master_key: "+masterKey+"\n")
+	full, err := e.gateway(ctx, "capacity-full", "general_settings:\n  master_key: "+masterKey+"\n", dynamoproxy.Options{Price: true})
 	if err != nil {
 		return nil, err
 	}
@@ -210,14 +210,14 @@ func (e *environment) capacity(ctx context.Context, n int) (*capacityResult, err
 	if err != nil {
 		return nil, err
 	}
-	off, err := e.pricedGateway(ctx, "capacity-authoff", "")
+	off, err := e.gateway(ctx, "capacity-authoff", "", dynamoproxy.Options{Price: true})
 	if err != nil {
 		return nil, err
 	}
 	defer off.close()
 	for _, s := range []struct {
 		name, key string
-		g         *pricedGateway
+		g         *llmgateProc
 	}{
 		{"key (budget, rpm, tpm, parallel)", key, full},
 		{"key + user + team budgets", teamKey, full},
@@ -233,28 +233,31 @@ func (e *environment) capacity(ctx context.Context, n int) (*capacityResult, err
 	return res, nil
 }
 
-// pricedGateway is cmd/llmgate on its own table behind a pricing dynamoproxy.
-type pricedGateway struct {
-	base  string
-	proxy *dynamoproxy.Proxy
-	proc  *process
+// llmgateProc is cmd/llmgate on its own table behind a dynamoproxy.
+type llmgateProc struct {
+	base   string
+	config string // the config file it runs on
+	proxy  *dynamoproxy.Proxy
+	proc   *process
 }
 
-func (g *pricedGateway) close() {
+func (g *llmgateProc) close() {
 	g.proc.stop()
 	g.proxy.Close()
 }
 
-func (e *environment) pricedGateway(ctx context.Context, name, extra string) (*pricedGateway, error) {
-	endpoint := os.Getenv("LLMGATE_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench)")
+// gateway builds cmd/llmgate (once) and starts it on a generated config plus extra YAML, on
+// its own table behind a dynamoproxy with options o.
+func (e *environment) gateway(ctx context.Context, name, extra string, o dynamoproxy.Options) (*llmgateProc, error) {
+	o.Target = os.Getenv("LLMGATE_DYNAMODB_ENDPOINT")
+	if o.Target == "" {
+		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench, or scripts/with-dynamodb.sh go run ./bench)")
 	}
 	binary, err := e.binary(ctx, "./cmd/llmgate")
 	if err != nil {
 		return nil, err
 	}
-	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: endpoint, Price: true})
+	p, err := dynamoproxy.Start(o)
 	if err != nil {
 		return nil, err
 	}
@@ -276,12 +279,12 @@ func (e *environment) pricedGateway(ctx context.Context, name, extra string) (*p
 		p.Close()
 		return nil, err
 	}
-	return &pricedGateway{base: base, proxy: p, proc: proc}, nil
+	return &llmgateProc{base: base, config: cfgPath, proxy: p, proc: proc}, nil
 }
 
 // priceCalls sends n calls with key one at a time (after 5 warm-ups that fill the auth
 // cache) and prices what they wrote once the writes have stopped.
-func (g *pricedGateway) priceCalls(ctx context.Context, name, key string, n int) (*scenarioCapacity, error) {
+func (g *llmgateProc) priceCalls(ctx context.Context, name, key string, n int) (*scenarioCapacity, error) {
 	h := http.Header{}
 	if key != "" {
 		h.Set("Authorization", "Bearer "+key)
@@ -396,7 +399,7 @@ type hotItem struct {
 // teamLoadRun: keys keys in one team with a budget the load exhausts, calls spread over them
 // at concurrency conc, with faults injected at rate.
 func (e *environment) teamLoadRun(ctx context.Context, keys, calls, conc int, rate, budget float64) (*teamLoad, error) {
-	g, err := e.pricedGateway(ctx, "teamload", "general_settings:\n  master_key: "+masterKey+"\n")
+	g, err := e.gateway(ctx, "teamload", "general_settings:\n  master_key: "+masterKey+"\n", dynamoproxy.Options{Price: true})
 	if err != nil {
 		return nil, err
 	}

@@ -32,12 +32,4 @@ func (c ddbCounts) Sub(earlier ddbCounts) ddbCounts {
 	return d
 }
 
-func startDDBProxy(target string) (*ddbProxy, error) {
-	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: target})
-	if err != nil {
-		return nil, err
-	}
-	return &ddbProxy{p}, nil
-}
-
 func (p *ddbProxy) Snapshot() ddbCounts { return ddbCounts{Calls: p.Usage().Calls} }

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/dynamoproxy"
 	"github.com/llmgate/llmgate/internal/fakeopenai"
 )
 
@@ -110,51 +107,23 @@ func (e *environment) setup(ctx context.Context, name string) (*target, error) {
 // the load uses a virtual key with a budget and rpm/tpm/parallel limits high enough not to
 // refuse.
 func (e *environment) llmgate(ctx context.Context, name, extra string) (*target, error) {
-	auth := strings.Contains(extra, "master_key")
-	endpoint := os.Getenv("LLMGATE_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench, or scripts/with-dynamodb.sh go run ./bench)")
-	}
-	binary, err := e.binary(ctx, "./cmd/llmgate")
+	g, err := e.gateway(ctx, name, extra, dynamoproxy.Options{})
 	if err != nil {
 		return nil, err
-	}
-	ddb, err := startDDBProxy(endpoint)
-	if err != nil {
-		return nil, err
-	}
-	cfgPath := filepath.Join(e.tmp, name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(llmgateConfig(e.upstream.BaseURL)+extra), 0o600); err != nil {
-		ddb.Close()
-		return nil, fmt.Errorf("write config: %w", err)
 	}
 	if name == "llmgate-nolog" || (name == "llmgate" && e.configPath == "") {
-		e.configPath = cfgPath // the allocation benchmark's: auth off, preferably no spend logs
-	}
-	port, err := freePort()
-	if err != nil {
-		ddb.Close()
-		return nil, err
-	}
-	cmd := exec.Command(binary, "--config", cfgPath, "--port", fmt.Sprint(port))
-	cmd.Env = append(cleanEnv(), "LLMGATE_DYNAMODB_ENDPOINT="+ddb.URL(), "LLMGATE_TABLE="+uniqueName("bench-"+name))
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p, err := startProcess(ctx, name, e.tmp, base+"/health/liveliness", cmd)
-	if err != nil {
-		ddb.Close()
-		return nil, err
+		e.configPath = g.config // the allocation benchmark's: auth off, preferably no spend logs
 	}
 	header := http.Header{}
-	if auth {
-		key, err := generateKey(ctx, base)
+	if strings.Contains(extra, "master_key") {
+		key, err := (&adminClient{base: g.base}).key(ctx, `{"models":["bench"],"max_budget":1000000,"rpm_limit":10000000,"tpm_limit":10000000000,"max_parallel_requests":100000}`)
 		if err != nil {
-			p.stop()
-			ddb.Close()
+			g.close()
 			return nil, err
 		}
 		header.Set("Authorization", "Bearer "+key)
 	}
-	return &target{client: newClient(base+"/v1", header), proc: p, ddb: ddb, stops: []func(){ddb.Close, p.stop}}, nil
+	return &target{client: newClient(g.base+"/v1", header), proc: g.proc, ddb: &ddbProxy{g.proxy}, stops: []func(){g.close}}, nil
 }
 
 // llmgateConfig is a LiteLLM-format config with one model group, "bench", served by the
@@ -170,34 +139,6 @@ func llmgateConfig(upstream string) string {
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
 `, upstream)
-}
-
-// generateKey creates a virtual key for the load: budget, rpm, tpm and parallel limits all
-// on, all far above what the load needs.
-func generateKey(ctx context.Context, base string) (string, error) {
-	body := `{"models":["bench"],"max_budget":1000000,"rpm_limit":10000000,"tpm_limit":10000000000,"max_parallel_requests":100000}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/key/generate", strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+masterKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("POST /key/generate: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("POST /key/generate: status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	var out struct {
-		Key string `json:"key"`
-	}
-	if err := json.Unmarshal(b, &out); err != nil || out.Key == "" {
-		return "", fmt.Errorf("POST /key/generate: no key in %s", b)
-	}
-	return out.Key, nil
 }
 
 // floor starts bench/floor, the standard library's reverse proxy in its own process: what
