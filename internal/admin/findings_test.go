@@ -486,3 +486,19 @@ func TestFinding_TeamAdminCannotRaiseAMembersBudget(t *testing.T) {
 	e.ok("POST", "/team/member_add", lead, map[string]any{"team_id": "t",
 		"member": map[string]any{"user_id": "dev", "role": "user"}, "max_budget_in_team": 3})
 }
+
+func TestFinding_TeamServiceKeyGetsNoMemberKeyRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.user("dev", auth.RoleInternalUser)
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "t", "team_member_permissions": []string{"/key/update", "/key/delete", "/key/info"},
+		"members_with_roles": []any{map[string]any{"user_id": "dev", "role": "user"}}})
+	service := e.generate(map[string]any{"team_id": "t"})
+	devs := e.generate(map[string]any{"team_id": "t", "user_id": "dev"})
+	code, m := e.call("POST", "/key/delete", service, map[string]any{"keys": []string{devs}})
+	wantError(t, code, m, 401, "team_member_permission_error", "")
+	e.ok("GET", "/team/info?team_id=t", service, nil) // it reads its team
+	if e.storedKey(t, devs) == nil {
+		t.Error("the service key deleted a member's key")
+	}
+}

@@ -107,8 +107,8 @@ func mayAct(r *http.Request, p *auth.Principal, obj target, missing error) error
 			switch {
 			case role == "admin" && perm.grants&grantTeamAdmin != 0:
 				return nil
-			case perm.grants&grantTeamMember != 0 && (perm.member == "" || slices.Contains(obj.team.TeamMemberPermissions, perm.member)):
-				return nil
+			case perm.grants&grantTeamMember != 0 && (perm.member == "" || p.UserID != "" && slices.Contains(obj.team.TeamMemberPermissions, perm.member)):
+				return nil // a team's service key (no user) gets no key route the team grants members
 			case perm.grants&grantTeamMember != 0 && role != "admin":
 				return memberPermissionError(perm.member, obj.team)
 			}
@@ -119,6 +119,8 @@ func mayAct(r *http.Request, p *auth.Principal, obj target, missing error) error
 		return missing
 	case perm.denied == "" && obj.team != nil:
 		return forbidden(fmt.Sprintf("Call not allowed. User not proxy admin OR team admin. route=%s, team_id=%s", r.URL.Path, obj.team.TeamID))
+	case perm.denied == "":
+		return forbidden(fmt.Sprintf("You are not allowed to call %s on this object. Your role=%s", r.URL.Path, p.Role))
 	}
 	return forbidden(perm.denied)
 }
