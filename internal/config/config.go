@@ -139,6 +139,9 @@ type Settings struct {
 	BudgetEnforcement string `yaml:"budget_enforcement"`
 	// ClampMaxTokens lowers max_tokens to what the remaining budget can pay, instead of refusing.
 	ClampMaxTokens bool `yaml:"clamp_max_tokens"`
+	// AllowUnpricedModels lets callers with a budget use models that have no known price, at
+	// cost 0; otherwise reserve mode refuses such calls.
+	AllowUnpricedModels bool `yaml:"allow_unpriced_models"`
 	// AuthCacheTTL is how long a warm process may cache key/user/team records.
 	AuthCacheTTL Duration `yaml:"auth_cache_ttl"`
 	// ReservationTTL is how long a reservation or parallel lease lives before the rotator settles it.

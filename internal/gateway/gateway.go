@@ -446,6 +446,7 @@ func (g *Gateway) charge(c *call, rt router.Route, b tokens.Billable) llmcall.Ch
 		Tokens:             c.bound.Tokens,
 		OutputCostPerToken: c.bound.OutputPrice,
 		Free:               c.bound.Free,
+		Unpriced:           c.bound.Unpriced,
 		Stream:             c.req.Stream,
 		Tags:               tags(c.req.Metadata),
 	}

@@ -6,10 +6,12 @@ package limits
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
 	"github.com/llmgate/llmgate/internal/llmcall"
+	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -50,6 +53,7 @@ type Limiter struct {
 	now            func() time.Time
 	postHoc        bool
 	clamp          bool
+	allowUnpriced  bool
 	ttl            time.Duration
 	proxyMax       *float64
 	masterToken    string
@@ -86,6 +90,7 @@ func New(st *store.Store, cfg *config.Config, opts ...Option) *Limiter {
 		now:            time.Now,
 		postHoc:        cfg.Settings.BudgetEnforcement == ModePostHoc,
 		clamp:          cfg.Settings.ClampMaxTokens,
+		allowUnpriced:  cfg.Settings.AllowUnpricedModels,
 		ttl:            cfg.Settings.ReservationTTL.Std(),
 		proxyMax:       cfg.LiteLLMSettings.MaxBudget,
 		retention:      retention(cfg),
@@ -135,6 +140,9 @@ func (l *Limiter) Reserve(ctx context.Context, c llmcall.Caller, ch llmcall.Char
 	if l.proxyMax != nil && *l.proxyMax == 0 {
 		return nil, budgetError("Budget has been exceeded! The proxy's max_budget is 0: every call is refused.")
 	}
+	if err := l.unpriced(p, ch); err != nil {
+		return nil, err
+	}
 	in := l.input(p, ch, now)
 	maxTokens := 0
 	if t, cost, ok := l.clampTo(ch, headroom(p, ch.Model)); ok {
@@ -157,6 +165,22 @@ func (l *Limiter) Reserve(ctx context.Context, c llmcall.Caller, ch llmcall.Char
 	}
 	l.softBudgets(ctx, p, ch, in.Cost)
 	return &reservation{l: l, res: res, p: p, ch: ch, log: in.Log, maxTokens: maxTokens, header: l.header(p)}, nil
+}
+
+// unpriced refuses, in reserve mode, a call that can reach a model with no known price when
+// any budget applies to the caller: its cost could not be reserved, nor charged.
+func (l *Limiter) unpriced(p *auth.Principal, ch llmcall.Charge) error {
+	if len(ch.Unpriced) == 0 || l.postHoc || l.allowUnpriced || ch.Free {
+		return nil
+	}
+	if math.IsInf(headroom(p, ch.Model), 1) && l.proxyMax == nil {
+		return nil
+	}
+	return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
+		"model %s has no known price and a budget applies to this call, so its cost cannot be reserved. "+
+			"Price it in its model_list entry (model_info.input_cost_per_token and output_cost_per_token; 0 is a price), "+
+			"or set llmgate_settings.allow_unpriced_models: true to run unpriced models at cost 0.",
+		strings.Join(ch.Unpriced, ", "))).WithParam("model")
 }
 
 // input builds the store's view of the call.

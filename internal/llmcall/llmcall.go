@@ -37,8 +37,8 @@ type Charge struct {
 	RequestID string
 	Route     string // "/chat/completions", "/completions", "/embeddings"
 	Model     string // model group the call is routed to
-	// Cost is the worst-case cost in USD: prompt tokens plus max_tokens (or the model's
-	// output limit), at the highest price among the group's deployments.
+	// Cost is the reservation in USD: pricing.ReservationBound, the most the call can cost
+	// on any deployment it can reach.
 	Cost float64
 	// PromptTokens is the estimated prompt size; MaxTokens the completion tokens allowed
 	// per choice; Tokens the worst case of the call: the prompt and every choice's
@@ -50,6 +50,8 @@ type Charge struct {
 	OutputCostPerToken float64
 	// Free is true when the model is explicitly priced at zero: budget checks are skipped.
 	Free bool
+	// Unpriced lists the models the call can reach that have no known price.
+	Unpriced []string
 	// Tags come from the request's metadata.tags, for the spend log.
 	Tags []string
 	// Stream is true for a streamed call.

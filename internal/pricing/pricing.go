@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/tidwall/gjson"
 
@@ -158,7 +159,21 @@ func (m *CostMap) Len() int { return len(m.entries) }
 // Lookup finds a deployment's model as LiteLLM does: the exact key first
 // ("azure/gpt-4o", "groq/llama-3.1-8b-instant"), then the name without the provider prefix
 // ("openai/gpt-4o" → "gpt-4o").
+//
+// A name that is not found as given is looked up again normalized (surrounding spaces and
+// invisible format characters such as zero-width spaces removed, lower case), so a caller
+// of a wildcard group cannot dodge its price by spelling "openai/GPT-4o ".
 func (m *CostMap) Lookup(model string) (Entry, bool) {
+	if e, ok := m.lookup(model); ok {
+		return e, true
+	}
+	if n := normalize(model); n != model {
+		return m.lookup(n)
+	}
+	return Entry{}, false
+}
+
+func (m *CostMap) lookup(model string) (Entry, bool) {
 	if e, ok := m.entries[model]; ok {
 		return e, true
 	}
@@ -167,6 +182,17 @@ func (m *CostMap) Lookup(model string) (Entry, bool) {
 		return e, ok
 	}
 	return Entry{}, false
+}
+
+// normalize is a model name without spaces around it, format characters (Unicode Cf:
+// zero-width spaces and joiners, bidi marks) or upper case.
+func normalize(model string) string {
+	return strings.ToLower(strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, model)))
 }
 
 // Price is what one deployment charges, in USD per token, with its token limits.
@@ -301,9 +327,9 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 	} else if mi.MaxTokens > 0 {
 		pr.MaxOutputTokens = mi.MaxTokens
 	}
-	pr.Known = hasInput || hasOutput
+	pr.Known = hasInput || hasOutput || isMock(model) // the mock provider has no upstream to pay
 	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0
-	if !pr.Known && !isMock(model) {
+	if !pr.Known {
 		if p.warned.first(lookup) {
 			name := lookup
 			if len(name) > maxLoggedName {

@@ -185,11 +185,25 @@ func (c *Client) prepare(call *provider.Call, stream bool) (Endpoint, []byte, er
 		// Responses requests pass through whole: their metadata and stream fields are OpenAI's.
 		body, err = sjson.SetBytes(call.Body, "model", call.Model)
 	}
+	if err == nil {
+		body, err = defaultMaxTokens(body, call)
+	}
 	if err != nil {
 		return Endpoint{}, nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest,
 			Provider: c.name, Message: err.Error()}
 	}
 	return ep, body, nil
+}
+
+// defaultMaxTokens sets max_tokens to litellm_params.max_tokens on a chat or completion
+// request that sets no limit, as LiteLLM passes it: the gateway's reservation counts on it.
+func defaultMaxTokens(body []byte, call *provider.Call) ([]byte, error) {
+	r := call.Request
+	if call.Params.MaxTokens <= 0 || r == nil || r.MaxTokens != nil || r.MaxCompTokens != nil ||
+		(call.Kind != provider.Chat && call.Kind != provider.Completion) {
+		return body, nil
+	}
+	return sjson.SetBytes(body, "max_tokens", call.Params.MaxTokens)
 }
 
 // send posts body and returns a 2xx response; any other status becomes a *provider.Error.

@@ -2,6 +2,7 @@ package openaicompat_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -365,5 +366,31 @@ func waitClosed(t *testing.T, ch <-chan struct{}, msg string) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Error(msg)
+	}
+}
+
+// TestDo_AppliesTheDeploymentsMaxTokens: litellm_params.max_tokens limits a request that
+// sets no limit (the gateway reserves for it), and only such a request.
+func TestDo_AppliesTheDeploymentsMaxTokens(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{`{"model":"a","messages":[]}`, `"max_tokens":77`},
+		{`{"model":"a","messages":[],"max_tokens":5}`, `"max_tokens":5`},
+		{`{"model":"a","messages":[],"max_completion_tokens":5}`, `"max_completion_tokens":5}`},
+	}
+	for _, tt := range tests {
+		u := providertest.NewUpstream(t, providertest.JSON(200, chatResponse))
+		c := openaicompat.New(u.Client(), openAISpec(t))
+		cl := call(u, tt.body)
+		cl.Params.MaxTokens = 77
+		cl.Request = &openai.Request{}
+		if err := json.Unmarshal([]byte(tt.body), cl.Request); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Do(context.Background(), cl); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(u.Last(t).Body); !strings.Contains(got, tt.want) || strings.Count(got, "max_") != 1 {
+			t.Errorf("%s: upstream body %s, want only %s", tt.body, got, tt.want)
+		}
 	}
 }
