@@ -6,9 +6,10 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/llmgate/llmgate/internal/openai"
 )
 
 // Version is the anthropic-version llmgate speaks.
@@ -46,21 +47,7 @@ type Content []Block
 
 // UnmarshalJSON accepts a string or an array of blocks.
 func (c *Content) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*c = Content{{Type: BlockText, Text: s}}
-		return nil
-	}
-	var blocks []Block
-	if err := json.Unmarshal(b, &blocks); err != nil {
-		return errors.New("content: want a string or an array of content blocks")
-	}
-	*c = blocks
-	return nil
+	return openai.DecodeStringOrList(b, (*[]Block)(c), func(s string) Block { return Block{Type: BlockText, Text: s} }, "content")
 }
 
 // Text joins the text blocks.

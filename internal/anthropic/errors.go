@@ -2,9 +2,7 @@ package anthropic
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/llmgate/llmgate/internal/openai"
 )
@@ -76,17 +74,6 @@ func AppendError(b []byte, e ErrorBody) []byte {
 // is (other errors: a 500 that says nothing of internals) and its extra headers
 // (retry-after).
 func WriteError(w http.ResponseWriter, err error) {
-	var e *openai.Error
-	if !errors.As(err, &e) {
-		e = openai.Errorf(http.StatusInternalServerError, openai.TypeServer, "internal server error")
-	}
-	body := append(AppendError(nil, FromOpenAI(e)), '\n')
-	h := w.Header()
-	for k, vs := range e.Header {
-		h[k] = vs
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(body)
+	e := openai.AsError(err)
+	openai.WriteErrorBody(w, e, append(AppendError(nil, FromOpenAI(e)), '\n'))
 }

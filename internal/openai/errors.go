@@ -68,14 +68,25 @@ func InvalidURL(w http.ResponseWriter, r *http.Request) {
 // whose message does not leak internals. The answer carries its Content-Length, so it is
 // complete for the client once flushed, whatever the handler does next.
 func WriteError(w http.ResponseWriter, err error) {
+	e := AsError(err)
+	body, _ := json.Marshal(struct {
+		Error *Error `json:"error"`
+	}{e})
+	WriteErrorBody(w, e, append(body, '\n'))
+}
+
+// AsError is err as an *Error: itself, or a 500 that says nothing of internals.
+func AsError(err error) *Error {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = Errorf(http.StatusInternalServerError, TypeServer, "internal server error")
 	}
-	body, _ := json.Marshal(struct {
-		Error *Error `json:"error"`
-	}{e})
-	body = append(body, '\n')
+	return e
+}
+
+// WriteErrorBody writes body, e in some wire format's shape, with e's status and extra
+// headers and a Content-Length.
+func WriteErrorBody(w http.ResponseWriter, e *Error, body []byte) {
 	h := w.Header()
 	for k, vs := range e.Header {
 		h[k] = vs

@@ -1,6 +1,10 @@
 package openai
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
 
 // Usage is the token usage of a call, in OpenAI's shape, with the detail fields the gateway
 // prices (cached prompt tokens; Anthropic cache writes).
@@ -64,4 +68,25 @@ type Request struct {
 // StreamOptions is stream_options.
 type StreamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
+}
+
+// DecodeStringOrList decodes b, a JSON string or array, into dst: a string becomes the one
+// element one(s); an array is decoded element by element. Wire formats use it for content
+// that is either a string or a list of parts. what names the field in the error.
+func DecodeStringOrList[T any](b []byte, dst *[]T, one func(string) T, what string) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*dst = []T{one(s)}
+		return nil
+	}
+	var list []T
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New(what + ": want a string or an array")
+	}
+	*dst = list
+	return nil
 }

@@ -4,7 +4,6 @@
 package responses
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,21 +45,9 @@ type Input []Item
 
 // UnmarshalJSON accepts a string or an array of items.
 func (in *Input) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*in = Input{{Type: ItemMessage, Role: "user", Content: Content{{Type: PartInputText, Text: s}}}}
-		return nil
-	}
-	var items []Item
-	if err := json.Unmarshal(b, &items); err != nil {
-		return errors.New("input: want a string or an array of input items")
-	}
-	*in = items
-	return nil
+	return openai.DecodeStringOrList(b, (*[]Item)(in), func(s string) Item {
+		return Item{Type: ItemMessage, Role: "user", Content: Content{{Type: PartInputText, Text: s}}}
+	}, "input")
 }
 
 // Item types.
@@ -93,21 +80,7 @@ type Content []Part
 
 // UnmarshalJSON accepts a string or an array of parts.
 func (c *Content) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*c = Content{{Type: PartInputText, Text: s}}
-		return nil
-	}
-	var parts []Part
-	if err := json.Unmarshal(b, &parts); err != nil {
-		return errors.New("content: want a string or an array of content parts")
-	}
-	*c = parts
-	return nil
+	return openai.DecodeStringOrList(b, (*[]Part)(c), func(s string) Part { return Part{Type: PartInputText, Text: s} }, "content")
 }
 
 // Content part types.

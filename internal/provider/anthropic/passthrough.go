@@ -3,7 +3,6 @@ package anthropic
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -111,16 +110,9 @@ func (d *relay) Decode(s *translate.Stream) error {
 	if d.stopped {
 		return io.EOF
 	}
-	ev, err := d.events.Next()
-	if errors.Is(err, io.EOF) {
-		return translate.TransportError(name, io.ErrUnexpectedEOF)
-	}
+	ev, e, err := nextEvent(d.events)
 	if err != nil {
-		return translate.TransportError(name, err)
-	}
-	var e streamEvent
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
-		return translate.TransportError(name, err)
+		return err
 	}
 	switch e.Type {
 	case "message_start":

@@ -37,16 +37,9 @@ type decoder struct {
 // Decode handles one event. message_stop ends the stream; the upstream closing before it
 // is an error, since the answer may be cut short.
 func (d *decoder) Decode(s *translate.Stream) error {
-	ev, err := d.events.Next()
-	if errors.Is(err, io.EOF) {
-		return translate.TransportError(name, io.ErrUnexpectedEOF)
-	}
+	ev, e, err := nextEvent(d.events)
 	if err != nil {
-		return translate.TransportError(name, err)
-	}
-	var e streamEvent
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
-		return translate.TransportError(name, err)
+		return err
 	}
 	switch e.Type {
 	case "message_start":
@@ -105,6 +98,23 @@ func (d *decoder) Decode(s *translate.Stream) error {
 	}
 	// ping, content_block_stop and unknown events carry nothing for OpenAI.
 	return nil
+}
+
+// nextEvent reads and decodes the next event of a Messages stream. The upstream closing is an
+// error: a stream ends with message_stop, so the answer may be cut short.
+func nextEvent(events *sse.Reader) (sse.Event, streamEvent, error) {
+	ev, err := events.Next()
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return ev, streamEvent{}, translate.TransportError(name, err)
+	}
+	var e streamEvent
+	if err := json.Unmarshal(ev.Data, &e); err != nil {
+		return ev, streamEvent{}, translate.TransportError(name, err)
+	}
+	return ev, e, nil
 }
 
 // mergeUsage takes into dst message_delta's cumulative counts; its input counts, when present,

@@ -192,41 +192,28 @@ func (a *adapter) doMessages(ctx context.Context, c *provider.Call) (*provider.R
 	if err != nil {
 		return nil, err
 	}
-	call, err := chatCall(c, cr, false)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := a.p.Do(ctx, call)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := decodeCompletion(resp)
+	ans, err := a.do(ctx, c, cr)
 	if err != nil {
 		return nil, err
 	}
 	out := anthropic.Response{ID: translate.NewID("msg_"), Type: "message", Role: translate.RoleAssistant, Model: c.Model, Content: []anthropic.Block{}}
-	finish := ""
-	if len(cc.Choices) > 0 {
-		ch := cc.Choices[0]
-		finish = ch.FinishReason
-		if t := ch.Message.ReasoningContent; t != "" {
-			out.Content = append(out.Content, anthropic.Block{Type: anthropic.BlockThinking, Thinking: &t, Signature: new(string)})
-		}
-		if t := ch.Message.Content; t != nil && *t != "" {
-			out.Content = append(out.Content, anthropic.Block{Type: anthropic.BlockText, Text: *t})
-		}
-		for _, tc := range ch.Message.ToolCalls {
-			out.Content = append(out.Content, anthropic.Block{Type: anthropic.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: toolInput(tc.Function.Arguments)})
-		}
+	if ans.reasoning != "" {
+		out.Content = append(out.Content, anthropic.Block{Type: anthropic.BlockThinking, Thinking: &ans.reasoning, Signature: new(string)})
 	}
-	sr := stopReason(finish)
+	if ans.text != "" {
+		out.Content = append(out.Content, anthropic.Block{Type: anthropic.BlockText, Text: ans.text})
+	}
+	for _, tc := range ans.calls {
+		out.Content = append(out.Content, anthropic.Block{Type: anthropic.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: toolInput(tc.Function.Arguments)})
+	}
+	sr := stopReason(ans.finish)
 	out.StopReason = &sr
-	out.Usage = messagesUsage(resp.Usage)
+	out.Usage = messagesUsage(ans.usage)
 	body, err := json.Marshal(out)
 	if err != nil {
 		return nil, err
 	}
-	return &provider.Response{Body: body, Usage: resp.Usage}, nil
+	return &provider.Response{Body: body, Usage: ans.usage}, nil
 }
 
 // countTokens estimates a Messages request's input tokens as the gateway prices prompts:
@@ -254,11 +241,7 @@ func (a *adapter) streamMessages(ctx context.Context, c *provider.Call) (provide
 	if err != nil {
 		return nil, err
 	}
-	call, err := chatCall(c, cr, true)
-	if err != nil {
-		return nil, err
-	}
-	s, err := a.p.Stream(ctx, call)
+	s, err := a.stream(ctx, c, cr)
 	if err != nil {
 		return nil, err
 	}
@@ -303,34 +286,30 @@ func (ms *messagesStream) fill() error {
 	if err != nil {
 		return err
 	}
-	for _, choice := range ch.Choices {
-		if choice.Index != 0 {
-			continue
-		}
-		d := choice.Delta
-		if t := d.ReasoningContent; t != nil && *t != "" {
-			ms.open(anthropic.BlockThinking, anthropic.Block{Type: anthropic.BlockThinking, Thinking: new(string), Signature: new(string)})
-			ms.delta(anthropic.EventDelta{Type: "thinking_delta", Thinking: t})
-		}
-		if t := d.Content; t != nil && *t != "" {
-			ms.open(anthropic.BlockText, anthropic.Block{Type: anthropic.BlockText, Text: ""})
-			ms.delta(anthropic.EventDelta{Type: "text_delta", Text: t})
-		}
-		for _, tc := range d.ToolCalls {
-			if tc.ID != "" || tc.Function.Name != "" {
-				ms.closeBlock()
-				ms.open(anthropic.BlockToolUse, anthropic.Block{Type: anthropic.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage("{}")})
-			}
-			if tc.Function.Arguments != "" && ms.kind == anthropic.BlockToolUse {
-				args := tc.Function.Arguments
-				ms.delta(anthropic.EventDelta{Type: "input_json_delta", PartialJSON: &args})
-			}
-		}
-		if choice.FinishReason != nil && *choice.FinishReason != "" {
-			ms.finish = *choice.FinishReason
-		}
+	if f := dispatch(ch, ms); f != "" {
+		ms.finish = f
 	}
 	return nil
+}
+
+func (ms *messagesStream) reasoning(t string) {
+	ms.open(anthropic.BlockThinking, anthropic.Block{Type: anthropic.BlockThinking, Thinking: new(string), Signature: new(string)})
+	ms.delta(anthropic.EventDelta{Type: "thinking_delta", Thinking: &t})
+}
+
+func (ms *messagesStream) text(t string) {
+	ms.open(anthropic.BlockText, anthropic.Block{Type: anthropic.BlockText})
+	ms.delta(anthropic.EventDelta{Type: "text_delta", Text: &t})
+}
+
+func (ms *messagesStream) toolCall(id, name string) {
+	ms.open(anthropic.BlockToolUse, anthropic.Block{Type: anthropic.BlockToolUse, ID: id, Name: name, Input: json.RawMessage("{}")})
+}
+
+func (ms *messagesStream) arguments(args string) {
+	if ms.kind == anthropic.BlockToolUse {
+		ms.delta(anthropic.EventDelta{Type: "input_json_delta", PartialJSON: &args})
+	}
 }
 
 // open starts a block of kind unless one is open; a block of another kind is closed first.

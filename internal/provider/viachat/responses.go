@@ -166,39 +166,26 @@ func (a *adapter) doResponses(ctx context.Context, c *provider.Call) (*provider.
 	if err != nil {
 		return nil, err
 	}
-	call, err := chatCall(c, cr, false)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := a.p.Do(ctx, call)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := decodeCompletion(resp)
+	ans, err := a.do(ctx, c, cr)
 	if err != nil {
 		return nil, err
 	}
 	out := newResponse(r, c.Model)
-	finish := ""
-	if len(cc.Choices) > 0 {
-		ch := cc.Choices[0]
-		finish = ch.FinishReason
-		if t := ch.Message.ReasoningContent; t != "" {
-			out.Output = append(out.Output, reasoningItem(t))
-		}
-		if t := ch.Message.Content; t != nil && *t != "" {
-			out.Output = append(out.Output, messageItem(*t))
-		}
-		for _, tc := range ch.Message.ToolCalls {
-			out.Output = append(out.Output, callItem(tc.ID, tc.Function.Name, tc.Function.Arguments))
-		}
+	if ans.reasoning != "" {
+		out.Output = append(out.Output, reasoningItem(ans.reasoning))
 	}
-	finishResponse(out, finish, resp.Usage)
+	if ans.text != "" {
+		out.Output = append(out.Output, messageItem(ans.text))
+	}
+	for _, tc := range ans.calls {
+		out.Output = append(out.Output, callItem(tc.ID, tc.Function.Name, tc.Function.Arguments))
+	}
+	finishResponse(out, ans.finish, ans.usage)
 	body, err := json.Marshal(out)
 	if err != nil {
 		return nil, err
 	}
-	return &provider.Response{Body: body, Usage: resp.Usage}, nil
+	return &provider.Response{Body: body, Usage: ans.usage}, nil
 }
 
 func (a *adapter) streamResponses(ctx context.Context, c *provider.Call) (provider.Stream, error) {
@@ -206,11 +193,7 @@ func (a *adapter) streamResponses(ctx context.Context, c *provider.Call) (provid
 	if err != nil {
 		return nil, err
 	}
-	call, err := chatCall(c, cr, true)
-	if err != nil {
-		return nil, err
-	}
-	s, err := a.p.Stream(ctx, call)
+	s, err := a.stream(ctx, c, cr)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +214,7 @@ type responsesStream struct {
 	seq     int
 	open    int // output index of the open item, -1 if none
 	item    responses.Item
-	text    strings.Builder
+	buf     strings.Builder
 	finish  string
 }
 
@@ -265,36 +248,33 @@ func (rs *responsesStream) fill() error {
 	if err != nil {
 		return err
 	}
-	for _, choice := range ch.Choices {
-		if choice.Index != 0 {
-			continue
-		}
-		d := choice.Delta
-		if t := d.ReasoningContent; t != nil && *t != "" {
-			rs.openItem(responses.ItemReasoning, "", "")
-			rs.text.WriteString(*t)
-			rs.event(responses.EventSummaryTextDelta, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "summary_index": 0, "delta": *t})
-		}
-		if t := d.Content; t != nil && *t != "" {
-			rs.openItem(responses.ItemMessage, "", "")
-			rs.text.WriteString(*t)
-			rs.event(responses.EventOutputTextDelta, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "content_index": 0, "delta": *t, "logprobs": []any{}})
-		}
-		for _, tc := range d.ToolCalls {
-			if tc.ID != "" || tc.Function.Name != "" {
-				rs.closeItem()
-				rs.openItem(responses.ItemFunctionCall, tc.ID, tc.Function.Name)
-			}
-			if tc.Function.Arguments != "" && rs.item.Type == responses.ItemFunctionCall {
-				rs.text.WriteString(tc.Function.Arguments)
-				rs.event(responses.EventArgumentsDelta, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "delta": tc.Function.Arguments})
-			}
-		}
-		if choice.FinishReason != nil && *choice.FinishReason != "" {
-			rs.finish = *choice.FinishReason
-		}
+	if f := dispatch(ch, rs); f != "" {
+		rs.finish = f
 	}
 	return nil
+}
+
+func (rs *responsesStream) reasoning(t string) {
+	rs.openItem(responses.ItemReasoning, "", "")
+	rs.buf.WriteString(t)
+	rs.event(responses.EventSummaryTextDelta, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "summary_index": 0, "delta": t})
+}
+
+func (rs *responsesStream) text(t string) {
+	rs.openItem(responses.ItemMessage, "", "")
+	rs.buf.WriteString(t)
+	rs.event(responses.EventOutputTextDelta, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "content_index": 0, "delta": t, "logprobs": []any{}})
+}
+
+func (rs *responsesStream) toolCall(id, name string) {
+	rs.openItem(responses.ItemFunctionCall, id, name)
+}
+
+func (rs *responsesStream) arguments(args string) {
+	if rs.item.Type == responses.ItemFunctionCall {
+		rs.buf.WriteString(args)
+		rs.event(responses.EventArgumentsDelta, map[string]any{"item_id": rs.item.ID, "output_index": rs.open, "delta": args})
+	}
 }
 
 // openItem starts an output item of type typ unless one is open (function calls always
@@ -306,7 +286,7 @@ func (rs *responsesStream) openItem(typ, callID, name string) {
 	rs.closeItem()
 	rs.open = len(rs.resp.Output)
 	rs.resp.Output = append(rs.resp.Output, responses.Item{}) // its place; filled when done
-	rs.text.Reset()
+	rs.buf.Reset()
 	switch typ {
 	case responses.ItemReasoning:
 		rs.item = reasoningItem("")
@@ -333,7 +313,7 @@ func (rs *responsesStream) closeItem() {
 	if rs.open < 0 {
 		return
 	}
-	text := rs.text.String()
+	text := rs.buf.String()
 	base := func() map[string]any { return map[string]any{"item_id": rs.item.ID, "output_index": rs.open} }
 	var done responses.Item
 	switch rs.item.Type {

@@ -128,12 +128,45 @@ type chatChunk struct {
 	} `json:"choices"`
 }
 
-func decodeCompletion(resp *provider.Response) (*chatCompletion, error) {
+// answer is what a translation reads of a chat answer: its first choice.
+type answer struct {
+	reasoning, text, finish string
+	calls                   []translate.ToolCall
+	usage                   openai.Usage
+}
+
+// do makes the (non-streamed) chat call for cr and reads its answer.
+func (a *adapter) do(ctx context.Context, c *provider.Call, cr *chatRequest) (*answer, error) {
+	call, err := chatCall(c, cr, false)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.p.Do(ctx, call)
+	if err != nil {
+		return nil, err
+	}
 	var cc chatCompletion
 	if err := json.Unmarshal(resp.Body, &cc); err != nil {
 		return nil, &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Message: "viachat: the upstream's chat answer is not valid JSON", Retryable: true}
 	}
-	return &cc, nil
+	ans := &answer{usage: resp.Usage}
+	if len(cc.Choices) > 0 {
+		ch := cc.Choices[0]
+		ans.reasoning, ans.finish, ans.calls = ch.Message.ReasoningContent, ch.FinishReason, ch.Message.ToolCalls
+		if ch.Message.Content != nil {
+			ans.text = *ch.Message.Content
+		}
+	}
+	return ans, nil
+}
+
+// stream makes the streamed chat call for cr.
+func (a *adapter) stream(ctx context.Context, c *provider.Call, cr *chatRequest) (provider.Stream, error) {
+	call, err := chatCall(c, cr, true)
+	if err != nil {
+		return nil, err
+	}
+	return a.p.Stream(ctx, call)
 }
 
 // chunkSource yields the chat chunks of a stream, decoded.
@@ -149,6 +182,43 @@ func (cs chunkSource) next() (*chatChunk, error) {
 		return nil, &provider.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Message: "viachat: the upstream sent a chunk that is not valid JSON"}
 	}
 	return &ch, nil
+}
+
+// deltas receives what a chat stream adds to its first choice, in order.
+type deltas interface {
+	reasoning(text string)
+	text(text string)
+	toolCall(id, name string) // a new tool call starts
+	arguments(args string)    // more of the current tool call's arguments
+}
+
+// dispatch hands the first choice's delta in ch to d and returns its finish_reason ("" if
+// none yet).
+func dispatch(ch *chatChunk, d deltas) (finish string) {
+	for _, choice := range ch.Choices {
+		if choice.Index != 0 {
+			continue
+		}
+		delta := choice.Delta
+		if t := delta.ReasoningContent; t != nil && *t != "" {
+			d.reasoning(*t)
+		}
+		if t := delta.Content; t != nil && *t != "" {
+			d.text(*t)
+		}
+		for _, tc := range delta.ToolCalls {
+			if tc.ID != "" || tc.Function.Name != "" {
+				d.toolCall(tc.ID, tc.Function.Name)
+			}
+			if tc.Function.Arguments != "" {
+				d.arguments(tc.Function.Arguments)
+			}
+		}
+		if choice.FinishReason != nil {
+			finish = *choice.FinishReason
+		}
+	}
+	return finish
 }
 
 // queue is a provider.Stream that yields the events its fill function queues, reading the
