@@ -104,7 +104,7 @@ var replays = []replay{
 			KeyAlias string `json:"key_alias"`
 		}
 		decode(t, a.body, &resp)
-		if resp.Key != "sk-events-replay-key" || resp.KeyAlias != "events-replay" {
+		if resp.Key != "sk-events-replay-Q7xL2m9Tz4Kp8Wb3" || resp.KeyAlias != "events-replay" {
 			t.Errorf("body = %s, want the generated key and its alias", a.body)
 		}
 	}},

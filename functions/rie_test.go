@@ -91,7 +91,7 @@ func TestBootstrapsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		}},
 		{"completions", []string{"LLMGATE_LAMBDA_BUFFERED=1"}, "chat.json", proxyAnswer(http.StatusOK, `"object":"chat.completion"`)},
 		{"admin", nil, "health-readiness.json", proxyAnswer(http.StatusOK, `healthy`)},
-		{"admin", nil, "key-generate.json", proxyAnswer(http.StatusOK, `sk-events-replay-key`)},
+		{"admin", nil, "key-generate.json", proxyAnswer(http.StatusOK, `sk-events-replay-Q7xL2m9Tz4Kp8Wb3`)},
 		{"rotator", nil, "rotator-scheduled.json", func(t *testing.T, out []byte) {
 			if string(bytes.TrimSpace(out)) != "null" {
 				t.Errorf("answer = %q, want null (a successful run)", out)
