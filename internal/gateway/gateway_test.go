@@ -53,6 +53,8 @@ func (f *fakeProvider) fail(model string) error {
 		return &provider.Error{Status: 429, Type: openai.TypeRateLimit, Message: "upstream says slow down", Retryable: true, RetryAfter: time.Hour}
 	case "err500":
 		return &provider.Error{Status: 500, Type: openai.TypeServer, Message: "upstream broke", Retryable: true}
+	case "panic":
+		panic("fake provider panics")
 	}
 	return nil
 }
@@ -111,6 +113,7 @@ func testConfig() *config.Config {
 			{ModelName: "broken", LiteLLMParams: config.LiteLLMParams{Model: "fake/err500"}},
 			{ModelName: "midfail", LiteLLMParams: config.LiteLLMParams{Model: "fake/midfail"}},
 			{ModelName: "hang", LiteLLMParams: config.LiteLLMParams{Model: "fake/hang"}},
+			{ModelName: "panic", LiteLLMParams: config.LiteLLMParams{Model: "fake/panic"}},
 		},
 		RouterSettings: config.RouterSettings{NumRetries: ptr(0), Fallbacks: []map[string][]string{{"broken": {"gpt"}}}},
 	}

@@ -370,3 +370,20 @@ func TestSettle_AfterTheClientHasTheWholeAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestLimiter_SettlesAfterAPanic: a panic between reserve and settle must not leave the
+// reservation to expire (holding the budget and a parallel slot for its whole TTL).
+func TestLimiter_SettlesAfterAPanic(t *testing.T) {
+	lim := &fakeLimiter{}
+	h := newHarness(t, testConfig(), nil, lim)
+	req, _ := http.NewRequest("POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"panic","messages":[]}`))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	lim.waitOutcomes(t, 1)
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if o := lim.outcomes[0]; o.Success || o.Status != http.StatusInternalServerError {
+		t.Errorf("outcome %+v, want a failed 500", o)
+	}
+}
