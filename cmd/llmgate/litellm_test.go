@@ -253,6 +253,27 @@ func TestLiteLLM(t *testing.T) {
 		}
 	})
 
+	// /spend/tags (LiteLLM's UI and its tag-spend tests): spend and calls per request tag.
+	t.Run("spend tags", func(t *testing.T) {
+		for range 2 {
+			if code, _, b := chatAs(t, s, key, map[string]any{"model": "gpt-3.5-turbo", "metadata": map[string]any{"tags": []string{"e2e-tag"}}}); code != 200 {
+				t.Fatalf("tagged call: %d %s", code, b)
+			}
+		}
+		resp, b := s.request(t, masterKey, "GET", "/spend/tags", nil)
+		var rows []map[string]any
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &rows) != nil {
+			t.Fatalf("/spend/tags: %d %s", resp.StatusCode, b)
+		}
+		i := slices.IndexFunc(rows, func(r map[string]any) bool { return r["individual_request_tag"] == "e2e-tag" })
+		if i < 0 || rows[i]["log_count"] != 2.0 || rows[i]["total_spend"].(float64) <= 0 {
+			t.Errorf("/spend/tags = %s, want e2e-tag with 2 calls and their spend", b)
+		}
+		if resp, _ := s.request(t, key, "GET", "/spend/tags", nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("/spend/tags as a plain key: %d, want 403", resp.StatusCode)
+		}
+	})
+
 	// test_spend_logs.py: the spend log of a call is found by the response's id.
 	t.Run("spend log by response id", func(t *testing.T) {
 		for _, stream := range []bool{false, true} {

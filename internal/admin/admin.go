@@ -83,6 +83,7 @@ var routes = []route{
 	{"POST /team/unblock", permission{roles: adminOnly}, (*handler).teamUnblock},
 	{"GET /team/list", permission{all: adminViewers, grants: grantOwner}, (*handler).teamList},
 	{"GET /spend/logs", permission{all: adminViewers, grants: grantKeyUser}, (*handler).spendLogs},
+	{"GET /spend/tags", permission{roles: adminViewers, all: adminViewers}, (*handler).spendTags},
 }
 
 // New returns the admin handler.

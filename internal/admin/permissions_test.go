@@ -204,6 +204,7 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	"GET /team/list": func(f *fixture, rel string) probe {
 		return probe{"user", "GET", "/team/list?user_id=" + f.subject(rel), nil}
 	},
+	"GET /spend/tags": func(*fixture, string) probe { return probe{"", "GET", "/spend/tags", nil} },
 	"GET /spend/logs": func(f *fixture, rel string) probe {
 		return probe{"user", "GET", "/spend/logs?user_id=" + f.subject(rel), nil}
 	},
