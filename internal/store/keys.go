@@ -545,9 +545,12 @@ func (s *Store) BatchRecords(ctx context.Context, userID, teamID string) (*User,
 	return u, t, m, nil
 }
 
-// ResetKeySpend sets a key's spend to `to` (and remaining to max_budget - to), after check
-// accepts the key as read; the write is conditioned on the spend and max_budget read, and
-// retried when a reservation changed them meanwhile. It returns the previous spend.
+// ResetKeySpend sets a key's settled spend to `to`, after check accepts the key as read.
+// What calls in flight reserved stays: spend becomes to + reserved and remaining max_budget
+// - spend, so their settlements (which add actual - reserved) cannot take spend below `to`
+// nor remaining past the budget. The write is conditioned on the spend, reserved and
+// max_budget read, and retried when a reservation changed them meanwhile. It returns the
+// previous spend.
 func (s *Store) ResetKeySpend(ctx context.Context, token string, check func(*Key) error, to float64) (float64, *Key, error) {
 	var prev float64
 	var out *Key
@@ -562,20 +565,26 @@ func (s *Store) ResetKeySpend(ctx context.Context, token string, check func(*Key
 		if err := check(k); err != nil {
 			return err
 		}
+		spend := to + k.Reserved
+		reserved := "reserved = :rsv"
+		if k.Reserved == 0 {
+			reserved = "(attribute_not_exists(reserved) OR reserved = :rsv)"
+		}
 		in := &dynamodb.UpdateItemInput{
 			TableName:           aws.String(s.table),
 			Key:                 keyOf(PrefixKey+token, SortKey),
 			UpdateExpression:    aws.String("SET spend = :to"),
-			ConditionExpression: aws.String("spend = :old AND attribute_not_exists(max_budget)"),
+			ConditionExpression: aws.String("spend = :old AND " + reserved + " AND attribute_not_exists(max_budget)"),
 			ExpressionAttributeValues: item{
-				":to":  &types.AttributeValueMemberN{Value: strconv.FormatFloat(to, 'f', -1, 64)},
+				":to":  &types.AttributeValueMemberN{Value: strconv.FormatFloat(spend, 'f', -1, 64)},
 				":old": &types.AttributeValueMemberN{Value: strconv.FormatFloat(k.Spend, 'f', -1, 64)},
+				":rsv": &types.AttributeValueMemberN{Value: strconv.FormatFloat(k.Reserved, 'f', -1, 64)},
 			},
 		}
 		if k.MaxBudget != nil {
 			in.UpdateExpression = aws.String("SET spend = :to, remaining = :rem")
-			in.ConditionExpression = aws.String("spend = :old AND max_budget = :mb")
-			in.ExpressionAttributeValues[":rem"] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(*k.MaxBudget-to, 'f', -1, 64)}
+			in.ConditionExpression = aws.String("spend = :old AND " + reserved + " AND max_budget = :mb")
+			in.ExpressionAttributeValues[":rem"] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(*k.MaxBudget-spend, 'f', -1, 64)}
 			in.ExpressionAttributeValues[":mb"] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(*k.MaxBudget, 'f', -1, 64)}
 		}
 		if _, err := s.db.UpdateItem(ctx, in); err != nil {
@@ -586,8 +595,8 @@ func (s *Store) ResetKeySpend(ctx context.Context, token string, check func(*Key
 			return fmt.Errorf("reset spend of key %s: %w", token, err)
 		}
 		prev, out = k.Spend, k
-		out.Spend = to
-		out.Remaining = remaining(k.MaxBudget, to)
+		out.Spend = spend
+		out.Remaining = remaining(k.MaxBudget, spend)
 		return nil
 	})
 	return prev, out, err

@@ -381,3 +381,27 @@ func TestSpendLogs_QueriesByKeyUserTeamRequestAndDate(t *testing.T) {
 		t.Errorf("GetSpendLog(zz) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestResetKeySpend_KeepsWhatCallsInFlightReserved: a reset during a call must leave its
+// reservation, or its settlement (actual - reserved) takes spend below zero and remaining
+// past the budget.
+func TestResetKeySpend_KeepsWhatCallsInFlightReserved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	a := newAccounts(t, s, func(a *accounts) { a.key.MaxBudget = ptr(2.0) })
+	r, err := s.Reserve(ctx, a.input("req-1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ResetKeySpend(ctx, a.key.Token, func(*store.Key) error { return nil }, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx, r, store.Settlement{Cost: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := s.GetKey(ctx, a.key.Token)
+	if k.Spend != 0.1 || *k.Remaining != 1.9 {
+		t.Errorf("spend %v remaining %v, want 0.1 and 1.9: the call settled after the reset counts, and only it", k.Spend, *k.Remaining)
+	}
+}
