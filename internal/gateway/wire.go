@@ -68,8 +68,8 @@ func messagesWire(kind provider.Kind) *wire {
 	}
 }
 
-// parseMessages reads a Messages request. The prompt estimate covers the whole body:
-// system, tools and messages all reach the model.
+// parseMessages reads a Messages request. The prompt side of the bound is measured from the
+// whole body (tokens.Scan): system, tools and messages all reach the model.
 func parseMessages(body []byte, r *openai.Request) error {
 	req, err := anthropic.DecodeRequest(body)
 	if err != nil {
@@ -79,7 +79,6 @@ func parseMessages(body []byte, r *openai.Request) error {
 	if req.Metadata != nil {
 		r.User = req.Metadata.UserID
 	}
-	r.Input = body
 	return validCounts(r, "max_tokens")
 }
 
@@ -98,7 +97,6 @@ func parseResponses(body []byte, r *openai.Request) error {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, err.Error())
 	}
 	r.Model, r.Stream, r.MaxTokens, r.User, r.Metadata = req.Model, req.Stream, req.MaxOutputTokens, req.User, req.Metadata
-	r.Input = body
 	return validCounts(r, "max_output_tokens")
 }
 
