@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,150 @@ func TestBounds_ServerTimeouts(t *testing.T) {
 			t.Errorf("slow stream: %d %q, want all 8 chunks and [DONE]", resp.StatusCode, b)
 		}
 	})
+}
+
+// crashConfig has a real deployment on the fake upstream at %[1]s, deployments whose
+// upstream at %[2]s answers 60 MB ("big") or a 401 echoing the key and a URL ("leaky"), and
+// a wildcard group that prices any model name.
+const crashConfig = `
+model_list:
+  - model_name: demo
+    litellm_params:
+      model: mock/demo
+  - model_name: real
+    litellm_params:
+      model: openai/up-ok
+      api_base: %[1]s/v1
+      api_key: ` + upstreamKey + `
+  - model_name: big
+    litellm_params:
+      model: openai/big
+      api_base: %[2]s/v1
+      api_key: ` + upstreamKey + `
+  - model_name: leaky
+    litellm_params:
+      model: openai/leaky
+      api_base: %[2]s/v1
+      api_key: ` + upstreamKey + `
+  - model_name: "wild/*"
+    litellm_params:
+      model: "openai/*"
+      api_base: %[1]s/v1
+      api_key: ` + upstreamKey + `
+router_settings:
+  num_retries: 0
+general_settings:
+  master_key: ` + masterKey + `
+`
+
+// rssCeiling is the peak resident memory (VmHWM) the process may reach while it is fed
+// every crash input of issue 14.
+const rssCeiling = 128 << 20
+
+// Every input that crashed or bloated the old process (out of memory on dimensions
+// 300000000, n 5000000 and the spend-log range to 9999; a makeslice panic on dimensions
+// 2^62; a 2 MB mock_response streamed as 218 MB; distinct 2 MB model names kept forever; a
+// 60 MB upstream answer buffered whole) now gets a 4xx, and the process stays alive with its
+// peak RSS under rssCeiling.
+func TestBounds_CrashInputsLeaveTheProcessAliveAndSmall(t *testing.T) {
+	up := newUpstream(t)
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if b, _ := io.ReadAll(r.Body); strings.Contains(string(b), `"leaky"`) {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s****%s. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error"}}`,
+				upstreamKey[:7], upstreamKey[len(upstreamKey)-4:])
+			return
+		}
+		w.(http.Flusher).Flush() // chunked: no Content-Length to refuse it by
+		chunk := strings.Repeat("x", 1<<20)
+		_, _ = io.WriteString(w, `{"id":"big","object":"chat.completion","pad":"`)
+		for range 60 {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `"}`)
+	}))
+	t.Cleanup(big.Close)
+	s := start(t, fmt.Sprintf(crashConfig, up.URL, big.URL))
+	key := s.admin(t, "POST", "/key/generate", map[string]any{"user_id": "crash-user", "max_budget": 10})["key"].(string)
+	if resp, b := s.request(t, key, "POST", "/v1/chat/completions", chat("demo", nil)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a call to give the key a spend log: %d %s", resp.StatusCode, b)
+	}
+
+	inputs := []struct {
+		name, key, path string
+		body            any
+		wantStatus      int
+	}{
+		{"dimensions 300000000 on a real model", masterKey, "/v1/embeddings", map[string]any{"model": "real", "input": "x", "mock_response": "x", "dimensions": 300000000}, 400},
+		{"dimensions 2^62", masterKey, "/v1/embeddings", map[string]any{"model": "demo", "input": "x", "dimensions": int64(1) << 62}, 400},
+		{"n 5000000", masterKey, "/v1/chat/completions", chat("demo", map[string]any{"n": 5000000}), 400},
+		{"n 5000000 as a key", key, "/v1/chat/completions", chat("demo", map[string]any{"n": 5000000, "mock_response": "x"}), 400},
+		{"2 MB mock_response streamed", masterKey, "/v1/chat/completions", chat("demo", map[string]any{"stream": true, "mock_response": strings.Repeat("a ", 1<<20)}), 400},
+		{"spend logs to 9999", key, "/spend/logs?start_date=2026-01-01&end_date=9999-12-31", nil, 400},
+		{"60 MB upstream answer", key, "/v1/chat/completions", chat("big", nil), 400},
+	}
+	for i := range 10 {
+		inputs = append(inputs, struct {
+			name, key, path string
+			body            any
+			wantStatus      int
+		}{fmt.Sprintf("2 MB model name %d", i), key, "/v1/chat/completions", chat(fmt.Sprintf("wild/%d-%s", i, strings.Repeat("m", 2<<20)), nil), 400})
+	}
+	for _, in := range inputs {
+		method := "POST"
+		if in.body == nil {
+			method = "GET"
+		}
+		resp, b := s.request(t, in.key, method, in.path, in.body)
+		if resp.StatusCode != in.wantStatus {
+			t.Errorf("%s: %d %.300s, want %d", in.name, resp.StatusCode, b, in.wantStatus)
+		}
+	}
+	// Upstream error texts reach the client without any part of the upstream key or URLs.
+	if resp, b := s.request(t, key, "POST", "/v1/chat/completions", chat("leaky", nil)); resp.StatusCode != http.StatusUnauthorized ||
+		strings.Contains(string(b), upstreamKey[:7]) || strings.Contains(string(b), upstreamKey[len(upstreamKey)-4:]) || strings.Contains(string(b), "://") {
+		t.Errorf("upstream 401: %d %s, want a 401 without key fragments or URLs", resp.StatusCode, b)
+	}
+	if resp, b := s.request(t, "", "GET", "/health/liveliness", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the crash inputs: liveliness %d %s", resp.StatusCode, b)
+	}
+	select {
+	case <-s.exited:
+		t.Fatalf("the process exited: %v", s.exitErr)
+	default:
+	}
+	hwm, rss := procMemory(t, s.cmd.Process.Pid)
+	t.Logf("llmgate memory after the crash inputs: VmHWM %d MiB, VmRSS %d MiB (ceiling %d MiB)", hwm>>20, rss>>20, rssCeiling>>20)
+	if hwm > rssCeiling {
+		t.Errorf("peak RSS %d MiB, want under %d MiB", hwm>>20, rssCeiling>>20)
+	}
+}
+
+// procMemory reads the peak and current resident set size of process pid, in bytes.
+func procMemory(t *testing.T, pid int) (hwm, rss int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, _ := strings.Cut(line, ":")
+		var kb int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(value), "%d kB", &kb); err != nil {
+			continue
+		}
+		switch name {
+		case "VmHWM":
+			hwm = kb << 10
+		case "VmRSS":
+			rss = kb << 10
+		}
+	}
+	if hwm == 0 || rss == 0 {
+		t.Fatalf("no VmHWM/VmRSS in /proc/%d/status", pid)
+	}
+	return hwm, rss
 }

@@ -84,7 +84,7 @@ func (c *Client) errorFromBody(status int, h http.Header, body []byte, secret st
 		Status:    status,
 		Type:      typeFor(status),
 		Code:      code,
-		Message:   redact(msg, secret),
+		Message:   translate.Redact(msg, secret),
 		Provider:  c.name,
 		Retryable: status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500,
 	}
@@ -179,12 +179,4 @@ func codeOf(r gjson.Result) (string, int) {
 		return "", int(r.Int())
 	}
 	return "", 0
-}
-
-// redact removes the API key from upstream text; some upstreams echo the key they got.
-func redact(s, secret string) string {
-	if len(secret) < 8 {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "[redacted]")
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -125,12 +126,41 @@ func ReadErrorBody(r io.Reader) []byte {
 	return b
 }
 
-// Redact replaces every non-empty secret in s.
+// Patterns Redact removes from upstream text.
+var (
+	urlPattern = regexp.MustCompile(`(?i)\b(?:https?|wss?)://[^\s"'<>()\[\]{}]+`)
+	// keyPattern matches what looks like an API key, whole or masked ("sk-proj-abc...",
+	// "sk-****wxyz"), Google's (AIza...) and AWS access key ids.
+	keyPattern = regexp.MustCompile(`\b(?:sk|pk|rk)[-_][A-Za-z0-9_\-*.]{2,}|\bAIza[0-9A-Za-z_\-]{8,}|\bA[SK]IA[0-9A-Z]{8,}`)
+	// wordPattern matches the runs of key characters that may be a fragment of a secret.
+	wordPattern = regexp.MustCompile(`[A-Za-z0-9_\-*.]{4,}`)
+)
+
+// minFragment is the shortest prefix or suffix of a secret Redact removes on its own.
+const minFragment = 4
+
+// Redact removes secrets from upstream text before it reaches a client or a log: every
+// secret, any word that is a prefix or suffix of one (an upstream's "sk-...abcd" echo, or a
+// key cut where the message was shortened), anything that looks like an API key, and URLs
+// (an upstream's own address, which may carry a key in its query).
 func Redact(s string, secrets ...string) string {
 	for _, k := range secrets {
 		if k != "" {
 			s = strings.ReplaceAll(s, k, "[redacted]")
 		}
 	}
-	return s
+	s = urlPattern.ReplaceAllString(s, "[url]")
+	s = keyPattern.ReplaceAllString(s, "[redacted]")
+	return wordPattern.ReplaceAllStringFunc(s, func(w string) string {
+		core := strings.Trim(w, "*.")
+		if len(core) < minFragment {
+			return w
+		}
+		for _, k := range secrets {
+			if strings.HasPrefix(k, core) || strings.HasSuffix(k, core) {
+				return "[redacted]"
+			}
+		}
+		return w
+	})
 }
