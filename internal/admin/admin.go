@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/console"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/store"
@@ -102,6 +103,10 @@ func New(o Options) http.Handler {
 		h.bodyLimit = config.DefaultMaxRequestBodyBytes
 	}
 	mux := http.NewServeMux()
+	// The console is static: it calls the routes below with the signed-in key.
+	ui := console.Handler()
+	mux.Handle("GET /ui", ui)
+	mux.Handle("GET /ui/", ui)
 	mux.HandleFunc("GET /health/liveliness", liveliness)
 	mux.HandleFunc("GET /health/liveness", liveliness)
 	mux.HandleFunc("GET /health/readiness", readiness(o.Store, o.Logger))

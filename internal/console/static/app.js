@@ -1,0 +1,697 @@
+// llmgate console: a small app over the management API. The key lives in sessionStorage and
+// goes out only as the Authorization header; every URL is relative to the console (…/ui/), so
+// it works under any stage or base path. Untrusted text is set with textContent only.
+"use strict";
+
+const KEY = "llmgate.key";
+const API = new URL("../", location.href);
+const PAGE_SIZE = 25;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+// el builds an element: attributes (on* are listeners; "text" sets textContent), children.
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const state = { key: sessionStorage.getItem(KEY), me: null };
+
+class APIError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+// api calls the management API as the signed-in key.
+async function api(method, path, body) {
+  const opts = { method, headers: { Authorization: "Bearer " + state.key } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(new URL(path, API), opts);
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!res.ok) {
+    const msg = (data && data.error && data.error.message) || (data && data.detail) || res.statusText;
+    throw new APIError(res.status, typeof msg === "string" ? msg : JSON.stringify(msg));
+  }
+  return data;
+}
+
+function qs(params) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== "" && v !== undefined && v !== null) p.set(k, v);
+  const s = p.toString();
+  return s ? "?" + s : "";
+}
+
+const money = (v) => (v === null || v === undefined ? "—" : "$" + Number(v).toFixed(Number(v) !== 0 && Math.abs(v) < 0.01 ? 6 : 2));
+const num = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString("en-US"));
+const date = (v) => (v ? new Date(v).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "—");
+
+function toast(msg) {
+  const t = $("#toast");
+  t.textContent = msg;
+  t.classList.add("show");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => t.classList.remove("show"), 2500);
+}
+
+function errorBox(err) {
+  return el("p", { class: "error", role: "alert", text: err.message || String(err) });
+}
+
+function meter(spend, max) {
+  const m = el("div", { class: "meter", role: "img", "aria-label": max ? `${Math.round((spend / max) * 100)}% of budget used` : "no budget" });
+  const bar = el("span");
+  bar.style.width = max ? Math.min(100, (spend / max) * 100).toFixed(1) + "%" : "0%";
+  m.append(bar);
+  return m;
+}
+
+// ---- sign-in and who the key is -------------------------------------------------------
+
+// whoami finds what the key is: the master key (or a proxy_admin key) sees everything; any
+// other key its own user, keys and teams, as the management API decides.
+async function whoami() {
+  try {
+    const info = await api("GET", "key/info");
+    const k = info.info || {};
+    const me = { admin: false, userID: k.user_id || "", teamID: k.team_id || "", role: "", label: k.key_alias || k.key_name || "virtual key", teams: [] };
+    if (me.userID) {
+      try {
+        const u = await api("GET", "user/info" + qs({ user_id: me.userID }));
+        me.role = (u.user_info && u.user_info.user_role) || "";
+        me.teams = (u.teams || []).map((t) => t.team_id);
+      } catch { /* a key may not read its user */ }
+    }
+    me.admin = me.role === "proxy_admin" || me.role === "proxy_admin_viewer";
+    me.viewer = me.role === "proxy_admin_viewer";
+    return me;
+  } catch (err) {
+    if (err.status === 400) {
+      // No key record: the master key.
+      return { admin: true, viewer: false, userID: "", teamID: "", role: "proxy_admin", label: "master key", teams: [] };
+    }
+    throw err;
+  }
+}
+
+async function signIn(key) {
+  state.key = key;
+  state.me = await whoami();
+  sessionStorage.setItem(KEY, key);
+}
+
+function signOut() {
+  sessionStorage.removeItem(KEY);
+  state.key = null;
+  state.me = null;
+  history.replaceState(null, "", location.pathname);
+  render();
+}
+
+// ---- pages -----------------------------------------------------------------------------
+
+const pages = {
+  overview: { title: "Overview", render: overviewPage },
+  keys: { title: "Keys", render: keysPage },
+  teams: { title: "Teams", render: teamsPage },
+  users: { title: "Users", render: usersPage, admin: true },
+  models: { title: "Models", render: modelsPage },
+  logs: { title: "Spend logs", render: logsPage },
+};
+
+async function render() {
+  const signedIn = !!state.me;
+  $("#signin").hidden = signedIn;
+  $("#nav").hidden = !signedIn;
+  $("#signout").hidden = !signedIn;
+  $("#page").hidden = !signedIn;
+  $("#who").textContent = signedIn ? `${state.me.label}${state.me.role ? " · " + state.me.role : ""}` : "";
+  if (!signedIn) {
+    $("#signin-key").focus();
+    return;
+  }
+  for (const a of document.querySelectorAll("[data-admin]")) a.hidden = !state.me.admin;
+  let name = location.hash.slice(1) || "overview";
+  if (!pages[name] || (pages[name].admin && !state.me.admin)) name = "overview";
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.getAttribute("href") === "#" + name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const page = $("#page");
+  page.replaceChildren(el("h1", { text: pages[name].title }), el("p", { class: "muted", text: "Loading…" }));
+  document.title = pages[name].title + " · llmgate console";
+  try {
+    const body = await pages[name].render();
+    page.replaceChildren(el("h1", { text: pages[name].title }), body);
+  } catch (err) {
+    if (err.status === 401) { signOut(); return; }
+    page.replaceChildren(el("h1", { text: pages[name].title }), errorBox(err));
+  }
+}
+
+// ---- overview ----------------------------------------------------------------------------
+
+function stat(label, value, spend, max) {
+  return el("div", { class: "card stat" },
+    el("div", { class: "label", text: label }),
+    el("div", { class: "value", text: value }),
+    max !== undefined ? meter(spend, max) : null,
+    max !== undefined ? el("div", { class: "muted", text: max ? `budget ${money(max)}` : "no budget" }) : null);
+}
+
+// barChart draws horizontal bars as SVG (attributes, not inline styles) with a data table.
+function barChart(title, rows, fmt) {
+  const id = "chart-" + title.replace(/\W+/g, "-").toLowerCase();
+  const max = Math.max(0, ...rows.map((r) => r.value)) || 1;
+  const ns = "http://www.w3.org/2000/svg";
+  const rowH = 26, labelW = 180, width = 640;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(1, rows.length) * rowH + 4}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-labelledby", id);
+  rows.forEach((r, i) => {
+    const y = i * rowH + 2;
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", "0"); label.setAttribute("y", String(y + 17));
+    label.textContent = r.label.length > 24 ? r.label.slice(0, 23) + "…" : r.label;
+    const bar = document.createElementNS(ns, "rect");
+    bar.setAttribute("class", "bar");
+    bar.setAttribute("x", String(labelW)); bar.setAttribute("y", String(y + 4));
+    bar.setAttribute("height", "16");
+    bar.setAttribute("width", String(Math.max(1, ((width - labelW - 90) * r.value) / max)));
+    const val = document.createElementNS(ns, "text");
+    val.setAttribute("x", String(labelW + 6 + ((width - labelW - 90) * r.value) / max)); val.setAttribute("y", String(y + 17));
+    val.textContent = fmt(r.value);
+    svg.append(label, bar, val);
+  });
+  const table = el("table", {},
+    el("thead", {}, el("tr", {}, el("th", { text: "name" }), el("th", { class: "num", text: "value" }))),
+    el("tbody", {}, rows.map((r) => el("tr", {}, el("td", { text: r.label }), el("td", { class: "num", text: fmt(r.value) })))));
+  return el("div", { class: "card chart" },
+    el("h2", { id, text: title }),
+    rows.length ? svg : el("p", { class: "muted", text: "Nothing yet." }),
+    rows.length ? el("details", {}, el("summary", { text: "Data" }), table) : null);
+}
+
+function sumInto(acc, m) {
+  for (const [k, v] of Object.entries(m || {})) acc[k] = (acc[k] || 0) + v;
+  return acc;
+}
+
+const ratio = (x) => (x.max_budget ? x.spend / x.max_budget : -1);
+
+async function overviewPage() {
+  const me = state.me;
+  const out = el("div");
+  const cards = el("div", { class: "grid" });
+  out.append(cards);
+  const teams = await listTeams();
+  const keyPage = await api("GET", "key/list" + qs({ return_full_object: "true", size: 100, user_id: me.admin ? "" : me.userID }));
+  const keys = keyPage.keys || [];
+  if (me.admin) {
+    const teamSpend = teams.reduce((s, t) => s + (t.spend || 0), 0);
+    const teamBudget = teams.reduce((s, t) => s + (t.max_budget || 0), 0);
+    cards.append(
+      stat("Keys", num(keyPage.total_count)),
+      stat("Teams", num(teams.length)),
+      stat("Team spend this budget period", money(teamSpend), teamSpend, teamBudget || 0));
+  } else {
+    try {
+      const own = (await api("GET", "key/info")).info;
+      cards.append(stat("This key's spend", money(own.spend), own.spend, own.max_budget || 0));
+    } catch (err) { cards.append(errorBox(err)); }
+    for (const t of teams) cards.append(stat(`Team ${t.team_alias || t.team_id}`, money(t.spend), t.spend, t.max_budget || 0));
+  }
+  const byModel = {};
+  if (teams.length) teams.forEach((t) => sumInto(byModel, t.model_spend));
+  else keys.forEach((k) => sumInto(byModel, k.model_spend));
+  const charts = el("div", { class: "grid" });
+  charts.append(
+    barChart("Spend by model", Object.entries(byModel).map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value).slice(0, 10), money),
+    barChart("Spend by team", teams.map((t) => ({ label: t.team_alias || t.team_id, value: t.spend || 0 })).sort((a, b) => b.value - a.value).slice(0, 10), money),
+    barChart("Spend by key (newest 100 keys)", keys.map((k) => ({ label: k.key_alias || k.key_name, value: k.spend || 0 })).filter((r) => r.value > 0).sort((a, b) => b.value - a.value).slice(0, 10), money));
+  out.append(charts);
+  const near = (xs, name) => xs.filter((x) => x.max_budget).sort((a, b) => ratio(b) - ratio(a)).slice(0, 5)
+    .map((x) => el("tr", {}, el("td", { text: name(x) }), el("td", { class: "num", text: money(x.spend) }),
+      el("td", { class: "num", text: money(x.max_budget) }), el("td", {}, meter(x.spend, x.max_budget))));
+  const nearTable = (title, rows) => el("div", { class: "card" }, el("h2", { text: title }),
+    rows.length ? el("div", { class: "table-wrap" }, el("table", {},
+      el("thead", {}, el("tr", {}, el("th", { text: "name" }), el("th", { class: "num", text: "spend" }), el("th", { class: "num", text: "budget" }), el("th", { text: "used" }))),
+      el("tbody", {}, rows))) : el("p", { class: "muted", text: "None with a budget." }));
+  out.append(el("div", { class: "grid" },
+    nearTable("Keys nearest their budget", near(keys, (k) => k.key_alias || k.key_name)),
+    nearTable("Teams nearest their budget", near(teams, (t) => t.team_alias || t.team_id))));
+  return out;
+}
+
+// ---- keys ------------------------------------------------------------------------------
+
+// keyFields are the /key/generate and /key/update parameters the form offers.
+const keyFields = [
+  ["key_alias", "text", "Alias", "unique name"],
+  ["team_id", "team", "Team"],
+  ["user_id", "text", "User ID"],
+  ["models", "list", "Models", "comma-separated; empty: all"],
+  ["max_budget", "number", "Max budget (USD)"],
+  ["budget_duration", "text", "Budget duration", "e.g. 30d, 1mo, 24h"],
+  ["soft_budget", "number", "Soft budget (USD)"],
+  ["duration", "text", "Expires after", "e.g. 30d; empty: never", true],
+  ["tpm_limit", "int", "TPM limit"],
+  ["rpm_limit", "int", "RPM limit"],
+  ["max_parallel_requests", "int", "Max parallel requests"],
+  ["tags", "list", "Tags", "comma-separated"],
+  ["rotation_interval", "text", "Rotation interval", "e.g. 30d (with auto-rotate)"],
+  ["auto_rotate", "bool", "Auto-rotate"],
+  ["blocked", "bool", "Blocked"],
+  ["key", "text", "Custom key value", "sk-…; empty: generated", true],
+  ["metadata", "json", "Metadata", "JSON object"],
+  ["aliases", "json", "Model aliases", '{"gpt-4": "gpt-4o"}'],
+  ["model_max_budget", "json", "Per-model budgets", '{"gpt-4o": {"budget_limit": 5, "time_period": "30d"}}'],
+  ["model_rpm_limit", "json", "Per-model RPM", '{"gpt-4o": 10}'],
+  ["model_tpm_limit", "json", "Per-model TPM", '{"gpt-4o": 10000}'],
+  ["budget_limits", "json", "Budget windows", '[{"budget_duration": "1d", "max_budget": 5}]'],
+];
+
+function fieldInput(f, value, teams) {
+  const [name, type, label, hint] = f;
+  const id = "f-" + name;
+  if (type === "bool") {
+    return el("div", { class: "checkbox" }, el("input", { id, name, type: "checkbox", checked: !!value }), el("label", { for: id, text: label }));
+  }
+  let input;
+  if (type === "team") {
+    input = el("select", { id, name }, el("option", { value: "", text: "— none —" }),
+      teams.map((t) => el("option", { value: t.team_id, selected: t.team_id === value, text: t.team_alias || t.team_id })));
+  } else if (type === "json") {
+    input = el("textarea", { id, name, placeholder: hint || "" });
+    if (value !== undefined && value !== null && !(typeof value === "object" && Object.keys(value).length === 0)) input.value = JSON.stringify(value);
+  } else {
+    input = el("input", { id, name, type: type === "number" || type === "int" ? "number" : "text", step: type === "int" ? "1" : type === "number" ? "any" : null, placeholder: type === "list" ? "" : hint || "" });
+    if (value !== undefined && value !== null) input.value = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return el("div", {}, el("label", { for: id }, label, hint && type !== "json" ? el("span", { class: "hint", text: " " + hint }) : null), input);
+}
+
+// readFields turns the form into a request body: empty fields are left out on create, and
+// on edit only changed ones are sent.
+function readFields(form, fields, before) {
+  const body = {};
+  for (const [name, type, label] of fields) {
+    const input = form.elements[name];
+    if (!input) continue;
+    let v;
+    if (type === "bool") v = input.checked;
+    else if (input.value.trim() === "") v = undefined;
+    else if (type === "number") v = Number(input.value);
+    else if (type === "int") v = parseInt(input.value, 10);
+    else if (type === "list") v = input.value.split(",").map((s) => s.trim()).filter(Boolean);
+    else if (type === "json") {
+      try { v = JSON.parse(input.value); } catch { throw new Error(`${label}: not valid JSON`); }
+    } else v = input.value.trim();
+    if (before) {
+      const old = before[name];
+      if (v === undefined && (old === undefined || old === null || old === "")) continue;
+      if (JSON.stringify(v) === JSON.stringify(old)) continue;
+      if (v === undefined) v = type === "list" ? [] : type === "json" ? {} : null;
+    } else if (v === undefined || (type === "bool" && v === false)) continue;
+    body[name] = v;
+  }
+  return body;
+}
+
+function dialog(title, ...content) {
+  const d = el("dialog", { "aria-labelledby": "dlg-title" }, el("h2", { id: "dlg-title", text: title }), ...content);
+  d.addEventListener("close", () => d.remove());
+  document.body.append(d);
+  d.showModal();
+  return d;
+}
+
+// showSecret shows a new key once, with a copy button; it is never stored.
+function showSecret(title, key, note) {
+  const box = el("p", { class: "secret", id: "new-key", text: key });
+  const d = dialog(title,
+    el("p", { text: note || "Copy this key now: it is shown only once." }),
+    box,
+    el("div", { class: "actions" },
+      el("button", { type: "button", onclick: async () => {
+        try { await navigator.clipboard.writeText(key); toast("Copied"); } catch {
+          const r = document.createRange(); r.selectNodeContents(box); getSelection().removeAllRanges(); getSelection().addRange(r); toast("Selected: press Ctrl+C");
+        }
+      } }, "Copy key"),
+      el("button", { type: "button", class: "secondary", onclick: () => d.close() }, "Done")));
+}
+
+let teamCache = null;
+async function listTeams() {
+  const me = state.me;
+  teamCache = await api("GET", "team/list" + qs({ user_id: me.admin ? "" : me.userID }));
+  return teamCache;
+}
+
+function keyForm(title, teams, before, submit) {
+  const fields = before ? keyFields.filter((f) => !f[4]) : keyFields;
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", {},
+    el("div", { class: "form-grid" }, fields.map((f) => fieldInput(f, before ? before[f[0]] : undefined, teams))),
+    error,
+    el("div", { class: "actions" }, el("button", { type: "submit" }, before ? "Save" : "Create key"),
+      el("button", { type: "button", class: "secondary", onclick: () => d.close() }, "Cancel")));
+  const d = dialog(title, form);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    try {
+      await submit(readFields(form, fields, before), d);
+    } catch (err) { error.textContent = err.message; }
+  });
+}
+
+async function keysPage() {
+  const me = state.me;
+  const teams = await listTeams();
+  const filters = { page: 1, team_id: "", user_id: me.admin ? "" : me.userID, key_alias: "" };
+  const out = el("div");
+  const tableBox = el("div");
+  const alias = el("input", { id: "flt-alias", type: "search", placeholder: "exact alias" });
+  const team = el("select", { id: "flt-team" }, el("option", { value: "", text: "All teams" }),
+    teams.map((t) => el("option", { value: t.team_id, text: t.team_alias || t.team_id })));
+  const user = el("input", { id: "flt-user", type: "search", value: filters.user_id, disabled: !me.admin });
+  const filterForm = el("form", { class: "card row", role: "search", "aria-label": "Filter keys" },
+    el("div", {}, el("label", { for: "flt-alias", text: "Alias" }), alias),
+    el("div", {}, el("label", { for: "flt-team", text: "Team" }), team),
+    el("div", {}, el("label", { for: "flt-user", text: "User ID" }), user),
+    el("div", {}, el("button", { type: "submit" }, "Filter")),
+    el("div", {}, el("button", { type: "button", onclick: () => keyForm("Create key", teams, null, async (body, d) => {
+      const res = await api("POST", "key/generate", body);
+      d.close();
+      showSecret("New key", res.key);
+      load();
+    }) }, "Create key")));
+  filterForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    Object.assign(filters, { page: 1, key_alias: alias.value.trim(), team_id: team.value, user_id: user.value.trim() });
+    load();
+  });
+  out.append(filterForm, tableBox);
+
+  async function act(label, fn) {
+    try { await fn(); toast(label); load(); } catch (err) { toast(err.message); }
+  }
+
+  async function load() {
+    tableBox.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+    let res;
+    try {
+      res = await api("GET", "key/list" + qs({ return_full_object: "true", page: filters.page, size: PAGE_SIZE,
+        team_id: filters.team_id, user_id: filters.user_id, key_alias: filters.key_alias }));
+    } catch (err) { tableBox.replaceChildren(errorBox(err)); return; }
+    const teamName = Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id]));
+    const rows = (res.keys || []).map((k) => el("tr", {},
+      el("td", {}, el("strong", { text: k.key_alias || "—" }), el("div", { class: "muted", text: k.key_name })),
+      el("td", { class: "hide-sm", text: k.team_id ? teamName[k.team_id] || k.team_id : "—" }),
+      el("td", { class: "hide-sm", text: k.user_id || "—" }),
+      el("td", { class: "num", text: money(k.spend) }),
+      el("td", { class: "num", text: money(k.max_budget) }),
+      el("td", {}, el("span", { class: "badge " + (k.blocked ? "blocked" : "active"), text: k.blocked ? "blocked" : "active" })),
+      el("td", { class: "hide-sm", text: k.expires ? date(k.expires) : "never" }),
+      el("td", {}, el("div", { class: "actions" },
+        el("button", { type: "button", class: "small secondary", "aria-label": `Edit ${k.key_alias || k.key_name}`, onclick: () => keyForm("Edit key " + (k.key_alias || k.key_name), teams, k, async (body, d) => {
+          await api("POST", "key/update", { key: k.token, ...body }); d.close(); toast("Saved"); load();
+        }) }, "Edit"),
+        el("button", { type: "button", class: "small secondary", "aria-label": `${k.blocked ? "Unblock" : "Block"} ${k.key_alias || k.key_name}`,
+          onclick: () => act(k.blocked ? "Unblocked" : "Blocked", () => api("POST", k.blocked ? "key/unblock" : "key/block", { key: k.token })) }, k.blocked ? "Unblock" : "Block"),
+        el("button", { type: "button", class: "small secondary", "aria-label": `Regenerate ${k.key_alias || k.key_name}`, onclick: () => regenerate(k) }, "Regenerate"),
+        el("button", { type: "button", class: "small danger", "aria-label": `Delete ${k.key_alias || k.key_name}`, onclick: () => {
+          if (confirm(`Delete key ${k.key_alias || k.key_name}? Calls with it stop at once.`)) act("Deleted", () => api("POST", "key/delete", { keys: [k.token] }));
+        } }, "Delete")))));
+    const pages = Math.max(1, res.total_pages || 1);
+    tableBox.replaceChildren(
+      el("div", { class: "table-wrap" }, el("table", { "aria-label": "Keys" },
+        el("thead", {}, el("tr", {}, ["Alias", "Team", "User", "Spend", "Budget", "Status", "Expires", "Actions"].map((h, i) =>
+          el("th", { scope: "col", class: [3, 4].includes(i) ? "num" : [1, 2, 6].includes(i) ? "hide-sm" : null, text: h })))),
+        el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: "8", class: "muted", text: "No keys." }))))),
+      el("nav", { class: "pager", "aria-label": "Key pages" },
+        el("button", { type: "button", class: "secondary", disabled: filters.page <= 1, onclick: () => { filters.page--; load(); } }, "Previous"),
+        el("span", { id: "key-page", "aria-live": "polite", text: `Page ${filters.page} of ${pages} · ${num(res.total_count)} keys` }),
+        el("button", { type: "button", class: "secondary", disabled: filters.page >= pages, onclick: () => { filters.page++; load(); } }, "Next")));
+  }
+
+  function regenerate(k) {
+    const error = el("p", { class: "error", role: "alert" });
+    const grace = el("input", { id: "f-grace", type: "text", placeholder: "e.g. 24h; empty: none" });
+    const form = el("form", {},
+      el("p", { text: "A new key replaces this one. During the grace period the old key keeps working." }),
+      el("label", { for: "f-grace", text: "Grace period" }), grace, error,
+      el("div", { class: "actions" }, el("button", { type: "submit" }, "Regenerate"),
+        el("button", { type: "button", class: "secondary", onclick: () => d.close() }, "Cancel")));
+    const d = dialog("Regenerate " + (k.key_alias || k.key_name), form);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const body = { key: k.token };
+        if (grace.value.trim()) body.grace_period = grace.value.trim();
+        const res = await api("POST", "key/regenerate", body);
+        d.close();
+        showSecret("Regenerated key", res.key);
+        load();
+      } catch (err) { error.textContent = err.message; }
+    });
+  }
+
+  await load();
+  return out;
+}
+
+// ---- teams -----------------------------------------------------------------------------
+
+async function teamsPage() {
+  const me = state.me;
+  const teams = await listTeams();
+  const out = el("div");
+  if (me.admin && !me.viewer) {
+    out.append(el("div", { class: "actions" }, el("button", { type: "button", onclick: () => {
+      const fields = [["team_alias", "text", "Team name"], ["max_budget", "number", "Max budget (USD)"], ["budget_duration", "text", "Budget duration", "e.g. 30d"],
+        ["models", "list", "Models", "comma-separated"], ["tpm_limit", "int", "TPM limit"], ["rpm_limit", "int", "RPM limit"], ["team_member_budget", "number", "Budget per member (USD)"]];
+      simpleForm("Create team", fields, async (body) => { await api("POST", "team/new", body); render(); });
+    } }, "Create team")));
+  }
+  if (!teams.length) out.append(el("p", { class: "muted", text: "No teams you can see." }));
+  for (const t of teams) {
+    const canAdmin = me.admin && !me.viewer || (t.members_with_roles || []).some((m) => m.user_id === me.userID && m.role === "admin");
+    const members = (t.members_with_roles || []).map((m) => el("tr", {},
+      el("td", { text: m.user_id || m.user_email || "—" }),
+      el("td", {}, el("span", { class: "badge role", text: m.role })),
+      el("td", {}, canAdmin ? el("button", { type: "button", class: "small danger", "aria-label": `Remove ${m.user_id} from ${t.team_alias || t.team_id}`,
+        onclick: async () => { try { await api("POST", "team/member_delete", { team_id: t.team_id, user_id: m.user_id }); render(); } catch (err) { toast(err.message); } } }, "Remove") : null)));
+    out.append(el("section", { class: "card", "aria-label": `Team ${t.team_alias || t.team_id}` },
+      el("h2", { text: t.team_alias || t.team_id }),
+      el("p", { class: "muted", text: `id ${t.team_id}${t.blocked ? " · blocked" : ""}` }),
+      el("div", { class: "grid" },
+        stat("Spend", money(t.spend), t.spend, t.max_budget || 0),
+        el("div", { class: "card stat" }, el("div", { class: "label", text: "Budget resets" }),
+          el("div", { class: "value", text: t.budget_duration || "never" }), el("div", { class: "muted", text: t.budget_reset_at ? "next " + date(t.budget_reset_at) : "" })),
+        el("div", { class: "card stat" }, el("div", { class: "label", text: "Keys" }), el("div", { class: "value", text: num((t.keys || []).length) }))),
+      el("h2", { text: "Members" }),
+      el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "user" }), el("th", { text: "role" }), el("th", { text: "" }))),
+        el("tbody", {}, members))),
+      canAdmin ? el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", onclick: () =>
+        simpleForm(`Add member to ${t.team_alias || t.team_id}`, [["user_id", "text", "User ID"], ["role", "role", "Role"]], async (body) => {
+          await api("POST", "team/member_add", { team_id: t.team_id, member: [{ user_id: body.user_id, role: body.role || "user" }] });
+          render();
+        }) }, "Add member")) : null));
+  }
+  return out;
+}
+
+function simpleForm(title, fields, submit) {
+  const error = el("p", { class: "error", role: "alert" });
+  const inputs = fields.map((f) => f[1] === "role"
+    ? el("div", {}, el("label", { for: "f-role", text: "Role" }), el("select", { id: "f-role", name: "role" }, el("option", { value: "user", text: "user" }), el("option", { value: "admin", text: "admin" })))
+    : fieldInput(f, undefined, []));
+  const form = el("form", {}, el("div", { class: "form-grid" }, inputs), error,
+    el("div", { class: "actions" }, el("button", { type: "submit" }, "Save"), el("button", { type: "button", class: "secondary", onclick: () => d.close() }, "Cancel")));
+  const d = dialog(title, form);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const body = readFields(form, fields.filter((f) => f[1] !== "role"));
+      if (form.elements.role) body.role = form.elements.role.value;
+      await submit(body);
+      d.close();
+    } catch (err) { error.textContent = err.message; }
+  });
+}
+
+// ---- users -----------------------------------------------------------------------------
+
+async function usersPage() {
+  const out = el("div");
+  const box = el("div");
+  let page = 1;
+  if (!state.me.viewer) {
+    out.append(el("div", { class: "actions" }, el("button", { type: "button", onclick: () =>
+      simpleForm("Create user", [["user_id", "text", "User ID"], ["user_email", "text", "Email"], ["max_budget", "number", "Max budget (USD)"],
+        ["budget_duration", "text", "Budget duration", "e.g. 30d"], ["models", "list", "Models", "comma-separated"]], async (body) => {
+        const res = await api("POST", "user/new", body);
+        load();
+        if (res.key) showSecret("New user's key", res.key);
+      }) }, "Create user")));
+  }
+  out.append(box);
+  async function load() {
+    const res = await api("GET", "user/list" + qs({ page, page_size: PAGE_SIZE }));
+    const users = res.users || [];
+    const pages = Math.max(1, res.total_pages || 1);
+    box.replaceChildren(el("div", { class: "table-wrap" }, el("table", { "aria-label": "Users" },
+      el("thead", {}, el("tr", {}, ["User", "Role", "Teams", "Spend", "Budget", "Resets"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, users.map((u) => el("tr", {},
+        el("td", {}, el("strong", { text: u.user_id }), el("div", { class: "muted", text: u.user_email || "" })),
+        el("td", {}, el("span", { class: "badge role", text: u.user_role || "—" })),
+        el("td", { text: (u.teams || []).join(", ") || "—" }),
+        el("td", { class: "num", text: money(u.spend) }),
+        el("td", { class: "num", text: money(u.max_budget) }),
+        el("td", { text: u.budget_duration ? `${u.budget_duration}, next ${date(u.budget_reset_at)}` : "—" })))))),
+      el("nav", { class: "pager", "aria-label": "User pages" },
+        el("button", { type: "button", class: "secondary", disabled: page <= 1, onclick: () => { page--; load(); } }, "Previous"),
+        el("span", { text: `Page ${page} of ${pages} · ${num(res.total)} users` }),
+        el("button", { type: "button", class: "secondary", disabled: page >= pages, onclick: () => { page++; load(); } }, "Next")));
+  }
+  await load();
+  return out;
+}
+
+// ---- models ----------------------------------------------------------------------------
+
+async function modelsPage() {
+  const res = await api("GET", "model/info");
+  const per1M = (v) => (v === null || v === undefined ? "—" : "$" + (v * 1e6).toFixed(2));
+  const groups = {};
+  for (const m of res.data || []) (groups[m.model_name] ||= []).push(m);
+  const out = el("div");
+  out.append(el("p", { class: "muted", text: "Model groups and their deployments, as this key may use them. Provider keys are never shown." }));
+  for (const [name, deps] of Object.entries(groups)) {
+    out.append(el("section", { class: "card", "aria-label": `Model group ${name}` }, el("h2", { text: name }),
+      el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, ["Deployment", "Model", "API base", "Input / 1M", "Output / 1M", "RPM", "TPM"].map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", {}, deps.map((d) => {
+          const lp = d.litellm_params || {}, mi = d.model_info || {};
+          return el("tr", {}, el("td", { text: mi.id || "—" }), el("td", { text: lp.model || "—" }), el("td", { text: lp.api_base || "—" }),
+            el("td", { class: "num", text: per1M(mi.input_cost_per_token ?? lp.input_cost_per_token) }),
+            el("td", { class: "num", text: per1M(mi.output_cost_per_token ?? lp.output_cost_per_token) }),
+            el("td", { class: "num", text: num(lp.rpm) }), el("td", { class: "num", text: num(lp.tpm) }));
+        }))))));
+  }
+  if (!Object.keys(groups).length) out.append(el("p", { class: "muted", text: "No models." }));
+  return out;
+}
+
+// ---- spend logs --------------------------------------------------------------------------
+
+async function logsPage() {
+  const out = el("div");
+  const box = el("div");
+  const today = new Date().toISOString().slice(0, 10);
+  const weekAgo = new Date(Date.now() - 6 * 86400e3).toISOString().slice(0, 10);
+  const f = (id, label, attrs) => el("div", {}, el("label", { for: id, text: label }), el("input", { id, ...attrs }));
+  const form = el("form", { class: "card row", role: "search", "aria-label": "Filter spend logs" },
+    f("log-start", "From", { type: "date", value: weekAgo }),
+    f("log-end", "To", { type: "date", value: today }),
+    f("log-key", "Key hash", { type: "search" }),
+    state.me.admin ? f("log-user", "User ID", { type: "search" }) : null,
+    f("log-request", "Request ID", { type: "search" }),
+    el("div", {}, el("button", { type: "submit" }, "Search")));
+  out.append(form, box);
+  let logs = [], page = 1;
+  const per = 50;
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+
+  function show() {
+    const pages = Math.max(1, Math.ceil(logs.length / per));
+    const rows = logs.slice((page - 1) * per, page * per).map((l) => {
+      const tr = el("tr", { class: "clickable", tabindex: "0", "aria-label": `Call ${l.request_id}: open details` },
+        el("td", { text: date(l.startTime) }),
+        el("td", { text: l.model_group || l.model || "—" }),
+        el("td", { class: "hide-sm", text: l.metadata && l.metadata.user_api_key_alias || (l.api_key || "").slice(0, 10) }),
+        el("td", { class: "num", text: num(l.total_tokens) }),
+        el("td", { class: "num", text: money(l.spend) }),
+        el("td", { text: l.status || "—" }));
+      const open = () => detail(l);
+      tr.addEventListener("click", open);
+      tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
+      return tr;
+    });
+    box.replaceChildren(
+      el("div", { class: "table-wrap" }, el("table", { "aria-label": "Spend logs" },
+        el("thead", {}, el("tr", {}, ["Time", "Model", "Key", "Tokens", "Spend", "Status"].map((h, i) => el("th", { scope: "col", class: i === 2 ? "hide-sm" : i === 3 || i === 4 ? "num" : null, text: h })))),
+        el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: "6", class: "muted", text: "No calls in this range." }))))),
+      el("nav", { class: "pager", "aria-label": "Log pages" },
+        el("button", { type: "button", class: "secondary", disabled: page <= 1, onclick: () => { page--; show(); } }, "Previous"),
+        el("span", { id: "log-page", text: `Page ${page} of ${pages} · ${num(logs.length)} calls` }),
+        el("button", { type: "button", class: "secondary", disabled: page >= pages, onclick: () => { page++; show(); } }, "Next")));
+  }
+
+  async function load() {
+    box.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+    const v = (id) => { const e = $("#" + id, form); return e ? e.value.trim() : ""; };
+    try {
+      const res = await api("GET", "spend/logs" + qs({ start_date: v("log-start"), end_date: v("log-end"), summarize: "false",
+        api_key: v("log-key"), user_id: v("log-user"), request_id: v("log-request") }));
+      logs = Array.isArray(res) ? res : [];
+      page = 1;
+      show();
+    } catch (err) { box.replaceChildren(errorBox(err)); }
+  }
+
+  function detail(l) {
+    const dl = el("dl", { class: "detail" });
+    for (const [k, val] of Object.entries(l)) {
+      dl.append(el("dt", { text: k }), el("dd", { text: typeof val === "object" && val !== null ? JSON.stringify(val) : String(val) }));
+    }
+    const d = dialog("Call " + l.request_id, dl, el("div", { class: "actions" }, el("button", { type: "button", onclick: () => d.close() }, "Close")));
+  }
+
+  await load();
+  return out;
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+$("#signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("#signin-key");
+  $("#signin-error").textContent = "";
+  try {
+    await signIn(input.value.trim());
+    input.value = "";
+    if (!location.hash) location.hash = "#overview";
+    else render();
+    $("#main").focus();
+  } catch (err) {
+    state.key = null;
+    $("#signin-error").textContent = err.status === 401 ? "That key is not valid." : err.message;
+  }
+});
+$("#signout").addEventListener("click", signOut);
+window.addEventListener("hashchange", render);
+
+(async () => {
+  if (state.key) {
+    try { state.me = await whoami(); } catch { sessionStorage.removeItem(KEY); state.key = null; }
+  }
+  render();
+})();
