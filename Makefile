@@ -11,9 +11,12 @@ run: ## the gateway on :4000 with DynamoDB Local and the demo config
 
 test: fmt-check vet unit acceptance test-infra ## gofmt check, go vet, go test -race (one DynamoDB Local for all packages), infra tests
 
-deps: ## install what the tests need (Java 17 via apt when missing, npm packages, moto for Secrets Manager tests)
+deps: ## install what the tests need (Java 17 and chromium via apt when missing, npm packages, moto for Secrets Manager tests)
 	@scripts/dynamodb-local.sh ensure
 	@python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet 'moto[server]==5.2.1'
+	@command -v chromium >/dev/null || { echo "installing chromium (console browser tests)"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
@@ -25,9 +28,9 @@ vet:
 unit: deps
 	scripts/with-dynamodb.sh $(GO) test -race -count=1 -timeout 10m $(PKGS)
 
-acceptance: deps ## the Node openai and Anthropic SDKs, Claude Code and Codex CLI (acceptance/) against cmd/llmgate on DynamoDB Local
-	@[ -x acceptance/node_modules/.bin/node ] && [ -x acceptance/node_modules/.bin/claude ] && [ -x acceptance/node_modules/.bin/codex ] || \
-		npm ci --prefix acceptance --no-audit --no-fund --loglevel=error
+acceptance: deps ## the Node openai and Anthropic SDKs, Claude Code and Codex CLI, and the console in headless Chromium (acceptance/) against cmd/llmgate on DynamoDB Local
+	@[ -x acceptance/node_modules/.bin/node ] && [ -x acceptance/node_modules/.bin/claude ] && [ -x acceptance/node_modules/.bin/codex ] && \
+		[ -d acceptance/node_modules/playwright-core ] || npm ci --prefix acceptance --no-audit --no-fund --loglevel=error
 	cd acceptance && ../scripts/with-dynamodb.sh node_modules/.bin/node --test
 
 bench: deps ## gateway overhead: direct vs llmgate (auth off, full path) vs Portkey; table + bench/results/*.json

@@ -78,8 +78,8 @@ export async function startFakeUpstream() {
 }
 
 /**
- * Starts llmgate and returns { baseURL, stop }. stop() ends every process this started.
- * config is the config file to serve (default: the repository's demo config).
+ * Starts llmgate and returns { baseURL, stop, endpoint, table }: its URL, a stop() that ends
+ * every process this started, and the DynamoDB endpoint and table it uses. config is the config file to serve (default: the repository's demo config).
  */
 export async function startGateway({ config = join(root, 'config.demo.yaml') } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'llmgate-acceptance-'));
@@ -115,7 +115,7 @@ export async function startGateway({ config = join(root, 'config.demo.yaml') } =
     });
     const baseURL = `http://127.0.0.1:${port}`;
     await waitReady(`${baseURL}/health/liveliness`, child, 'llmgate');
-    return { baseURL, stop };
+    return { baseURL, stop, endpoint, table: env.LLMGATE_TABLE };
   } catch (err) {
     await stop();
     throw err;

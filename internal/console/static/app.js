@@ -152,16 +152,21 @@ async function render() {
     else a.removeAttribute("aria-current");
   }
   const page = $("#page");
+  // A page still loading when another is asked for must not replace it when it arrives.
+  const seq = ++render.seq;
   page.replaceChildren(el("h1", { text: pages[name].title }), el("p", { class: "muted", text: "Loading…" }));
   document.title = pages[name].title + " · llmgate console";
   try {
     const body = await pages[name].render();
-    page.replaceChildren(el("h1", { text: pages[name].title }), body);
+    if (seq === render.seq) page.replaceChildren(el("h1", { text: pages[name].title }), body);
   } catch (err) {
+    if (seq !== render.seq) return;
     if (err.status === 401) { signOut(); return; }
     page.replaceChildren(el("h1", { text: pages[name].title }), errorBox(err));
   }
 }
+
+render.seq = 0;
 
 // ---- overview ----------------------------------------------------------------------------
 
@@ -178,7 +183,7 @@ function barChart(title, rows, fmt) {
   const id = "chart-" + title.replace(/\W+/g, "-").toLowerCase();
   const max = Math.max(0, ...rows.map((r) => r.value)) || 1;
   const ns = "http://www.w3.org/2000/svg";
-  const rowH = 26, labelW = 180, width = 640;
+  const rowH = 24, labelW = 120, width = 420;
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(1, rows.length) * rowH + 4}`);
   svg.setAttribute("role", "img");
@@ -187,14 +192,14 @@ function barChart(title, rows, fmt) {
     const y = i * rowH + 2;
     const label = document.createElementNS(ns, "text");
     label.setAttribute("x", "0"); label.setAttribute("y", String(y + 17));
-    label.textContent = r.label.length > 24 ? r.label.slice(0, 23) + "…" : r.label;
+    label.textContent = r.label.length > 16 ? r.label.slice(0, 15) + "…" : r.label;
     const bar = document.createElementNS(ns, "rect");
     bar.setAttribute("class", "bar");
     bar.setAttribute("x", String(labelW)); bar.setAttribute("y", String(y + 4));
     bar.setAttribute("height", "16");
-    bar.setAttribute("width", String(Math.max(1, ((width - labelW - 90) * r.value) / max)));
+    bar.setAttribute("width", String(Math.max(1, ((width - labelW - 80) * r.value) / max)));
     const val = document.createElementNS(ns, "text");
-    val.setAttribute("x", String(labelW + 6 + ((width - labelW - 90) * r.value) / max)); val.setAttribute("y", String(y + 17));
+    val.setAttribute("x", String(labelW + 6 + ((width - labelW - 80) * r.value) / max)); val.setAttribute("y", String(y + 17));
     val.textContent = fmt(r.value);
     svg.append(label, bar, val);
   });

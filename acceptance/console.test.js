@@ -1,0 +1,191 @@
+// Browser test of the admin console: headless Chromium (Debian's `chromium`, driven by
+// playwright-core) against cmd/llmgate on DynamoDB Local. One browser for every step. The
+// screenshots it saves in docs/ are the README's pictures.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { chromium } from 'playwright-core';
+import { masterKey, root, startGateway } from './gateway.js';
+
+const browserPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const seedKeys = 10_000;
+
+let gw, browser, page;
+const problems = [];
+
+async function admin(path, body) {
+  const res = await fetch(`${gw.baseURL}${path}`, {
+    method: body ? 'POST' : 'GET',
+    headers: { Authorization: `Bearer ${masterKey}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const out = await res.json();
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(out)}`);
+  return out;
+}
+
+// seed writes n keys into the gateway's table in batched transactions (seedkeys, with the
+// store's own code): 10,000 /key/generate calls take minutes on DynamoDB Local.
+function seed(n) {
+  execFileSync('go', ['run', './acceptance/seedkeys', '-endpoint', gw.endpoint, '-table', gw.table, '-n', String(n)],
+    { cwd: root, stdio: 'inherit' });
+}
+
+// textOf waits until the locator's text matches re and returns it; on timeout it fails with
+// the text it last saw.
+async function textOf(locator, re, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  let text = '';
+  for (;;) {
+    text = await locator.first().textContent({ timeout: 1000 }).catch(() => '(absent)');
+    if (re.test(text)) return text;
+    if (Date.now() > deadline) assert.fail(`waited for ${re}, saw ${JSON.stringify(text)}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+const shot = (name) => page.screenshot({ path: join(root, 'docs', `console-${name}.png`) });
+
+async function signIn(key) {
+  await page.goto(`${gw.baseURL}/ui`);
+  assert.match(page.url(), /\/ui\/$/);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#nav').waitFor();
+}
+
+async function signOut() {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').waitFor();
+}
+
+let teamA, teamB, alice;
+before(async () => {
+  assert.ok(existsSync(browserPath), `no browser at ${browserPath}: apt-get install -y chromium`);
+  gw = await startGateway();
+  browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Script errors and Content-Security-Policy violations both reach the console.
+  page.on('pageerror', (err) => problems.push(String(err)));
+  page.on('console', (msg) => { if (msg.type() === 'error' && !/status of 4\d\d/.test(msg.text())) problems.push(msg.text()); });
+  teamA = (await admin('/team/new', { team_alias: 'research', max_budget: 20 })).team_id;
+  teamB = (await admin('/team/new', { team_alias: 'billing', max_budget: 5 })).team_id;
+  alice = await admin('/user/new', { user_id: 'alice', user_role: 'internal_user' });
+  await admin('/team/member_add', { team_id: teamA, member: [{ user_id: 'alice', role: 'admin' }] });
+  seed(seedKeys);
+});
+
+after(async () => {
+  await browser?.close();
+  await gw?.stop();
+});
+
+const sdk = (apiKey) => new OpenAI({ apiKey, baseURL: `${gw.baseURL}/v1`, maxRetries: 0, timeout: 20_000 });
+let key;
+
+test('a wrong key is refused at sign-in and no key ends up in the URL', async () => {
+  await page.goto(`${gw.baseURL}/ui/`);
+  await page.getByLabel('API key').fill('sk-not-a-key');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('That key is not valid.').waitFor();
+  assert.doesNotMatch(page.url(), /sk-/);
+});
+
+test('the master key creates a key, shown once; the openai SDK calls with it', async () => {
+  await signIn(masterKey);
+  await textOf(page.locator('#who'), /^master key · proxy_admin$/);
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await textOf(page.locator('#key-page'), /^Page 1 of 401 · 10,001 keys$/);
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const dlg = page.locator('dialog');
+  await dlg.getByLabel('Alias unique name').fill('browser-key');
+  await dlg.getByLabel('Team', { exact: true }).selectOption({ label: 'research' });
+  await dlg.getByLabel('Max budget (USD)').fill('2');
+  await dlg.getByLabel('Models comma-separated; empty: all').fill('demo');
+  await page.locator('dialog').getByRole('button', { name: 'Create key' }).click();
+  key = (await page.locator('#new-key').textContent()).trim();
+  assert.match(key, /^sk-/);
+  await shot('new-key');
+  await page.getByRole('button', { name: 'Done' }).click();
+  assert.doesNotMatch(page.url(), /sk-/);
+
+  const res = await sdk(key).chat.completions.create({ model: 'demo', messages: [{ role: 'user', content: 'Hello from the browser test' }] });
+  assert.equal(res.choices[0].message.content, 'Echo: Hello from the browser test');
+});
+
+test('its spend shows on the overview and in the spend logs', async () => {
+  // The spend is settled just after the answer: reload until the overview shows it.
+  for (let i = 0; ; i++) {
+    await page.goto(`${gw.baseURL}/ui/#overview`);
+    await page.getByRole('heading', { name: 'Spend by key (newest 100 keys)' }).waitFor();
+    const chart = await page.locator('.chart').filter({ hasText: 'Spend by key' }).textContent();
+    if (chart.includes('browser-key')) break;
+    assert.ok(i < 30, 'the key\'s spend never reached the overview');
+    await page.waitForTimeout(200);
+  }
+  assert.match(await page.locator('.chart').filter({ hasText: 'Spend by model' }).textContent(), /demo/);
+  await shot('overview');
+
+  await page.getByRole('link', { name: 'Spend logs' }).click();
+  const row = page.getByRole('row', { name: /Call .*: open details/ }).first();
+  await row.waitFor();
+  assert.match(await row.textContent(), /demo/);
+  await row.press('Enter');
+  const detail = page.locator('dialog');
+  assert.match(await detail.textContent(), /Hello from the browser test|total_tokens/);
+  assert.doesNotMatch(await detail.textContent(), new RegExp(key));
+  await shot('spend-log');
+  await detail.getByRole('button', { name: 'Close' }).click();
+});
+
+test('a blocked key is refused to the SDK', async () => {
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.getByLabel('Alias', { exact: true }).first().fill('browser-key');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await textOf(page.locator('#key-page'), /^Page 1 of 1 · 1 keys$/);
+  await page.getByRole('button', { name: 'Block browser-key' }).click();
+  await page.getByText('blocked', { exact: true }).waitFor();
+  await shot('keys');
+  await assert.rejects(
+    sdk(key).chat.completions.create({ model: 'demo', messages: [{ role: 'user', content: 'still there?' }] }),
+    (err) => err instanceof OpenAI.AuthenticationError && err.status === 401);
+});
+
+test('the 10,000-key table pages', async () => {
+  await page.goto(`${gw.baseURL}/ui/#overview`);
+  await page.getByRole('link', { name: 'Keys' }).click();
+  const status = page.locator('#key-page');
+  await textOf(status, /^Page 1 of 401 · 10,002 keys$/);
+  const first = await page.locator('tbody tr').first().textContent();
+  await page.getByRole('button', { name: 'Next' }).click();
+  await textOf(status, /^Page 2 of 401 · 10,002 keys$/);
+  assert.notEqual(await page.locator('tbody tr').first().textContent(), first);
+  assert.equal(await page.locator('tbody tr').count(), 25);
+  assert.match(await status.textContent(), /Page 2 of 401/);
+  await signOut();
+});
+
+test('a team admin sees their team, not another one', async () => {
+  await signIn(alice.key);
+  await textOf(page.locator('#who'), /internal_user/);
+  assert.equal(await page.getByRole('link', { name: 'Users' }).isVisible(), false);
+  await page.getByRole('link', { name: 'Teams' }).click();
+  await page.getByRole('heading', { name: 'research' }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'billing' }).count(), 0);
+  await shot('teams');
+  // The management API itself refuses the other team, whatever the page shows.
+  const res = await fetch(`${gw.baseURL}/team/info?team_id=${teamB}`, { headers: { Authorization: `Bearer ${alice.key}` } });
+  assert.notEqual(res.status, 200);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await textOf(page.locator('#key-page'), /^Page 1 of 1 · 1 keys$/);
+  await shot('phone');
+  await signOut();
+});
+
+test('no script error and no Content-Security-Policy violation in any step', () => {
+  assert.deepEqual(problems, []);
+});
