@@ -48,6 +48,7 @@ general_settings:
 llmgate_settings:
   body_read_timeout: 1s
   idle_timeout: 1s
+  allow_unpriced_models: true
 `
 
 // chatError is the error object of an OpenAI-format error answer.
@@ -204,6 +205,8 @@ router_settings:
   num_retries: 0
 general_settings:
   master_key: ` + masterKey + `
+llmgate_settings:
+  allow_unpriced_models: true
 `
 
 // rssCeiling is the peak resident memory (VmHWM) the process may reach while it is fed
