@@ -64,16 +64,24 @@ model_list:
       api_key: ` + upstreamKey + `
     model_info:
       id: upstream-1
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
   - model_name: upstream-broken
     litellm_params:
       model: openai/up-500
       api_base: %[1]s/v1
       api_key: ` + upstreamKey + `
+    model_info:
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
   - model_name: upstream-limited
     litellm_params:
       model: openai/up-429
       api_base: %[1]s/v1
       api_key: ` + upstreamKey + `
+    model_info:
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
 router_settings:
   num_retries: 1
   fallbacks: [{"flaky": ["demo"]}, {"upstream-broken": ["upstream"]}]
