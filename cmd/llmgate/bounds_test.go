@@ -28,8 +28,6 @@ model_list:
       api_key: ` + upstreamKey + `
     model_info:
       id: pair-1
-      input_cost_per_token: 0.000001
-      output_cost_per_token: 0.000002
   - model_name: pair
     litellm_params:
       model: openai/up-ok
@@ -37,8 +35,6 @@ model_list:
       api_key: ` + upstreamKey + `
     model_info:
       id: pair-2
-      input_cost_per_token: 0.000001
-      output_cost_per_token: 0.000002
   - model_name: slow
     litellm_params:
       model: openai/slow
@@ -89,7 +85,7 @@ func chat(model string, extra map[string]any) map[string]any {
 func TestBounds_MockResponseIsGatedAndNeverCoolsDown(t *testing.T) {
 	up := newUpstream(t)
 	s := start(t, fmt.Sprintf(boundsConfig, up.URL, slowUpstream(t)))
-	key := s.admin(t, "POST", "/key/generate", map[string]any{})["key"].(string)
+	key := s.admin(t, "POST", "/key/generate", map[string]any{"max_budget": 0.001})["key"].(string)
 
 	for range 2 {
 		resp, b := s.request(t, key, "POST", "/v1/chat/completions", chat("pair", map[string]any{"mock_response": "litellm.RateLimitError"}))
@@ -190,25 +186,16 @@ model_list:
       model: openai/up-ok
       api_base: %[1]s/v1
       api_key: ` + upstreamKey + `
-    model_info:
-      input_cost_per_token: 0.000001
-      output_cost_per_token: 0.000002
   - model_name: big
     litellm_params:
       model: openai/big
       api_base: %[2]s/v1
       api_key: ` + upstreamKey + `
-    model_info:
-      input_cost_per_token: 0.000001
-      output_cost_per_token: 0.000002
   - model_name: leaky
     litellm_params:
       model: openai/leaky
       api_base: %[2]s/v1
       api_key: ` + upstreamKey + `
-    model_info:
-      input_cost_per_token: 0.000001
-      output_cost_per_token: 0.000002
   - model_name: "wild/*"
     litellm_params:
       model: "openai/*"
