@@ -54,8 +54,9 @@ func TestBadInput_ClearErrorNothingServed(t *testing.T) {
 		{name: "negative max_tokens", body: msg(`,"max_tokens":-1`), wantStatus: 400, wantType: "invalid_request_error"},
 		{name: "negative max_completion_tokens", body: msg(`,"max_completion_tokens":-5`), wantStatus: 400, wantType: "invalid_request_error"},
 		{name: "negative n", body: msg(`,"n":-3`), wantStatus: 400, wantType: "invalid_request_error"},
-		{name: "huge max_tokens on a budget", key: budgetKey, body: msg(`,"max_tokens":1000000000000000`), wantStatus: 400, wantType: "budget_exceeded"},
-		{name: "huge n times max_tokens wrapping around int64 on a budget", key: budgetKey, body: msg(`,"max_tokens":1099511627776,"n":1099511627776`), wantStatus: 400, wantType: "budget_exceeded"},
+		{name: "max_tokens above the bound", key: budgetKey, body: msg(`,"max_tokens":1000000000000000`), wantStatus: 400, wantType: "invalid_request_error"},
+		{name: "n and max_tokens that would wrap int64", key: budgetKey, body: msg(`,"max_tokens":1099511627776,"n":1099511627776`), wantStatus: 400, wantType: "invalid_request_error"},
+		{name: "largest max_tokens and n on a budget", key: budgetKey, body: msg(`,"max_tokens":1000000,"n":128`), wantStatus: 400, wantType: "budget_exceeded"},
 		{name: "unknown key with a NUL byte", key: "sk-unknown\x00key", body: msg(""), wantStatus: 401, wantType: "token_not_found_in_db"},
 		{name: "unknown route", path: "/v1/no-such-route", body: msg(""), wantStatus: 404, wantType: "not_found_error"},
 	}
