@@ -44,14 +44,8 @@ func (h *handler) teamMemberUpdate(w http.ResponseWriter, r *http.Request, p *au
 	var uid, email string
 	var ms *store.Membership
 	err := store.Retry(ctx, func() error {
-		missing := invalid(fmt.Sprintf("Team id=%s does not exist in db", req.TeamID))
-		old, err := h.Store.GetTeam(ctx, req.TeamID)
-		if errors.Is(err, store.ErrNotFound) {
-			return missing
-		} else if err != nil {
-			return err
-		}
-		if err := mayAct(r, p, target{team: old}, missing); err != nil {
+		old, err := h.teamToChange(r, p, req.TeamID)
+		if err != nil {
 			return err
 		}
 		team, err := store.Clone(old)

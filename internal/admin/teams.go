@@ -903,14 +903,8 @@ func (h *handler) teamMemberDelete(w http.ResponseWriter, r *http.Request, p *au
 	now := h.Now().UTC()
 	var team *store.Team
 	err := store.Retry(ctx, func() error {
-		missing := invalid(fmt.Sprintf("Team id=%s does not exist in db", req.TeamID))
-		old, err := h.Store.GetTeam(ctx, req.TeamID)
-		if errors.Is(err, store.ErrNotFound) {
-			return missing
-		} else if err != nil {
-			return err
-		}
-		if err := mayAct(r, p, target{team: old}, missing); err != nil {
+		old, err := h.teamToChange(r, p, req.TeamID)
+		if err != nil {
 			return err
 		}
 		uid := req.UserID
@@ -990,4 +984,20 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		out = append(out, m)
 	}
 	return writeJSON(w, out)
+}
+
+// teamToChange reads the team a member route changes: the route's answer for a missing team,
+// and the same answer for a caller who may not act on it.
+func (h *handler) teamToChange(r *http.Request, p *auth.Principal, id string) (*store.Team, error) {
+	missing := invalid(fmt.Sprintf("Team id=%s does not exist in db", id))
+	old, err := h.Store.GetTeam(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, missing
+	} else if err != nil {
+		return nil, err
+	}
+	if err := mayAct(r, p, target{team: old}, missing); err != nil {
+		return nil, err
+	}
+	return old, nil
 }
