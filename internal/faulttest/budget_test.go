@@ -107,7 +107,12 @@ type budgetFixture struct {
 // fault proxy's URL, as startGateway takes it) and creates the user, team and key.
 func newBudgetFixture(t *testing.T, endpoint string, budget float64) *budgetFixture {
 	t.Helper()
-	g := startGateway(t, endpoint, budgetConfig(billingUpstream(t), ""))
+	return budgetFixtureOn(t, startGateway(t, endpoint, budgetConfig(billingUpstream(t), "")), budget)
+}
+
+// budgetFixtureOn creates the user, team and key on a gateway started on budgetConfig.
+func budgetFixtureOn(t *testing.T, g *server, budget float64) *budgetFixture {
+	t.Helper()
 	f := &budgetFixture{g: g, budget: budget, user: "u-budget", team: "t-budget"}
 	f.admin(t, "/user/new", fmt.Sprintf(`{"user_id":%q,"max_budget":%g}`, f.user, budget))
 	f.admin(t, "/team/new", fmt.Sprintf(`{"team_id":%q,"max_budget":%g,"members_with_roles":[{"role":"user","user_id":%q}]}`, f.team, budget, f.user))
@@ -229,6 +234,48 @@ func TestBudget_UnpricedModelIsRefusedUnderABudget(t *testing.T) {
 	e := decodeError(t, out)
 	if status != http.StatusBadRequest || !strings.Contains(e.Error.Message, "my-finetune-xyz") || !strings.Contains(e.Error.Message, "input_cost_per_token") {
 		t.Errorf("%d %s, want a 400 naming the model and how to price it", status, out)
+	}
+}
+
+// TestBudget_MemberBudgetSetOnAnotherInstanceBindsAtOnce: a member budget set through
+// another instance's /team/member_update, after this instance cached the key with no member
+// budget, bounds the very next calls (the reservation transaction checks the membership
+// item, whatever the cache says).
+func TestBudget_MemberBudgetSetOnAnotherInstanceBindsAtOnce(t *testing.T) {
+	g := startGateway(t, "", budgetConfig(billingUpstream(t), "llmgate_settings:\n  auth_cache_ttl: 1h\n"))
+	f := budgetFixtureOn(t, g, 1)
+	body := `{"model":"honest","messages":[{"role":"user","content":"hello"}],"max_tokens":100}`
+	if status, out := f.chat(t, body); status != http.StatusOK {
+		t.Fatalf("first call (caches the key): %d %s", status, out)
+	}
+	reservation := float64(len(body)+64)*inputPrice + 100*outputPrice
+	memberBudget := 2.5 * reservation
+	other := g.another(t)
+	status, _, out, err := other.do(context.Background(), http.MethodPost, "/team/member_update", masterKey,
+		fmt.Sprintf(`{"team_id":%q,"user_id":%q,"max_budget_in_team":%g}`, f.team, f.user, memberBudget))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("member_update on the other instance: %d %v %s", status, err, out)
+	}
+	admitted, refused := 0, 0
+	for range 5 {
+		status, out := f.chat(t, body)
+		if status == http.StatusOK {
+			admitted++
+			continue
+		}
+		if e := decodeError(t, out); status != http.StatusBadRequest || e.Error.Type != "budget_exceeded" {
+			t.Fatalf("%d %s, want 200 or a budget refusal", status, out)
+		}
+		refused++
+	}
+	f.spends(t, 1+admitted) // every call settled
+	m, err := g.reader.GetMembership(context.Background(), f.team, f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused == 0 || m.Spend > memberBudget || m.Spend == 0 {
+		t.Errorf("%d of 5 calls admitted, member spend %.10f of budget %.10f: want calls refused once the member budget is reserved, and the admitted ones charged to it",
+			admitted, m.Spend, memberBudget)
 	}
 }
 

@@ -88,6 +88,19 @@ func startGateway(t *testing.T, endpoint, cfgYAML string) *server {
 	} else {
 		cfg.Settings.DynamoDBEndpoint, cfg.Settings.TableName = endpoint, dynamotest.TableName(t)
 	}
+	return serve(t, cfg, endpoint != "")
+}
+
+// another is a second gateway process on g's table and config, with its own caches: what
+// one instance changes, the other learns only from the table.
+func (g *server) another(t *testing.T) *server {
+	t.Helper()
+	return serve(t, g.app.Config, false)
+}
+
+// serve starts a gateway on cfg (creating its table when create is set).
+func serve(t *testing.T, cfg *config.Config, create bool) *server {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -95,7 +108,7 @@ func startGateway(t *testing.T, endpoint, cfgYAML string) *server {
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	if endpoint != "" {
+	if create {
 		if err := a.Store.EnsureTable(ctx); err != nil {
 			t.Fatalf("create table: %v", err)
 		}

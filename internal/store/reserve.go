@@ -496,14 +496,18 @@ type plan struct {
 	proxy    bool
 	// initProxy: the proxy budget item is missing or has another max_budget.
 	initProxy bool
-	minute    int64
-	res       resItem
+	// noMember is the membership item (pk, sk) checked to have no budget, when the call has
+	// a user and a team but no budgeted membership was cached: a member budget set since is
+	// then found by the transaction itself, not after the auth cache expires.
+	noMember item
+	minute   int64
+	res      resItem
 	// kinds says what each transaction item is, to explain cancellations.
 	kinds []itemKind
 }
 
 type itemKind struct {
-	what  int // kindRes, kindLog, kindAccount, kindProxy, kindWindow
+	what  int // kindRes, kindLog, kindAccount, kindProxy, kindWindow, kindNoMember
 	index int
 }
 
@@ -513,6 +517,7 @@ const (
 	kindAccount
 	kindProxy
 	kindWindow
+	kindNoMember
 )
 
 func newPlan(in *ReserveInput) (*plan, error) {
@@ -531,6 +536,8 @@ func newPlan(in *ReserveInput) (*plan, error) {
 	}
 	if in.Membership != nil {
 		p.accounts = append(p.accounts, memberAccount(in.Membership))
+	} else if team, user := memberIDs(in); team != "" && user != "" && in.Check != CheckNone {
+		p.noMember = keyOf(PrefixTeam+team, SortMember+user)
 	}
 	for i := range p.accounts {
 		p.shapes = append(p.shapes, p.accounts[i].shape(in.Model))
@@ -563,6 +570,20 @@ func newPlan(in *ReserveInput) (*plan, error) {
 	}
 	p.res.Held = len(p.accounts) > 0 || p.proxy || len(p.windows) > 0
 	return p, nil
+}
+
+// memberIDs are the team and user whose membership budget applies to the call.
+func memberIDs(in *ReserveInput) (team, user string) {
+	if in.Key != nil {
+		team, user = aws.ToString(in.Key.TeamID), aws.ToString(in.Key.UserID)
+	}
+	if in.Team != nil {
+		team = in.Team.TeamID
+	}
+	if in.User != nil {
+		user = in.User.UserID
+	}
+	return team, user
 }
 
 // planWindows lists the minute's rate windows that have a limit, as LiteLLM's
@@ -625,6 +646,13 @@ func (p *plan) reserveItems(table string, in *ReserveInput) ([]types.TransactWri
 	cost := usd(in.Cost)
 	for i := range p.accounts {
 		add(types.TransactWriteItem{Update: p.reserveAccount(table, i, in, cost)}, itemKind{kindAccount, i})
+	}
+	if p.noMember != nil {
+		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(table), Key: p.noMember,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR attribute_not_exists(max_budget)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}, itemKind{what: kindNoMember})
 	}
 	if p.proxy {
 		add(types.TransactWriteItem{Update: reserveProxy(table, *in.ProxyMaxBudget, cost, in.Check)}, itemKind{what: kindProxy})
@@ -815,6 +843,17 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 			default:
 				transient = true
 			}
+		case kindNoMember:
+			// The membership has a budget now: re-plan with it charged.
+			var m Membership
+			if err := attributevalue.UnmarshalMap(r.Item, &m); err != nil {
+				return nil, fmt.Errorf("decode %s record: %w", ScopeMember, err)
+			}
+			if m.MaxBudget == nil {
+				transient = true
+				continue
+			}
+			in.Membership, replan = &m, true
 		case kindWindow:
 			if ref := p.explainWindow(k.index, r.Item); ref != nil {
 				refusals = append(refusals, ref)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -239,6 +240,61 @@ func TestReserve_FollowsRecordsChangedSinceTheyWereCached(t *testing.T) {
 	var ref *store.Refusal
 	if !errors.As(err, &ref) || ref.Reason != store.ReasonRequests || ref.Limit != 1 {
 		t.Errorf("second call with the stale copy = %v, want the new rpm_limit of 1 to refuse it", err)
+	}
+}
+
+func TestReserve_ChecksAMemberBudgetSetSinceTheRecordsWereCached(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, stored := range []string{"membership without a budget", "no membership"} {
+		t.Run(stored, func(t *testing.T) {
+			t.Parallel()
+			s, _, _ := newStore(t)
+			a := newAccounts(t, s, nil)
+			if stored == "no membership" {
+				tx := s.Tx()
+				tx.DeleteMembership("t1", "u1")
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The caller cached no budgeted membership (auth leaves it out then).
+			in := a.input("r0", 0.4)
+			in.Membership = nil
+			if _, err := s.Reserve(ctx, in); err != nil {
+				t.Fatalf("Reserve before the member budget: %v", err)
+			}
+			tx := s.Tx()
+			m := &store.Membership{TeamID: "t1", UserID: "u1", Budget: store.Budget{MaxBudget: ptr(0.5)}}
+			var err error
+			if stored == "no membership" {
+				err = tx.PutMembership(m)
+			} else {
+				err = tx.UpdateMembership(a.member, m)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatalf("set the member budget: %v", err)
+			}
+			for i, want := range []bool{true, false} {
+				in := a.input("r"+strconv.Itoa(i+1), 0.4)
+				in.Membership = nil // still the stale cached view
+				_, err := s.Reserve(ctx, in)
+				var ref *store.Refusal
+				switch {
+				case want && err != nil:
+					t.Fatalf("call %d: %v, want admitted under the member budget", i+1, err)
+				case !want && (!errors.As(err, &ref) || ref.Reason != store.ReasonBudget || ref.Scope != store.ScopeMember || ref.Max != 0.5):
+					t.Fatalf("call %d: %v, want refused by the member budget of 0.5", i+1, err)
+				}
+			}
+			ms, err := s.Memberships(ctx, "t1")
+			if err != nil || len(ms) != 1 || ms[0].Spend != 0.4 {
+				t.Errorf("memberships %+v, %v: want the one admitted call's 0.4 reserved on the member", ms, err)
+			}
+		})
 	}
 }
 
