@@ -19,7 +19,7 @@ const StageName = "prod"
 // AdminResources are the top-level path segments the admin function serves (the same
 // prefixes as app.IsAdminPath; a test checks that they agree). Every other path goes to the
 // completions function.
-var AdminResources = []string{"key", "user", "team", "spend", "health", "ui"}
+var AdminResources = []string{"key", "user", "team", "spend", "budget", "health", "ui"}
 
 // newAPI builds the REST API: every path to the completions function (streaming integration
 // with a 15-minute timeout when p.Streaming), the admin prefixes to the admin function

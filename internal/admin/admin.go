@@ -85,6 +85,11 @@ var routes = []route{
 	{"GET /team/list", permission{all: adminViewers, grants: grantOwner}, (*handler).teamList},
 	{"GET /spend/logs", permission{all: adminViewers, grants: grantKeyUser}, (*handler).spendLogs},
 	{"GET /spend/tags", permission{roles: adminViewers, all: adminViewers}, (*handler).spendTags},
+	{"POST /budget/new", permission{roles: adminOnly}, (*handler).budgetNew},
+	{"POST /budget/update", permission{roles: adminOnly}, (*handler).budgetUpdate},
+	{"POST /budget/delete", permission{roles: adminOnly}, (*handler).budgetDelete},
+	{"POST /budget/info", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetInfo},
+	{"GET /budget/list", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetList},
 }
 
 // New returns the admin handler.

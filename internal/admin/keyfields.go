@@ -37,6 +37,8 @@ type keyFields struct {
 	Tags             Opt[[]string]               `json:"tags"`
 	AutoRotate       Opt[bool]                   `json:"auto_rotate"`
 	RotationInterval Opt[string]                 `json:"rotation_interval"`
+	// BudgetID names a budget tier: the key takes the tier's limits it does not set itself.
+	BudgetID Opt[string] `json:"budget_id"`
 }
 
 // budgetLimit is one budget_limits window: {"budget_duration": "1d", "max_budget": 10}.
@@ -161,7 +163,7 @@ func (f *keyFields) validateSizes() error {
 	for _, id := range []struct {
 		name string
 		v    Opt[string]
-	}{{"key_alias", f.KeyAlias}, {"user_id", f.UserID}, {"team_id", f.TeamID}} {
+	}{{"key_alias", f.KeyAlias}, {"user_id", f.UserID}, {"team_id", f.TeamID}, {"budget_id", f.BudgetID}} {
 		if err := checkID(id.name, id.v.V); err != nil {
 			return err
 		}
@@ -198,6 +200,9 @@ func (f *keyFields) apply(k *store.Key, now time.Time, loc *time.Location) {
 	}
 	if f.TeamID.Set {
 		k.TeamID = str(f.TeamID)
+	}
+	if f.BudgetID.Set {
+		k.BudgetID = str(f.BudgetID)
 	}
 	if f.Duration.Set {
 		k.Duration, k.Expires = nil, nil

@@ -35,7 +35,6 @@ func keyObject(k *store.Key) map[string]any {
 	m["expires"] = timeOrNil(k.Expires)
 	m["litellm_budget_table"] = nil
 	m["object_permission"] = nil
-	m["budget_id"] = nil
 	m["organization_id"] = nil
 	m["allowed_cache_controls"] = []string{}
 	m["config"] = map[string]any{}
@@ -100,6 +99,9 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 func (h *handler) createKey(r *http.Request, p *auth.Principal, req *generateRequest, body []byte) (string, *store.Key, error) {
 	ctx := r.Context()
 	h.applyDefaults(&req.keyFields)
+	if err := h.takeTier(ctx, &req.keyFields, req.BudgetID); err != nil {
+		return "", nil, err
+	}
 	if err := h.checkKeyRequest(r, p, &req.keyFields, nil, body); err != nil {
 		return "", nil, err
 	}
@@ -382,6 +384,9 @@ func (h *handler) keyUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if req.TempBudgetIncrease.Set && !p.IsProxyAdmin() {
 		return forbidden(fmt.Sprintf("Only a proxy admin can raise a budget: temp_budget_increase. Your role=%s", p.Role)).WithParam("temp_budget_increase")
 	}
+	if err := h.takeTier(r.Context(), &req.keyFields, req.BudgetID); err != nil {
+		return err
+	}
 	if err := h.checkKeyRequest(r, p, &req.keyFields, old, nil); err != nil {
 		return err
 	}
@@ -559,6 +564,9 @@ func (h *handler) keyRegenerate(w http.ResponseWriter, r *http.Request, p *auth.
 	missing := notFound(fmt.Sprintf("Key %s not found.", auth.KeyName(key)))
 	old, _, err := h.keyFor(r, p, key, missing)
 	if err != nil {
+		return err
+	}
+	if err := h.takeTier(r.Context(), &req.keyFields, req.BudgetID); err != nil {
 		return err
 	}
 	if err := h.checkKeyRequest(r, p, &req.keyFields, old, nil); err != nil {

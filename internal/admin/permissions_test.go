@@ -30,6 +30,7 @@ type fixture struct {
 	other  string // another user
 	team   string // a team the other user is a member of (and the caller, per relation)
 	key    string // the object key: the caller's personal key (owner), else the other user's
+	tier   string // a budget tier
 	n      int64
 }
 
@@ -40,7 +41,7 @@ var fixtureSeq atomic.Int64
 func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 	t.Helper()
 	n := fixtureSeq.Add(1)
-	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), n: n}
+	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), n: n}
 	now := e.clock()
 	user := func(id, role string, teams ...string) *store.User {
 		u := &store.User{UserID: id, UserRole: role, Models: []string{}, Teams: teams, Metadata: map[string]any{}}
@@ -92,6 +93,7 @@ func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 		func() error { return tx.PutTeam(team) },
 		func() error { return tx.PutKey(callerKey) },
 		func() error { return tx.PutKey(objectKey) },
+		func() error { return tx.PutTier(&store.Tier{BudgetID: f.tier, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}}) },
 	} {
 		if err := put(); err != nil {
 			t.Fatal(err)
@@ -205,6 +207,19 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"user", "GET", "/team/list?user_id=" + f.subject(rel), nil}
 	},
 	"GET /spend/tags": func(*fixture, string) probe { return probe{"", "GET", "/spend/tags", nil} },
+	"POST /budget/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/budget/new", map[string]any{"budget_id": fmt.Sprintf("new%d", f.n), "max_budget": 1}}
+	},
+	"POST /budget/update": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/budget/update", map[string]any{"budget_id": f.tier, "rpm_limit": 5}}
+	},
+	"POST /budget/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/budget/delete", map[string]any{"id": f.tier}}
+	},
+	"POST /budget/info": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/budget/info", map[string]any{"budgets": []string{f.tier}}}
+	},
+	"GET /budget/list": func(*fixture, string) probe { return probe{"", "GET", "/budget/list", nil} },
 	"GET /spend/logs": func(f *fixture, rel string) probe {
 		return probe{"user", "GET", "/spend/logs?user_id=" + f.subject(rel), nil}
 	},

@@ -143,7 +143,7 @@ func newGateway(cfg *config.Config, log *slog.Logger, authn llmcall.Authenticato
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
-var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/health", "/ui"}
+var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/budget/", "/health", "/ui"}
 
 // IsAdminPath reports whether path belongs to the admin handler.
 func IsAdminPath(path string) bool {

@@ -121,6 +121,7 @@ type Key struct {
 	BudgetLimits   []BudgetWindow         `dynamodbav:"budget_limits,omitempty" json:"budget_limits"`
 	ModelMaxBudget map[string]ModelBudget `dynamodbav:"model_max_budget,omitempty" json:"model_max_budget"`
 	ModelSpend     map[string]float64     `dynamodbav:"model_spend,omitempty" json:"model_spend"`
+	BudgetID       *string                `dynamodbav:"budget_id,omitempty" json:"budget_id"` // the budget tier whose limits it took
 	Budget
 	Limits
 	Audit

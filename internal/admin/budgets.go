@@ -1,0 +1,284 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// tierFields are the limits of a budget tier (LiteLLM's BudgetNewRequest).
+type tierFields struct {
+	MaxBudget      Opt[float64]                `json:"max_budget"`
+	SoftBudget     Opt[float64]                `json:"soft_budget"`
+	BudgetDuration Opt[string]                 `json:"budget_duration"`
+	TPMLimit       Opt[int64]                  `json:"tpm_limit"`
+	RPMLimit       Opt[int64]                  `json:"rpm_limit"`
+	MaxParallel    Opt[int64]                  `json:"max_parallel_requests"`
+	ModelMaxBudget Opt[map[string]modelBudget] `json:"model_max_budget"`
+}
+
+// limitFields returns the fields validate shares with keys.
+func (f *tierFields) limitFields() *keyFields {
+	return &keyFields{
+		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration,
+		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel, ModelMaxBudget: f.ModelMaxBudget,
+	}
+}
+
+// apply sets the fields present in f on t. budget_reset_at is when a period starting now
+// would end.
+func (f *tierFields) apply(t *store.Tier, now time.Time) {
+	if f.MaxBudget.Set {
+		t.MaxBudget = f.MaxBudget.Ptr()
+	}
+	if f.SoftBudget.Set {
+		t.SoftBudget = f.SoftBudget.Ptr()
+	}
+	if f.BudgetDuration.Set {
+		t.BudgetDuration, t.BudgetResetAt = "", nil
+		if f.BudgetDuration.Has() {
+			d, _ := duration.Parse(f.BudgetDuration.V) // validated
+			at := d.Add(now)
+			t.BudgetDuration, t.BudgetResetAt = f.BudgetDuration.V, &at
+		}
+	}
+	if f.TPMLimit.Set {
+		t.TPMLimit = f.TPMLimit.Ptr()
+	}
+	if f.RPMLimit.Set {
+		t.RPMLimit = f.RPMLimit.Ptr()
+	}
+	if f.MaxParallel.Set {
+		t.MaxParallel = f.MaxParallel.Ptr()
+	}
+	if f.ModelMaxBudget.Set {
+		t.ModelMaxBudget = f.limitFields().modelBudgets(nil, now, time.UTC)
+	}
+}
+
+// fillFromTier gives f the tier's limits that f leaves out: a key or customer that takes
+// budget_id takes the tier's limits, and limits the request sets itself win.
+func fillFromTier(f *keyFields, t *store.Tier) {
+	if !f.MaxBudget.Set && t.MaxBudget != nil {
+		f.MaxBudget = Of(*t.MaxBudget)
+	}
+	if !f.SoftBudget.Set && t.SoftBudget != nil {
+		f.SoftBudget = Of(*t.SoftBudget)
+	}
+	if !f.BudgetDuration.Set && t.BudgetDuration != "" {
+		f.BudgetDuration = Of(t.BudgetDuration)
+	}
+	for _, l := range []struct {
+		dst *Opt[int64]
+		v   *int64
+	}{{&f.TPMLimit, t.TPMLimit}, {&f.RPMLimit, t.RPMLimit}, {&f.MaxParallel, t.MaxParallel}} {
+		if !l.dst.Set && l.v != nil {
+			*l.dst = Of(*l.v)
+		}
+	}
+	if !f.ModelMaxBudget.Set && len(t.ModelMaxBudget) > 0 {
+		m := make(map[string]modelBudget, len(t.ModelMaxBudget))
+		for model, b := range t.ModelMaxBudget {
+			m[model] = modelBudget{BudgetLimit: Of(b.BudgetLimit), TimePeriod: b.TimePeriod}
+		}
+		f.ModelMaxBudget = Of(m)
+	}
+}
+
+// takeTier fills f from the tier its budget_id names (a 400 naming budget_id when there is
+// no such tier). Nothing happens without a budget_id.
+func (h *handler) takeTier(ctx context.Context, f *keyFields, id Opt[string]) error {
+	if !id.Has() || id.V == "" {
+		return nil
+	}
+	if err := checkID("budget_id", id.V); err != nil {
+		return err
+	}
+	t, err := h.Store.GetTier(ctx, id.V)
+	if errors.Is(err, store.ErrNotFound) {
+		return badRequest("Budget not found, passed budget_id=%s. Create it with /budget/new.", id.V).WithParam("budget_id")
+	} else if err != nil {
+		return err
+	}
+	fillFromTier(f, t)
+	return nil
+}
+
+// newTierRequest is /budget/new's and /budget/update's body.
+type newTierRequest struct {
+	tierFields
+	BudgetID Opt[string] `json:"budget_id"`
+}
+
+func (req *newTierRequest) validate() error {
+	if err := checkID("budget_id", req.BudgetID.V); err != nil {
+		return err
+	}
+	return req.limitFields().validate()
+}
+
+func tierNotFound(id string) error {
+	return notFound(fmt.Sprintf("Budget not found, passed budget_id=%s", id)).WithParam("budget_id")
+}
+
+// budgetNew is POST /budget/new.
+func (h *handler) budgetNew(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req newTierRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	now := h.Now().UTC()
+	t := &store.Tier{BudgetID: req.BudgetID.V}
+	if t.BudgetID == "" {
+		t.BudgetID = uuid.NewString()
+	}
+	t.CreatedAt, t.UpdatedAt, t.CreatedBy, t.UpdatedBy = now, now, p.UserID, p.UserID
+	req.apply(t, now)
+	tx := h.Store.Tx()
+	if err := tx.PutTier(t); err != nil {
+		return err
+	}
+	if err := tx.Commit(r.Context()); errors.Is(err, store.ErrTierExists) {
+		return invalid(fmt.Sprintf("Budget with id '%s' already exists.", t.BudgetID)).WithParam("budget_id")
+	} else if err != nil {
+		return err
+	}
+	return writeJSON(w, t)
+}
+
+// budgetUpdate is POST /budget/update. Keys and customers that took the tier keep the
+// limits they took.
+func (h *handler) budgetUpdate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var req newTierRequest
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if !req.BudgetID.Has() || req.BudgetID.V == "" {
+		return badRequest("budget_id is required").WithParam("budget_id")
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	now := h.Now().UTC()
+	var out *store.Tier
+	err := store.Retry(ctx, func() error {
+		old, err := h.Store.GetTier(ctx, req.BudgetID.V)
+		if err != nil {
+			return err
+		}
+		t, err := store.Clone(old)
+		if err != nil {
+			return err
+		}
+		req.apply(t, now)
+		t.UpdatedAt, t.UpdatedBy = now, p.UserID
+		tx := h.Store.Tx()
+		if err := tx.UpdateTier(old, t); err != nil {
+			return err
+		}
+		out = t
+		return tx.Commit(ctx)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return tierNotFound(req.BudgetID.V)
+	} else if err != nil {
+		return err
+	}
+	return writeJSON(w, out)
+}
+
+// budgetInfo is POST /budget/info: the tiers of {"budgets": [ids]} that exist.
+func (h *handler) budgetInfo(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	var req struct {
+		Budgets []string `json:"budgets"`
+	}
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if len(req.Budgets) == 0 {
+		return badRequest("Specify list of budget id's to query. Passed in=[]").WithParam("budgets")
+	}
+	if err := checkList("budgets", req.Budgets); err != nil {
+		return err
+	}
+	out := []store.Tier{}
+	for _, id := range req.Budgets {
+		if err := checkID("budgets", id); err != nil {
+			return err
+		}
+		t, err := h.Store.GetTier(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		out = append(out, *t)
+	}
+	return writeJSON(w, out)
+}
+
+// budgetList is GET /budget/list: every tier, newest first (at most maxListed).
+func (h *handler) budgetList(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	tiers, _, err := h.Store.ListTiers(r.Context(), store.Page{Number: 1, Size: maxListed, Desc: true})
+	if err != nil {
+		return err
+	}
+	if tiers == nil {
+		tiers = []store.Tier{}
+	}
+	return writeJSON(w, tiers)
+}
+
+// maxListed bounds the unpaged lists (/budget/list, /organization/list): LiteLLM returns
+// every row; one answer stays bounded.
+const maxListed = 1000
+
+// budgetDelete is POST /budget/delete {"id": budget_id}. Keys and customers that took the
+// tier keep its limits.
+func (h *handler) budgetDelete(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if err := decode(w, r, h.bodyLimit, &req); err != nil {
+		return err
+	}
+	if req.ID == "" {
+		return badRequest("id is required").WithParam("id")
+	}
+	if err := checkID("id", req.ID); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var deleted *store.Tier
+	err := store.Retry(ctx, func() error {
+		t, err := h.Store.GetTier(ctx, req.ID)
+		if err != nil {
+			return err
+		}
+		tx := h.Store.Tx()
+		if err := tx.DeleteTier(t); err != nil {
+			return err
+		}
+		deleted = t
+		return tx.Commit(ctx)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return tierNotFound(req.ID)
+	} else if err != nil {
+		return err
+	}
+	return writeJSON(w, deleted)
+}
+
