@@ -90,6 +90,7 @@ var routes = []route{
 	{"POST /budget/delete", permission{roles: adminOnly}, (*handler).budgetDelete},
 	{"POST /budget/info", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetInfo},
 	{"GET /budget/list", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetList},
+	{"GET /spend/daily", permission{roles: adminViewers, all: adminViewers}, (*handler).spendDaily},
 }
 
 // New returns the admin handler.

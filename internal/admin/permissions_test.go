@@ -220,6 +220,7 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"", "POST", "/budget/info", map[string]any{"budgets": []string{f.tier}}}
 	},
 	"GET /budget/list": func(*fixture, string) probe { return probe{"", "GET", "/budget/list", nil} },
+	"GET /spend/daily": func(*fixture, string) probe { return probe{"", "GET", "/spend/daily?group_by=model", nil} },
 	"GET /spend/logs": func(f *fixture, rel string) probe {
 		return probe{"user", "GET", "/spend/logs?user_id=" + f.subject(rel), nil}
 	},

@@ -135,3 +135,38 @@ func TestSpendLogs_RejectsBadDates(t *testing.T) {
 		t.Errorf("a year's summary has %d days, want 364", len(got))
 	}
 }
+
+func TestSpendDaily_GroupsTheDaysFromRollupsAndOpenHours(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	day := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	for _, l := range []store.SpendLog{
+		{RequestID: "a", APIKey: "k1", Model: "gpt-4o", ModelGroup: "gpt-4o", StartTime: day, Spend: 0.5, Status: store.StatusSuccess},
+		{RequestID: "b", APIKey: "k2", Model: "claude", ModelGroup: "claude", StartTime: day.Add(time.Hour), Spend: 0.25, Status: store.StatusFailure},
+		{RequestID: "c", APIKey: "k1", Model: "gpt-4o", ModelGroup: "gpt-4o", StartTime: day.AddDate(0, 0, 1), Spend: 1, Status: store.StatusSuccess},
+	} {
+		e.logSpend(l)
+	}
+	// Day 1 is rolled whole, day 2 is read from its logs.
+	if _, _, err := e.st.RollUp(context.Background(), day.AddDate(0, 0, 1).Truncate(24*time.Hour), day.Truncate(24*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	}
+	code, raw := e.raw("GET", "/spend/daily?group_by=model&start_date=2026-05-01&end_date=2026-05-02", master, nil)
+	var got struct {
+		RolledThrough time.Time         `json:"rolled_through"`
+		Results       []store.DayRollup `json:"results"`
+	}
+	if code != http.StatusOK || json.Unmarshal(raw, &got) != nil {
+		t.Fatalf("GET /spend/daily = %d %s", code, raw)
+	}
+	want := []store.DayRollup{
+		{Day: "2026-05-01", Rollup: store.Rollup{Total: store.SpendFigures{Spend: 0.75, Calls: 2, Failures: 1}, IDs: map[string]store.SpendFigures{
+			"gpt-4o": {Spend: 0.5, Calls: 1}, "claude": {Spend: 0.25, Calls: 1, Failures: 1}}}},
+		{Day: "2026-05-02", Rollup: store.Rollup{Total: store.SpendFigures{Spend: 1, Calls: 1}, IDs: map[string]store.SpendFigures{"gpt-4o": {Spend: 1, Calls: 1}}}},
+	}
+	if !reflect.DeepEqual(got.Results, want) || !got.RolledThrough.Equal(day.AddDate(0, 0, 1).Truncate(24*time.Hour)) {
+		t.Errorf("GET /spend/daily = %s\nwant results %+v, rolled through the end of 2026-05-01", raw, want)
+	}
+	code, body := e.call("GET", "/spend/daily?group_by=org", master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", `group_by must be one of global, model, team, api_key, user, tag; got "org"`)
+}

@@ -37,7 +37,8 @@ func KeyRotationEnv(lookup func(string) (string, bool)) (enabled bool, grace tim
 }
 
 // OptionsFromConfig fills the options the config and LiteLLM's environment decide: the time
-// zone of budget resets, the proxy-wide budget, and auto-rotation with its grace period. The
+// zone of budget resets, the proxy-wide budget, auto-rotation with its grace period, and the
+// reservation_ttl after which an hour's spend is rolled up. The
 // caller adds the store, the Rekeyer, the Reconciler and the logger.
 //
 // The rotation variables are looked up in the environment first, then in config.yaml's
@@ -67,5 +68,6 @@ func OptionsFromConfig(cfg *config.Config, lookup func(string) (string, bool)) (
 		ProxyBudgetDuration: cfg.LiteLLMSettings.BudgetDuration,
 		RotationEnabled:     enabled,
 		Grace:               grace,
+		ReservationTTL:      cfg.Settings.ReservationTTL.Std(),
 	}, nil
 }

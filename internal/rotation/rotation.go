@@ -1,7 +1,8 @@
 // Package rotation is llmgate's scheduled maintenance, run by the rotator Lambda on an
 // EventBridge schedule and by a ticker in the local server: it resets budgets whose period has
 // ended, auto-rotates keys (delivering new values to Secrets Manager), deletes rotated-out key
-// hashes past their grace period, and settles reservations that were never settled.
+// hashes past their grace period, settles reservations that were never settled, and rolls
+// up the spend logs of closed hours into hourly and daily aggregates (store.RollUp).
 //
 // Every run finds its work through the sparse due_* indexes (never a scan), does at most
 // Limit items per kind, and leaves the rest to the next run. Runs are idempotent and may
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/store"
@@ -53,6 +55,12 @@ type Options struct {
 	Grace time.Duration
 	// Limit bounds the items of each kind one run handles (DefaultLimit when 0).
 	Limit int
+	// ReservationTTL is litellm_settings.reservation_ttl: an hour is rolled up once it ended
+	// this long ago, when no settlement can log a call in it any more
+	// (config.DefaultReservationTTL when 0).
+	ReservationTTL time.Duration
+	// RollupBackfill is how far back the first rollup starts (DefaultRollupBackfill when 0).
+	RollupBackfill time.Duration
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -74,6 +82,12 @@ func New(o Options) *Rotator {
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
+	if o.ReservationTTL <= 0 {
+		o.ReservationTTL = config.DefaultReservationTTL.Std()
+	}
+	if o.RollupBackfill <= 0 {
+		o.RollupBackfill = DefaultRollupBackfill
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -90,6 +104,8 @@ type Report struct {
 	Deliveries int  // interrupted Secrets Manager deliveries finished
 	Deletions  int  // rotated-out key hashes deleted
 	Reconciled int  // stale reservations and leases settled
+	Rolled     int  // hours of spend logs rolled up
+	RollupsDue bool // closed hours are left to roll up (the first runs catch up a backfill)
 	Failures   int  // items that failed and are left for the next run
 	More       bool // a limit was reached: more items are due
 }
@@ -99,6 +115,9 @@ type pass struct {
 	now time.Time
 	log *slog.Logger
 	rep Report
+	// backlog says stale reservations are left for the next run: their logs may still land
+	// in hours that look closed.
+	backlog bool
 }
 
 // Run does one round of maintenance and logs one summary line ("rotator run"). attrs
@@ -114,6 +133,7 @@ func (r *Rotator) Run(ctx context.Context, attrs ...any) (Report, error) {
 		r.rotations(ctx, p),
 		r.cleanup(ctx, p),
 		r.reconcile(ctx, p),
+		r.rollups(ctx, p),
 	)
 	rep := p.rep
 	level := slog.LevelInfo
@@ -122,7 +142,7 @@ func (r *Rotator) Run(ctx context.Context, attrs ...any) (Report, error) {
 	}
 	sum := []any{
 		"resets", rep.Resets, "rotations", rep.Rotations, "deliveries", rep.Deliveries,
-		"deletions", rep.Deletions, "reconciled", rep.Reconciled, "failures", rep.Failures,
+		"deletions", rep.Deletions, "reconciled", rep.Reconciled, "rolled_hours", rep.Rolled, "rollups_due", rep.RollupsDue, "failures", rep.Failures,
 		"more", rep.More, "now", p.now, "duration_ms", time.Since(start).Milliseconds(),
 	}
 	if err != nil {
@@ -422,10 +442,37 @@ func (r *Rotator) reconcile(ctx context.Context, p *pass) error {
 	n, err := r.o.Reconciler.SettleStale(ctx, p.now, r.o.Limit)
 	p.rep.Reconciled += n
 	if err != nil {
+		p.backlog = true
 		return fmt.Errorf("stale reservations: %w", err)
 	}
 	if n >= r.o.Limit {
-		p.rep.More = true
+		p.rep.More, p.backlog = true, true
+	}
+	return nil
+}
+
+// DefaultRollupBackfill is how far back the first rollup starts.
+const DefaultRollupBackfill = 31 * 24 * time.Hour
+
+// maxRollupHours bounds the hours one run rolls up (the first runs catch up a backfill in
+// steps).
+const maxRollupHours = 48
+
+// rollupMargin is added to reservation_ttl before an hour counts as closed: a settlement
+// that started just before its reservation expired still commits within it.
+const rollupMargin = time.Minute
+
+// rollups rolls up the spend logs of the hours that closed, after the stale reservations
+// of this run are settled (their logs carry their calls' start times). With stale
+// reservations left over it waits for the run that settles them.
+func (r *Rotator) rollups(ctx context.Context, p *pass) error {
+	if p.backlog {
+		return nil
+	}
+	n, more, err := r.o.Store.RollUp(ctx, p.now.Add(-r.o.ReservationTTL-rollupMargin), p.now.Add(-r.o.RollupBackfill), maxRollupHours)
+	p.rep.Rolled, p.rep.RollupsDue = p.rep.Rolled+n, more
+	if err != nil {
+		return fmt.Errorf("spend rollups: %w", err)
 	}
 	return nil
 }

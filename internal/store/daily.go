@@ -41,9 +41,10 @@ const MaxDailySpendDays = 92
 // MaxDailySpendDays) starting at cursor ("" for the first page). Days without a call are left
 // out. It returns the cursor of the next page, "" after the last.
 //
-// The figures are added up from the spend logs when asked (no write on the request path
-// pays for them): a key, user or team reads its own index partition for the page's days, a
-// model or tag the days' logs of every key.
+// Rolled hours are read from the rollups (no write on the request path pays for them); the
+// hours not rolled yet, and the days on which the scope's id was folded into a rollup's
+// Other, from the logs: a key, user or team its own index partition, a model or tag the
+// days' logs of every key.
 func (s *Store) DailySpend(ctx context.Context, scope SpendScope, from, to time.Time, cursor string, days int) ([]DaySpend, string, error) {
 	if scope.ID == "" {
 		return nil, "", errors.New("daily spend: the scope's id is required")
@@ -86,33 +87,55 @@ func (s *Store) DailySpend(ctx context.Context, scope SpendScope, from, to time.
 	} else {
 		end = last
 	}
-	f.Start, f.End = first, end.Add(24*time.Hour-time.Microsecond)
-	byDay := map[string]*DaySpend{}
-	err := s.EachSpendLog(ctx, f, func(l SpendLog) {
+	st, err := s.RollupState(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	rolled, err := s.rolledDays(ctx, scope.Kind, first, end, st)
+	if err != nil {
+		return nil, "", err
+	}
+	byDay := map[string]*SpendFigures{}
+	var folded []string // days whose rolled part left the id in Other
+	for day, r := range rolled {
+		if g, ok := r.IDs[scope.ID]; ok {
+			byDay[day] = &g
+		} else if r.Other.Calls > 0 {
+			folded = append(folded, day)
+		}
+	}
+	add := func(l SpendLog) {
 		if !keep(l) {
 			return
 		}
 		day := l.StartTime.UTC().Format(time.DateOnly)
 		d := byDay[day]
 		if d == nil {
-			d = &DaySpend{Day: day}
+			d = &SpendFigures{}
 			byDay[day] = d
 		}
-		d.Spend += l.Spend
-		d.Calls++
-		if l.Status == StatusFailure {
-			d.Failures++
-		}
-		d.PromptTokens += int64(l.PromptTokens)
-		d.CompletionTokens += int64(l.CompletionTokens)
+		d.add(logFigures(&l))
+	}
+	err = st.eachOpenRange(first, end, func(lo, hi time.Time) error {
+		f.Start, f.End = lo, hi
+		return s.EachSpendLog(ctx, f, add)
 	})
+	for _, day := range folded {
+		if err != nil {
+			break
+		}
+		// The rolled hours of the day are read again from the logs: drop what they added.
+		d, _ := time.Parse(time.DateOnly, day)
+		delete(byDay, day)
+		f.Start, f.End = d, d.Add(24*time.Hour-time.Microsecond)
+		err = s.EachSpendLog(ctx, f, add)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("daily spend of %s %s: %w", scope.Kind, scope.ID, err)
 	}
 	out := make([]DaySpend, 0, len(byDay))
-	for _, d := range byDay {
-		d.Spend = usdFloat(d.Spend)
-		out = append(out, *d)
+	for day, d := range byDay {
+		out = append(out, DaySpend{Day: day, Spend: usdFloat(d.Spend), Calls: d.Calls, Failures: d.Failures, PromptTokens: d.PromptTokens, CompletionTokens: d.CompletionTokens})
 	}
 	slices.SortFunc(out, func(a, b DaySpend) int { return strings.Compare(a.Day, b.Day) })
 	return out, next, nil
