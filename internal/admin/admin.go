@@ -31,6 +31,9 @@ type Options struct {
 	Keys   *keyvault.Rekeyer
 	Logger *slog.Logger
 	Now    func() time.Time // for tests; time.Now by default
+	// ModelsChanged is called after /model/new, /model/update or /model/delete changed the
+	// stored models, so this process's router reads them at once (nil: nothing to tell).
+	ModelsChanged func()
 }
 
 // handler serves the management routes.
@@ -91,6 +94,12 @@ var routes = []route{
 	{"POST /budget/info", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetInfo},
 	{"GET /budget/list", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetList},
 	{"GET /spend/daily", permission{roles: adminViewers, all: adminViewers}, (*handler).spendDaily},
+	// Models stored in DynamoDB (store_model_in_db): a deployment names an upstream and the
+	// secrets sent to it, so proxy admins only.
+	{"POST /model/new", permission{roles: adminOnly}, (*handler).modelNew},
+	{"POST /model/update", permission{roles: adminOnly}, (*handler).modelUpdate},
+	{"PATCH /model/{id}/update", permission{roles: adminOnly}, (*handler).modelUpdate},
+	{"POST /model/delete", permission{roles: adminOnly}, (*handler).modelDelete},
 }
 
 // New returns the admin handler.

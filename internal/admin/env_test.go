@@ -50,6 +50,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	cfg.GeneralSettings.MasterKey = master
 	cfg.GeneralSettings.StoreVirtualKeys = true
+	cfg.GeneralSettings.StoreModelInDB = true
 	cfg.ModelList = []config.Deployment{{ModelName: "gpt-4o", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o"}}}
 	e := &env{t: t, st: store.NewWithClient(dynamotest.NewTable(t)), now: time.Now().UTC()}
 	o := admin.Options{Config: cfg, Store: e.st, Now: e.clock}

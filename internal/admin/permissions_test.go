@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -32,6 +33,21 @@ type fixture struct {
 	key    string // the object key: the caller's personal key (owner), else the other user's
 	tier   string // a budget tier
 	n      int64
+
+	t  *testing.T
+	st *store.Store
+}
+
+// model stores a model for the model routes to act on and returns its id.
+func (f *fixture) model() string {
+	id := fmt.Sprintf("m%d", f.n)
+	now := time.Now().UTC()
+	m := &store.StoredModel{ID: id, ModelName: id, CreatedAt: now, UpdatedAt: now,
+		Deployment: fmt.Sprintf(`{"model_name":%q,"litellm_params":{"model":"openai/gpt-4o"},"model_info":{"id":%q}}`, id, id)}
+	if err := store.Retry(f.t.Context(), func() error { return f.st.CreateModel(f.t.Context(), m) }); err != nil {
+		f.t.Fatal(err)
+	}
+	return id
 }
 
 var fixtureSeq atomic.Int64
@@ -41,7 +57,7 @@ var fixtureSeq atomic.Int64
 func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 	t.Helper()
 	n := fixtureSeq.Add(1)
-	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), n: n}
+	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), n: n, t: t, st: e.st}
 	now := e.clock()
 	user := func(id, role string, teams ...string) *store.User {
 		u := &store.User{UserID: id, UserRole: role, Models: []string{}, Teams: teams, Metadata: map[string]any{}}
@@ -221,6 +237,19 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	},
 	"GET /budget/list": func(*fixture, string) probe { return probe{"", "GET", "/budget/list", nil} },
 	"GET /spend/daily": func(*fixture, string) probe { return probe{"", "GET", "/spend/daily?group_by=model", nil} },
+	"POST /model/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/model/new", map[string]any{"model_name": "new", "litellm_params": map[string]any{"model": "openai/gpt-4o"},
+			"model_info": map[string]any{"id": fmt.Sprintf("new%d", f.n)}}}
+	},
+	"POST /model/update": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/model/update", map[string]any{"model_name": "renamed", "model_info": map[string]any{"id": f.model()}}}
+	},
+	"PATCH /model/{id}/update": func(f *fixture, _ string) probe {
+		return probe{"", "PATCH", "/model/" + f.model() + "/update", map[string]any{"litellm_params": map[string]any{"rpm": 5}}}
+	},
+	"POST /model/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/model/delete", map[string]any{"id": f.model()}}
+	},
 	"GET /spend/logs": func(f *fixture, rel string) probe {
 		return probe{"user", "GET", "/spend/logs?user_id=" + f.subject(rel), nil}
 	},

@@ -18,6 +18,7 @@ import (
 	"github.com/llmgate/llmgate/internal/limits"
 	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/metrics"
+	"github.com/llmgate/llmgate/internal/modeldb"
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider/registry"
@@ -76,19 +77,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	gw, err := newGateway(cfg, log, authn, newLimiter(cfg, st, log), o.recorder)
+	gw, rtr, err := newGateway(cfg, log, authn, newLimiter(cfg, st, log), o.recorder)
 	if err != nil {
 		return nil, err
+	}
+	var llm http.Handler = gw
+	var modelsChanged func()
+	if cfg.GeneralSettings.StoreModelInDB {
+		sync := modeldb.NewSync(modeldb.Options{Config: cfg, Source: st, Router: rtr, Logger: log})
+		llm, modelsChanged = sync.Handler(gw), sync.Invalidate
 	}
 	keys, rot, err := newRotator(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
 	}
+	adm := admin.New(admin.Options{Config: cfg, Store: st, Auth: authn, KeyDecider: decider, Keys: keys, Logger: log, ModelsChanged: modelsChanged})
 	return &App{
 		Config:  cfg,
 		Store:   st,
-		Gateway: gw,
-		Admin:   admin.New(admin.Options{Config: cfg, Store: st, Auth: authn, KeyDecider: decider, Keys: keys, Logger: log}),
+		Gateway: withModelRoutes(llm, adm),
+		Admin:   adm,
 		Keys:    keys,
 		Rotator: rot,
 		Logger:  log,
@@ -130,16 +138,45 @@ func newLimiter(cfg *config.Config, st *store.Store, log *slog.Logger) llmcall.L
 }
 
 // newGateway builds the LLM routes: prices, the router over the providers, the handler.
-func newGateway(cfg *config.Config, log *slog.Logger, authn llmcall.Authenticator, lim llmcall.Limiter, rec metrics.Recorder) (*gateway.Gateway, error) {
+func newGateway(cfg *config.Config, log *slog.Logger, authn llmcall.Authenticator, lim llmcall.Limiter, rec metrics.Recorder) (*gateway.Gateway, *router.Router, error) {
 	pricer, err := pricing.New(cfg.Settings, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rtr, err := router.New(router.Options{Config: cfg, Providers: registry.New(registry.LimitAnswers(registry.NewHTTPClient(), cfg.Settings.MaxResponseBodyBytes)), Pricer: pricer, Logger: log, Metrics: rec})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn, Limiter: lim, Metrics: rec})
+	gw, err := gateway.New(gateway.Options{Config: cfg, Logger: log, Router: rtr, Authenticator: authn, Limiter: lim, Metrics: rec})
+	return gw, rtr, err
+}
+
+// IsModelRoute reports whether path is one of the admin handler's model routes
+// (store_model_in_db: /model/new, /model/update, /model/delete, /model/{id}/update). They
+// share /model/ with the gateway's /model/info, and API Gateway sends /model/* to the
+// completions function, so the LLM routes' handler serves them too.
+func IsModelRoute(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/model/")
+	if !ok {
+		return false
+	}
+	switch rest {
+	case "new", "update", "delete":
+		return true
+	}
+	id, ok := strings.CutSuffix(rest, "/update")
+	return ok && id != "" && !strings.Contains(id, "/")
+}
+
+// withModelRoutes sends the model routes to adm and the rest to llm.
+func withModelRoutes(llm, adm http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsModelRoute(r.URL.Path) {
+			adm.ServeHTTP(w, r)
+			return
+		}
+		llm.ServeHTTP(w, r)
+	})
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.

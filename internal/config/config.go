@@ -111,6 +111,10 @@ type GeneralSettings struct {
 	// StorePromptsInSpendLogs has no effect in llmgate; its `unused` tag makes Parse warn.
 	StorePromptsInSpendLogs         bool   `yaml:"store_prompts_in_spend_logs" unused:"spend logs never hold prompt or response text"`
 	MaximumSpendLogsRetentionPeriod string `yaml:"maximum_spend_logs_retention_period"`
+	// StoreModelInDB turns on /model/new, /model/update and /model/delete: deployments stored
+	// in DynamoDB beside model_list, picked up by every instance within
+	// llmgate_settings.model_refresh_interval.
+	StoreModelInDB bool `yaml:"store_model_in_db"`
 }
 
 // RouterSettings is router_settings.
@@ -168,6 +172,10 @@ type Settings struct {
 	// AllowClientMockTesting lets every key use mock_response and the mock_testing_* flags
 	// on real deployments too; by default only a proxy admin may (any key on mock deployments).
 	AllowClientMockTesting bool `yaml:"allow_client_mock_testing"`
+	// ModelRefreshInterval is how often, at most, an instance reads the version of the
+	// models stored in DynamoDB (store_model_in_db): an added, changed or deleted model is
+	// served by every instance at most this long after the write.
+	ModelRefreshInterval Duration `yaml:"model_refresh_interval"`
 }
 
 // Duration is a time.Duration that reads "30s", "5m", "48h", "1d" or a number of seconds in YAML.

@@ -27,6 +27,7 @@ const (
 	DefaultAuthCacheTTL         = Duration(5 * time.Second)
 	DefaultReservationTTL       = Duration(20 * time.Minute)
 	DefaultRotatorSchedule      = Duration(time.Minute)
+	DefaultModelRefreshInterval = Duration(10 * time.Second)
 	DefaultSecretsPrefix        = "llmgate/keys/"
 	DefaultReadHeaderTimeout    = Duration(10 * time.Second)
 	DefaultBodyReadTimeout      = Duration(time.Minute)
@@ -386,6 +387,9 @@ func applyDefaults(cfg *Config) {
 	if s.SecretsPrefix == "" {
 		s.SecretsPrefix = DefaultSecretsPrefix
 	}
+	if s.ModelRefreshInterval == 0 {
+		s.ModelRefreshInterval = DefaultModelRefreshInterval
+	}
 	for _, d := range []struct {
 		v   *Duration
 		def Duration
@@ -403,26 +407,7 @@ func (c *Config) Validate() error {
 	ids := map[string]int{}
 	for i, d := range c.ModelList {
 		p := fmt.Sprintf("model_list[%d]", i)
-		if strings.TrimSpace(d.ModelName) == "" {
-			bad(p+".model_name", "required")
-		}
-		if strings.TrimSpace(d.LiteLLMParams.Model) == "" {
-			bad(p+".litellm_params.model", "required")
-		}
-		lp := d.LiteLLMParams
-		for name, v := range map[string]float64{"rpm": float64(lp.RPM), "tpm": float64(lp.TPM), "weight": lp.Weight, "timeout": lp.Timeout, "stream_timeout": lp.StreamTimeout} {
-			if v < 0 {
-				bad(p+".litellm_params."+name, "must not be negative")
-			}
-		}
-		if lp.MaxRetries != nil && *lp.MaxRetries < 0 {
-			bad(p+".litellm_params.max_retries", "must not be negative")
-		}
-		for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken} {
-			if v != nil && *v < 0 {
-				bad(p+"."+name, "must not be negative")
-			}
-		}
+		validateDeployment(d, p, bad)
 		if id := d.ModelInfo.ID; id != "" {
 			if j, dup := ids[id]; dup {
 				bad(p+".model_info.id", fmt.Sprintf("duplicate id %q (also model_list[%d])", id, j))
@@ -487,6 +472,62 @@ func (c *Config) Validate() error {
 		bad("llmgate_settings.max_request_body_bytes", "must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// validateDeployment checks one model_list entry; p is its path.
+func validateDeployment(d Deployment, p string, bad func(path, reason string)) {
+	if strings.TrimSpace(d.ModelName) == "" {
+		bad(p+".model_name", "required")
+	}
+	if strings.TrimSpace(d.LiteLLMParams.Model) == "" {
+		bad(p+".litellm_params.model", "required")
+	}
+	lp := d.LiteLLMParams
+	for name, v := range map[string]float64{"rpm": float64(lp.RPM), "tpm": float64(lp.TPM), "weight": lp.Weight, "timeout": lp.Timeout, "stream_timeout": lp.StreamTimeout} {
+		if v < 0 {
+			bad(p+".litellm_params."+name, "must not be negative")
+		}
+	}
+	if lp.MaxRetries != nil && *lp.MaxRetries < 0 {
+		bad(p+".litellm_params.max_retries", "must not be negative")
+	}
+	for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken} {
+		if v != nil && *v < 0 {
+			bad(p+"."+name, "must not be negative")
+		}
+	}
+}
+
+// ParseDeployment reads one model_list entry written as JSON or YAML (a model stored with
+// /model/new), resolving its os.environ/NAME references with lookupEnv, and validates it.
+// Warnings are as Parse's.
+func ParseDeployment(data []byte, lookupEnv func(string) (string, bool)) (Deployment, []string, error) {
+	var d Deployment
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return d, nil, fmt.Errorf("parse deployment: %s", cleanYAMLError(err))
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = *n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return d, nil, errors.New("parse deployment: must be an object")
+	}
+	warnings := resolveEnv(&n, "", lookupEnv)
+	var c checker
+	c.check(&n, reflect.TypeOf(d), "")
+	warnings = append(warnings, c.warnings...)
+	if len(c.errs) > 0 {
+		return d, warnings, errors.Join(c.errs...)
+	}
+	if err := n.Decode(&d); err != nil {
+		return d, warnings, fmt.Errorf("parse deployment: %s", cleanYAMLError(err))
+	}
+	var errs []error
+	validateDeployment(d, "", func(path, reason string) {
+		errs = append(errs, fmt.Errorf("%s: %s", strings.TrimPrefix(path, "."), reason))
+	})
+	return d, warnings, errors.Join(errs...)
 }
 
 // checkEnforcement accepts the budget_enforcement modes (the YAML key and its env override).

@@ -147,7 +147,7 @@ func (g *Gateway) modelInfo(w http.ResponseWriter, r *http.Request) {
 				MaxRetries: lp.MaxRetries, InputCost: lp.InputCostPerToken, OutputCost: lp.OutputCostPerToken,
 			},
 			ModelInfo: modelInfo{
-				ID: d.ID, Mode: mi.Mode, BaseModel: mi.BaseModel, LiteLLMProvider: prefix,
+				ID: d.ID, DBModel: d.Stored(), Mode: mi.Mode, BaseModel: mi.BaseModel, LiteLLMProvider: prefix,
 				InputCostPerToken: price.Input, OutputCostPerToken: price.Output,
 				CacheReadInputTokenCost: price.CacheRead, CacheCreationInputTokenCost: price.CacheCreation,
 				MaxInputTokens: price.MaxInputTokens, MaxOutputTokens: price.MaxOutputTokens,

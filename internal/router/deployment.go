@@ -25,6 +25,7 @@ type Deployment struct {
 	price                  pricing.Price
 	provider               provider.Provider
 	providerErr            error
+	stored                 bool // stored in DynamoDB (/model/new), not in config.yaml
 
 	inflight atomic.Int64
 
@@ -46,6 +47,9 @@ func newDeployment(dc config.Deployment, routerTimeout time.Duration) *Deploymen
 	}
 	return d
 }
+
+// Stored reports whether the deployment was added with /model/new, not by config.yaml.
+func (d *Deployment) Stored() bool { return d.stored }
 
 // Price is what the deployment charges (zero for a wildcard deployment, priced per call).
 func (d *Deployment) Price() pricing.Price { return d.price }

@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/config"
@@ -102,14 +106,15 @@ type Options struct {
 
 // Router routes calls. It is safe for concurrent use.
 type Router struct {
-	groups       map[string]*Group
-	wildcards    []*Group // groups whose name has a "*", longest name first
-	order        []string // group names in config order
+	// models is the model list in use: the config's, plus the models stored in DynamoDB
+	// when store_model_in_db is on (SetModels replaces it while calls run).
+	models       atomic.Pointer[modelTable]
+	modelsMu     sync.Mutex // serialises SetStoredModels
+	config       []config.Deployment
 	aliases      map[string]string
 	hidden       map[string]bool
 	fallbacks    map[string][]string
 	ctxFallbacks map[string][]string
-	deployments  []*Deployment
 
 	strategy     string
 	retries      int // router_settings.num_retries
@@ -124,6 +129,14 @@ type Router struct {
 	clock     Clock
 	rand      func() float64
 	metrics   metrics.Recorder
+}
+
+// modelTable is a model list as the router uses it.
+type modelTable struct {
+	groups      map[string]*Group
+	wildcards   []*Group // groups whose name has a "*", longest name first
+	order       []string // group names in list order
+	deployments []*Deployment
 }
 
 // Group is a model group: the deployments that share a model_name.
@@ -153,7 +166,6 @@ func New(o Options) (*Router, error) {
 	}
 	cfg := o.Config
 	r := &Router{
-		groups:       map[string]*Group{},
 		aliases:      map[string]string{},
 		hidden:       map[string]bool{},
 		fallbacks:    fallbackMap(cfg.RouterSettings.Fallbacks, cfg.LiteLLMSettings.Fallbacks),
@@ -211,39 +223,8 @@ func New(o Options) (*Router, error) {
 		r.mock = p
 	}
 
-	ids := map[string]bool{}
-	for i, dc := range cfg.ModelList {
-		d := newDeployment(dc, r.timeout)
-		if d.ID == "" {
-			d.ID = generatedID(dc, ids)
-		}
-		ids[d.ID] = true
-		if !strings.Contains(d.Model, "*") {
-			d.price = r.pricer.Price(dc, d.Model)
-		}
-		if prefix, _ := provider.Split(d.Model); !strings.Contains(prefix, "*") {
-			d.provider, d.providerErr = r.providers.Lookup(prefix)
-			if d.providerErr != nil {
-				r.log.Warn("deployment's provider is not available: its calls will fail", "model_list_index", i,
-					"model_group", dc.ModelName, "provider", prefix, "error", d.providerErr.Error())
-			}
-		}
-		g := r.groups[dc.ModelName]
-		if g == nil {
-			g = &Group{Name: dc.ModelName}
-			r.groups[dc.ModelName] = g
-			r.order = append(r.order, dc.ModelName)
-			if strings.Contains(dc.ModelName, "*") {
-				r.wildcards = append(r.wildcards, g)
-			}
-		}
-		g.Deployments = append(g.Deployments, d)
-		r.deployments = append(r.deployments, d)
-	}
-	for _, g := range r.groups {
-		g.by = weighting(g.Deployments)
-	}
-	sort.SliceStable(r.wildcards, func(i, j int) bool { return len(r.wildcards[i].Name) > len(r.wildcards[j].Name) })
+	r.config = cfg.ModelList
+	r.models.Store(r.buildTable(r.config, len(r.config), nil))
 	for alias, target := range cfg.LiteLLMSettings.ModelGroupAlias {
 		r.aliases[alias] = target
 	}
@@ -262,19 +243,85 @@ func New(o Options) (*Router, error) {
 	return r, nil
 }
 
+// SetStoredModels replaces the models stored in DynamoDB (store_model_in_db), served after
+// the config's. A deployment whose entry is unchanged keeps its state (cooldown, latency,
+// calls in flight); calls already routed finish on the deployments they were given.
+func (r *Router) SetStoredModels(stored []config.Deployment) {
+	r.modelsMu.Lock()
+	defer r.modelsMu.Unlock()
+	r.models.Store(r.buildTable(slices.Concat(r.config, stored), len(r.config), r.models.Load()))
+}
+
+// buildTable builds the model table of list, whose entries from stored on are stored
+// models, reusing prev's deployments whose entry is unchanged.
+func (r *Router) buildTable(list []config.Deployment, stored int, prev *modelTable) *modelTable {
+	kept := map[string]*Deployment{}
+	if prev != nil {
+		for _, d := range prev.deployments {
+			kept[d.ID] = d
+		}
+	}
+	t := &modelTable{groups: map[string]*Group{}}
+	ids := map[string]bool{}
+	for i, dc := range list {
+		d := r.newDeployment(i, dc, ids)
+		d.stored = i >= stored
+		if old, ok := kept[d.ID]; ok && old.stored == d.stored && reflect.DeepEqual(old.Config, d.Config) {
+			d = old
+		}
+		ids[d.ID] = true
+		g := t.groups[dc.ModelName]
+		if g == nil {
+			g = &Group{Name: dc.ModelName}
+			t.groups[dc.ModelName] = g
+			t.order = append(t.order, dc.ModelName)
+			if strings.Contains(dc.ModelName, "*") {
+				t.wildcards = append(t.wildcards, g)
+			}
+		}
+		g.Deployments = append(g.Deployments, d)
+		t.deployments = append(t.deployments, d)
+	}
+	for _, g := range t.groups {
+		g.by = weighting(g.Deployments)
+	}
+	sort.SliceStable(t.wildcards, func(i, j int) bool { return len(t.wildcards[i].Name) > len(t.wildcards[j].Name) })
+	return t
+}
+
+// newDeployment builds the i-th deployment of a list, priced and with its provider.
+func (r *Router) newDeployment(i int, dc config.Deployment, ids map[string]bool) *Deployment {
+	d := newDeployment(dc, r.timeout)
+	if d.ID == "" {
+		d.ID = generatedID(dc, ids)
+	}
+	if !strings.Contains(d.Model, "*") {
+		d.price = r.pricer.Price(dc, d.Model)
+	}
+	if prefix, _ := provider.Split(d.Model); !strings.Contains(prefix, "*") {
+		d.provider, d.providerErr = r.providers.Lookup(prefix)
+		if d.providerErr != nil {
+			r.log.Warn("deployment's provider is not available: its calls will fail", "model_list_index", i,
+				"model_group", dc.ModelName, "provider", prefix, "error", d.providerErr.Error())
+		}
+	}
+	return d
+}
+
 // Resolve maps a requested model to its route: a model_group_alias (unless a group has
 // that name) is replaced by its target, then an exact group name, then the most specific
 // wildcard group whose pattern matches.
 func (r *Router) Resolve(model string) (Route, bool) {
+	t := r.models.Load()
 	if target, ok := r.aliases[model]; ok {
-		if _, isGroup := r.groups[model]; !isGroup {
+		if _, isGroup := t.groups[model]; !isGroup {
 			model = target // one step: an alias names a group, not another alias
 		}
 	}
-	if g, ok := r.groups[model]; ok {
+	if g, ok := t.groups[model]; ok {
 		return Route{Model: model, Group: g}, true
 	}
-	for _, g := range r.wildcards {
+	for _, g := range t.wildcards {
 		if m, ok := matchWildcard(g.Name, model); ok {
 			return Route{Model: model, Group: g, wildcard: m, isWild: true}, true
 		}
@@ -285,10 +332,11 @@ func (r *Router) Resolve(model string) (Route, bool) {
 // Models lists the names callers may request, in config order: the model groups, then
 // the aliases that are not hidden.
 func (r *Router) Models() []string {
-	out := append([]string(nil), r.order...)
+	t := r.models.Load()
+	out := append([]string(nil), t.order...)
 	aliases := make([]string, 0, len(r.aliases))
 	for a := range r.aliases {
-		if _, isGroup := r.groups[a]; !isGroup && !r.hidden[a] {
+		if _, isGroup := t.groups[a]; !isGroup && !r.hidden[a] {
 			aliases = append(aliases, a)
 		}
 	}
@@ -299,8 +347,8 @@ func (r *Router) Models() []string {
 // Timeout bounds a whole call, retries and fallbacks included (router_settings.timeout).
 func (r *Router) Timeout() time.Duration { return r.timeout }
 
-// Deployments lists every deployment in config order.
-func (r *Router) Deployments() []*Deployment { return r.deployments }
+// Deployments lists every deployment in list order (the config's, then the stored models).
+func (r *Router) Deployments() []*Deployment { return r.models.Load().deployments }
 
 // Targets lists every deployment a call on rt can reach, with its price: the route's group
 // and each group it may fall back to (the request's own fallbacks, fallbacks,
