@@ -156,6 +156,16 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
+var _ llmcall.Owner = (*Principal)(nil)
+
+// Owner names who owns the responses the caller makes: its key's hash and team.
+func (p *Principal) Owner() (key, team string) {
+	if p.Team != nil {
+		team = p.Team.TeamID
+	}
+	return p.Token, team
+}
+
 var _ metrics.Identified = (*Principal)(nil)
 
 // MetricsWho names the caller in metric labels: the key's hash (never the key), alias,

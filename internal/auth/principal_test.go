@@ -97,3 +97,18 @@ func TestResolveModel(t *testing.T) {
 		})
 	}
 }
+
+func TestPrincipal_OwnerIsTheKeyHashAndTeam(t *testing.T) {
+	for _, tc := range []struct {
+		p         *Principal
+		key, team string
+	}{
+		{&Principal{Token: "abc", Team: &store.Team{TeamID: "t1"}}, "abc", "t1"},
+		{&Principal{Token: "abc"}, "abc", ""},
+		{&Principal{IsMaster: true}, "", ""},
+	} {
+		if key, team := tc.p.Owner(); key != tc.key || team != tc.team {
+			t.Errorf("Owner() = %q, %q; want %q, %q", key, team, tc.key, tc.team)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -59,6 +61,23 @@ type Server struct {
 	opts      Options
 	requests  atomic.Int64 // requests that reached the handler
 	completed atomic.Int64 // answers sent in full with status 200
+	kept      responseStore
+
+	mu   sync.Mutex
+	last Request
+}
+
+// Request is what reached the upstream: method, path with query, and body.
+type Request struct {
+	Method, URL string
+	Body        []byte
+}
+
+// Last returns the last request that reached the upstream.
+func (s *Server) Last() Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // Start starts a fake upstream on a loopback port. Close it when done.
@@ -97,6 +116,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var req request
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	s.mu.Lock()
+	s.last = Request{Method: r.Method, URL: r.URL.RequestURI(), Body: body}
+	s.mu.Unlock()
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/responses/"); ok {
+		s.storedResponse(w, r, rest)
+		return
+	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "request body is not JSON")
 		return

@@ -1,10 +1,13 @@
 package fakeopenai
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -16,8 +19,10 @@ const ResponsesUsage = `{"input_tokens":30,"input_tokens_details":{"cached_token
 
 // responsesRequest is the part of a Responses request the fake reads.
 type responsesRequest struct {
-	Input json.RawMessage `json:"input"`
-	Tools []struct {
+	Input              json.RawMessage `json:"input"`
+	Store              *bool           `json:"store"`
+	PreviousResponseID string          `json:"previous_response_id"`
+	Tools              []struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 	} `json:"tools"`
@@ -53,21 +58,101 @@ func responsesOutput(body []byte) []map[string]any {
 		"content": []map[string]any{{"type": "output_text", "text": text, "annotations": []any{}}}}}
 }
 
-func responseObject(model, status string, output []map[string]any, usage string) map[string]any {
+// inputItems are a request's input as the stored response lists them, each with an id.
+func inputItems(body []byte) []map[string]any {
+	var req responsesRequest
+	_ = json.Unmarshal(body, &req)
+	var items []map[string]any
+	if json.Unmarshal(req.Input, &items) != nil {
+		var s string
+		_ = json.Unmarshal(req.Input, &s)
+		items = []map[string]any{{"type": "message", "role": "user", "content": []map[string]any{{"type": "input_text", "text": s}}}}
+	}
+	for i, it := range items {
+		if it["type"] == nil {
+			it["type"] = "message"
+		}
+		it["id"] = fmt.Sprintf("item_%d", i)
+	}
+	return items
+}
+
+// stored is what the fake keeps of a response made with store (OpenAI's default).
+type stored struct {
+	object map[string]any
+	input  []map[string]any
+}
+
+// responseStore holds the responses a Server made, by id.
+type responseStore struct {
+	mu   sync.Mutex
+	byID map[string]stored
+}
+
+func (rs *responseStore) get(id string) (stored, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	st, ok := rs.byID[id]
+	return st, ok
+}
+
+func (rs *responseStore) put(id string, st stored) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.byID == nil {
+		rs.byID = map[string]stored{}
+	}
+	rs.byID[id] = st
+}
+
+func (rs *responseStore) remove(id string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	_, ok := rs.byID[id]
+	delete(rs.byID, id)
+	return ok
+}
+
+func newResponseID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "resp_" + hex.EncodeToString(b)
+}
+
+func responseObject(id, model, status string, output []map[string]any, usage string) map[string]any {
 	var u any
 	if usage != "" {
 		u = json.RawMessage(usage)
 	}
-	return map[string]any{"id": "resp_fake1", "object": "response", "created_at": time.Now().Unix(), "status": status,
+	return map[string]any{"id": id, "object": "response", "created_at": time.Now().Unix(), "status": status,
 		"model": model, "output": output, "usage": u, "error": nil, "incomplete_details": nil, "store": false,
 		"parallel_tool_calls": true, "tool_choice": "auto", "tools": []any{}}
 }
 
-// responses answers POST /v1/responses; a stream sends OpenAI's semantic events.
+// responses answers POST /v1/responses; a stream sends OpenAI's semantic events. Unless
+// the request says store: false the response is kept for GET, DELETE and input_items, and
+// a previous_response_id must name a response kept here.
 func (s *Server) responses(w http.ResponseWriter, model string, stream bool, body []byte) {
+	var req responsesRequest
+	_ = json.Unmarshal(body, &req)
+	if p := req.PreviousResponseID; p != "" {
+		if _, ok := s.kept.get(p); !ok {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("Previous response with id '%s' not found.", p))
+			return
+		}
+	}
+	id := newResponseID()
 	output := responsesOutput(body)
+	final := responseObject(id, model, "completed", output, ResponsesUsage)
+	if p := req.PreviousResponseID; p != "" {
+		final["previous_response_id"] = p
+	}
+	if req.Store == nil || *req.Store {
+		final["store"] = true
+		s.kept.put(id, stored{object: final, input: inputItems(body)})
+	}
 	if !stream {
-		data, _ := json.Marshal(responseObject(model, "completed", output, ResponsesUsage))
+		data, _ := json.Marshal(final)
 		s.writeBody(w, data)
 		return
 	}
@@ -83,8 +168,8 @@ func (s *Server) responses(w http.ResponseWriter, model string, stream bool, bod
 			fl.Flush()
 		}
 	}
-	send(map[string]any{"type": "response.created", "response": responseObject(model, "in_progress", []map[string]any{}, "")})
-	send(map[string]any{"type": "response.in_progress", "response": responseObject(model, "in_progress", []map[string]any{}, "")})
+	send(map[string]any{"type": "response.created", "response": responseObject(id, model, "in_progress", []map[string]any{}, "")})
+	send(map[string]any{"type": "response.in_progress", "response": responseObject(id, model, "in_progress", []map[string]any{}, "")})
 	for i, it := range output {
 		send(map[string]any{"type": "response.output_item.added", "output_index": i, "item": added(it)})
 		if it["type"] == "function_call" {
@@ -102,8 +187,46 @@ func (s *Server) responses(w http.ResponseWriter, model string, stream bool, bod
 		}
 		send(map[string]any{"type": "response.output_item.done", "output_index": i, "item": it})
 	}
-	send(map[string]any{"type": "response.completed", "response": responseObject(model, "completed", output, ResponsesUsage)})
+	send(map[string]any{"type": "response.completed", "response": final})
 	s.completed.Add(1)
+}
+
+// storedResponse answers GET and DELETE /v1/responses/{id} and GET
+// /v1/responses/{id}/input_items (limit and order honoured) as OpenAI does.
+func (s *Server) storedResponse(w http.ResponseWriter, r *http.Request, rest string) {
+	id, sub, _ := strings.Cut(rest, "/")
+	st, ok := s.kept.get(id)
+	switch {
+	case !ok || (sub != "" && sub != "input_items") || (sub != "" && r.Method != http.MethodGet):
+		writeError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("Response with id '%s' not found.", id))
+	case r.Method == http.MethodDelete:
+		s.kept.remove(id)
+		data, _ := json.Marshal(map[string]any{"id": id, "object": "response", "deleted": true})
+		s.writeBody(w, data)
+	case r.Method != http.MethodGet:
+		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "method not allowed")
+	case sub == "":
+		data, _ := json.Marshal(st.object)
+		s.writeBody(w, data)
+	default:
+		items := st.input
+		if r.URL.Query().Get("order") != "asc" { // OpenAI lists newest first by default
+			items = make([]map[string]any, len(st.input))
+			for i, it := range st.input {
+				items[len(items)-1-i] = it
+			}
+		}
+		var limit int
+		if _, err := fmt.Sscan(r.URL.Query().Get("limit"), &limit); err == nil && limit >= 0 && limit < len(items) {
+			items = items[:limit]
+		}
+		list := map[string]any{"object": "list", "data": items, "has_more": len(items) < len(st.input), "first_id": nil, "last_id": nil}
+		if len(items) > 0 {
+			list["first_id"], list["last_id"] = items[0]["id"], items[len(items)-1]["id"]
+		}
+		data, _ := json.Marshal(list)
+		s.writeBody(w, data)
+	}
 }
 
 // added is an output item as response.output_item.added announces it: in progress, with no

@@ -24,6 +24,7 @@ import (
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/responseid"
 	"github.com/llmgate/llmgate/internal/responses"
 	"github.com/llmgate/llmgate/internal/router"
 	"github.com/llmgate/llmgate/internal/tokens"
@@ -64,6 +65,8 @@ type Gateway struct {
 	maxBody int64
 	// clientMockTesting is llmgate_settings.allow_client_mock_testing.
 	clientMockTesting bool
+	// ids seals the Responses API's response ids (see stored.go).
+	ids *responseid.Codec
 }
 
 // New returns the gateway handler.
@@ -89,9 +92,12 @@ func New(o Options) (*Gateway, error) {
 	if o.Config != nil && o.Config.Settings.MaxRequestBodyBytes > 0 {
 		g.maxBody = o.Config.Settings.MaxRequestBodyBytes
 	}
+	secret := ""
 	if o.Config != nil {
 		g.clientMockTesting = o.Config.Settings.AllowClientMockTesting
+		secret = o.Config.GeneralSettings.MasterKey
 	}
+	g.ids = responseid.New(secret)
 	for _, rt := range []struct {
 		path string
 		wire *wire
@@ -110,6 +116,11 @@ func New(o Options) (*Gateway, error) {
 			// The Azure OpenAI SDKs' routes: the deployment in the path is the model.
 			g.mux.Handle("POST /openai/deployments/{deployment}"+rt.path, h)
 		}
+	}
+	for _, v := range []string{"/v1", ""} {
+		g.mux.Handle("GET "+v+"/responses/{id}", g.storedResponse(http.MethodGet, false))
+		g.mux.Handle("DELETE "+v+"/responses/{id}", g.storedResponse(http.MethodDelete, false))
+		g.mux.Handle("GET "+v+"/responses/{id}/input_items", g.storedResponse(http.MethodGet, true))
 	}
 	for _, p := range []string{"GET /v1/models", "GET /models"} {
 		g.mux.HandleFunc(p, g.models)
@@ -146,9 +157,11 @@ type call struct {
 	model  string // model group after aliases
 	// responseID is the id of the upstream's answer, which LiteLLM logs as the request_id.
 	responseID string
-	result     router.Result
-	res        llmcall.Reservation // nil until admitted
-	usage      openai.Usage
+	// seal turns a Responses call's upstream ids into the ids the client sees.
+	seal   *sealing
+	result router.Result
+	res    llmcall.Reservation // nil until admitted
+	usage  openai.Usage
 	// estimated is true when usage was estimated, not reported: a stream that ended early.
 	estimated bool
 	cost      float64
@@ -222,6 +235,11 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 	if rt.Overrides, err = g.overrides(r, &c.req, caller); err != nil {
 		return err
 	}
+	if c.kind == provider.Responses {
+		if rt, err = g.continued(c, rt); err != nil {
+			return err
+		}
+	}
 
 	ch := g.charge(c, rt, c.billable())
 	if g.limiter != nil && c.kind != provider.CountTokens { // counting tokens costs nothing
@@ -250,6 +268,9 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 	routingHeaders(w.Header(), result)
 	if err != nil {
 		return err
+	}
+	if c.kind == provider.Responses {
+		resp.Body = g.sealIDs(c.sealing(), resp.Body, "")
 	}
 	c.responseID = responseID(resp.Body)
 	g.account(ctx, c, resp.Usage, reported(resp.Usage), result.Price)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/router"
@@ -85,7 +87,12 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			}
 			return nil
 		}
-		if n == 0 {
+		if c.kind == provider.Responses {
+			chunk = g.sealIDs(c.sealing(), chunk, "response")
+			if c.responseID == "" {
+				c.responseID = gjson.GetBytes(chunk, "response.id").String()
+			}
+		} else if n == 0 {
 			c.responseID = responseID(chunk)
 		}
 		if gone {

@@ -26,6 +26,12 @@ type Caller interface {
 	IsProxyAdmin() bool
 }
 
+// Owner is implemented by a Caller that can own what an upstream keeps for it (Responses
+// API responses): the key's SHA-256 hash ("" for the master key) and its team ("" if none).
+type Owner interface {
+	Owner() (key, team string)
+}
+
 // Authenticator resolves the caller of a request, or returns an *openai.Error (401 for a
 // missing, invalid, blocked or expired key; 503 when the store cannot be reached).
 type Authenticator interface {

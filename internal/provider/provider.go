@@ -32,7 +32,20 @@ const (
 	// Responses is OpenAI's Responses API (/v1/responses): Body, Response.Body and stream
 	// chunks are in its format (each chunk one response.* event object).
 	Responses Kind = "responses"
+	// StoredResponse is a call on a response the upstream keeps (GET or DELETE
+	// /v1/responses/{id}, GET /v1/responses/{id}/input_items): Call.Stored says which,
+	// Body is empty and Response.Body is the upstream's answer. Only providers that serve
+	// Responses natively serve it.
+	StoredResponse Kind = "stored_response"
 )
+
+// Stored is a StoredResponse call.
+type Stored struct {
+	Method     string // http.MethodGet or http.MethodDelete
+	ID         string // the upstream's response id
+	InputItems bool   // GET .../input_items
+	Query      string // the client's raw query (input_items paging: after, before, limit, order, include)
+}
 
 // Native is implemented by a provider that serves some of the Messages, CountTokens and
 // Responses kinds in their own wire format (a pass-through); any other provider serves
@@ -53,6 +66,8 @@ type Call struct {
 	// Header holds the client's headers a pass-through forwards (anthropic-version,
 	// anthropic-beta); nil for translated calls.
 	Header http.Header
+	// Stored is the call's target when Kind is StoredResponse.
+	Stored *Stored
 	// Model is the upstream model name: litellm_params.model without the provider prefix.
 	Model string
 	// Params are the deployment's litellm_params (api_base, api_key, api_version, ...).

@@ -160,7 +160,7 @@ func (r *Router) route(ctx context.Context, rt Route, c *provider.Call, stream b
 	if err == nil || ctx.Err() != nil {
 		return res, r.final(ctx, err)
 	}
-	if refused(err) {
+	if refused(err) || rt.pinned {
 		return res, r.final(ctx, err)
 	}
 	for _, name := range r.fallbacksFor(rt, err) {

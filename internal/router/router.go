@@ -157,6 +157,35 @@ type Route struct {
 	isWild   bool
 	// Overrides are the request's own routing settings.
 	Overrides Overrides
+	// pinned is true for a route narrowed to one deployment (Pin): it has no fallbacks.
+	pinned bool
+}
+
+// Pin narrows rt to the deployment of its group whose model_info.id is id, without
+// fallbacks: a call that continues what an upstream keeps (a stored response) must reach
+// that upstream or fail. ok is false when the group has no such deployment.
+func (rt Route) Pin(id string) (Route, bool) {
+	for _, d := range rt.Group.Deployments {
+		if d.ID == id {
+			ds := []*Deployment{d}
+			rt.Group = &Group{Name: rt.Group.Name, Deployments: ds, by: weighting(ds)}
+			rt.pinned = true
+			return rt, true
+		}
+	}
+	return rt, false
+}
+
+// Pinned is the route to the deployment whose model_info.id is id alone (see Pin), for
+// calls that name a deployment rather than a model.
+func (r *Router) Pinned(id string) (Route, bool) {
+	t := r.models.Load()
+	for _, d := range t.deployments {
+		if d.ID == id {
+			return Route{Model: d.Group, Group: t.groups[d.Group]}.Pin(id)
+		}
+	}
+	return Route{}, false
 }
 
 // New builds the router from the config.
@@ -362,6 +391,9 @@ func (r *Router) Targets(rt Route) []pricing.Target {
 		}
 	}
 	add(rt)
+	if rt.pinned {
+		return out
+	}
 	seen := map[string]bool{rt.Model: true}
 	for _, names := range [...][]string{rt.Overrides.Fallbacks, r.lookupFallbacks(r.fallbacks, rt), r.lookupFallbacks(r.ctxFallbacks, rt)} {
 		for _, name := range names {

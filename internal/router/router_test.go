@@ -739,3 +739,43 @@ func TestTargets_AreEveryDeploymentTheCallCanReach(t *testing.T) {
 		}
 	}
 }
+
+func TestPin_CallsOnlyThatDeploymentAndNeverFallsBack(t *testing.T) {
+	cfg := &config.Config{ModelList: []config.Deployment{dep("big", "a"), dep("big", "b"), dep("small", "c")},
+		RouterSettings: config.RouterSettings{NumRetries: ptr(3),
+			Fallbacks:              []map[string][]string{{"big": {"small"}}},
+			ContextWindowFallbacks: []map[string][]string{{"big": {"small"}}}}}
+	cfg.ModelList[1].ModelInfo.ID = "big-b"
+	f := newFixture(t, cfg)
+	rt, _ := f.r.Resolve("big")
+	pinned, ok := rt.Pin("big-b")
+	if !ok {
+		t.Fatal("Pin(big-b) found no deployment")
+	}
+	for range 5 {
+		if _, res, err := f.r.Do(context.Background(), pinned, provider.Call{Kind: provider.Chat}); err != nil || res.Deployment.ID != "big-b" {
+			t.Fatalf("pinned call: %v, deployment %v", err, res.Deployment)
+		}
+	}
+	if calls := f.fake.Calls(); slices.ContainsFunc(calls, func(b string) bool { return b != "b" }) {
+		t.Errorf("pinned calls reached %v, want only b", calls)
+	}
+	if got := f.r.Targets(pinned); len(got) != 1 {
+		t.Errorf("pinned route's targets %v, want the one deployment", got)
+	}
+	for _, fail := range []*provider.Error{err500, errCtx} {
+		f.fake.always["b"] = step{err: fail}
+		if _, res, err := f.r.Do(context.Background(), pinned, provider.Call{Kind: provider.Chat}); err == nil || res.Model != "big" || res.Fallbacks != 0 {
+			t.Errorf("pinned call failing with %v: err %v, answered by %q after %d fallbacks; want the deployment's error", fail, err, res.Model, res.Fallbacks)
+		}
+	}
+	if _, ok := rt.Pin("nope"); ok {
+		t.Error("Pin of a deployment outside the group succeeded")
+	}
+	if prt, ok := f.r.Pinned("big-b"); !ok || prt.Model != "big" || len(prt.Group.Deployments) != 1 {
+		t.Errorf("Pinned(big-b) = %+v, %v", prt, ok)
+	}
+	if _, ok := f.r.Pinned("nope"); ok {
+		t.Error("Pinned of an unknown deployment succeeded")
+	}
+}

@@ -67,7 +67,7 @@ func Resolve(c *provider.Call) (openaicompat.Endpoint, error) {
 	h.Set("Api-Key", key)
 	openaicompat.AddHeaders(h, c)
 	url := base + "/openai/deployments/" + neturl.PathEscape(c.Model) + path + "?api-version=" + neturl.QueryEscape(version)
-	if c.Kind == provider.Responses {
+	if c.Kind == provider.Responses || c.Kind == provider.StoredResponse {
 		// The Responses API is not per deployment: the body's model names the deployment.
 		if version < responsesSince {
 			version = responsesSince

@@ -187,3 +187,21 @@ func TestDo_AzureErrors(t *testing.T) {
 		t.Errorf("error leaks the key: %v", err)
 	}
 }
+
+func TestDo_StoredResponseKeepsTheAPIVersionAndAddsTheClientsQuery(t *testing.T) {
+	clearEnv(t)
+	u := providertest.NewUpstream(t, providertest.JSON(200, `{"object":"list","data":[]}`))
+	c := call(provider.StoredResponse, u.URL)
+	c.Body = nil
+	c.Stored = &provider.Stored{Method: http.MethodGet, ID: "resp_1", InputItems: true, Query: "limit=2&api-version=evil"}
+	if _, err := azure.New(u.Client()).Do(context.Background(), c); err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	req := u.Last(t)
+	if req.Method != "GET" || req.Path != "/openai/responses/resp_1/input_items" || req.Query != "api-version=2025-03-01-preview&limit=2" || len(req.Body) != 0 {
+		t.Errorf("request = %s %s?%s body %q", req.Method, req.Path, req.Query, req.Body)
+	}
+	if req.Header.Get("Api-Key") != key {
+		t.Error("no api-key header")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -65,9 +66,11 @@ func (c *Client) WithResponses() *Client {
 	return c
 }
 
-// Native reports the kinds c passes through in their own format: Responses, where the
-// upstream serves it.
-func (c *Client) Native(k provider.Kind) bool { return k == provider.Responses && c.responses }
+// Native reports the kinds c passes through in their own format: Responses and the calls
+// on stored responses, where the upstream serves them.
+func (c *Client) Native(k provider.Kind) bool {
+	return (k == provider.Responses || k == provider.StoredResponse) && c.responses
+}
 
 // NewWithResolver returns a Client named name (used in errors) that sends each call where
 // resolve says.
@@ -83,7 +86,11 @@ var errTimeout = errors.New("upstream timeout")
 
 // Do makes a non-streaming call. Call.Timeout bounds the whole call.
 func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Response, error) {
+	method := http.MethodPost
 	ep, body, err := c.prepare(call, false)
+	if call.Kind == provider.StoredResponse && err == nil {
+		method, ep, err = c.stored(call, ep)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +99,7 @@ func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Respons
 		ctx, cancel = context.WithTimeoutCause(ctx, call.Timeout, errTimeout)
 		defer cancel()
 	}
-	resp, err := c.send(ctx, ep, body)
+	resp, err := c.send(ctx, ep, method, body)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +145,7 @@ func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stre
 		s.timeout = call.Timeout
 		s.timer = time.AfterFunc(call.Timeout, func() { cancel(errTimeout) })
 	}
-	resp, err := c.send(ctx, ep, body)
+	resp, err := c.send(ctx, ep, http.MethodPost, body)
 	if err != nil {
 		s.stop()
 		return nil, err
@@ -173,6 +180,9 @@ func (c *Client) prepare(call *provider.Call, stream bool) (Endpoint, []byte, er
 		return Endpoint{}, nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer,
 			Provider: c.name, Message: err.Error(), Retryable: true}
 	}
+	if call.Kind == provider.StoredResponse {
+		return ep, nil, nil
+	}
 	mode := noStream
 	if stream {
 		mode = streamPlain
@@ -206,9 +216,53 @@ func defaultMaxTokens(body []byte, call *provider.Call) ([]byte, error) {
 	return sjson.SetBytes(body, "max_tokens", call.Params.MaxTokens)
 }
 
-// send posts body and returns a 2xx response; any other status becomes a *provider.Error.
-func (c *Client) send(ctx context.Context, ep Endpoint, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+// stored returns the method and endpoint of a call on a stored response: the Responses
+// endpoint ep plus /{id} (and /input_items), with the client's query added to ep's.
+func (c *Client) stored(call *provider.Call, ep Endpoint) (string, Endpoint, error) {
+	st := call.Stored
+	if st == nil || st.ID == "" || (st.Method != http.MethodGet && st.Method != http.MethodDelete) {
+		return "", Endpoint{}, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
+			Message: "a stored-response call needs a response id and GET or DELETE"}
+	}
+	u, err := url.Parse(ep.URL)
+	if err != nil {
+		return "", Endpoint{}, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Provider: c.name,
+			Message: "invalid upstream URL"}
+	}
+	// The id is one path segment, escaped: never a way to another endpoint.
+	sub := ""
+	if st.InputItems {
+		sub = "/input_items"
+	}
+	u.RawPath = strings.TrimRight(u.EscapedPath(), "/") + "/" + url.PathEscape(st.ID) + sub
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + st.ID + sub
+	if st.Query != "" {
+		q := u.Query()
+		extra, err := url.ParseQuery(st.Query)
+		if err != nil {
+			return "", Endpoint{}, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
+				Message: "invalid query string"}
+		}
+		for k, vs := range extra {
+			if q.Has(k) { // the deployment's own parameters (api-version) stay
+				continue
+			}
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	ep.URL = u.String()
+	return st.Method, ep, nil
+}
+
+// send sends body (nil: none) and returns a 2xx response; any other status becomes a
+// *provider.Error.
+func (c *Client) send(ctx context.Context, ep Endpoint, method string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, ep.URL, rd)
 	if err != nil {
 		return nil, &provider.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Provider: c.name,
 			Message: "invalid upstream URL", Retryable: true}
@@ -216,7 +270,9 @@ func (c *Client) send(ctx context.Context, ep Endpoint, body []byte) (*http.Resp
 	for k, v := range ep.Header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, c.transportError(ctx, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -391,6 +392,34 @@ func TestDo_AppliesTheDeploymentsMaxTokens(t *testing.T) {
 		}
 		if got := string(u.Last(t).Body); !strings.Contains(got, tt.want) || strings.Count(got, "max_") != 1 {
 			t.Errorf("%s: upstream body %s, want only %s", tt.body, got, tt.want)
+		}
+	}
+}
+
+func TestDo_StoredResponses(t *testing.T) {
+	for _, tc := range []struct {
+		stored      provider.Stored
+		method, url string
+	}{
+		{provider.Stored{Method: http.MethodGet, ID: "resp_1"}, "GET", "/v1/responses/resp_1"},
+		{provider.Stored{Method: http.MethodDelete, ID: "resp_1"}, "DELETE", "/v1/responses/resp_1"},
+		{provider.Stored{Method: http.MethodGet, ID: "resp_1", InputItems: true, Query: "after=item_1&order=asc"}, "GET", "/v1/responses/resp_1/input_items?after=item_1&order=asc"},
+		{provider.Stored{Method: http.MethodGet, ID: "../chat/completions"}, "GET", "/v1/responses/..%2Fchat%2Fcompletions"},
+	} {
+		var got string
+		u := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			got = r.Method + " " + r.URL.RequestURI()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"resp_1","object":"response"}`)
+		})
+		cl := call(u, "")
+		cl.Kind, cl.Body, cl.Stored = provider.StoredResponse, nil, &tc.stored
+		resp, err := openaicompat.New(u.Client(), openAISpec(t)).Do(context.Background(), cl)
+		if err != nil || string(resp.Body) != `{"id":"resp_1","object":"response"}` {
+			t.Fatalf("%+v: %v %v", tc.stored, resp, err)
+		}
+		if want := tc.method + " " + tc.url; got != want {
+			t.Errorf("upstream got %q, want %q", got, want)
 		}
 	}
 }

@@ -69,6 +69,8 @@ var paths = map[provider.Kind]string{
 	provider.Completion: "/completions",
 	provider.Embedding:  "/embeddings",
 	provider.Responses:  "/responses",
+	// Stored responses are under the Responses endpoint (see Client.stored).
+	provider.StoredResponse: "/responses",
 }
 
 // Path returns the endpoint path of a kind of call under an OpenAI-style base URL.

@@ -25,7 +25,7 @@ type adapter struct{ p provider.Provider }
 // translated reports whether a call of kind k goes through chat.
 func (a *adapter) translated(k provider.Kind) bool {
 	switch k {
-	case provider.Messages, provider.CountTokens, provider.Responses:
+	case provider.Messages, provider.CountTokens, provider.Responses, provider.StoredResponse:
 		n, ok := a.p.(provider.Native)
 		return !ok || !n.Native(k)
 	}
@@ -45,6 +45,8 @@ func (a *adapter) Do(ctx context.Context, c *provider.Call) (*provider.Response,
 		return countTokens(c)
 	case provider.Messages:
 		return a.doMessages(ctx, c)
+	case provider.StoredResponse:
+		return nil, badRequest("this model's deployment translates the Responses API to chat and keeps no responses, so they cannot be read or deleted; llmgate does not store them either. Send the whole conversation as input instead.")
 	}
 	return a.doResponses(ctx, c)
 }
