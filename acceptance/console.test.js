@@ -117,16 +117,27 @@ test('the master key creates a key, shown once; the openai SDK calls with it', a
 });
 
 test('its spend shows on the overview and in the spend logs', async () => {
-  // The spend is settled just after the answer: reload until the overview shows it.
+  // The spend is settled just after the answer: reload until the overview shows it. The
+  // charts read GET /spend/daily (rollups, and this hour from the logs).
+  const chart = (title) => page.locator('.chart').filter({ has: page.getByRole('heading', { name: title }) });
   for (let i = 0; ; i++) {
     await page.goto(`${gw.baseURL}/ui/#overview`);
-    await page.getByRole('heading', { name: 'Spend by key (newest 100 keys)' }).waitFor();
-    const chart = await page.locator('.chart').filter({ hasText: 'Spend by key' }).textContent();
-    if (chart.includes('browser-key')) break;
+    await page.getByRole('heading', { name: 'Spend per day by model' }).waitFor();
+    if ((await chart('Spend per day by model').textContent()).includes('demo')) break;
     assert.ok(i < 30, 'the key\'s spend never reached the overview');
     await page.waitForTimeout(200);
   }
-  assert.match(await page.locator('.chart').filter({ hasText: 'Spend by model' }).textContent(), /demo/);
+  assert.match(await chart('Calls per day by model').textContent(), /demo/);
+  const today = page.locator('.stat').filter({ hasText: 'Spend today (UTC)' });
+  assert.ok(Number((await today.locator('.value').textContent()).slice(1)) > 0, 'no spend today on the overview');
+  assert.equal(await today.locator('.muted').textContent(), '1 call');
+  for (const [group, name] of [['key', 'browser-key'], ['team', 'research']]) {
+    await page.getByLabel('Charts by').selectOption({ label: group });
+    await textOf(chart(`Spend per day by ${group}`), new RegExp(name));
+  }
+  await textOf(page.locator('.card').filter({ hasText: 'Keys nearest their budget' }), /browser-key/);
+  await page.getByLabel('Charts by').selectOption({ label: 'model' });
+  await chart('Spend per day by model').waitFor();
   await shot('overview');
 
   await page.getByRole('link', { name: 'Spend logs' }).click();

@@ -170,12 +170,13 @@ render.seq = 0;
 
 // ---- overview ----------------------------------------------------------------------------
 
-function stat(label, value, spend, max) {
+function stat(label, value, spend, max, note) {
   return el("div", { class: "card stat" },
     el("div", { class: "label", text: label }),
     el("div", { class: "value", text: value }),
     max !== undefined ? meter(spend, max) : null,
-    max !== undefined ? el("div", { class: "muted", text: max ? `budget ${money(max)}` : "no budget" }) : null);
+    max !== undefined ? el("div", { class: "muted", text: max ? `budget ${money(max)}` : "no budget" }) : null,
+    note ? el("div", { class: "muted", text: note }) : null);
 }
 
 // barChart draws horizontal bars as SVG (attributes, not inline styles) with a data table.
@@ -219,6 +220,109 @@ function sumInto(acc, m) {
 
 const ratio = (x) => (x.max_budget ? x.spend / x.max_budget : -1);
 
+const isoDay = (d) => d.toISOString().slice(0, 10);
+
+// spendRange is the days the admin overview reads: the last 30, this week (from Monday) and
+// this month, all UTC as the rollups are.
+function spendRange(now = new Date()) {
+  const today = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const monday = new Date(today); monday.setUTCDate(today.getUTCDate() - ((today.getUTCDay() + 6) % 7));
+  const month = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1));
+  const chartFrom = new Date(today); chartFrom.setUTCDate(today.getUTCDate() - 29);
+  const from = new Date(Math.min(monday, month, chartFrom));
+  const days = [];
+  for (let d = new Date(chartFrom); d <= today; d.setUTCDate(d.getUTCDate() + 1)) days.push(isoDay(d));
+  return { from: isoDay(from), to: isoDay(today), today: isoDay(today), week: isoDay(monday), month: isoDay(month), days };
+}
+
+// spendSince adds up /spend/daily results from a day on.
+function spendSince(results, day) {
+  return results.filter((r) => r.date >= day).reduce((a, r) => ({ spend: a.spend + r.total.spend, calls: a.calls + r.total.api_requests }), { spend: 0, calls: 0 });
+}
+
+// dayChart draws a stacked column per day as SVG (classes, not inline styles), a legend and
+// the figures as a table.
+function dayChart(title, days, series, value, fmt) {
+  const id = "chart-" + title.replace(/\W+/g, "-").toLowerCase();
+  const ns = "http://www.w3.org/2000/svg";
+  const width = 620, height = 180, left = 84, bottom = 18;
+  const totals = days.map((d) => series.reduce((s, x) => s + (value(x, d) || 0), 0));
+  const max = Math.max(0, ...totals) || 1;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + bottom}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-labelledby", id);
+  const text = (x, y, t, anchor) => {
+    const e = document.createElementNS(ns, "text");
+    e.setAttribute("x", String(x)); e.setAttribute("y", String(y));
+    if (anchor) e.setAttribute("text-anchor", anchor);
+    e.textContent = t;
+    return e;
+  };
+  svg.append(text(left - 6, 12, fmt(max), "end"), text(left - 6, height, fmt(0), "end"));
+  const colW = (width - left) / days.length;
+  days.forEach((d, i) => {
+    let y = height;
+    series.forEach((x, si) => {
+      const v = value(x, d) || 0;
+      if (v <= 0) return;
+      const h = ((height - 4) * v) / max;
+      y -= h;
+      const r = document.createElementNS(ns, "rect");
+      r.setAttribute("class", "s" + (x.cls ?? si % 6));
+      r.setAttribute("x", String(left + i * colW + 1)); r.setAttribute("y", String(y));
+      r.setAttribute("width", String(Math.max(1, colW - 2))); r.setAttribute("height", String(h));
+      svg.append(r);
+    });
+    const last = i === days.length - 1;
+    if (last || (i % 7 === (days.length - 1) % 7 && i < days.length - 3)) svg.append(text(last ? width : left + i * colW + colW / 2, height + bottom - 2, d.slice(5), last ? "end" : "middle"));
+  });
+  const legend = el("ul", { class: "legend" }, series.map((x, si) => el("li", {}, el("span", { class: "swatch s" + (x.cls ?? si % 6), "aria-hidden": "true" }), x.label)));
+  const table = el("table", {},
+    el("thead", {}, el("tr", {}, el("th", { text: "date" }), series.map((x) => el("th", { class: "num", text: x.label })))),
+    el("tbody", {}, days.filter((_, i) => totals[i] > 0).map((d) => el("tr", {}, el("td", { text: d }), series.map((x) => el("td", { class: "num", text: fmt(value(x, d) || 0) }))))));
+  return el("div", { class: "card chart wide" },
+    el("h2", { id, text: title }),
+    totals.some((t) => t > 0) ? [svg, legend, el("details", {}, el("summary", { text: "Data" }), el("div", { class: "table-wrap" }, table))] : el("p", { class: "muted", text: "Nothing yet." }));
+}
+
+// groupSeries turns /spend/daily results into the top five ids (by spend over the range) and
+// "other" (everything else: smaller ids, ids folded by the rollups, calls without an id).
+function groupSeries(results, label, tagged) {
+  const spendOf = {};
+  for (const r of results) for (const [id, f] of Object.entries(r.ids || {})) spendOf[id] = (spendOf[id] || 0) + f.spend;
+  const top = Object.keys(spendOf).sort((a, b) => spendOf[b] - spendOf[a]).slice(0, 5);
+  const byDay = Object.fromEntries(results.map((r) => [r.date, r]));
+  const series = top.map((id) => ({ label: label(id), fig: (d) => (byDay[d] && byDay[d].ids && byDay[d].ids[id]) || null }));
+  series.push({ label: "other", cls: 5, fig: (d) => {
+    const r = byDay[d];
+    if (!r) return null;
+    const rest = (k) => {
+      // A call counts under each of its tags, so the total is no sum of tags: add up the rest.
+      if (tagged) return Object.entries(r.ids || {}).reduce((sum, [id, f]) => sum + (top.includes(id) ? 0 : f[k] || 0), r.other[k] || 0);
+      return Math.max(0, r.total[k] - top.reduce((sum, id) => sum + ((r.ids && r.ids[id] && r.ids[id][k]) || 0), 0));
+    };
+    return { spend: rest("spend"), api_requests: rest("api_requests") };
+  } });
+  return series;
+}
+
+const groups = {
+  model: { label: "model", name: (id) => id },
+  team: { label: "team", name: (id, ctx) => ctx.teamName[id] || id },
+  api_key: { label: "key", name: (id, ctx) => ctx.keyName[id] || "key " + id.slice(0, 8) + "…" },
+  tag: { label: "tag", name: (id) => id },
+};
+
+async function spendCharts(range, group, ctx) {
+  const data = await api("GET", "spend/daily" + qs({ group_by: group, start_date: range.from, end_date: range.to }));
+  const series = groupSeries(data.results, (id) => groups[group].name(id, ctx), group === "tag");
+  return [
+    dayChart(`Spend per day by ${groups[group].label}`, range.days, series, (x, d) => (x.fig(d) || {}).spend, money),
+    dayChart(`Calls per day by ${groups[group].label}`, range.days, series, (x, d) => (x.fig(d) || {}).api_requests, num),
+  ];
+}
+
 async function overviewPage() {
   const me = state.me;
   const out = el("div");
@@ -226,39 +330,65 @@ async function overviewPage() {
   out.append(cards);
   const teams = await listTeams();
   const keyPage = await api("GET", "key/list" + qs({ return_full_object: "true", size: 100, user_id: me.admin ? "" : me.userID }));
-  const keys = keyPage.keys || [];
+  let keys = keyPage.keys || [];
+  const teamBudget = teams.reduce((s, t) => s + (t.max_budget || 0), 0);
+  const teamSpend = teams.reduce((s, t) => s + (t.spend || 0), 0);
   if (me.admin) {
-    const teamSpend = teams.reduce((s, t) => s + (t.spend || 0), 0);
-    const teamBudget = teams.reduce((s, t) => s + (t.max_budget || 0), 0);
-    cards.append(
-      stat("Keys", num(keyPage.total_count)),
-      stat("Teams", num(teams.length)),
-      stat("Team spend this budget period", money(teamSpend), teamSpend, teamBudget || 0));
+    const range = spendRange();
+    const global = await api("GET", "spend/daily" + qs({ group_by: "global", start_date: range.from, end_date: range.to }));
+    const period = (label, day) => {
+      const s = spendSince(global.results, day);
+      return stat(label, money(s.spend), undefined, undefined, `${num(s.calls)} call${s.calls === 1 ? "" : "s"}`);
+    };
+    cards.append(period("Spend today (UTC)", range.today), period("Spend this week", range.week), period("Spend this month", range.month),
+      stat("Team spend this budget period", money(teamSpend), teamSpend, teamBudget || 0, teamBudget ? "sum of team budgets" : ""),
+      stat("Keys", num(keyPage.total_count)));
+    const ctx = { teamName: Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id])), keyName: Object.fromEntries(keys.map((k) => [k.token, k.key_alias || k.key_name])) };
+    // Keys nearest their budgets: among the 20 that spent most over the range (from the
+    // rollups) and the 100 newest, so no request reads every key.
+    const keySpend = {};
+    for (const r of (await api("GET", "spend/daily" + qs({ group_by: "api_key", start_date: range.from, end_date: range.to }))).results) {
+      for (const [id, f] of Object.entries(r.ids || {})) keySpend[id] = (keySpend[id] || 0) + f.spend;
+    }
+    const known = new Set(keys.map((k) => k.token));
+    const top = Object.keys(keySpend).sort((a, b) => keySpend[b] - keySpend[a]).slice(0, 20).filter((id) => !known.has(id));
+    const infos = await Promise.all(top.map((id) => api("GET", "key/info" + qs({ key: id })).then((r) => ({ ...r.info, token: id }), () => null)));
+    keys = keys.concat(infos.filter(Boolean));
+    for (const k of keys) ctx.keyName[k.token] = k.key_alias || k.key_name || ctx.keyName[k.token];
+    const select = el("select", { id: "group-by" }, Object.entries(groups).map(([v, g]) => el("option", { value: v, text: g.label })));
+    const charts = el("div", { class: "charts" });
+    const draw = async () => {
+      try { charts.replaceChildren(...(await spendCharts(range, select.value, ctx))); } catch (err) { charts.replaceChildren(errorBox(err)); }
+    };
+    select.addEventListener("change", draw);
+    await draw();
+    out.append(el("div", { class: "row" }, el("div", {}, el("label", { for: "group-by", text: "Charts by" }), select)),
+      charts,
+      el("p", { class: "muted", text: global.rolled_through ? `Daily figures from the rollups through ${date(global.rolled_through)}, later hours from the spend logs.` : "Daily figures from the spend logs (no rollup yet)." }));
   } else {
     try {
       const own = (await api("GET", "key/info")).info;
       cards.append(stat("This key's spend", money(own.spend), own.spend, own.max_budget || 0));
     } catch (err) { cards.append(errorBox(err)); }
     for (const t of teams) cards.append(stat(`Team ${t.team_alias || t.team_id}`, money(t.spend), t.spend, t.max_budget || 0));
+    const byModel = {};
+    if (teams.length) teams.forEach((t) => sumInto(byModel, t.model_spend));
+    else keys.forEach((k) => sumInto(byModel, k.model_spend));
+    out.append(el("div", { class: "grid" },
+      barChart("Spend by model", Object.entries(byModel).map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value).slice(0, 10), money),
+      barChart("Spend by key", keys.map((k) => ({ label: k.key_alias || k.key_name, value: k.spend || 0 })).filter((r) => r.value > 0).sort((a, b) => b.value - a.value).slice(0, 10), money)));
   }
-  const byModel = {};
-  if (teams.length) teams.forEach((t) => sumInto(byModel, t.model_spend));
-  else keys.forEach((k) => sumInto(byModel, k.model_spend));
-  const charts = el("div", { class: "grid" });
-  charts.append(
-    barChart("Spend by model", Object.entries(byModel).map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value).slice(0, 10), money),
-    barChart("Spend by team", teams.map((t) => ({ label: t.team_alias || t.team_id, value: t.spend || 0 })).sort((a, b) => b.value - a.value).slice(0, 10), money),
-    barChart("Spend by key (newest 100 keys)", keys.map((k) => ({ label: k.key_alias || k.key_name, value: k.spend || 0 })).filter((r) => r.value > 0).sort((a, b) => b.value - a.value).slice(0, 10), money));
-  out.append(charts);
   const near = (xs, name) => xs.filter((x) => x.max_budget).sort((a, b) => ratio(b) - ratio(a)).slice(0, 5)
     .map((x) => el("tr", {}, el("td", { text: name(x) }), el("td", { class: "num", text: money(x.spend) }),
       el("td", { class: "num", text: money(x.max_budget) }), el("td", {}, meter(x.spend, x.max_budget))));
-  const nearTable = (title, rows) => el("div", { class: "card" }, el("h2", { text: title }),
+  const nearTable = (title, rows, note) => el("div", { class: "card" }, el("h2", { text: title }),
     rows.length ? el("div", { class: "table-wrap" }, el("table", {},
       el("thead", {}, el("tr", {}, el("th", { text: "name" }), el("th", { class: "num", text: "spend" }), el("th", { class: "num", text: "budget" }), el("th", { text: "used" }))),
-      el("tbody", {}, rows))) : el("p", { class: "muted", text: "None with a budget." }));
+      el("tbody", {}, rows))) : el("p", { class: "muted", text: "None with a budget." }),
+    note ? el("p", { class: "muted", text: note }) : null);
   out.append(el("div", { class: "grid" },
-    nearTable("Keys nearest their budget", near(keys, (k) => k.key_alias || k.key_name)),
+    nearTable("Keys nearest their budget", near(keys, (k) => k.key_alias || k.key_name),
+      me.admin ? "Among the 20 keys that spent most in the last 30 days and the 100 newest." : "Among your 100 newest keys."),
     nearTable("Teams nearest their budget", near(teams, (t) => t.team_alias || t.team_id))));
   return out;
 }
