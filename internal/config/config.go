@@ -63,6 +63,9 @@ type ModelInfo struct {
 	MaxOutputTokens             int      `yaml:"max_output_tokens"`
 	AccessGroups                []string `yaml:"access_groups"`
 	Description                 string   `yaml:"description"`
+	// SupportsReasoning and SupportsPDFInput override the cost map's flags.
+	SupportsReasoning *bool `yaml:"supports_reasoning"`
+	SupportsPDFInput  *bool `yaml:"supports_pdf_input"`
 }
 
 // LiteLLMSettings is litellm_settings.

@@ -40,7 +40,10 @@ type Entry struct {
 	MaxTokens                   int
 	Mode                        string
 	Provider                    string
-	hasInput, hasOutput         bool
+	// SupportsReasoning and SupportsPDFInput are the map's supports_reasoning and
+	// supports_pdf_input.
+	SupportsReasoning, SupportsPDFInput bool
+	hasInput, hasOutput                 bool
 }
 
 // CostMap is a parsed LiteLLM-format cost map, keyed as LiteLLM keys it ("gpt-4o",
@@ -126,6 +129,10 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 			e.Mode = str(x)
 		case "litellm_provider":
 			e.Provider = str(x)
+		case "supports_reasoning":
+			e.SupportsReasoning = x.Type == gjson.True
+		case "supports_pdf_input":
+			e.SupportsPDFInput = x.Type == gjson.True
 		}
 		return ok
 	})
@@ -204,6 +211,10 @@ type Price struct {
 	// Free is true when input and output are explicitly priced at zero: LiteLLM skips budget
 	// checks for such models.
 	Free bool
+	// Reasoning and PDFInput say the model takes chat's reasoning_effort and PDF file parts
+	// (supports_reasoning, supports_pdf_input of model_info, else of the cost map), for
+	// translations that send only what the model takes.
+	Reasoning, PDFInput bool
 }
 
 // Cost is the price of a call's usage. PromptTokens counts every prompt token, including
@@ -326,6 +337,13 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 		pr.MaxOutputTokens = mi.MaxOutputTokens
 	} else if mi.MaxTokens > 0 {
 		pr.MaxOutputTokens = mi.MaxTokens
+	}
+	pr.Reasoning, pr.PDFInput = e.SupportsReasoning, e.SupportsPDFInput
+	if mi.SupportsReasoning != nil {
+		pr.Reasoning = *mi.SupportsReasoning
+	}
+	if mi.SupportsPDFInput != nil {
+		pr.PDFInput = *mi.SupportsPDFInput
 	}
 	pr.Known = hasInput || hasOutput || isMock(model) // the mock provider has no upstream to pay
 	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0

@@ -310,3 +310,23 @@ func BenchmarkParseSnapshot(b *testing.B) {
 		}
 	}
 }
+
+func TestPrice_ReasoningAndPDFInputFromTheMapOrModelInfo(t *testing.T) {
+	p := NewWithMap(Embedded(), nil)
+	no := false
+	for _, tc := range []struct {
+		model          string
+		mi             config.ModelInfo
+		reasoning, pdf bool
+	}{
+		{"openai/o3-mini", config.ModelInfo{}, true, false},
+		{"openai/gpt-4o", config.ModelInfo{}, false, true},
+		{"groq/llama-3.1-8b-instant", config.ModelInfo{}, false, false},
+		{"openai/o3-mini", config.ModelInfo{SupportsReasoning: &no}, false, false},
+	} {
+		pr := p.Price(config.Deployment{ModelName: "g", LiteLLMParams: config.LiteLLMParams{Model: tc.model}, ModelInfo: tc.mi}, tc.model)
+		if pr.Reasoning != tc.reasoning || pr.PDFInput != tc.pdf {
+			t.Errorf("%s %+v: reasoning %v pdf %v, want %v %v", tc.model, tc.mi, pr.Reasoning, pr.PDFInput, tc.reasoning, tc.pdf)
+		}
+	}
+}

@@ -66,6 +66,10 @@ type Call struct {
 	// Header holds the client's headers a pass-through forwards (anthropic-version,
 	// anthropic-beta); nil for translated calls.
 	Header http.Header
+	// Reasoning and PDFInput say the model takes chat's reasoning_effort and PDF file parts
+	// (model_info / cost map supports_reasoning, supports_pdf_input): a translation to chat
+	// sends them only then.
+	Reasoning, PDFInput bool
 	// Stored is the call's target when Kind is StoredResponse.
 	Stored *Stored
 	// Model is the upstream model name: litellm_params.model without the provider prefix.

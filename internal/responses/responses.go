@@ -87,6 +87,7 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 const (
 	PartInputText   = "input_text"
 	PartInputImage  = "input_image"
+	PartInputFile   = "input_file"
 	PartOutputText  = "output_text"
 	PartRefusal     = "refusal"
 	PartSummaryText = "summary_text"
@@ -98,6 +99,9 @@ type Part struct {
 	Type        string  `json:"type"`
 	Text        string  `json:"text"`
 	ImageURL    string  `json:"image_url,omitempty"` // input_image
+	FileData    string  `json:"file_data,omitempty"` // input_file: a data: URL
+	FileID      string  `json:"file_id,omitempty"`   // input_file
+	Filename    string  `json:"filename,omitempty"`  // input_file
 	Refusal     string  `json:"refusal,omitempty"`
 	Annotations []any   `json:"annotations"`
 	Detail      *string `json:"detail,omitempty"`

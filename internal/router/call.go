@@ -267,6 +267,7 @@ func (r *Router) tryDeployment(ctx context.Context, rt Route, d *Deployment, c *
 	_, call.Model = provider.Split(model)
 	call.Params = d.Config.LiteLLMParams
 	call.Params.Model = model
+	call.Reasoning, call.PDFInput = res.Price.Reasoning, res.Price.PDFInput
 	timeout := d.timeout
 	if stream && d.streamTimeout > 0 {
 		timeout = d.streamTimeout

@@ -114,6 +114,7 @@ func (c Content) Text() string {
 const (
 	PartText     = "text"
 	PartImageURL = "image_url"
+	PartFile     = "file"
 )
 
 // Part is one content part.
@@ -121,8 +122,17 @@ type Part struct {
 	Type     string    `json:"type"`
 	Text     string    `json:"text,omitempty"`
 	ImageURL *ImageURL `json:"image_url,omitempty"`
+	File     *File     `json:"file,omitempty"`
 	// CacheControl is passed to Anthropic as the block's cache_control.
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
+}
+
+// File is a file part's file (a PDF): its bytes as a data: URL, or an uploaded file's id.
+// Only OpenAI-compatible upstreams get file parts; other providers refuse them.
+type File struct {
+	FileData string `json:"file_data,omitempty"`
+	FileID   string `json:"file_id,omitempty"`
+	Filename string `json:"filename,omitempty"`
 }
 
 // ImageURL is an image part's image: an http(s) URL or a data: URL.

@@ -18,14 +18,21 @@ import (
 // messagesToChat translates a Messages request. System blocks become one system message;
 // tool_result blocks become tool messages ahead of the user's other content; thinking blocks
 // of earlier turns are dropped (chat has no place for them); tools with an input_schema
-// become function tools and server tools (web_search, ...) are refused; thinking is left to
-// the model's default.
-func messagesToChat(body []byte) (*chatRequest, error) {
+// become function tools and server tools (web_search, ...) are refused. thinking becomes
+// reasoning_effort, top_k is kept and PDF documents become file parts where the deployment
+// takes them (acc); otherwise thinking and top_k are dropped and PDFs refused.
+func messagesToChat(body []byte, acc accepts) (*chatRequest, error) {
 	r, err := anthropic.DecodeRequest(body)
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
 	cr := &chatRequest{MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.StopSequences}
+	if t := r.Thinking; t != nil && t.Type == "enabled" && acc.reasoning {
+		cr.ReasoningEffort = reasoningEffort(t.BudgetTokens)
+	}
+	if acc.topK {
+		cr.TopK = r.TopK
+	}
 	if r.Metadata != nil {
 		cr.User = r.Metadata.UserID
 	}
@@ -33,7 +40,7 @@ func messagesToChat(body []byte) (*chatRequest, error) {
 		cr.Messages = append(cr.Messages, translate.Message{Role: translate.RoleSystem, Content: sys})
 	}
 	for i, m := range r.Messages {
-		msgs, err := messageToChat(m)
+		msgs, err := messageToChat(m, acc)
 		if err != nil {
 			return nil, badRequest("messages.%d: %v", i, err)
 		}
@@ -60,12 +67,10 @@ func messagesToChat(body []byte) (*chatRequest, error) {
 			cr.ParallelToolCalls = new(bool)
 		}
 	}
-	// thinking is not sent: chat's reasoning_effort is refused by models that do not reason,
-	// and Claude Code asks for thinking on every call.
 	return cr, nil
 }
 
-func messageToChat(m anthropic.Message) ([]translate.Message, error) {
+func messageToChat(m anthropic.Message, acc accepts) ([]translate.Message, error) {
 	var out []translate.Message
 	var parts translate.Content
 	var calls []translate.ToolCall
@@ -82,10 +87,11 @@ func messageToChat(m anthropic.Message) ([]translate.Message, error) {
 			}
 			parts = append(parts, p)
 		case anthropic.BlockDocument:
-			if b.Source == nil || b.Source.Type != "text" {
-				return nil, errors.New("only documents with a text source are supported on this model's deployment")
+			p, err := documentPart(b, acc)
+			if err != nil {
+				return nil, fmt.Errorf("content.%d: %w", j, err)
 			}
-			parts = append(parts, translate.Part{Type: translate.PartText, Text: b.Source.Data})
+			parts = append(parts, p)
 		case anthropic.BlockToolUse:
 			args := string(b.Input)
 			if args == "" {
@@ -125,6 +131,23 @@ func messageToChat(m anthropic.Message) ([]translate.Message, error) {
 		out = append(out, translate.Message{Role: translate.RoleUser, Content: parts})
 	}
 	return out, nil
+}
+
+// documentPart is a document block as a chat part: a text document as text, a base64 PDF
+// as a file part where the model takes PDFs.
+func documentPart(b anthropic.Block, acc accepts) (translate.Part, error) {
+	src := b.Source
+	switch {
+	case src == nil:
+		return translate.Part{}, errors.New("document: source is required")
+	case src.Type == "text":
+		return translate.Part{Type: translate.PartText, Text: src.Data}, nil
+	case src.Type == "base64" && src.MediaType == "application/pdf" && acc.pdf:
+		return pdfPart("data:application/pdf;base64,"+src.Data, "", b.Title), nil
+	case src.Type == "base64" && src.MediaType == "application/pdf":
+		return translate.Part{}, errors.New("PDF documents are not supported on this model's deployment (its model does not take PDF input)")
+	}
+	return translate.Part{}, fmt.Errorf("documents with a %q source are not supported on this model's deployment", src.Type)
 }
 
 func imagePart(src *anthropic.Source) (translate.Part, error) {
@@ -188,7 +211,7 @@ func toolInput(args string) json.RawMessage {
 }
 
 func (a *adapter) doMessages(ctx context.Context, c *provider.Call) (*provider.Response, error) {
-	cr, err := messagesToChat(c.Body)
+	cr, err := messagesToChat(c.Body, acceptsOf(c))
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +242,7 @@ func (a *adapter) doMessages(ctx context.Context, c *provider.Call) (*provider.R
 // countTokens estimates a Messages request's input tokens as the gateway prices prompts:
 // the translated messages, plus the tools' JSON.
 func countTokens(c *provider.Call) (*provider.Response, error) {
-	cr, err := messagesToChat(c.Body)
+	cr, err := messagesToChat(c.Body, acceptsOf(c))
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +260,7 @@ func countTokens(c *provider.Call) (*provider.Response, error) {
 }
 
 func (a *adapter) streamMessages(ctx context.Context, c *provider.Call) (provider.Stream, error) {
-	cr, err := messagesToChat(c.Body)
+	cr, err := messagesToChat(c.Body, acceptsOf(c))
 	if err != nil {
 		return nil, err
 	}

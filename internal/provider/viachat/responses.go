@@ -20,7 +20,9 @@ import (
 // assistant's tool calls and function_call_output items tool messages. Reasoning items and
 // tools other than functions (web_search, namespaces, ...) have no chat equivalent and are
 // left out; previous_response_id is refused, since llmgate keeps no responses.
-func responsesToChat(body []byte) (*chatRequest, *responses.Request, error) {
+// reasoning.effort is kept and PDF input_file parts become file parts where the deployment
+// takes them (acc); text.format becomes response_format.
+func responsesToChat(body []byte, acc accepts) (*chatRequest, *responses.Request, error) {
 	r, err := responses.DecodeRequest(body)
 	if err != nil {
 		return nil, nil, badRequest("%v", err)
@@ -29,6 +31,12 @@ func responsesToChat(body []byte) (*chatRequest, *responses.Request, error) {
 		return nil, nil, badRequest("previous_response_id is not supported for this model: its deployment keeps no responses. Send the whole conversation as input instead.")
 	}
 	cr := &chatRequest{MaxTokens: r.MaxOutputTokens, Temperature: r.Temperature, TopP: r.TopP, User: r.User, ParallelToolCalls: r.ParallelToolCalls}
+	if re := r.Reasoning; re != nil && re.Effort != "" && re.Effort != "none" && acc.reasoning {
+		cr.ReasoningEffort = re.Effort
+	}
+	if cr.ResponseFormat, err = responseFormat(r.Text); err != nil {
+		return nil, nil, err
+	}
 	if r.Instructions != "" {
 		cr.Messages = append(cr.Messages, translate.Message{Role: translate.RoleSystem, Content: translate.Content{{Type: translate.PartText, Text: r.Instructions}}})
 	}
@@ -39,7 +47,7 @@ func responsesToChat(body []byte) (*chatRequest, *responses.Request, error) {
 			if role == translate.RoleDeveloper {
 				role = translate.RoleSystem
 			}
-			parts, err := chatParts(it.Content)
+			parts, err := chatParts(it.Content, acc)
 			if err != nil {
 				return nil, nil, badRequest("input[%d]: %v", i, err)
 			}
@@ -78,7 +86,36 @@ func responsesToChat(body []byte) (*chatRequest, *responses.Request, error) {
 	return cr, r, nil
 }
 
-func chatParts(c responses.Content) (translate.Content, error) {
+// responseFormat is chat's response_format for the request's text.format: json_schema's
+// name, schema, strict and description move under "json_schema"; "text" is chat's default.
+func responseFormat(text json.RawMessage) (json.RawMessage, error) {
+	var t struct {
+		Format *struct {
+			Type        string          `json:"type"`
+			Name        string          `json:"name,omitempty"`
+			Description string          `json:"description,omitempty"`
+			Schema      json.RawMessage `json:"schema,omitempty"`
+			Strict      *bool           `json:"strict,omitempty"`
+		} `json:"format"`
+	}
+	if len(text) == 0 || json.Unmarshal(text, &t) != nil || t.Format == nil {
+		return nil, nil
+	}
+	f := t.Format
+	switch f.Type {
+	case "json_object":
+		return json.RawMessage(`{"type":"json_object"}`), nil
+	case "json_schema":
+		out, err := json.Marshal(map[string]any{"type": "json_schema", "json_schema": map[string]any{
+			"name": f.Name, "description": f.Description, "schema": f.Schema, "strict": f.Strict}})
+		return out, err
+	case "", "text":
+		return nil, nil
+	}
+	return nil, badRequest("text.format: type %q is not supported for this model", f.Type)
+}
+
+func chatParts(c responses.Content, acc accepts) (translate.Content, error) {
 	var out translate.Content
 	for j, p := range c {
 		switch p.Type {
@@ -88,6 +125,11 @@ func chatParts(c responses.Content) (translate.Content, error) {
 			out = append(out, translate.Part{Type: translate.PartText, Text: p.Refusal})
 		case responses.PartInputImage:
 			out = append(out, translate.Part{Type: translate.PartImageURL, ImageURL: &translate.ImageURL{URL: p.ImageURL}})
+		case responses.PartInputFile:
+			if !acc.pdf || (p.FileData == "" && p.FileID == "") {
+				return nil, fmt.Errorf("content[%d]: input_file is not supported for this model (files need file_data or file_id and a model that takes PDF input)", j)
+			}
+			out = append(out, pdfPart(p.FileData, p.FileID, p.Filename))
 		default:
 			return nil, fmt.Errorf("content[%d]: part type %q is not supported for this model", j, p.Type)
 		}
@@ -162,7 +204,7 @@ func callItem(id, name, args string) responses.Item {
 }
 
 func (a *adapter) doResponses(ctx context.Context, c *provider.Call) (*provider.Response, error) {
-	cr, r, err := responsesToChat(c.Body)
+	cr, r, err := responsesToChat(c.Body, acceptsOf(c))
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +231,7 @@ func (a *adapter) doResponses(ctx context.Context, c *provider.Call) (*provider.
 }
 
 func (a *adapter) streamResponses(ctx context.Context, c *provider.Call) (provider.Stream, error) {
-	cr, r, err := responsesToChat(c.Body)
+	cr, r, err := responsesToChat(c.Body, acceptsOf(c))
 	if err != nil {
 		return nil, err
 	}

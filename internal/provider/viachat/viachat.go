@@ -75,9 +75,51 @@ type chatRequest struct {
 	Tools             []translate.Tool      `json:"tools,omitempty"`
 	ToolChoice        any                   `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool                 `json:"parallel_tool_calls,omitempty"`
+	ReasoningEffort   string                `json:"reasoning_effort,omitempty"`
+	TopK              *int                  `json:"top_k,omitempty"`
+	ResponseFormat    json.RawMessage       `json:"response_format,omitempty"`
 	User              string                `json:"user,omitempty"`
 	Stream            bool                  `json:"stream,omitempty"`
 	StreamOptions     *openai.StreamOptions `json:"stream_options,omitempty"`
+}
+
+// accepts is what the deployment's chat API takes beyond the basics, so a translation sends
+// a setting only where it cannot make the call fail.
+type accepts struct {
+	reasoning bool // reasoning_effort: the model reasons (supports_reasoning)
+	pdf       bool // PDF file parts (supports_pdf_input)
+	topK      bool // top_k: the provider's chat API takes it
+}
+
+// topKProviders are the providers whose OpenAI-compatible chat API takes top_k (OpenAI's
+// own refuses it as an unknown argument).
+var topKProviders = map[string]bool{
+	"hosted_vllm": true, "vllm": true, "together_ai": true, "fireworks_ai": true, "deepinfra": true,
+	"ollama": true, "ollama_chat": true, "lm_studio": true, "openrouter": true,
+}
+
+func acceptsOf(c *provider.Call) accepts {
+	prefix, _ := provider.Split(c.Params.Model)
+	return accepts{reasoning: c.Reasoning, pdf: c.PDFInput, topK: topKProviders[prefix]}
+}
+
+// reasoningEffort is chat's reasoning_effort for a thinking budget of n tokens.
+func reasoningEffort(n int) string {
+	switch {
+	case n >= 16384:
+		return "high"
+	case n >= 4096:
+		return "medium"
+	}
+	return "low"
+}
+
+// pdfPart is a PDF as a chat file part: file_data (a data: URL) or a file_id.
+func pdfPart(data, fileID, filename string) translate.Part {
+	if filename == "" && fileID == "" {
+		filename = "document.pdf"
+	}
+	return translate.Part{Type: translate.PartFile, File: &translate.File{FileData: data, FileID: fileID, Filename: filename}}
 }
 
 // chatCall is the chat call for c with the translated request cr. A stream asks for the
