@@ -96,6 +96,12 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 		ok = false
 		return 0, false
 	}
+	flag := func(x gjson.Result) bool {
+		if x.Type != gjson.True && x.Type != gjson.False && x.Type != gjson.Null {
+			ok = false
+		}
+		return x.Type == gjson.True
+	}
 	str := func(x gjson.Result) string {
 		if x.Type != gjson.String && x.Type != gjson.Null {
 			ok = false
@@ -130,9 +136,9 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 		case "litellm_provider":
 			e.Provider = str(x)
 		case "supports_reasoning":
-			e.SupportsReasoning = x.Type == gjson.True
+			e.SupportsReasoning = flag(x)
 		case "supports_pdf_input":
-			e.SupportsPDFInput = x.Type == gjson.True
+			e.SupportsPDFInput = flag(x)
 		}
 		return ok
 	})

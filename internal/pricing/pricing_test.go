@@ -251,6 +251,8 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		Max           float64  `json:"max_tokens"`
 		Mode          string   `json:"mode"`
 		Provider      string   `json:"litellm_provider"`
+		Reasoning     bool     `json:"supports_reasoning"`
+		PDFInput      bool     `json:"supports_pdf_input"`
 	}
 	want := map[string]Entry{}
 	for name, msg := range raw {
@@ -259,7 +261,8 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 			continue
 		}
 		e := Entry{CacheReadInputTokenCost: r.CacheRead, CacheCreationInputTokenCost: r.CacheCreation,
-			MaxInputTokens: int(r.MaxInput), MaxOutputTokens: int(r.MaxOutput), MaxTokens: int(r.Max), Mode: r.Mode, Provider: r.Provider}
+			MaxInputTokens: int(r.MaxInput), MaxOutputTokens: int(r.MaxOutput), MaxTokens: int(r.Max), Mode: r.Mode, Provider: r.Provider,
+			SupportsReasoning: r.Reasoning, SupportsPDFInput: r.PDFInput}
 		if r.Input != nil {
 			e.InputCostPerToken, e.hasInput = *r.Input, true
 		}
