@@ -86,6 +86,41 @@ var replays = []replay{
 			t.Errorf("stream = %q, want chat.completion.chunk events ending in [DONE]", a.body)
 		}
 	}},
+	{"messages-stream.json", "completions", http.StatusOK, func(t *testing.T, a answer) {
+		evs := namedEvents(t, a)
+		names := eventNames(evs)
+		if len(evs) < 6 || names[0] != "message_start" || names[len(names)-1] != "message_stop" ||
+			!slices.Contains(names, "content_block_start") || !slices.Contains(names, "content_block_stop") {
+			t.Fatalf("events %v, want Anthropic's sequence from message_start to message_stop", names)
+		}
+		var text strings.Builder
+		for _, e := range evs {
+			if d, _ := e.data["delta"].(map[string]any); e.name == "content_block_delta" && d["type"] == "text_delta" {
+				text.WriteString(d["text"].(string))
+			}
+		}
+		usage, _ := evs[len(evs)-2].data["usage"].(map[string]any)
+		if text.Len() == 0 || names[len(names)-2] != "message_delta" || usage["output_tokens"] == nil {
+			t.Errorf("text %q, events %v, final usage %v", text.String(), names, usage)
+		}
+	}},
+	{"responses-stream.json", "completions", http.StatusOK, func(t *testing.T, a answer) {
+		evs := namedEvents(t, a)
+		names := eventNames(evs)
+		if len(evs) < 5 || names[0] != "response.created" || names[len(names)-1] != "response.completed" ||
+			!slices.Contains(names, "response.output_text.delta") || !slices.Contains(names, "response.output_item.done") {
+			t.Fatalf("events %v, want the Responses sequence from response.created to response.completed", names)
+		}
+		for i, e := range evs {
+			if e.data["sequence_number"] != float64(i) {
+				t.Errorf("event %d (%s) has sequence_number %v", i, e.name, e.data["sequence_number"])
+			}
+		}
+		final, _ := evs[len(evs)-1].data["response"].(map[string]any)
+		if u, _ := final["usage"].(map[string]any); u["output_tokens"] == nil || final["status"] != "completed" {
+			t.Errorf("response.completed %v", final)
+		}
+	}},
 	{"embeddings.json", "completions", http.StatusOK, func(t *testing.T, a answer) {
 		var resp struct {
 			Object string `json:"object"`
@@ -264,4 +299,46 @@ func decode(t *testing.T, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %q: %v", b, err)
 	}
+}
+
+// namedEvent is one event of a named SSE stream (Messages, Responses).
+type namedEvent struct {
+	name string
+	data map[string]any
+}
+
+// namedEvents splits a named SSE stream into its events, failing on any frame that is not
+// "event: <type>" then "data: <JSON whose type is that name>".
+func namedEvents(t *testing.T, a answer) []namedEvent {
+	t.Helper()
+	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Errorf("Content-Type = %q, want text/event-stream", ct)
+	}
+	body := string(a.body)
+	if !strings.HasSuffix(body, "\n\n") || strings.Contains(body, "[DONE]") {
+		t.Errorf("stream does not end with a complete event, or has OpenAI's [DONE]: %q", body)
+	}
+	var out []namedEvent
+	for frame := range strings.SplitSeq(strings.TrimSpace(body), "\n\n") {
+		lines := strings.Split(frame, "\n")
+		name, ok1 := strings.CutPrefix(lines[0], "event: ")
+		if len(lines) != 2 || !ok1 || !strings.HasPrefix(lines[1], "data: ") {
+			t.Fatalf("frame %q is not an event line and a data line", frame)
+		}
+		ev := namedEvent{name: name}
+		decode(t, []byte(strings.TrimPrefix(lines[1], "data: ")), &ev.data)
+		if ev.data["type"] != name {
+			t.Errorf("event %q carries type %v", name, ev.data["type"])
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func eventNames(evs []namedEvent) []string {
+	var names []string
+	for _, e := range evs {
+		names = append(names, e.name)
+	}
+	return names
 }
