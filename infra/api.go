@@ -21,6 +21,11 @@ const StageName = "prod"
 // completions function.
 var AdminResources = []string{"key", "user", "team", "spend", "budget", "health", "ui"}
 
+// HealthCheck is the admin resource whose bare path the completions function serves: GET
+// /health calls every deployment, and only the completions function has the router and the
+// provider secrets. /health/liveliness, /health/readiness, ... stay the admin function's.
+const HealthCheck = "health"
+
 // newAPI builds the REST API: every path to the completions function (streaming integration
 // with a 15-minute timeout when p.Streaming), the admin prefixes to the admin function
 // (buffered). API Gateway's own errors (throttling, bad body, unknown route, timeouts) are
@@ -128,7 +133,11 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 	methods(api.Root().AddResource(jsii.String("{proxy+}"), nil), toCompletions, true)
 	for _, name := range AdminResources {
 		res := api.Root().AddResource(jsii.String(name), nil)
-		methods(res, toAdmin, false)
+		if name == HealthCheck {
+			methods(res, toCompletions, true)
+		} else {
+			methods(res, toAdmin, false)
+		}
 		methods(res.AddResource(jsii.String("{proxy+}"), nil), toAdmin, false)
 	}
 

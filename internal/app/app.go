@@ -182,10 +182,18 @@ func withModelRoutes(llm, adm http.Handler) http.Handler {
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
 var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/budget/", "/health", "/ui"}
 
-// IsAdminPath reports whether path belongs to the admin handler.
+// healthCheck is the gateway's GET /health, which calls every deployment: the completions
+// function has the router and the provider secrets. /health/* stays the admin handler's.
+const healthCheck = "/health"
+
+// IsAdminPath reports whether path belongs to the admin handler: a path under one of
+// adminPrefixes, or the prefix itself without its slash, except GET /health's path.
 func IsAdminPath(path string) bool {
+	if path == healthCheck {
+		return false
+	}
 	for _, p := range adminPrefixes {
-		if strings.HasPrefix(path, p) {
+		if strings.HasPrefix(path, p) || path+"/" == p {
 			return true
 		}
 	}

@@ -70,3 +70,35 @@ func TestNew_AuthOffWithoutProxyBudgetCallsNoDynamoDB(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutes_SplitBetweenTheHandlers: which handler serves a path, locally and (through
+// infra's resources, which a test there ties to IsAdminPath) in AWS.
+func TestRoutes_SplitBetweenTheHandlers(t *testing.T) {
+	tests := []struct {
+		path         string
+		admin, model bool
+	}{
+		{"/health", false, false}, // calls the deployments: the gateway's router
+		{"/health/liveliness", true, false},
+		{"/health/readiness", true, false},
+		{"/key", true, false},
+		{"/key/generate", true, false},
+		{"/ui", true, false},
+		{"/model/new", false, true},
+		{"/model/update", false, true},
+		{"/model/delete", false, true},
+		{"/model/abc-1/update", false, true},
+		{"/model/info", false, false},
+		{"/model/a/b/update", false, false},
+		{"/model//update", false, false},
+		{"/v1/chat/completions", false, false},
+	}
+	for _, tt := range tests {
+		if got := IsAdminPath(tt.path); got != tt.admin {
+			t.Errorf("IsAdminPath(%q) = %t, want %t", tt.path, got, tt.admin)
+		}
+		if got := IsModelRoute(tt.path); got != tt.model {
+			t.Errorf("IsModelRoute(%q) = %t, want %t", tt.path, got, tt.model)
+		}
+	}
+}

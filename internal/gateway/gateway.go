@@ -129,6 +129,7 @@ func New(o Options) (*Gateway, error) {
 		g.mux.HandleFunc(p, g.modelInfo)
 	}
 	g.mux.HandleFunc("GET /model_group/info", g.modelGroupInfo)
+	g.mux.HandleFunc("GET /health", g.health)
 	// Any other route or method gets OpenAI's 404 in OpenAI's error format.
 	g.mux.HandleFunc("/", openai.InvalidURL)
 	return g, nil

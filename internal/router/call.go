@@ -449,3 +449,22 @@ func (r *Router) final(ctx context.Context, err error) error {
 	}
 	return openai.Errorf(http.StatusInternalServerError, openai.TypeServer, "internal server error")
 }
+
+// Check makes one call c on deployment d, as GET /health does: no retries, fallbacks or
+// cooldowns, within d's timeout (the router's when d has none).
+func (r *Router) Check(ctx context.Context, d *Deployment, c provider.Call) error {
+	p, err := r.providerFor(&c, d, d.Model)
+	if err != nil {
+		return err
+	}
+	_, c.Model = provider.Split(d.Model)
+	c.Params = d.Config.LiteLLMParams
+	c.Timeout = d.timeout
+	if c.Timeout <= 0 {
+		c.Timeout = r.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	_, err = p.Do(ctx, &c)
+	return err
+}
