@@ -48,3 +48,20 @@ func TestBounds_RequestSizesAreRefusedNamingTheField(t *testing.T) {
 		})
 	}
 }
+
+// A body nested millions of levels deep is a 400 like any invalid body. The old strict parse
+// spelled out every level's path, quadratic in the depth: 10 MB of "[" was killed out of memory.
+func TestBounds_DeeplyNestedBodyIsA400(t *testing.T) {
+	cfg := testConfig()
+	cfg.Settings.MaxRequestBodyBytes = 10 << 20
+	h := newHarness(t, cfg, nil, nil)
+	depth := 4 << 20
+	body := `{"model":"demo","messages":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + "}"
+	resp := h.post(t, "/v1/chat/completions", body)
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	if e := readError(t, resp); !strings.Contains(e.Message, "nests deeper") && !strings.Contains(e.Message, "depth") {
+		t.Errorf("error %+v, want one about the nesting", e)
+	}
+}

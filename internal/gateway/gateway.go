@@ -323,6 +323,9 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) erro
 	case errors.As(err, &num):
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 			"We could not parse the JSON body of your request: "+num.Error()+".")
+	case errors.Is(err, tokens.ErrTooDeep):
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			"We could not parse the JSON body of your request: "+err.Error()+".")
 	}
 	if perr := c.wire.parse(body, &c.req); perr != nil { // invalid JSON, in the format's words
 		return perr

@@ -51,12 +51,13 @@ type Scanned struct {
 
 // Scan reads a JSON request body once, strictly, and measures its billable prompt. It
 // refuses (with a *DuplicateKeyError or *NumberError; a *json.SyntaxError for invalid
-// JSON) any body that two decoders could read differently: duplicate member names,
-// also ones that differ only in case, and numbers out of float64's range.
+// JSON; ErrTooDeep) any body that two decoders could read differently: duplicate member
+// names, also ones that differ only in case, and numbers out of float64's range. Its time
+// and memory are linear in the body's size, however deep it nests.
 func Scan(body []byte) (Scanned, error) {
 	s := scanner{dec: json.NewDecoder(bytes.NewReader(body))}
 	s.dec.UseNumber()
-	if err := s.value(0, "", ""); err != nil {
+	if err := s.value(""); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -72,31 +73,69 @@ func Scan(body []byte) (Scanned, error) {
 	return s.out, nil
 }
 
+// MaxDepth is how deep a body may nest: encoding/json's own limit, which the gateway's
+// decoding of the body enforces anyway.
+const MaxDepth = 10000
+
+// ErrTooDeep refuses a body that nests deeper than MaxDepth.
+var ErrTooDeep = fmt.Errorf("the JSON nests deeper than %d levels", MaxDepth)
+
 type scanner struct {
 	dec        *json.Decoder
 	out        Scanned
 	imageBytes int
+	// at is the path to the value being read, one step per level; it is spelled out only
+	// for an error, so a deep body costs no more than a flat one.
+	at []step
+}
+
+// step is one level of a path: an object member's name, or an array index.
+type step struct {
+	name  string
+	index int
+}
+
+// path spells out where the value being read is: "messages[0].content"; "" for the body.
+func (s *scanner) path() string {
+	var b strings.Builder
+	for i, st := range s.at {
+		switch {
+		case st.index >= 0:
+			b.WriteString("[" + strconv.Itoa(st.index) + "]")
+		case i > 0:
+			b.WriteString("." + st.name)
+		default:
+			b.WriteString(st.name)
+		}
+	}
+	return b.String()
 }
 
 // value reads one JSON value; key is its member name in the enclosing object ("" in an
 // array).
-func (s *scanner) value(depth int, path, key string) error {
+func (s *scanner) value(key string) error {
 	tok, err := s.dec.Token()
 	if err != nil {
 		return err
 	}
-	return s.rest(tok, depth, path, key)
+	return s.rest(tok, key)
 }
 
 // rest reads the rest of a value whose first token is tok.
-func (s *scanner) rest(tok json.Token, depth int, path, key string) error {
+func (s *scanner) rest(tok json.Token, key string) error {
 	switch t := tok.(type) {
 	case json.Delim:
+		if len(s.at) >= MaxDepth {
+			return ErrTooDeep
+		}
 		if t == '{' {
-			return s.object(depth, path, key)
+			return s.object(key)
 		}
 		for i := 0; s.dec.More(); i++ {
-			if err := s.value(depth+1, path+"["+strconv.Itoa(i)+"]", key); err != nil {
+			s.at = append(s.at, step{index: i})
+			err := s.value(key)
+			s.at = s.at[:len(s.at)-1]
+			if err != nil {
 				return err
 			}
 		}
@@ -104,7 +143,7 @@ func (s *scanner) rest(tok json.Token, depth int, path, key string) error {
 		return err
 	case json.Number:
 		if _, err := strconv.ParseFloat(string(t), 64); err != nil {
-			return &NumberError{Path: orBody(path), Number: string(t)}
+			return &NumberError{Path: orBody(s.path()), Number: string(t)}
 		}
 	}
 	return nil
@@ -113,7 +152,7 @@ func (s *scanner) rest(tok json.Token, depth int, path, key string) error {
 // object reads an object's members after its '{'. It measures image parts: a string under
 // image_url (OpenAI chat's {"url"} or the Responses API's string), and the data of a
 // base64 source whose media type is an image (Anthropic's source, Gemini's inline_data).
-func (s *scanner) object(depth int, path, key string) error {
+func (s *scanner) object(key string) error {
 	seen := map[string]string{}
 	var mediaType string
 	dataSize := -1
@@ -125,18 +164,14 @@ func (s *scanner) object(depth int, path, key string) error {
 		name, _ := tok.(string)
 		f := fold(name)
 		if other, dup := seen[f]; dup {
-			return &DuplicateKeyError{Path: path, Key: other, Other: name}
+			return &DuplicateKeyError{Path: s.path(), Key: other, Other: name}
 		}
 		seen[f] = name
-		if depth == 0 {
+		if len(s.at) == 0 {
 			s.out.Keys = append(s.out.Keys, name)
 			if name == "tools" || name == "functions" {
 				s.out.Prompt.Tools = true
 			}
-		}
-		member := name
-		if path != "" {
-			member = path + "." + name
 		}
 		start := s.dec.InputOffset()
 		if tok, err = s.dec.Token(); err != nil {
@@ -144,7 +179,10 @@ func (s *scanner) object(depth int, path, key string) error {
 		}
 		v, isString := tok.(string)
 		if !isString {
-			if err := s.rest(tok, depth+1, member, name); err != nil {
+			s.at = append(s.at, step{name: name, index: -1})
+			err := s.rest(tok, name)
+			s.at = s.at[:len(s.at)-1]
+			if err != nil {
 				return err
 			}
 			continue

@@ -3,6 +3,7 @@ package tokens
 import (
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -93,4 +94,84 @@ func TestBillable_Output(t *testing.T) {
 			t.Errorf("%s: Output = %d, %d, want %d, %d", tt.name, per, total, tt.wantPer, tt.wantTotal)
 		}
 	}
+}
+
+// TestScan_DeepBodiesCostLinearMemory: a key holder's 10 MB of "[[[[..." or of objects
+// nested under long names must be refused (or read) in memory linear in its size; spelling
+// out each level's path up front made it quadratic (a 10 MB body: killed out of memory).
+func TestScan_DeepBodiesCostLinearMemory(t *testing.T) {
+	name := strings.Repeat("k", 200)
+	tests := []struct {
+		name    string
+		body    string
+		wantErr error
+	}{
+		{"10 MB of brackets", strings.Repeat("[", 5<<20) + strings.Repeat("]", 5<<20), ErrTooDeep},
+		{"one level too deep", strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), ErrTooDeep},
+		{"objects under long names at the limit", strings.Repeat(`{"`+name+`":`, MaxDepth-1) + "1" + strings.Repeat("}", MaxDepth-1), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := Scan([]byte(tt.body))
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Scan = %v, want %v", err, tt.wantErr)
+			}
+			// The decoder's buffer holds the body (8x leaves room for its growth), and the
+			// stacks of MaxDepth levels take some 2 MiB.
+			if got, limit := after.TotalAlloc-before.TotalAlloc, 8*uint64(len(tt.body))+2<<20; got > limit {
+				t.Errorf("Scan of %d bytes allocated %d bytes, want at most %d", len(tt.body), got, limit)
+			}
+		})
+	}
+	var num *NumberError
+	deep := strings.Repeat(`{"a":[`, 3) + "1e999" + strings.Repeat("]}", 3)
+	if _, err := Scan([]byte(deep)); !errors.As(err, &num) || num.Path != "a[0].a[0].a[0]" {
+		t.Errorf("err = %#v, want a *NumberError at a[0].a[0].a[0]", err)
+	}
+}
+
+// FuzzScan holds Scan to encoding/json: it accepts only valid JSON, refuses valid JSON only
+// for a duplicate key, an out-of-range number or a nesting too deep, and reports the
+// top-level keys in order and a text size within the body.
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
+		`{"a":1,"A":2}`, `{"n":1e400}`, `[[[]]]`, `{"image_url":{"url":"data:x"}}`,
+		`{"source":{"media_type":"image/png","data":"AAAA"}}`, "{\"\u212a\":1,\"k\":2}", `{"a":{"a":{"a":{}}}}`,
+		`"x"`, `1 2`, `{"a":`, "\xff", `{"tools":[]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := Scan(body)
+		valid := json.Valid(body)
+		if err != nil {
+			var dup *DuplicateKeyError
+			var num *NumberError
+			if valid && !errors.As(err, &dup) && !errors.As(err, &num) && !errors.Is(err, ErrTooDeep) {
+				t.Fatalf("Scan refused valid JSON %q: %v", body, err)
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("Scan accepted invalid JSON %q", body)
+		}
+		if got.Prompt.TextBytes < 0 || got.Prompt.TextBytes > len(body) {
+			t.Fatalf("TextBytes = %d for a %d-byte body", got.Prompt.TextBytes, len(body))
+		}
+		var top map[string]json.RawMessage
+		if json.Unmarshal(body, &top) == nil && top != nil {
+			if len(got.Keys) != len(top) {
+				t.Fatalf("Keys = %q, the body has %d top-level keys", got.Keys, len(top))
+			}
+			for _, k := range got.Keys {
+				if _, ok := top[k]; !ok {
+					t.Fatalf("Keys = %q: %q is not a top-level key of %q", got.Keys, k, body)
+				}
+			}
+		}
+	})
 }
