@@ -62,7 +62,7 @@ func (p *Principal) IsProxyAdmin() bool {
 // models lists, as LiteLLM does. A denial is a 401 with LiteLLM's message and error type.
 func (p *Principal) ResolveModel(requested string) (string, error) {
 	resolved := p.alias(requested)
-	if err := p.check(requested, resolved); err != nil {
+	if err := p.check(requested, resolved, true); err != nil {
 		return "", err
 	}
 	return resolved, nil
@@ -70,7 +70,14 @@ func (p *Principal) ResolveModel(requested string) (string, error) {
 
 // Allowed reports whether the caller may use the model group (for GET /v1/models).
 func (p *Principal) Allowed(model string) bool {
-	return p.check(model, p.alias(model)) == nil
+	return p.check(model, p.alias(model), true) == nil
+}
+
+// MayRoute reports whether the models lists let the caller be served by the model group
+// itself. Aliases play no part: a key's alias that maps the group's name to another group
+// lets the key request that name, not reach the group.
+func (p *Principal) MayRoute(group string) bool {
+	return p.check(group, group, false) == nil
 }
 
 // alias maps requested through the key's aliases, else the team's model_aliases.
@@ -89,13 +96,14 @@ func (p *Principal) alias(requested string) string {
 }
 
 // check applies the key, team and user models rules in LiteLLM's order. A request passes a
-// rule when either the requested name or the model it is aliased to is allowed.
-func (p *Principal) check(requested, resolved string) error {
+// rule when either the requested name or the model it is aliased to is allowed, or (with
+// viaAliases) when the name is one of the team's model_aliases.
+func (p *Principal) check(requested, resolved string, viaAliases bool) error {
 	if p.IsMaster || p.Key == nil {
 		return nil
 	}
 	var teamAliases map[string]string
-	if p.Team != nil {
+	if p.Team != nil && viaAliases {
 		teamAliases = p.Team.ModelAliases
 	}
 	candidates := []string{requested}

@@ -112,3 +112,38 @@ func TestPrincipal_OwnerIsTheKeyHashAndTeam(t *testing.T) {
 		}
 	}
 }
+
+// MayRoute checks the group itself: a name the key or team aliases to an allowed group is
+// one the key may request, but not a group it may be served by (a configured fallback).
+func TestMayRoute_AliasesDoNotWidenIt(t *testing.T) {
+	models := NewModelIndex([]config.Deployment{
+		{ModelName: "gpt-4o", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o"}, ModelInfo: config.ModelInfo{AccessGroups: []string{"beta"}}},
+		{ModelName: "claude", LiteLLMParams: config.LiteLLMParams{Model: "anthropic/claude-3-5-sonnet"}},
+		{ModelName: "cheap", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-4o-mini"}},
+	})
+	tests := []struct {
+		name  string
+		p     Principal
+		group string
+		want  bool
+	}{
+		{"master key", Principal{IsMaster: true}, "claude", true},
+		{"listed", Principal{Key: &store.Key{Models: []string{"cheap"}}}, "cheap", true},
+		{"unlisted", Principal{Key: &store.Key{Models: []string{"cheap"}}}, "claude", false},
+		{"access group", Principal{Key: &store.Key{Models: []string{"beta"}}}, "gpt-4o", true},
+		{"provider wildcard", Principal{Key: &store.Key{Models: []string{"anthropic/*"}}}, "claude", true},
+		{"key alias named like the group", Principal{Key: &store.Key{Models: []string{"cheap"}, Aliases: map[string]string{"claude": "cheap"}}}, "claude", false},
+		{"team alias named like the group", Principal{Key: &store.Key{}, Team: &store.Team{TeamID: "t", Models: []string{"cheap"}, ModelAliases: map[string]string{"claude": "cheap"}}}, "claude", false},
+		{"team models", Principal{Key: &store.Key{}, Team: &store.Team{TeamID: "t", Models: []string{"claude"}}}, "claude", true},
+		{"user models of a personal key", Principal{Key: &store.Key{}, User: &store.User{Models: []string{"cheap"}}}, "claude", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.p
+			p.Models = models
+			if got := p.MayRoute(tt.group); got != tt.want {
+				t.Errorf("MayRoute(%q) = %v, want %v", tt.group, got, tt.want)
+			}
+		})
+	}
+}

@@ -118,6 +118,11 @@ type GeneralSettings struct {
 	// in DynamoDB beside model_list, picked up by every instance within
 	// llmgate_settings.model_refresh_interval.
 	StoreModelInDB bool `yaml:"store_model_in_db"`
+	// EnforceFallbackModelAccess: configured fallbacks skip groups the calling key, its
+	// team or user may not use (the caller then gets the failing group's own error). Unlike
+	// LiteLLM, llmgate enforces it unless this is false: a fallback never serves a key a
+	// model it may not call.
+	EnforceFallbackModelAccess *bool `yaml:"enforce_fallback_model_access"`
 }
 
 // RouterSettings is router_settings.

@@ -67,6 +67,8 @@ type Gateway struct {
 	clientMockTesting bool
 	// ids seals the Responses API's response ids (see stored.go).
 	ids *responseid.Codec
+	// fallbackAccess is general_settings.enforce_fallback_model_access (default on).
+	fallbackAccess bool
 }
 
 // New returns the gateway handler.
@@ -75,13 +77,14 @@ func New(o Options) (*Gateway, error) {
 		return nil, errors.New("gateway: a router is required")
 	}
 	g := &Gateway{
-		mux:     http.NewServeMux(),
-		router:  o.Router,
-		auth:    o.Authenticator,
-		limiter: o.Limiter,
-		metrics: o.Metrics,
-		log:     o.Logger,
-		maxBody: config.DefaultMaxRequestBodyBytes,
+		mux:            http.NewServeMux(),
+		router:         o.Router,
+		auth:           o.Authenticator,
+		limiter:        o.Limiter,
+		metrics:        o.Metrics,
+		log:            o.Logger,
+		maxBody:        config.DefaultMaxRequestBodyBytes,
+		fallbackAccess: o.Config == nil || o.Config.GeneralSettings.EnforceFallbackModelAccess == nil || *o.Config.GeneralSettings.EnforceFallbackModelAccess,
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -240,6 +243,9 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 		if rt, err = g.continued(c, rt); err != nil {
 			return err
 		}
+	}
+	if caller != nil && g.fallbackAccess {
+		rt.MayUse = caller.MayRoute
 	}
 
 	ch := g.charge(c, rt, c.billable())

@@ -41,6 +41,8 @@ func (c fakeCaller) ResolveModel(requested string) (string, error) {
 
 func (c fakeCaller) IsProxyAdmin() bool { return false }
 
+func (c fakeCaller) MayRoute(group string) bool { return c.Allowed(group) }
+
 func (c fakeCaller) Allowed(model string) bool {
 	for _, m := range c.allowed {
 		if m == model {

@@ -41,6 +41,7 @@ func (ownerAuth) Authenticate(_ context.Context, r *http.Request) (llmcall.Calle
 
 func (c ownerCaller) ResolveModel(m string) (string, error) { return m, nil }
 func (c ownerCaller) Allowed(string) bool                   { return true }
+func (c ownerCaller) MayRoute(string) bool                  { return true }
 func (c ownerCaller) IsProxyAdmin() bool                    { return c.admin }
 func (c ownerCaller) Owner() (key, team string)             { return c.key, c.team }
 

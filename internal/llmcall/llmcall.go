@@ -21,6 +21,9 @@ type Caller interface {
 	ResolveModel(requested string) (string, error)
 	// Allowed reports whether the caller may use the model group (for GET /v1/models).
 	Allowed(model string) bool
+	// MayRoute reports whether the caller may be served by the model group itself, aliases
+	// aside: the check of a configured fallback (enforce_fallback_model_access).
+	MayRoute(group string) bool
 	// IsProxyAdmin reports whether the caller is the master key or a proxy_admin, who may
 	// use mock_response and the mock_testing_* flags on real deployments.
 	IsProxyAdmin() bool

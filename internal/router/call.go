@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -163,16 +164,18 @@ func (r *Router) route(ctx context.Context, rt Route, c *provider.Call, stream b
 	if refused(err) || rt.pinned {
 		return res, r.final(ctx, err)
 	}
-	for _, name := range r.fallbacksFor(rt, err) {
-		frt, ok := r.Resolve(name)
-		if !ok {
-			r.log.Warn("fallback model group does not exist", "model_group", rt.Model, "fallback", name)
+	names, configured := r.fallbacksFor(rt, err)
+	for _, name := range names {
+		frt, skip := r.fallbackRoute(rt, name, configured)
+		if skip != "" {
+			level := slog.LevelInfo
+			if skip == skipNoGroup {
+				level = slog.LevelWarn
+			}
+			r.log.Log(ctx, level, "fallback skipped", "model_group", rt.Model, "fallback", name, "reason", skip)
 			continue
 		}
-		if frt.Group == rt.Group && frt.wildcard == rt.wildcard {
-			continue
-		}
-		frt.Overrides = rt.Overrides.fallbackOverrides()
+		frt.Overrides, frt.MayUse = rt.Overrides.fallbackOverrides(), rt.MayUse
 		r.log.Info("falling back", "model_group", rt.Model, "fallback", frt.Model)
 		res.Fallbacks++
 		ferr := r.tryGroup(ctx, frt, c, deadline, stream, try, &res)
@@ -188,24 +191,25 @@ func (r *Router) route(ctx context.Context, rt Route, c *provider.Call, stream b
 
 // fallbacksFor lists the groups to fall back to after err: context_window_fallbacks for
 // a prompt that did not fit, else fallbacks (the request's own, else the group's, else the
-// "*" default), except for errors that are the request's fault.
-func (r *Router) fallbacksFor(rt Route, err error) []string {
-	fallbacks := r.lookupFallbacks(r.fallbacks, rt)
+// "*" default), except for errors that are the request's fault. configured is false for
+// the request's own.
+func (r *Router) fallbacksFor(rt Route, err error) (names []string, configured bool) {
+	fallbacks, configured := r.lookupFallbacks(r.fallbacks, rt), true
 	if rt.Overrides.Fallbacks != nil {
-		fallbacks = rt.Overrides.Fallbacks
+		fallbacks, configured = rt.Overrides.Fallbacks, false
 	}
 	var pe *provider.Error
 	if !errors.As(err, &pe) {
-		return fallbacks // no deployments available
+		return fallbacks, configured // no deployments available
 	}
 	if pe.ContextWindow {
-		return r.lookupFallbacks(r.ctxFallbacks, rt)
+		return r.lookupFallbacks(r.ctxFallbacks, rt), true
 	}
 	switch pe.Status {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
-		return nil
+		return nil, false
 	}
-	return fallbacks
+	return fallbacks, configured
 }
 
 func (r *Router) lookupFallbacks(m map[string][]string, rt Route) []string {

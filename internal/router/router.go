@@ -159,6 +159,11 @@ type Route struct {
 	Overrides Overrides
 	// pinned is true for a route narrowed to one deployment (Pin): it has no fallbacks.
 	pinned bool
+	// MayUse reports whether the caller may be served by a model group; configured
+	// fallbacks (fallbacks, context_window_fallbacks, the "*" default) to a group it refuses
+	// are skipped. nil: every group (general_settings.enforce_fallback_model_access off, or
+	// no caller to check). The request's own fallbacks were checked like its model.
+	MayUse func(group string) bool
 }
 
 // Pin narrows rt to the deployment of its group whose model_info.id is id, without
@@ -381,8 +386,8 @@ func (r *Router) Deployments() []*Deployment { return r.models.Load().deployment
 
 // Targets lists every deployment a call on rt can reach, with its price: the route's group
 // and each group it may fall back to (the request's own fallbacks, fallbacks,
-// context_window_fallbacks and the "*" defaults, as route tries them), for the
-// reservation bound.
+// context_window_fallbacks and the "*" defaults, those rt.MayUse allows, as route tries
+// them), for the reservation bound.
 func (r *Router) Targets(rt Route) []pricing.Target {
 	var out []pricing.Target
 	add := func(rt Route) {
@@ -395,9 +400,12 @@ func (r *Router) Targets(rt Route) []pricing.Target {
 		return out
 	}
 	seen := map[string]bool{rt.Model: true}
-	for _, names := range [...][]string{rt.Overrides.Fallbacks, r.lookupFallbacks(r.fallbacks, rt), r.lookupFallbacks(r.ctxFallbacks, rt)} {
-		for _, name := range names {
-			if frt, ok := r.Resolve(name); ok && !seen[frt.Model] {
+	for _, list := range [...]struct {
+		names      []string
+		configured bool
+	}{{rt.Overrides.Fallbacks, false}, {r.lookupFallbacks(r.fallbacks, rt), true}, {r.lookupFallbacks(r.ctxFallbacks, rt), true}} {
+		for _, name := range list.names {
+			if frt, skip := r.fallbackRoute(rt, name, list.configured); skip == "" && !seen[frt.Model] {
 				seen[frt.Model] = true
 				add(frt)
 			}
@@ -405,6 +413,25 @@ func (r *Router) Targets(rt Route) []pricing.Target {
 	}
 	return out
 }
+
+// fallbackRoute resolves a fallback of a call on rt. skip says why the call may not take it
+// ("" when it may): the name is no model group, it is rt's own group, or it is a configured
+// fallback (not the request's own) to a group rt.MayUse refuses.
+func (r *Router) fallbackRoute(rt Route, name string, configured bool) (frt Route, skip string) {
+	frt, ok := r.Resolve(name)
+	switch {
+	case !ok:
+		return frt, skipNoGroup
+	case frt.Group == rt.Group && frt.wildcard == rt.wildcard:
+		return frt, "the failing group itself"
+	case configured && rt.MayUse != nil && !rt.MayUse(frt.Model):
+		return frt, "the caller may not use it"
+	}
+	return frt, ""
+}
+
+// skipNoGroup is fallbackRoute's reason for a name that is no model group: a config error.
+const skipNoGroup = "no such model group"
 
 // model is the litellm_params.model deployment d serves on this route.
 func (rt Route) model(d *Deployment) string {

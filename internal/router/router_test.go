@@ -779,3 +779,59 @@ func TestPin_CallsOnlyThatDeploymentAndNeverFallsBack(t *testing.T) {
 		t.Error("Pinned of an unknown deployment succeeded")
 	}
 }
+
+// With Route.MayUse (enforce_fallback_model_access), a configured fallback to a group the
+// caller may not use is never called, nor priced; with none left the caller gets the
+// failing group's own error. The request's own fallbacks were checked like its model.
+func TestFallbacks_SkipGroupsTheCallerMayNotUse(t *testing.T) {
+	onlySmall := func(g string) bool { return g == "big" || g == "small" }
+	tests := []struct {
+		name       string
+		edit       func(*config.Config)
+		failWith   *provider.Error
+		request    []string // the request's own fallbacks
+		wantModel  string
+		wantCalls  string // api_bases called, in order
+		wantStatus int
+	}{
+		{"the first usable fallback serves", func(c *config.Config) {
+			c.RouterSettings.Fallbacks = []map[string][]string{{"big": {"huge", "small"}}}
+		}, err500, nil, "small", "a b", 0},
+		{"no usable fallback: the group's error", func(c *config.Config) {
+			c.RouterSettings.Fallbacks = []map[string][]string{{"big": {"huge"}}}
+		}, err500, nil, "big", "a", 500},
+		{"default fallbacks", func(c *config.Config) {
+			c.LiteLLMSettings.Fallbacks = []map[string][]string{{"*": {"huge"}}}
+		}, err429, nil, "big", "a", 429},
+		{"context window fallbacks", func(c *config.Config) {
+			c.RouterSettings.ContextWindowFallbacks = []map[string][]string{{"big": {"huge"}}}
+		}, errCtx, nil, "big", "a", 400},
+		{"the request's own fallbacks are not filtered", func(c *config.Config) {
+			c.RouterSettings.Fallbacks = []map[string][]string{{"big": {"small"}}}
+		}, err500, []string{"huge"}, "huge", "a c", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &config.Config{ModelList: []config.Deployment{dep("big", "a"), dep("small", "b"), dep("huge", "c")},
+				RouterSettings: config.RouterSettings{NumRetries: ptr(0)}}
+			tt.edit(cfg)
+			f := newFixture(t, cfg)
+			f.fake.always["a"] = step{err: tt.failWith}
+			rt, _ := f.r.Resolve("big")
+			rt.MayUse, rt.Overrides.Fallbacks = onlySmall, tt.request
+			_, res, err := f.r.Do(context.Background(), rt, provider.Call{Kind: provider.Chat, Request: &openai.Request{Model: "big"}})
+			if calls := strings.Join(f.fake.Calls(), " "); res.Model != tt.wantModel || calls != tt.wantCalls {
+				t.Errorf("answered by %q after calls %q, want %q after %q", res.Model, calls, tt.wantModel, tt.wantCalls)
+			}
+			var oe *openai.Error
+			if errors.As(err, &oe) != (tt.wantStatus != 0) || oe != nil && oe.Status != tt.wantStatus {
+				t.Errorf("err = %v, want status %d", err, tt.wantStatus)
+			}
+			for _, tg := range f.r.Targets(rt) {
+				if tg.Model == "fake/huge" && tt.request == nil {
+					t.Errorf("Targets price %s, which the caller may not reach", tg.Model)
+				}
+			}
+		})
+	}
+}
