@@ -210,6 +210,7 @@ func decodeError(t *testing.T, body []byte) apiError {
 // ledger is what the store says a key spent, next to what its spend logs add up to.
 type ledger struct {
 	spend    float64 // key record
+	reserved float64 // what calls not yet settled hold
 	inflight int64   // parallel-request leases held
 	logs     []store.SpendLog
 	logSum   float64
@@ -218,8 +219,9 @@ type ledger struct {
 func (g *server) ledger(t *testing.T, token string) ledger {
 	t.Helper()
 	ctx := context.Background()
-	// Logs first: a settle writes the log and the key's spend at once, so a key read after
-	// its logs holds every settle they show (read before, it may miss the last ones).
+	// Logs first: a settle writes the log with (or, when the key is the only record charged,
+	// just before) the key's spend, so a key read after its logs that holds no reservation
+	// holds every settle they show (read before, it may miss the last ones).
 	logs, err := g.reader.SpendLogs(ctx, store.SpendLogFilter{APIKey: token})
 	if err != nil {
 		t.Fatalf("read spend logs: %v", err)
@@ -228,21 +230,21 @@ func (g *server) ledger(t *testing.T, token string) ledger {
 	if err != nil {
 		t.Fatalf("read key: %v", err)
 	}
-	l := ledger{spend: k.Spend, inflight: k.Limits.Inflight, logs: logs}
+	l := ledger{spend: k.Spend, reserved: k.Reserved, inflight: k.Limits.Inflight, logs: logs}
 	for _, s := range logs {
 		l.logSum += s.Spend
 	}
 	return l
 }
 
-// settledLedger waits until the key holds no lease and has logs spend logs (calls settle
-// after their answer is sent), then returns its ledger; it fails the test if that does not
-// happen within 15 s (a settle retries conflicts and throttles for up to 10 s).
+// settledLedger waits until the key holds no lease and no reservation and has logs spend
+// logs (calls settle after their answer is sent), then returns its ledger; it fails the test
+// if that does not happen within 15 s (a settle retries conflicts and throttles for up to 10 s).
 func (g *server) settledLedger(t *testing.T, token string, logs int) ledger {
 	t.Helper()
 	var l ledger
-	if !eventually(15*time.Second, func() bool { l = g.ledger(t, token); return l.inflight == 0 && len(l.logs) == logs }) {
-		t.Fatalf("calls not settled after 15 s: %d leases held, %d spend logs; want 0 and %d", l.inflight, len(l.logs), logs)
+	if !eventually(15*time.Second, func() bool { l = g.ledger(t, token); return l.inflight == 0 && l.reserved == 0 && len(l.logs) == logs }) {
+		t.Fatalf("calls not settled after 15 s: %d leases held, %g reserved, %d spend logs; want 0, 0 and %d", l.inflight, l.reserved, len(l.logs), logs)
 	}
 	return l
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -726,7 +727,8 @@ func TestReserve_FailsClosedWhenDynamoDBIsUnreachable(t *testing.T) {
 }
 
 // loseReservationAnswers is an SDK middleware that loses the answer of every reservation
-// transaction (a TransactWriteItems that puts a RES# item): it sends the transaction when
+// (a write that puts a RES# item or holds a new r#<request id> entry on a key record): it
+// sends the write when
 // send is true (it commits), then waits until the call's context ends and returns its error,
 // as a timeout after the transaction went out does.
 func loseReservationAnswers(send bool) func(*dynamodb.Options) {
@@ -734,8 +736,7 @@ func loseReservationAnswers(send bool) func(*dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("loseReservationAnswers",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					tx, ok := in.Parameters.(*dynamodb.TransactWriteItemsInput)
-					if !ok || !putsReservation(tx) {
+					if !reserves(in.Parameters) {
 						return next.HandleInitialize(ctx, in)
 					}
 					if send {
@@ -750,12 +751,31 @@ func loseReservationAnswers(send bool) func(*dynamodb.Options) {
 	}
 }
 
-func putsReservation(tx *dynamodb.TransactWriteItemsInput) bool {
-	for _, it := range tx.TransactItems {
-		if it.Put == nil {
-			continue
+func reserves(params any) bool {
+	switch in := params.(type) {
+	case *dynamodb.UpdateItemInput:
+		return holdsNew(in.ExpressionAttributeNames, aws.ToString(in.ConditionExpression))
+	case *dynamodb.TransactWriteItemsInput:
+		for _, it := range in.TransactItems {
+			if it.Update != nil && holdsNew(it.Update.ExpressionAttributeNames, aws.ToString(it.Update.ConditionExpression)) {
+				return true
+			}
+			if it.Put == nil {
+				continue
+			}
+			if pk, ok := it.Put.Item["pk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, store.PrefixReservation) {
+				return true
+			}
 		}
-		if pk, ok := it.Put.Item["pk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, store.PrefixReservation) {
+	}
+	return false
+}
+
+// holdsNew reports whether an update adds a reservation entry to a key record: it requires
+// an r#<request id> attribute not to exist yet.
+func holdsNew(names map[string]string, cond string) bool {
+	for p, n := range names {
+		if strings.HasPrefix(n, "r#") && strings.Contains(cond, "attribute_not_exists("+p+")") {
 			return true
 		}
 	}

@@ -296,6 +296,7 @@ func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) 
 		if err != nil {
 			return err
 		}
+		carryHeld(raw, m)
 		for n, v := range keyOf(PrefixKey+k.Token, SortKey) {
 			m[n] = v
 		}

@@ -150,8 +150,10 @@ func (r *Reservation) ExpireAt() time.Time { return time.Unix(r.res.ExpireAt, 0)
 
 // resItem is the stored RES# item: enough to settle the call without its caller.
 type resItem struct {
-	RequestID   string    `dynamodbav:"request_id"`
-	Held        bool      `dynamodbav:"-"`
+	RequestID string `dynamodbav:"request_id"`
+	Held      bool   `dynamodbav:"-"`
+	// OnKey: held on the key record (an r#<request id> entry, see heldEntry), not a RES# item.
+	OnKey       bool      `dynamodbav:"-"`
 	Model       string    `dynamodbav:"model"`
 	Cost        float64   `dynamodbav:"cost"`
 	Estimate    float64   `dynamodbav:"estimate"`
@@ -177,6 +179,10 @@ type target struct {
 	ModelBudget bool   `dynamodbav:"model_budget,omitempty"` // model_max_budget.<model>
 	ModelSpend  bool   `dynamodbav:"model_spend,omitempty"`  // model_spend.<model>
 	Lease       bool   `dynamodbav:"lease,omitempty"`        // inflight
+	// RateMinute and RateTokens: the key record's minute counts this call (rl_min), and the
+	// tokens it reserved there under tpm_limit.
+	RateMinute int64 `dynamodbav:"rate_minute,omitempty"`
+	RateTokens int64 `dynamodbav:"rate_tokens,omitempty"`
 	// moved: the key's hash is gone; its MOVED# item may name the hash it was rotated to.
 	moved bool
 }
@@ -207,6 +213,8 @@ const (
 func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, error) {
 	refreshes := 0
 	uncertain := false // an earlier attempt may have committed without us hearing back
+	newMinute := false // the key record's rate counts start a new minute (see countKeyRate)
+	spill := false     // the key record holds maxHeld reservations: hold this one in a RES# item
 	for attempt := 0; ; attempt++ {
 		p, err := newPlan(&in)
 		if err != nil {
@@ -215,7 +223,10 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		if !p.res.Held {
 			return &Reservation{res: p.res}, nil
 		}
+		p.newMinute, p.spill = newMinute, spill
+		p.res.OnKey = p.res.OnKey && !spill
 		res, err := s.reserveOnce(ctx, p, &in, uncertain)
+		newMinute, spill = p.newMinute, p.spill
 		var ref *Refusal
 		switch {
 		case err == nil:
@@ -288,7 +299,7 @@ func (s *Store) reserveOnce(ctx context.Context, p *plan, in *ReserveInput, unce
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = s.write(ctx, items)
 	if err == nil {
 		return &Reservation{res: p.res}, nil
 	}
@@ -297,6 +308,31 @@ func (s *Store) reserveOnce(ctx context.Context, p *plan, in *ReserveInput, unce
 		return nil, err
 	}
 	return p.explain(in, tce.CancellationReasons, uncertain)
+}
+
+// write runs the writes in one TransactWriteItems, or as a single-item write (half the write
+// units) when there is one Update. A failed condition of the single write comes back as the
+// cancellation of a one-item transaction, so both are explained alike.
+func (s *Store) write(ctx context.Context, items []types.TransactWriteItem) error {
+	if len(items) != 1 || items[0].Update == nil {
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	}
+	u := items[0].Update
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+		ExpressionAttributeValues:           u.ExpressionAttributeValues,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailure(u.ReturnValuesOnConditionCheckFailure),
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return &types.TransactionCanceledException{
+			Message:             aws.String(err.Error()),
+			CancellationReasons: []types.CancellationReason{{Code: aws.String("ConditionalCheckFailed"), Item: ccf.Item}},
+		}
+	}
+	return err
 }
 
 // retryable reports whether err is worth another attempt: throttling, a transaction
@@ -502,6 +538,10 @@ type plan struct {
 	noMember item
 	minute   int64
 	res      resItem
+	// keyRate is the key's rpm/tpm, counted on its record; newMinute: in a new minute.
+	keyRate   *rateWindow
+	newMinute bool
+	spill     bool // see spills
 	// kinds says what each transaction item is, to explain cancellations.
 	kinds []itemKind
 }
@@ -548,7 +588,7 @@ func newPlan(in *ReserveInput) (*plan, error) {
 	expire := in.Now.Add(in.TTL)
 	pk := PrefixReservation + in.RequestID
 	p.res = resItem{
-		RequestID: in.RequestID, Model: in.Model,
+		RequestID: in.RequestID, Model: in.Model, OnKey: in.Key != nil,
 		Cost: usdFloat(in.Cost), Estimate: usdFloat(in.Estimate),
 		Proxy: p.proxy, Log: in.Log, Created: in.Now.UTC(),
 		ExpireShard: Shard(pk), ExpireAt: expire.Unix(), TTL: expire.Add(reservationGrace).Unix(),
@@ -556,11 +596,15 @@ func newPlan(in *ReserveInput) (*plan, error) {
 	}
 	for i, a := range p.accounts {
 		sh := p.shapes[i]
-		p.res.Targets = append(p.res.Targets, target{
+		t := target{
 			PK: a.pk, SK: a.sk, Scope: a.scope,
 			Budget: sh.budget, Windows: sh.windows, ModelBudget: sh.modelBudget,
 			ModelSpend: a.hasModelSpend, Lease: sh.maxParallel.set,
-		})
+		}
+		if a.isKey && p.keyRate != nil && p.keyRate.tpm.set {
+			t.RateMinute, t.RateTokens = p.minute, p.keyRate.hold
+		}
+		p.res.Targets = append(p.res.Targets, t)
 	}
 	for _, w := range p.windows {
 		if w.tpm.set {
@@ -598,6 +642,10 @@ func (p *plan) planWindows(in *ReserveInput) {
 		if tpm.set {
 			w.hold, w.most = tokenHold(tpm.v, in.Tokens)
 		}
+		if scope == ScopeKey {
+			p.keyRate = &w // counted on the key record
+			return
+		}
 		p.windows = append(p.windows, w)
 	}
 	for i, a := range p.accounts {
@@ -625,27 +673,33 @@ func (p *plan) reserveItems(table string, in *ReserveInput) ([]types.TransactWri
 		items = append(items, w)
 		p.kinds = append(p.kinds, k)
 	}
-	resAV, err := attributevalue.MarshalMap(p.res)
-	if err != nil {
-		return nil, fmt.Errorf("marshal reservation: %w", err)
+	if !p.res.OnKey {
+		resAV, err := attributevalue.MarshalMap(p.res)
+		if err != nil {
+			return nil, fmt.Errorf("marshal reservation: %w", err)
+		}
+		resPK := PrefixReservation + in.RequestID
+		for k, v := range keyOf(resPK, SortReservation) {
+			resAV[k] = v
+		}
+		add(types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(table), Item: resAV,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}, itemKind{what: kindRes})
+		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(table), Key: keyOf(PrefixSpendLog+in.RequestID, SortSpendLog),
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}}, itemKind{what: kindLog})
 	}
-	resPK := PrefixReservation + in.RequestID
-	for k, v := range keyOf(resPK, SortReservation) {
-		resAV[k] = v
-	}
-	add(types.TransactWriteItem{Put: &types.Put{
-		TableName: aws.String(table), Item: resAV,
-		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}, itemKind{what: kindRes})
-	add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: aws.String(table), Key: keyOf(PrefixSpendLog+in.RequestID, SortSpendLog),
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}, itemKind{what: kindLog})
 
 	cost := usd(in.Cost)
 	for i := range p.accounts {
-		add(types.TransactWriteItem{Update: p.reserveAccount(table, i, in, cost)}, itemKind{kindAccount, i})
+		u, err := p.reserveAccount(table, i, in, cost)
+		if err != nil {
+			return nil, err
+		}
+		add(types.TransactWriteItem{Update: u}, itemKind{kindAccount, i})
 	}
 	if p.noMember != nil {
 		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
@@ -668,7 +722,7 @@ func (p *plan) reserveItems(table string, in *ReserveInput) ([]types.TransactWri
 
 // reserveAccount is the update of one record: charge cost to its budgets under their
 // conditions, take a lease, and check that the record still has the shape the plan assumed.
-func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string) *types.Update {
+func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string) (*types.Update, error) {
 	a, sh := p.accounts[i], p.shapes[i]
 	e := newTxExpr()
 	c := e.num(cost)
@@ -751,7 +805,15 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 		e.cond("(attribute_not_exists(" + inf + ") OR " + inf + " < " + e.num(strconv.FormatInt(sh.maxParallel.v, 10)) + ")")
 		e.add(inf + " " + e.num("1"))
 	}
-	return e.update(table, a.pk, a.sk)
+	if a.isKey && p.keyRate != nil {
+		p.countKeyRate(e)
+	}
+	if a.isKey && p.res.OnKey {
+		if err := p.holdOnKey(e); err != nil {
+			return nil, err
+		}
+	}
+	return e.update(table, a.pk, a.sk), nil
 }
 
 // reserveProxy charges the proxy-wide budget; its max_budget must be the configured one
@@ -821,6 +883,13 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 		case kindLog:
 			refusals = append(refusals, &Refusal{Reason: ReasonDuplicate, ID: in.RequestID})
 		case kindAccount:
+			if _, dup := r.Item[attrHeld+in.RequestID]; dup && p.accounts[k.index].isKey {
+				if uncertain {
+					return &Reservation{res: p.res}, nil // an earlier attempt committed but its answer was lost
+				}
+				refusals = append(refusals, &Refusal{Reason: ReasonDuplicate, ID: in.RequestID})
+				continue
+			}
 			ref, rp, err := p.explainAccount(in, k.index, r.Item)
 			if err != nil {
 				return nil, err
@@ -958,6 +1027,13 @@ func (p *plan) explainAccount(in *ReserveInput, i int, it map[string]types.Attri
 		ref.ResetAt = in.Now.Add(time.Second).UTC()
 		return ref, false, nil
 	}
+	if a.isKey && p.spills(it) {
+		return nil, true, nil
+	}
+	if a.isKey && p.keyRate != nil {
+		ref, switched := p.explainKeyRate(it)
+		return ref, switched, nil
+	}
 	return nil, false, nil
 }
 
@@ -1071,18 +1147,31 @@ type Settlement struct {
 	Log    *SpendLog
 }
 
-// Settle replaces a reservation with the call's outcome in one TransactWriteItems: it
-// deletes the RES# item (only if it is still there, so the call and the rotator never both
-// apply it), adds actual - reserved to every budget the reservation charged, adds the cost
-// to model_spend, replaces the tokens reserved in the tpm windows with those used, releases the parallel-request lease and
-// puts the spend log. A key rotated since the reservation is settled where it lives now:
-// the update of the old hash fails on its pointer (whose active_token comes back with the
-// cancellation) or on its absence (then its MOVED# item names the new hash), and the
-// settlement is re-planned against the new hash. ErrSettled if the reservation was settled
-// already. Retryable errors are retried with backoff until ctx ends.
+// Settle replaces a reservation with the call's outcome: it releases the reservation (the
+// RES# item, or the entry held on the key record, each only if it is still there, so the
+// call and the rotator never both apply it), adds actual - reserved to every budget the
+// reservation charged, adds the cost to model_spend, replaces the tokens reserved in the tpm
+// windows with those used, releases the parallel-request lease and puts the spend log. That
+// is one TransactWriteItems, except when the key record is the only record charged (or no
+// record is): then the spend log is put first (see putLogFirst) and the key record settled
+// in a single-item write, half the write units of a transaction. A key rotated since the
+// reservation is settled where it lives now: the update of the old hash fails on its pointer
+// (whose active_token comes back with the cancellation) or on its absence (then its MOVED#
+// item names the new hash), and the settlement is re-planned against the new hash.
+// ErrSettled if the reservation was settled already. Retryable errors are retried with
+// backoff until ctx ends.
 func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error {
 	res := r.res
 	res.Targets = slices.Clone(r.res.Targets)
+	if st.Log != nil && (!res.Held || res.soleKey()) {
+		log := *st.Log
+		log.Spend = usdFloat(st.Cost)
+		cost, err := s.putLogFirst(ctx, &log)
+		if err != nil {
+			return fmt.Errorf("settle %s: %w", res.RequestID, err)
+		}
+		st.Cost, st.Log = cost, nil
+	}
 	refreshes := 0
 	for attempt := 0; ; attempt++ {
 		items, kinds, err := settleItems(s.table, &res, st)
@@ -1092,18 +1181,7 @@ func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error
 		if len(items) == 0 {
 			return nil
 		}
-		if len(items) == 1 && items[0].Put != nil {
-			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: items[0].Put.TableName, Item: items[0].Put.Item,
-				ConditionExpression: items[0].Put.ConditionExpression,
-			})
-			var ccf *types.ConditionalCheckFailedException
-			if errors.As(err, &ccf) {
-				return fmt.Errorf("settle %s: spend log %w", res.RequestID, ErrExists)
-			}
-		} else {
-			_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		}
+		err = s.write(ctx, items)
 		if err == nil {
 			return nil
 		}
@@ -1141,14 +1219,14 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 	}
 	actual := usd(st.Cost)
 	delta := usdSub(actual, usd(res.Cost))
-	if res.Held {
+	if res.Held && !res.OnKey {
 		add(types.TransactWriteItem{Delete: &types.Delete{
 			TableName: aws.String(table), Key: keyOf(PrefixReservation+res.RequestID, SortReservation),
 			ConditionExpression: aws.String("attribute_exists(pk)"),
 		}}, -1)
 	}
 	for i, t := range res.Targets {
-		if u := settleTarget(table, t, res.Model, delta, actual, usd(res.Cost)); u != nil {
+		if u := settleTarget(table, t, res, delta, actual, st.Tokens); u != nil {
 			add(types.TransactWriteItem{Update: u}, i)
 		}
 	}
@@ -1198,15 +1276,30 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 
 // settleTarget is the update of one charged record, or nil when there is nothing to change.
 // Besides applying delta it takes the reserved cost off reserved, the part of spend that
-// calls in flight hold (a budget reset keeps it: see ResetBudgets).
-func settleTarget(table string, t target, model, delta, actual, cost string) *types.Update {
-	if delta == "0" && cost == "0" && (!t.ModelSpend || actual == "0") && !t.Lease {
+// calls in flight hold (a budget reset keeps it: see ResetBudgets); on the key record it
+// releases the held entry and replaces the tokens reserved in its minute with those used
+// (while that minute is still the record's).
+func settleTarget(table string, t target, res *resItem, delta, actual string, tokens int64) *types.Update {
+	model, cost := res.Model, usd(res.Cost)
+	held := res.OnKey && t.Scope == ScopeKey
+	tok := int64(0)
+	if t.RateMinute != 0 {
+		tok = tokens - t.RateTokens
+	}
+	if delta == "0" && cost == "0" && (!t.ModelSpend || actual == "0") && !t.Lease && !held && tok == 0 {
 		return nil
 	}
 	e := newTxExpr()
 	e.cond("attribute_exists(pk)")
 	if t.Scope == ScopeKey {
 		e.cond("attribute_not_exists(" + e.name("active_token") + ")") // not a rotated-out hash
+	}
+	if held {
+		releaseOnKey(e, res.RequestID)
+	}
+	if tok != 0 {
+		e.add(e.name(attrRateTok) + " " + e.num(strconv.FormatInt(tok, 10)))
+		e.cond(e.name(attrRateMinute) + " = " + e.num(strconv.FormatInt(t.RateMinute, 10)))
 	}
 	if delta != "0" || cost != "0" {
 		d, k, zero := e.num(delta), e.num(cost), e.num("0")
@@ -1259,7 +1352,7 @@ func explainSettle(res *resItem, kinds []int, reasons []types.CancellationReason
 			continue
 		}
 		switch k := kinds[i]; {
-		case k == -1:
+		case k == -1, k >= 0 && res.OnKey && res.Targets[k].Scope == ScopeKey && settledOnKey(r.Item, res.RequestID):
 			return ErrSettled
 		case k == -4:
 			return fmt.Errorf("spend log %s: %w", res.RequestID, ErrExists)
@@ -1289,6 +1382,10 @@ func refit(t target, model string, it map[string]types.AttributeValue) target {
 		if len(it) == 0 {
 			t.moved = true
 			return t
+		}
+		var rl keyRateItem
+		if attributevalue.UnmarshalMap(it, &rl) != nil || rl.Minute != t.RateMinute {
+			t.RateMinute = 0 // the minute is over: its count is gone with it
 		}
 	}
 	if len(it) == 0 {
@@ -1348,16 +1445,21 @@ func compact(ts []target) []target {
 // attribute_exists). It returns how many this run settled.
 func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int, error) {
 	settled := 0
-	for shard := range Shards {
+	for i := range 2 * Shards {
+		// RES# items in shards "0" …, key records holding reservations in "K0" … (heldShard).
+		shard, prefix := strconv.Itoa(i), PrefixReservation
+		if i >= Shards {
+			shard, prefix = "K"+strconv.Itoa(i-Shards), PrefixKey
+		}
 		in := &dynamodb.QueryInput{
 			TableName:              aws.String(s.table),
 			IndexName:              aws.String(schema.IndexDueExpire),
 			KeyConditionExpression: aws.String("expire_shard = :s AND expire_at <= :now"),
-			FilterExpression:       aws.String("begins_with(pk, :res)"),
+			FilterExpression:       aws.String("begins_with(pk, :p)"),
 			ExpressionAttributeValues: item{
-				":s":   &types.AttributeValueMemberS{Value: strconv.Itoa(shard)},
+				":s":   &types.AttributeValueMemberS{Value: shard},
 				":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
-				":res": &types.AttributeValueMemberS{Value: PrefixReservation},
+				":p":   &types.AttributeValueMemberS{Value: prefix},
 			},
 		}
 		pager := dynamodb.NewQueryPaginator(s.db, in)
@@ -1374,20 +1476,20 @@ func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int,
 				if settled >= limit {
 					break
 				}
+				if pk, _ := it[schema.AttrPK].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, PrefixKey) {
+					n, err := s.settleHeld(ctx, it, now, limit-settled)
+					settled += n
+					if err != nil {
+						return settled, err
+					}
+					continue
+				}
 				var res resItem
 				if err := attributevalue.UnmarshalMap(it, &res); err != nil {
 					return settled, fmt.Errorf("decode reservation: %w", err)
 				}
 				res.Held = true
-				log := res.Log
-				log.Status, log.EndTime = "failure", now.UTC()
-				log.RequestDurationMS = log.EndTime.Sub(log.StartTime).Milliseconds()
-				log.Metadata = map[string]any{"error_information": map[string]any{
-					"error_class":   "ReservationExpired",
-					"error_message": "the call was never settled; charged its reserved worst-case cost",
-				}}
-				err := s.Settle(ctx, &Reservation{res: res}, Settlement{Cost: res.Estimate, Log: &log})
-				switch {
+				switch err := s.settleExpired(ctx, &res, now); {
 				case errors.Is(err, ErrSettled):
 				case err != nil:
 					return settled, err
@@ -1400,11 +1502,25 @@ func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int,
 	return settled, nil
 }
 
+// settleExpired settles a reservation whose call never did: at its estimated cost, with a
+// failure spend log.
+func (s *Store) settleExpired(ctx context.Context, res *resItem, now time.Time) error {
+	log := res.Log
+	log.Status, log.EndTime = StatusFailure, now.UTC()
+	log.RequestDurationMS = log.EndTime.Sub(log.StartTime).Milliseconds()
+	log.Metadata = map[string]any{"error_information": map[string]any{
+		"error_class":   "ReservationExpired",
+		"error_message": "the call was never settled; charged its reserved worst-case cost",
+	}}
+	return s.Settle(ctx, &Reservation{res: *res}, Settlement{Cost: res.Estimate, Log: &log})
+}
+
 // txExpr builds an update expression with its placeholders.
 type txExpr struct {
 	placeholders
 	byNum           map[string]string
 	sets, adds, cnd []string
+	removes         []string
 }
 
 func newTxExpr() *txExpr {
@@ -1425,6 +1541,8 @@ func (e *txExpr) set(s string)  { e.sets = append(e.sets, s) }
 func (e *txExpr) add(s string)  { e.adds = append(e.adds, s) }
 func (e *txExpr) cond(s string) { e.cnd = append(e.cnd, s) }
 
+func (e *txExpr) remove(path string) { e.removes = append(e.removes, path) }
+
 // same requires the limit at path to be the one the plan assumed.
 func (e *txExpr) same(path string, o opt) {
 	if o.set {
@@ -1441,6 +1559,9 @@ func (e *txExpr) update(table, pk, sk string) *types.Update {
 	}
 	if len(e.adds) > 0 {
 		parts = append(parts, "ADD "+strings.Join(e.adds, ", "))
+	}
+	if len(e.removes) > 0 {
+		parts = append(parts, "REMOVE "+strings.Join(e.removes, ", "))
 	}
 	u := &types.Update{
 		TableName:                           aws.String(table),

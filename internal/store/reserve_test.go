@@ -317,7 +317,9 @@ func TestReserve_ProxyBudgetIsCreatedAndEnforced(t *testing.T) {
 	}
 }
 
-func TestReserve_RefusesAReusedRequestID(t *testing.T) {
+// A request id is reserved once while its call is in flight (the gateway's ids are random
+// UUIDs; the entry held on the key record is what refuses a second reservation).
+func TestReserve_RefusesARequestIDInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _, _ := newStore(t)
@@ -326,13 +328,13 @@ func TestReserve_RefusesAReusedRequestID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Settle(ctx, r, store.Settlement{Cost: 0.1, Log: &store.SpendLog{RequestID: "same", StartTime: time.Now()}}); err != nil {
-		t.Fatal(err)
-	}
 	_, err = s.Reserve(ctx, a.input("same", 0.1))
 	var ref *store.Refusal
 	if !errors.As(err, &ref) || ref.Reason != store.ReasonDuplicate {
-		t.Errorf("Reserve with a logged request id = %v, want a duplicate refusal", err)
+		t.Errorf("Reserve with a request id in flight = %v, want a duplicate refusal", err)
+	}
+	if err := s.Settle(ctx, r, store.Settlement{Cost: 0.1, Log: &store.SpendLog{RequestID: "same", StartTime: time.Now()}}); err != nil {
+		t.Fatal(err)
 	}
 }
 
