@@ -692,7 +692,9 @@ func (h *handler) deleteTeam(r *http.Request, t *store.Team, now time.Time, by s
 	}
 	b := h.Store.Batch()
 	for i := range keys {
-		b.DeleteKey(&keys[i])
+		if err := b.DeleteKey(ctx, &keys[i]); err != nil {
+			return err
+		}
 	}
 	hasMembership := map[string]bool{}
 	for _, m := range ms {

@@ -438,7 +438,9 @@ func (h *handler) deleteUser(r *http.Request, u *store.User, now time.Time, by s
 	}
 	b := h.Store.Batch()
 	for i := range keys {
-		b.DeleteKey(&keys[i])
+		if err := b.DeleteKey(ctx, &keys[i]); err != nil {
+			return err
+		}
 	}
 	for _, tid := range u.Teams {
 		old, err := h.Store.GetTeam(ctx, tid)

@@ -355,3 +355,55 @@ func carryHeld(raw, m item) {
 		}
 	}
 }
+
+// handOver adds to a key's deletion a RES# item for each reservation the record holds that
+// charged other records too (a user, team, membership, proxy budget or rate window): the
+// record goes, but those calls must still settle once, or be settled by the rotator. It
+// returns the deletion's condition: those entries are still held (ErrConflict otherwise, and
+// the caller reads again). A call that reserves between the read and the deletion is the
+// one case left uncovered.
+func (t *Tx) handOver(ctx context.Context, token string) (string, map[string]string, error) {
+	raw, err := t.s.getItem(ctx, PrefixKey+token, SortKey)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var conds []string
+	names := map[string]string{}
+	for name, av := range raw {
+		id, ok := strings.CutPrefix(name, attrHeld)
+		if !ok {
+			continue
+		}
+		var e heldEntry
+		if err := attributevalue.Unmarshal(av, &e); err != nil {
+			return "", nil, fmt.Errorf("decode held reservation %s: %w", id, err)
+		}
+		if len(e.Others) == 0 && !e.Proxy && len(e.Windows) == 0 {
+			continue // it charged only the key: nothing left to settle
+		}
+		res := e.reservation(id, token)
+		res.Targets, res.OnKey = res.Targets[1:], false
+		pk := PrefixReservation + id
+		res.ExpireShard, res.TTL = Shard(pk), res.ExpireAt+int64(reservationGrace/time.Second)
+		m, err := attributevalue.MarshalMap(res)
+		if err != nil {
+			return "", nil, fmt.Errorf("marshal reservation %s: %w", id, err)
+		}
+		for k, v := range keyOf(pk, SortReservation) {
+			m[k] = v
+		}
+		t.add(types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(t.s.table), Item: m, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}}, ErrConflict)
+		n := "#h" + strconv.Itoa(len(names))
+		names[n] = name
+		conds = append(conds, "attribute_exists("+n+")")
+	}
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	return strings.Join(conds, " AND "), names, nil
+}

@@ -170,3 +170,51 @@ func TestReserve_HoldsOnTheKeyRecordThenSpillsToReservationItems(t *testing.T) {
 			len(logs), sum, kr.Spend, kr.Reserved, kr.Inflight, *kr.Remaining)
 	}
 }
+
+// A key deleted while calls that also charged its user and team are in flight: the entries
+// held on the key record are handed over to RES# items in the deletion's transaction, so the
+// call that settles afterwards is charged once to the user and team, and the one that never
+// settles is charged its estimate by the rotator; nothing stays reserved.
+func TestDeleteKeys_HandsReservationsInFlightOver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	a := newAccounts(t, s, func(a *accounts) {
+		a.user.MaxBudget, a.team.MaxBudget = ptr(10.0), ptr(10.0)
+		a.team.MaxParallelRequests = ptr(int64(5))
+	})
+	settles, err := s.Reserve(ctx, a.input("settles", 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed, err := s.Reserve(ctx, a.input("crashed", 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteKeys(ctx, []*store.Key{a.key}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx, settles, store.Settlement{Cost: 0.25, Log: &store.SpendLog{RequestID: "settles", StartTime: time.Now().UTC()}}); err != nil {
+		t.Fatalf("Settle after the key was deleted: %v", err)
+	}
+	if n, err := s.SettleStale(ctx, crashed.ExpireAt().Add(time.Second), 10); err != nil || n != 1 {
+		t.Fatalf("SettleStale = %d, %v; want 1", n, err)
+	}
+	u, err := s.GetUser(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := s.GetTeam(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Spend != 0.75 || u.Reserved != 0 || tm.Spend != 0.75 || tm.Reserved != 0 || tm.Inflight != 0 {
+		t.Errorf("user spend %v reserved %v, team spend %v reserved %v inflight %d; want 0.75 0 0.75 0 0",
+			u.Spend, u.Reserved, tm.Spend, tm.Reserved, tm.Inflight)
+	}
+	for id, want := range map[string]float64{"settles": 0.25, "crashed": 0.5} {
+		if l, err := s.GetSpendLog(ctx, id); err != nil || l.Spend != want {
+			t.Errorf("spend log %s = %+v, %v; want spend %v", id, l, err, want)
+		}
+	}
+}

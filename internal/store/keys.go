@@ -118,12 +118,22 @@ func (t *Tx) UpdateKey(old, new *Key) error {
 	return nil
 }
 
-// DeleteKey adds the deletion of a key (and its alias) to the transaction.
-func (t *Tx) DeleteKey(k *Key) {
-	t.del(PrefixKey+k.Token, SortKey, "", nil, nil)
+// DeleteKey adds the deletion of a key (and its alias) to the transaction. Reservations
+// that calls in flight hold on the record and that charged other records too move into RES#
+// items in the same transaction (see handOver), so they still settle once.
+func (t *Tx) DeleteKey(ctx context.Context, k *Key) error {
+	cond, names, err := t.handOver(ctx, k.Token)
+	if err != nil {
+		return err
+	}
+	t.del(PrefixKey+k.Token, SortKey, cond, nil, ErrConflict)
+	if names != nil {
+		t.items[len(t.items)-1].Delete.ExpressionAttributeNames = names
+	}
 	if a := aws.ToString(k.KeyAlias); a != "" {
 		t.delAlias(a, k.Token)
 	}
+	return nil
 }
 
 // delAlias deletes an ALIAS# item if it still names token.
@@ -177,11 +187,15 @@ func (s *Store) UpdateKey(ctx context.Context, token string, change func(*Key) e
 
 // DeleteKeys deletes keys and their aliases, in transactions of at most MaxTxItems writes.
 func (s *Store) DeleteKeys(ctx context.Context, keys []*Key) error {
-	b := s.Batch()
-	for _, k := range keys {
-		b.DeleteKey(k)
-	}
-	return b.Commit(ctx)
+	return Retry(ctx, func() error {
+		b := s.Batch()
+		for _, k := range keys {
+			if err := b.DeleteKey(ctx, k); err != nil {
+				return err
+			}
+		}
+		return b.Commit(ctx)
+	})
 }
 
 // KeyFilter selects the keys of a list: all keys, or a user's, or a team's.

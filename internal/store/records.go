@@ -341,10 +341,13 @@ func (b *Batch) Add(g *Tx) {
 }
 
 // DeleteKey adds the deletion of a key and its alias, as a group of its own.
-func (b *Batch) DeleteKey(k *Key) {
+func (b *Batch) DeleteKey(ctx context.Context, k *Key) error {
 	g := b.s.Tx()
-	g.DeleteKey(k)
+	if err := g.DeleteKey(ctx, k); err != nil {
+		return err
+	}
 	b.Add(g)
+	return nil
 }
 
 // Len is the number of writes of all groups.

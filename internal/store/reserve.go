@@ -1416,6 +1416,9 @@ func (s *Store) followMoved(ctx context.Context, res *resItem) error {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			res.Targets[i] = target{}
+			// The key was deleted: a reservation that charged other records was handed
+			// over to a RES# item (see handOver), which now guards its settlement.
+			res.OnKey = res.OnKey && len(res.Targets) == 1 && !res.Proxy && len(res.Windows) == 0
 		case err != nil:
 			return fmt.Errorf("follow rotated key: %w", err)
 		default:
