@@ -4,12 +4,15 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/router"
 )
 
 // modelCreated is the "created" time LiteLLM gives every model (DEFAULT_MODEL_CREATED_AT_TIME).
@@ -182,7 +185,8 @@ type modelGroup struct {
 
 // modelGroupInfo answers GET /model_group/info: the model groups the caller may use, in
 // config order, with their providers, the highest prices and limits of their deployments
-// and their summed rpm/tpm.
+// and their summed rpm/tpm. A wildcard group ("anthropic/*") is listed as the models of the
+// cost map it serves, each priced as a call to it would be.
 func (g *Gateway) modelGroupInfo(w http.ResponseWriter, r *http.Request) {
 	caller, err := g.caller(r)
 	if err != nil {
@@ -193,26 +197,42 @@ func (g *Gateway) modelGroupInfo(w http.ResponseWriter, r *http.Request) {
 		Data []*modelGroup `json:"data"`
 	}{Data: []*modelGroup{}}
 	byName := map[string]*modelGroup{}
-	for _, d := range g.router.Deployments() {
-		if caller != nil && !caller.Allowed(d.Group) {
-			continue
+	add := func(name string, d *router.Deployment, upstream string, price pricing.Price) {
+		if caller != nil && !caller.Allowed(name) {
+			return
 		}
-		mg, ok := byName[d.Group]
+		mg, ok := byName[name]
 		if !ok {
-			mg = &modelGroup{ModelGroup: d.Group, Providers: []string{}, Mode: d.Config.ModelInfo.Mode}
-			byName[d.Group] = mg
+			mg = &modelGroup{ModelGroup: name, Providers: []string{}, Mode: d.Config.ModelInfo.Mode}
+			byName[name] = mg
 			out.Data = append(out.Data, mg)
 		}
-		if prefix, _ := provider.Split(d.Model); !slices.Contains(mg.Providers, prefix) {
+		if prefix, _ := provider.Split(upstream); !slices.Contains(mg.Providers, prefix) {
 			mg.Providers = append(mg.Providers, prefix)
 		}
-		price := d.Price()
 		mg.InputCostPerToken = max(mg.InputCostPerToken, price.Input)
 		mg.OutputCostPerToken = max(mg.OutputCostPerToken, price.Output)
 		mg.MaxInputTokens = max(mg.MaxInputTokens, price.MaxInputTokens)
 		mg.MaxOutputTokens = max(mg.MaxOutputTokens, price.MaxOutputTokens)
 		mg.TPM += d.Config.LiteLLMParams.TPM
 		mg.RPM += d.Config.LiteLLMParams.RPM
+	}
+	expanded := map[string]bool{}
+	for _, d := range g.router.Deployments() {
+		if !strings.Contains(d.Group, "*") {
+			add(d.Group, d, d.Model, d.Price())
+			continue
+		}
+		if expanded[d.Group] {
+			continue
+		}
+		expanded[d.Group] = true
+		grp, _ := g.router.Resolve(d.Group) // a group's own name resolves to it
+		for _, rt := range g.router.Expand(grp.Group) {
+			for _, gd := range rt.Group.Deployments {
+				add(rt.Model, gd, rt.Upstream(gd), g.router.Price(rt, gd))
+			}
+		}
 	}
 	openai.WriteJSON(w, http.StatusOK, out)
 }

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -169,6 +171,22 @@ func LoadFile(path string) (*CostMap, error) {
 // Len is the number of models in the map.
 func (m *CostMap) Len() int { return len(m.entries) }
 
+// Models lists the models the map prices for a provider (litellm_provider), by name without
+// the provider prefix, sorted.
+func (m *CostMap) Models(provider string) []string {
+	seen := map[string]bool{}
+	for key, e := range m.entries {
+		if e.Provider != provider {
+			continue
+		}
+		name := strings.TrimPrefix(key, provider+"/")
+		if !strings.Contains(name, "/") {
+			seen[name] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // Lookup finds a deployment's model as LiteLLM does: the exact key first
 // ("azure/gpt-4o", "groq/llama-3.1-8b-instant"), then the name without the provider prefix
 // ("openai/gpt-4o" → "gpt-4o").
@@ -207,6 +225,9 @@ func normalize(model string) string {
 		return r
 	}, model)))
 }
+
+// Models lists the models the cost map prices for a provider (see CostMap.Models).
+func (p *Pricer) Models(provider string) []string { return p.costs.Models(provider) }
 
 // Price is what one deployment charges, in USD per token, with its token limits.
 type Price struct {

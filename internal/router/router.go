@@ -506,3 +506,38 @@ func firstInt(vs ...*int) *int {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// Expand lists the models a wildcard group serves that the cost map knows, as callers name
+// them ("anthropic/claude-3-5-sonnet-20240620" for "anthropic/*"), each with its route; nil
+// for a group without a "*".
+func (r *Router) Expand(g *Group) []Route {
+	if !strings.Contains(g.Name, "*") {
+		return nil
+	}
+	var out []Route
+	seen := map[string]bool{}
+	for _, d := range g.Deployments {
+		prefix, pattern := provider.Split(d.Model)
+		if strings.Contains(prefix, "*") || !strings.Contains(pattern, "*") {
+			continue
+		}
+		for _, m := range r.pricer.Models(prefix) {
+			w, ok := matchWildcard(pattern, m)
+			if !ok {
+				continue
+			}
+			name := strings.Replace(g.Name, "*", w, 1)
+			if rt, ok := r.Resolve(name); ok && rt.Group == g && !seen[name] {
+				seen[name] = true
+				out = append(out, rt)
+			}
+		}
+	}
+	return out
+}
+
+// Price is deployment d's price on route rt (a wildcard deployment is priced per model).
+func (r *Router) Price(rt Route, d *Deployment) pricing.Price { return r.priceOf(rt, d) }
+
+// Upstream is the litellm_params.model d serves on route rt.
+func (rt Route) Upstream(d *Deployment) string { return rt.model(d) }
