@@ -649,6 +649,9 @@ func (h *handler) keyList(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	desc := q.Get("sort_order") != "asc"
 	sortBy := q.Get("sort_by")
+	if q.Has("cursor") {
+		return h.keyListAfter(w, r, f, desc, size)
+	}
 	var keys []store.Key
 	total := 0
 	switch {
@@ -683,7 +686,16 @@ func (h *handler) keyList(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		}
 		keys, total = pageOf(all, page, size), len(all)
 	}
-	full := q.Get("return_full_object") == "true"
+	return writeJSON(w, map[string]any{
+		"keys":         listedKeys(keys, q.Get("return_full_object") == "true"),
+		"total_count":  total,
+		"current_page": page,
+		"total_pages":  (total + size - 1) / size,
+	})
+}
+
+// listedKeys is /key/list's "keys": full objects, or the hashes.
+func listedKeys(keys []store.Key, full bool) []any {
 	out := make([]any, 0, len(keys))
 	for i := range keys {
 		if full {
@@ -692,12 +704,40 @@ func (h *handler) keyList(w http.ResponseWriter, r *http.Request, p *auth.Princi
 			out = append(out, keys[i].Token)
 		}
 	}
-	return writeJSON(w, map[string]any{
-		"keys":         out,
-		"total_count":  total,
-		"current_page": page,
-		"total_pages":  (total + size - 1) / size,
-	})
+	return out
+}
+
+// keyListAfter is /key/list?cursor= (llmgate's own; "" for the first page): one page of
+// keys ordered by created_at and next_cursor (null after the last), without total_count,
+// which costs a read of every key: a page takes the same time at 10 keys or 100,000.
+func (h *handler) keyListAfter(w http.ResponseWriter, r *http.Request, f store.KeyFilter, desc bool, size int) error {
+	q := r.URL.Query()
+	if sb := q.Get("sort_by"); sb != "" && sb != "created_at" {
+		return badRequest("cursor pages are ordered by created_at; sort_by=%s needs page and size", sb).WithParam("sort_by")
+	}
+	if q.Get("key_hash") != "" || q.Get("key_alias") != "" {
+		return badRequest("key_hash and key_alias find one key: ask without cursor").WithParam("cursor")
+	}
+	keys, next, err := h.Store.ListKeysAfter(r.Context(), f, desc, q.Get("cursor"), size)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badCursor()
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{"keys": listedKeys(keys, q.Get("return_full_object") == "true"), "next_cursor": nullable(next)})
+}
+
+func badCursor() error {
+	return badRequest("cursor is not one this list handed out; start again without it").WithParam("cursor")
+}
+
+// nullable is s, or nil (JSON null) when empty.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // mayList scopes a non-admin's /key/list: a team's keys when it may reach the team's keys

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -382,6 +383,50 @@ func TestKeyList_PagesAndFilters(t *testing.T) {
 		t.Errorf("u0 keys: %v", m)
 	}
 	code, body := e.call("GET", "/key/list?size=500", master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", "")
+}
+
+func TestKeyList_CursorPagesWithoutTotal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var hashes []string
+	for i := range 5 {
+		e.advance(time.Second)
+		hashes = append(hashes, auth.Hash(e.generate(map[string]any{"user_id": fmt.Sprintf("u%d", i%2)})))
+	}
+	var got []any
+	path, pages := "/key/list?cursor=&size=2", 0
+	for ; pages < 5; pages++ {
+		m := e.ok("GET", path, master, nil)
+		if _, ok := m["total_count"]; ok {
+			t.Errorf("cursor page %d has total_count: %v", pages+1, m)
+		}
+		got = append(got, m["keys"].([]any)...)
+		next, _ := m["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		path = "/key/list?size=2&cursor=" + url.QueryEscape(next)
+	}
+	if want := []any{hashes[4], hashes[3], hashes[2], hashes[1], hashes[0]}; fmt.Sprint(got) != fmt.Sprint(want) || pages != 2 {
+		t.Errorf("cursor pages: %d pages %v, want 3 pages %v", pages+1, got, want)
+	}
+	// A user's cursor pages stay on the user's keys, whatever cursor it passes.
+	u0 := e.generate(map[string]any{"user_id": "u0"})
+	first := e.ok("GET", "/key/list?cursor=&size=1", master, nil)["next_cursor"].(string)
+	code, m := e.call("GET", "/key/list?size=10&cursor="+url.QueryEscape(first), u0, nil)
+	if code == http.StatusOK {
+		for _, k := range m["keys"].([]any) {
+			if k == hashes[1] || k == hashes[3] {
+				t.Errorf("u0 listed u1's key %v with an admin's cursor", k)
+			}
+		}
+	} else if code != http.StatusBadRequest {
+		t.Errorf("u0 with an admin's cursor: %d %v, want 200 (own keys) or 400", code, m)
+	}
+	code, body := e.call("GET", "/key/list?cursor=not-a-cursor", master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", "cursor is not one this list handed out; start again without it")
+	code, body = e.call("GET", "/key/list?cursor=&sort_by=spend", master, nil)
 	wantError(t, code, body, 400, "invalid_request_error", "")
 }
 

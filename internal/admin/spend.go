@@ -68,6 +68,9 @@ func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return writeJSON(w, logsJSON([]store.SpendLog{*l}))
 	}
 	f.Start, f.End = start, end
+	if q.Has("cursor") {
+		return h.spendLogsAfter(w, r, f)
+	}
 	if !start.IsZero() && summarize {
 		return h.spendByDay(w, r, f, end)
 	}
@@ -76,6 +79,30 @@ func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return err
 	}
 	return writeJSON(w, logsJSON(logs))
+}
+
+// spendLogsAfter is /spend/logs?cursor=[&page_size=] (llmgate's own; "" for the first page):
+// one page of the logs the filters select (default 50, at most 1000), newest first, and
+// next_cursor (null after the last), so a console pages through millions of logs a page
+// at a time instead of the newest maxSpendLogs.
+func (h *handler) spendLogsAfter(w http.ResponseWriter, r *http.Request, f store.SpendLogFilter) error {
+	q := r.URL.Query()
+	size, err := intParam(q.Get("page_size"), 50, 1, 1000, "page_size")
+	if err != nil {
+		return err
+	}
+	if f.Start.IsZero() && f.APIKey == "" && f.UserID == "" {
+		// The date index is read a day at a time: keep to the default window.
+		f.Start = h.Now().AddDate(0, 0, -store.DefaultSpendLogDays)
+	}
+	logs, next, err := h.Store.SpendLogsAfter(r.Context(), f, q.Get("cursor"), size)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badCursor()
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{"logs": logsJSON(logs), "next_cursor": nullable(next)})
 }
 
 // maxSpendLogDays bounds a date range: the store reads logs one day at a time and the

@@ -3,8 +3,11 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +172,44 @@ func TestSpendDaily_GroupsTheDaysFromRollupsAndOpenHours(t *testing.T) {
 	}
 	code, body := e.call("GET", "/spend/daily?group_by=org", master, nil)
 	wantError(t, code, body, 400, "invalid_request_error", `group_by must be one of global, model, team, api_key, user, tag; got "org"`)
+}
+
+func TestSpendLogsAndTeamList_CursorPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	day := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	for i, id := range []string{"a", "b", "c"} {
+		e.logSpend(store.SpendLog{RequestID: id, APIKey: "k1", Model: "m", StartTime: day.Add(time.Duration(i) * time.Minute), Spend: 0.5, Status: store.StatusSuccess})
+	}
+	e.ok("POST", "/team/new", master, map[string]any{"team_alias": "one"})
+	e.advance(time.Second)
+	e.ok("POST", "/team/new", master, map[string]any{"team_alias": "two"})
+	pages := func(path, field string) ([]string, int) {
+		var ids []string
+		for n := 1; ; n++ {
+			m := e.ok("GET", path, master, nil)
+			for _, x := range m[field].([]any) {
+				o := x.(map[string]any)
+				ids = append(ids, fmt.Sprint(o["request_id"], o["team_alias"]))
+			}
+			next, _ := m["next_cursor"].(string)
+			if next == "" || n == 5 {
+				return ids, n
+			}
+			path = strings.Split(path, "cursor=")[0] + "cursor=" + url.QueryEscape(next)
+		}
+	}
+	if ids, n := pages("/spend/logs?api_key=k1&page_size=2&cursor=", "logs"); fmt.Sprint(ids) != "[c<nil> b<nil> a<nil>]" || n != 2 {
+		t.Errorf("spend log pages: %d pages %v, want c, b then a", n, ids)
+	}
+	if ids, n := pages("/spend/logs?start_date=2026-05-01&end_date=2026-05-01&page_size=1&cursor=", "logs"); len(ids) != 3 || n != 3 {
+		t.Errorf("spend log pages by date: %d pages %v, want 3 of 1", n, ids)
+	}
+	if ids, n := pages("/team/list?size=1&cursor=", "teams"); fmt.Sprint(ids) != "[<nil>one <nil>two]" || n != 2 {
+		t.Errorf("team pages: %d pages %v, want one then two", n, ids)
+	}
+	code, body := e.call("GET", "/spend/logs?cursor=bm9wZQ", master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", "cursor is not one this list handed out; start again without it")
+	code, body = e.call("GET", "/team/list?cursor=&user_id=u1", master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", "")
 }

@@ -956,6 +956,9 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		return err
 	}
 	ctx := r.Context()
+	if r.URL.Query().Has("cursor") {
+		return h.teamListAfter(w, r, userID)
+	}
 	teams, _, err := h.Store.ListTeams(ctx, store.Page{Number: 1, Size: 1 << 30})
 	if err != nil {
 		return err
@@ -986,6 +989,39 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		out = append(out, m)
 	}
 	return writeJSON(w, out)
+}
+
+// teamListAfter is /team/list?cursor=[&size=] (llmgate's own; "" for the first page): one
+// page of teams (oldest first, default 25, at most 100) with their memberships, without their
+// keys (a team's keys page through /key/list?team_id=), and next_cursor (null after the
+// last). /team/list without a cursor reads every team and every team's keys.
+func (h *handler) teamListAfter(w http.ResponseWriter, r *http.Request, userID string) error {
+	q := r.URL.Query()
+	if userID != "" {
+		return badRequest("cursor pages list every team; a user's teams come without cursor").WithParam("cursor")
+	}
+	size, err := intParam(q.Get("size"), 25, 1, 100, "size")
+	if err != nil {
+		return err
+	}
+	teams, next, err := h.Store.ListTeamsAfter(r.Context(), q.Get("cursor"), size)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badCursor()
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]any, 0, len(teams))
+	for i := range teams {
+		ms, err := h.Store.Memberships(r.Context(), teams[i].TeamID)
+		if err != nil {
+			return err
+		}
+		m := teamObject(&teams[i])
+		m["team_memberships"] = membershipObjects(ms)
+		out = append(out, m)
+	}
+	return writeJSON(w, map[string]any{"teams": out, "next_cursor": nullable(next)})
 }
 
 // teamToChange reads the team a member route changes: the route's answer for a missing team,

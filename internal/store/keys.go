@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,28 +208,33 @@ type KeyFilter struct {
 // ListKeys returns one page of keys (newest first when p.Desc) and the number of matches,
 // from the by_user, by_team or by_kind index: never a scan.
 func (s *Store) ListKeys(ctx context.Context, f KeyFilter, p Page) ([]Key, int, error) {
-	index, attr, value := schema.IndexByKind, "kind", KindKey
-	switch {
-	case f.UserID != "":
-		index, attr, value = schema.IndexByUser, "gsi_user", f.UserID
-	case f.TeamID != "":
-		index, attr, value = schema.IndexByTeam, "gsi_team", f.TeamID
-	}
+	index, attr, value := keyIndex(f)
 	var keys []Key
 	n, err := s.query(ctx, index, attr, value, SortPrefixKey, p, &keys)
 	if err != nil {
 		return nil, 0, err
 	}
-	if f.UserID != "" && f.TeamID != "" {
-		kept := keys[:0]
-		for _, k := range keys {
-			if aws.ToString(k.TeamID) == f.TeamID {
-				kept = append(kept, k)
-			}
-		}
-		keys = kept
+	return keysOfTeam(keys, f), n, nil
+}
+
+// keyIndex is the index partition that lists the keys f selects.
+func keyIndex(f KeyFilter) (index, attr, value string) {
+	switch {
+	case f.UserID != "":
+		return schema.IndexByUser, "gsi_user", f.UserID
+	case f.TeamID != "":
+		return schema.IndexByTeam, "gsi_team", f.TeamID
 	}
-	return keys, n, nil
+	return schema.IndexByKind, "kind", KindKey
+}
+
+// keysOfTeam keeps the keys of f's team when f names both a user (whose index was read)
+// and a team.
+func keysOfTeam(keys []Key, f KeyFilter) []Key {
+	if f.UserID == "" || f.TeamID == "" {
+		return keys
+	}
+	return slices.DeleteFunc(keys, func(k Key) bool { return aws.ToString(k.TeamID) != f.TeamID })
 }
 
 // AllKeys returns every key of a user or a team (for deletes and info pages).

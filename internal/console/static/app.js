@@ -56,6 +56,24 @@ function qs(params) {
   return s ? "?" + s : "";
 }
 
+// cursorPages remembers the cursors of the pages seen, so Previous goes back and Next goes on
+// without the list being counted.
+function cursorPages() {
+  return { stack: [""], page: 1, next: null, get cursor() { return this.stack[this.page - 1]; }, reset() { this.stack = [""]; this.page = 1; this.next = null; } };
+}
+
+// withCursor adds a cursor parameter, empty for the first page.
+const withCursor = (path, cursor) => path + (path.includes("?") ? "&" : "?") + "cursor=" + encodeURIComponent(cursor);
+
+function pagerNav(label, id, pg, text, go) {
+  return el("nav", { class: "pager", "aria-label": label },
+    el("button", { type: "button", class: "secondary", disabled: pg.page <= 1, onclick: () => { pg.page--; go(); } }, "Previous"),
+    el("span", { id, "aria-live": "polite", text }),
+    el("button", { type: "button", class: "secondary", disabled: !pg.next, onclick: () => { pg.stack[pg.page] = pg.next; pg.page++; go(); } }, "Next"));
+}
+
+const plural = (n, word) => `${num(n)} ${word}${n === 1 ? "" : "s"}`;
+
 const money = (v) => (v === null || v === undefined ? "—" : "$" + Number(v).toFixed(Number(v) !== 0 && Math.abs(v) < 0.01 ? 6 : 2));
 const num = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString("en-US"));
 const date = (v) => (v ? new Date(v).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "—");
@@ -492,10 +510,20 @@ function showSecret(title, key, note) {
 }
 
 let teamCache = null;
+// maxTeamPages bounds the teams an admin's pages load for names and filters (100 a page).
+const maxTeamPages = 20;
+
 async function listTeams() {
   const me = state.me;
-  teamCache = await api("GET", "team/list" + qs({ user_id: me.admin ? "" : me.userID }));
-  return teamCache;
+  if (!me.admin) return (teamCache = await api("GET", "team/list" + qs({ user_id: me.userID })));
+  const teams = [];
+  let cursor = "";
+  for (let i = 0; i < maxTeamPages; i++) {
+    const res = await api("GET", withCursor("team/list?size=100", cursor));
+    teams.push(...res.teams);
+    if (!(cursor = res.next_cursor)) break;
+  }
+  return (teamCache = teams);
 }
 
 function keyForm(title, teams, before, submit) {
@@ -519,7 +547,8 @@ function keyForm(title, teams, before, submit) {
 async function keysPage() {
   const me = state.me;
   const teams = await listTeams();
-  const filters = { page: 1, team_id: "", user_id: me.admin ? "" : me.userID, key_alias: "" };
+  const filters = { team_id: "", user_id: me.admin ? "" : me.userID, key_alias: "" };
+  const pg = cursorPages();
   const out = el("div");
   const tableBox = el("div");
   const alias = el("input", { id: "flt-alias", type: "search", placeholder: "exact alias" });
@@ -539,7 +568,8 @@ async function keysPage() {
     }) }, "Create key")));
   filterForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    Object.assign(filters, { page: 1, key_alias: alias.value.trim(), team_id: team.value, user_id: user.value.trim() });
+    Object.assign(filters, { key_alias: alias.value.trim(), team_id: team.value, user_id: user.value.trim() });
+    pg.reset();
     load();
   });
   out.append(filterForm, tableBox);
@@ -552,8 +582,9 @@ async function keysPage() {
     tableBox.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
     let res;
     try {
-      res = await api("GET", "key/list" + qs({ return_full_object: "true", page: filters.page, size: PAGE_SIZE,
-        team_id: filters.team_id, user_id: filters.user_id, key_alias: filters.key_alias }));
+      const path = "key/list" + qs({ return_full_object: "true", size: PAGE_SIZE, team_id: filters.team_id, user_id: filters.user_id, key_alias: filters.key_alias });
+      // An alias names one key; otherwise cursor pages, which never count every key.
+      res = await api("GET", filters.key_alias ? path : withCursor(path, pg.cursor));
     } catch (err) { tableBox.replaceChildren(errorBox(err)); return; }
     const teamName = Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id]));
     const rows = (res.keys || []).map((k) => el("tr", {},
@@ -574,16 +605,13 @@ async function keysPage() {
         el("button", { type: "button", class: "small danger", "aria-label": `Delete ${k.key_alias || k.key_name}`, onclick: () => {
           if (confirm(`Delete key ${k.key_alias || k.key_name}? Calls with it stop at once.`)) act("Deleted", () => api("POST", "key/delete", { keys: [k.token] }));
         } }, "Delete")))));
-    const pages = Math.max(1, res.total_pages || 1);
+    pg.next = res.next_cursor || null;
     tableBox.replaceChildren(
       el("div", { class: "table-wrap" }, el("table", { "aria-label": "Keys" },
         el("thead", {}, el("tr", {}, ["Alias", "Team", "User", "Spend", "Budget", "Status", "Expires", "Actions"].map((h, i) =>
           el("th", { scope: "col", class: [3, 4].includes(i) ? "num" : [1, 2, 6].includes(i) ? "hide-sm" : null, text: h })))),
         el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: "8", class: "muted", text: "No keys." }))))),
-      el("nav", { class: "pager", "aria-label": "Key pages" },
-        el("button", { type: "button", class: "secondary", disabled: filters.page <= 1, onclick: () => { filters.page--; load(); } }, "Previous"),
-        el("span", { id: "key-page", "aria-live": "polite", text: `Page ${filters.page} of ${pages} · ${num(res.total_count)} keys` }),
-        el("button", { type: "button", class: "secondary", disabled: filters.page >= pages, onclick: () => { filters.page++; load(); } }, "Next")));
+      pagerNav("Key pages", "key-page", pg, `Page ${pg.page} · ${plural(rows.length, "key")}${pg.next ? "" : " · last page"}`, load));
   }
 
   function regenerate(k) {
@@ -614,58 +642,117 @@ async function keysPage() {
 
 // ---- teams -----------------------------------------------------------------------------
 
+// teamEditFields are the /team/update parameters the team form offers.
+const teamEditFields = [
+  ["team_alias", "text", "Team name"],
+  ["max_budget", "number", "Max budget (USD)"],
+  ["soft_budget", "number", "Soft budget (USD)"],
+  ["budget_duration", "text", "Budget duration", "e.g. 30d, 1mo"],
+  ["tpm_limit", "int", "TPM limit"],
+  ["rpm_limit", "int", "RPM limit"],
+  ["max_parallel_requests", "int", "Max parallel requests"],
+  ["models", "list", "Models", "comma-separated; empty: all"],
+  ["budget_limits", "json", "Budget windows", '[{"budget_duration": "1d", "max_budget": 5}]'],
+];
+
 async function teamsPage() {
   const me = state.me;
-  const teams = await listTeams();
   const out = el("div");
+  const box = el("div");
+  const pg = cursorPages();
   if (me.admin && !me.viewer) {
     out.append(el("div", { class: "actions" }, el("button", { type: "button", onclick: () => {
       const fields = [["team_alias", "text", "Team name"], ["max_budget", "number", "Max budget (USD)"], ["budget_duration", "text", "Budget duration", "e.g. 30d"],
         ["models", "list", "Models", "comma-separated"], ["tpm_limit", "int", "TPM limit"], ["rpm_limit", "int", "RPM limit"], ["team_member_budget", "number", "Budget per member (USD)"]];
-      simpleForm("Create team", fields, async (body) => { await api("POST", "team/new", body); render(); });
+      simpleForm("Create team", fields, async (body) => { await api("POST", "team/new", body); pg.reset(); load(); });
     } }, "Create team")));
   }
-  if (!teams.length) out.append(el("p", { class: "muted", text: "No teams you can see." }));
-  for (const t of teams) {
+  out.append(box);
+
+  const change = (label, fn) => async () => { try { await fn(); toast(label); load(); } catch (err) { toast(err.message); } };
+
+  function teamCard(t) {
+    const name = t.team_alias || t.team_id;
     const canAdmin = me.admin && !me.viewer || (t.members_with_roles || []).some((m) => m.user_id === me.userID && m.role === "admin");
-    const members = (t.members_with_roles || []).map((m) => el("tr", {},
-      el("td", { text: m.user_id || m.user_email || "—" }),
-      el("td", {}, el("span", { class: "badge role", text: m.role })),
-      el("td", {}, canAdmin ? el("button", { type: "button", class: "small danger", "aria-label": `Remove ${m.user_id} from ${t.team_alias || t.team_id}`,
-        onclick: async () => { try { await api("POST", "team/member_delete", { team_id: t.team_id, user_id: m.user_id }); render(); } catch (err) { toast(err.message); } } }, "Remove") : null)));
-    out.append(el("section", { class: "card", "aria-label": `Team ${t.team_alias || t.team_id}` },
-      el("h2", { text: t.team_alias || t.team_id }),
+    const budgets = Object.fromEntries((t.team_memberships || []).map((m) => [m.user_id, m]));
+    const members = (t.members_with_roles || []).map((m) => {
+      const ms = budgets[m.user_id] || {};
+      const budget = ms.litellm_budget_table && ms.litellm_budget_table.max_budget;
+      return el("tr", {},
+        el("td", { text: m.user_id || m.user_email || "—" }),
+        el("td", {}, el("span", { class: "badge role", text: m.role })),
+        el("td", { class: "num", text: money(ms.spend) }),
+        el("td", { class: "num", text: budget === undefined || budget === null ? "—" : money(budget) }),
+        el("td", {}, canAdmin && m.user_id !== me.userID ? el("div", { class: "actions" },
+          el("button", { type: "button", class: "small secondary", "aria-label": `Edit ${m.user_id} in ${name}`, onclick: () =>
+            simpleForm(`Member ${m.user_id} of ${name}`, [["role", "role", "Role"], ["max_budget_in_team", "number", "Budget in this team (USD)", "empty: none"]], async (body) => {
+              await api("POST", "team/member_update", { team_id: t.team_id, user_id: m.user_id, ...body });
+              toast("Saved");
+              load();
+            }, { role: m.role, max_budget_in_team: budget }) }, "Edit"),
+          el("button", { type: "button", class: "small danger", "aria-label": `Remove ${m.user_id} from ${name}`,
+            onclick: change("Removed", () => api("POST", "team/member_delete", { team_id: t.team_id, user_id: m.user_id })) }, "Remove")) : null));
+    });
+    return el("section", { class: "card", "aria-label": `Team ${name}` },
+      el("h2", { text: name }),
       el("p", { class: "muted", text: `id ${t.team_id}${t.blocked ? " · blocked" : ""}` }),
       el("div", { class: "grid" },
         stat("Spend", money(t.spend), t.spend, t.max_budget || 0),
         el("div", { class: "card stat" }, el("div", { class: "label", text: "Budget resets" }),
           el("div", { class: "value", text: t.budget_duration || "never" }), el("div", { class: "muted", text: t.budget_reset_at ? "next " + date(t.budget_reset_at) : "" })),
-        el("div", { class: "card stat" }, el("div", { class: "label", text: "Keys" }), el("div", { class: "value", text: num((t.keys || []).length) }))),
+        el("div", { class: "card stat" }, el("div", { class: "label", text: "Limits" }),
+          el("div", { class: "muted", text: `TPM ${t.tpm_limit ?? "—"} · RPM ${t.rpm_limit ?? "—"}` }),
+          el("div", { class: "muted", text: `models: ${(t.models || []).length ? t.models.join(", ") : "all"}` }))),
       el("h2", { text: "Members" }),
-      el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "user" }), el("th", { text: "role" }), el("th", { text: "" }))),
+      el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "user" }), el("th", { text: "role" }),
+        el("th", { class: "num", text: "spend in team" }), el("th", { class: "num", text: "budget in team" }), el("th", { text: "" }))),
         el("tbody", {}, members))),
-      canAdmin ? el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", onclick: () =>
-        simpleForm(`Add member to ${t.team_alias || t.team_id}`, [["user_id", "text", "User ID"], ["role", "role", "Role"]], async (body) => {
-          await api("POST", "team/member_add", { team_id: t.team_id, member: [{ user_id: body.user_id, role: body.role || "user" }] });
-          render();
-        }) }, "Add member")) : null));
+      canAdmin ? el("div", { class: "actions" },
+        el("button", { type: "button", class: "secondary", "aria-label": `Edit team ${name}`, onclick: () =>
+          simpleForm(`Edit team ${name}`, teamEditFields, async (body) => {
+            await api("POST", "team/update", { team_id: t.team_id, ...body });
+            toast("Saved");
+            load();
+          }, t) }, "Edit team"),
+        el("button", { type: "button", class: "secondary", onclick: () =>
+          simpleForm(`Add member to ${name}`, [["user_id", "text", "User ID"], ["role", "role", "Role"]], async (body) => {
+            await api("POST", "team/member_add", { team_id: t.team_id, member: [{ user_id: body.user_id, role: body.role || "user" }] });
+            load();
+          }) }, "Add member")) : null);
   }
+
+  async function load() {
+    let teams;
+    try {
+      if (me.admin) {
+        // Admins page through every team, ten at a time, never all of them at once.
+        const res = await api("GET", withCursor("team/list?size=10", pg.cursor));
+        teams = res.teams;
+        pg.next = res.next_cursor || null;
+      } else teams = await listTeams();
+    } catch (err) { box.replaceChildren(errorBox(err)); return; }
+    box.replaceChildren(...(teams.length ? teams.map(teamCard) : [el("p", { class: "muted", text: "No teams you can see." })]),
+      me.admin ? pagerNav("Team pages", "team-page", pg, `Page ${pg.page} · ${plural(teams.length, "team")}`, load) : "");
+  }
+
+  await load();
   return out;
 }
 
-function simpleForm(title, fields, submit) {
+function simpleForm(title, fields, submit, before) {
   const error = el("p", { class: "error", role: "alert" });
   const inputs = fields.map((f) => f[1] === "role"
-    ? el("div", {}, el("label", { for: "f-role", text: "Role" }), el("select", { id: "f-role", name: "role" }, el("option", { value: "user", text: "user" }), el("option", { value: "admin", text: "admin" })))
-    : fieldInput(f, undefined, []));
+    ? el("div", {}, el("label", { for: "f-role", text: "Role" }), el("select", { id: "f-role", name: "role" },
+      ["user", "admin"].map((r) => el("option", { value: r, selected: before && before.role === r, text: r }))))
+    : fieldInput(f, before ? before[f[0]] : undefined, []));
   const form = el("form", {}, el("div", { class: "form-grid" }, inputs), error,
     el("div", { class: "actions" }, el("button", { type: "submit" }, "Save"), el("button", { type: "button", class: "secondary", onclick: () => d.close() }, "Cancel")));
   const d = dialog(title, form);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      const body = readFields(form, fields.filter((f) => f[1] !== "role"));
-      if (form.elements.role) body.role = form.elements.role.value;
+      const body = readFields(form, fields.filter((f) => f[1] !== "role"), before);
+      if (form.elements.role && (!before || form.elements.role.value !== before.role)) body.role = form.elements.role.value;
       await submit(body);
       d.close();
     } catch (err) { error.textContent = err.message; }
@@ -751,13 +838,12 @@ async function logsPage() {
     f("log-request", "Request ID", { type: "search" }),
     el("div", {}, el("button", { type: "submit" }, "Search")));
   out.append(form, box);
-  let logs = [], page = 1;
-  const per = 50;
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  let logs = [];
+  const pg = cursorPages();
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); pg.reset(); load(); });
 
   function show() {
-    const pages = Math.max(1, Math.ceil(logs.length / per));
-    const rows = logs.slice((page - 1) * per, page * per).map((l) => {
+    const rows = logs.map((l) => {
       const tr = el("tr", { class: "clickable", tabindex: "0", "aria-label": `Call ${l.request_id}: open details` },
         el("td", { text: date(l.startTime) }),
         el("td", { text: l.model_group || l.model || "—" }),
@@ -774,20 +860,19 @@ async function logsPage() {
       el("div", { class: "table-wrap" }, el("table", { "aria-label": "Spend logs" },
         el("thead", {}, el("tr", {}, ["Time", "Model", "Key", "Tokens", "Spend", "Status"].map((h, i) => el("th", { scope: "col", class: i === 2 ? "hide-sm" : i === 3 || i === 4 ? "num" : null, text: h })))),
         el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: "6", class: "muted", text: "No calls in this range." }))))),
-      el("nav", { class: "pager", "aria-label": "Log pages" },
-        el("button", { type: "button", class: "secondary", disabled: page <= 1, onclick: () => { page--; show(); } }, "Previous"),
-        el("span", { id: "log-page", text: `Page ${page} of ${pages} · ${num(logs.length)} calls` }),
-        el("button", { type: "button", class: "secondary", disabled: page >= pages, onclick: () => { page++; show(); } }, "Next")));
+      pagerNav("Log pages", "log-page", pg, `Page ${pg.page} · ${plural(logs.length, "call")}${pg.next ? "" : " · last page"}`, load));
   }
 
   async function load() {
     box.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
     const v = (id) => { const e = $("#" + id, form); return e ? e.value.trim() : ""; };
     try {
-      const res = await api("GET", "spend/logs" + qs({ start_date: v("log-start"), end_date: v("log-end"), summarize: "false",
-        api_key: v("log-key"), user_id: v("log-user"), request_id: v("log-request") }));
-      logs = Array.isArray(res) ? res : [];
-      page = 1;
+      const path = "spend/logs" + qs({ start_date: v("log-start"), end_date: v("log-end"), summarize: "false",
+        api_key: v("log-key"), user_id: v("log-user"), request_id: v("log-request"), page_size: 50 });
+      // A request id names one call; otherwise cursor pages of 50, newest first.
+      const res = await api("GET", v("log-request") ? path : withCursor(path, pg.cursor));
+      logs = Array.isArray(res) ? res : res.logs || [];
+      pg.next = res.next_cursor || null;
       show();
     } catch (err) { box.replaceChildren(errorBox(err)); }
   }
