@@ -4,7 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { chromium } from 'playwright-core';
@@ -62,10 +63,14 @@ async function signOut() {
   await page.getByLabel('API key').waitFor();
 }
 
-let teamA, teamB, alice;
+let teamA, teamB, alice, configDir;
 before(async () => {
   assert.ok(existsSync(browserPath), `no browser at ${browserPath}: apt-get install -y chromium`);
-  gw = await startGateway();
+  // The demo config with models stored in DynamoDB, so the models page can add and edit them.
+  configDir = mkdtempSync(join(tmpdir(), 'llmgate-console-'));
+  const config = join(configDir, 'config.yaml');
+  writeFileSync(config, readFileSync(join(root, 'config.demo.yaml'), 'utf8').replace('general_settings:\n', 'general_settings:\n  store_model_in_db: true\n'));
+  gw = await startGateway({ config });
   browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   // Script errors and Content-Security-Policy violations both reach the console.
@@ -81,6 +86,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await gw?.stop();
+  if (configDir) rmSync(configDir, { recursive: true, force: true });
 });
 
 const sdk = (apiKey) => new OpenAI({ apiKey, baseURL: `${gw.baseURL}/v1`, maxRetries: 0, timeout: 20_000 });
@@ -207,6 +213,44 @@ test('an admin edits a team\'s budget and a member\'s budget and role in the bro
   const alicesRole = info.team_info.members_with_roles.find((m) => m.user_id === 'alice').role;
   assert.equal(alicesRole, 'admin', 'saving the budget alone left the role as it was');
   await shot('teams-admin');
+});
+
+test('an admin adds, edits and deletes a model stored in DynamoDB; the SDK calls it', async () => {
+  await page.getByRole('link', { name: 'Models' }).click();
+  await page.getByRole('button', { name: 'Add model' }).click();
+  const dlg = page.locator('dialog');
+  await dlg.getByLabel('Model name the group callers ask for').fill('browser-model');
+  await dlg.getByLabel('Provider model e.g. openai/gpt-4o-mini').fill('mock/browser');
+  await dlg.getByLabel('Input price per 1M tokens (USD)').fill('1');
+  await dlg.getByLabel('Output price per 1M tokens (USD)').fill('2');
+  // A literal secret is refused by the API, and the form says so.
+  await dlg.getByLabel('API key reference os.environ/NAME; never the key').fill('sk-literal-secret-value');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await textOf(dlg.getByRole('alert'), /os\.environ/);
+  await dlg.getByLabel('API key reference os.environ/NAME; never the key').fill('');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  const group = page.getByRole('region', { name: 'Model group browser-model' });
+  await textOf(group, /mock\/browser.*\$1\.00.*\$2\.00/);
+  const res = await sdk(masterKey).chat.completions.create({ model: 'browser-model', messages: [{ role: 'user', content: 'stored model' }] });
+  assert.equal(res.choices[0].message.content, 'Echo: stored model');
+
+  const id = (await group.locator('tbody td').first().textContent()).trim();
+  await group.getByRole('button', { name: `Edit model ${id}` }).click();
+  assert.equal(await dlg.getByLabel('Input price per 1M tokens (USD)').inputValue(), '1');
+  await dlg.getByLabel('RPM').fill('10');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await textOf(group.locator('tbody tr'), /\$2\.0010\b|\$2\.00\s*10/);
+  await shot('models');
+  // Models of config.yaml are read-only: no edit button.
+  assert.equal(await page.getByRole('region', { name: 'Model group demo' }).getByRole('button').count(), 0);
+
+  page.once('dialog', (d) => d.accept());
+  await group.getByRole('button', { name: `Delete model ${id}` }).click();
+  await page.getByRole('button', { name: 'Add model' }).waitFor();
+  for (let i = 0; await page.getByRole('region', { name: 'Model group browser-model' }).count(); i++) {
+    assert.ok(i < 50, 'the deleted model stayed on the page');
+    await page.waitForTimeout(100);
+  }
   await signOut();
 });
 

@@ -799,23 +799,66 @@ async function usersPage() {
 
 // ---- models ----------------------------------------------------------------------------
 
+// modelFields are the parts of a stored deployment the model form edits (prices per 1M tokens).
+const modelFields = [
+  ["model_name", "text", "Model name", "the group callers ask for"],
+  ["model", "text", "Provider model", "e.g. openai/gpt-4o-mini"],
+  ["api_base", "text", "API base", "empty: the provider's"],
+  ["api_key", "text", "API key reference", "os.environ/NAME; never the key"],
+  ["input_per_1m", "number", "Input price per 1M tokens (USD)"],
+  ["output_per_1m", "number", "Output price per 1M tokens (USD)"],
+  ["rpm", "int", "RPM"],
+  ["tpm", "int", "TPM"],
+];
+
+// modelForm adds (before null) or edits a stored deployment through /model/new or /model/update.
+function modelForm(before, done) {
+  const lp = (before && before.litellm_params) || {}, mi = (before && before.model_info) || {};
+  const per1M = (v) => (v === undefined || v === null ? undefined : Number((v * 1e6).toPrecision(12)));
+  const flat = before ? { model_name: before.model_name, model: lp.model, api_base: lp.api_base, api_key: lp.api_key,
+    input_per_1m: per1M(mi.input_cost_per_token), output_per_1m: per1M(mi.output_cost_per_token), rpm: lp.rpm, tpm: lp.tpm } : null;
+  simpleForm(before ? `Edit model ${mi.id}` : "Add model", modelFields, async (b) => {
+    const params = {}, info = {};
+    for (const k of ["model", "api_base", "api_key", "rpm", "tpm"]) if (k in b) params[k] = b[k];
+    if ("input_per_1m" in b) info.input_cost_per_token = b.input_per_1m === null ? null : b.input_per_1m / 1e6;
+    if ("output_per_1m" in b) info.output_cost_per_token = b.output_per_1m === null ? null : b.output_per_1m / 1e6;
+    const body = { litellm_params: params, model_info: info };
+    if ("model_name" in b) body.model_name = b.model_name;
+    if (before) {
+      body.model_info.id = mi.id;
+      await api("POST", "model/update", body);
+    } else await api("POST", "model/new", body);
+    toast("Saved");
+    done();
+  }, flat);
+}
+
 async function modelsPage() {
   const res = await api("GET", "model/info");
+  const canEdit = state.me.admin && !state.me.viewer;
   const per1M = (v) => (v === null || v === undefined ? "—" : "$" + (v * 1e6).toFixed(2));
   const groups = {};
   for (const m of res.data || []) (groups[m.model_name] ||= []).push(m);
   const out = el("div");
-  out.append(el("p", { class: "muted", text: "Model groups and their deployments, as this key may use them. Provider keys are never shown." }));
+  out.append(el("p", { class: "muted", text: "Model groups and their deployments, as this key may use them. Provider keys are never shown; models of config.yaml are read-only." }));
+  if (canEdit) out.append(el("div", { class: "actions" }, el("button", { type: "button", onclick: () => modelForm(null, render) }, "Add model")));
   for (const [name, deps] of Object.entries(groups)) {
     out.append(el("section", { class: "card", "aria-label": `Model group ${name}` }, el("h2", { text: name }),
       el("div", { class: "table-wrap" }, el("table", {},
-        el("thead", {}, el("tr", {}, ["Deployment", "Model", "API base", "Input / 1M", "Output / 1M", "RPM", "TPM"].map((h) => el("th", { scope: "col", text: h })))),
+        el("thead", {}, el("tr", {}, ["Deployment", "Model", "API base", "Input / 1M", "Output / 1M", "RPM", "TPM", ""].map((h) => el("th", { scope: "col", text: h })))),
         el("tbody", {}, deps.map((d) => {
           const lp = d.litellm_params || {}, mi = d.model_info || {};
+          const stored = canEdit && mi.db_model;
           return el("tr", {}, el("td", { text: mi.id || "—" }), el("td", { text: lp.model || "—" }), el("td", { text: lp.api_base || "—" }),
             el("td", { class: "num", text: per1M(mi.input_cost_per_token ?? lp.input_cost_per_token) }),
             el("td", { class: "num", text: per1M(mi.output_cost_per_token ?? lp.output_cost_per_token) }),
-            el("td", { class: "num", text: num(lp.rpm) }), el("td", { class: "num", text: num(lp.tpm) }));
+            el("td", { class: "num", text: num(lp.rpm) }), el("td", { class: "num", text: num(lp.tpm) }),
+            el("td", {}, stored ? el("div", { class: "actions" },
+              el("button", { type: "button", class: "small secondary", "aria-label": `Edit model ${mi.id}`, onclick: () => modelForm(d, render) }, "Edit"),
+              el("button", { type: "button", class: "small danger", "aria-label": `Delete model ${mi.id}`, onclick: async () => {
+                if (!confirm(`Delete model ${mi.id}? Calls to it stop within the refresh interval.`)) return;
+                try { await api("POST", "model/delete", { id: mi.id }); toast("Deleted"); render(); } catch (err) { toast(err.message); }
+              } }, "Delete")) : null));
         }))))));
   }
   if (!Object.keys(groups).length) out.append(el("p", { class: "muted", text: "No models." }));
