@@ -166,6 +166,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.writeBody(w, embeddingBody(req.Model, inputCount(req.Input)))
 	case "/v1/responses", "/responses":
 		s.responses(w, req.Model, req.Stream, body)
+	case "/v1/moderations", "/moderations":
+		s.writeBody(w, moderationBody(req.Model, inputCount(req.Input), n))
 	default:
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+r.URL.Path)
 	}
@@ -305,6 +307,13 @@ func completionBody(model string, tokens int, n int64) []byte {
 	return fmt.Appendf(nil, `{"id":%q,"object":"text_completion","created":%d,"model":%q,`+
 		`"choices":[{"index":0,"text":%q,"logprobs":null,"finish_reason":"stop"}],"usage":%s}`,
 		responseID("cmpl", n), time.Now().Unix(), model, content(tokens), usageJSON(tokens))
+}
+
+// moderationBody is a moderation answer: each input unflagged. It has no usage, as OpenAI's.
+func moderationBody(model string, inputs int, n int64) []byte {
+	result := `{"flagged":false,"categories":{"hate":false,"violence":false},"category_scores":{"hate":0.0001,"violence":0.0002}}`
+	results := strings.TrimSuffix(strings.Repeat(result+",", max(inputs, 1)), ",")
+	return []byte(fmt.Sprintf(`{"id":%q,"model":%q,"results":[%s]}`, responseID("modr", n), model, results))
 }
 
 func embeddingBody(model string, inputs int) []byte {

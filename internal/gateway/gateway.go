@@ -108,6 +108,7 @@ func New(o Options) (*Gateway, error) {
 		{"/chat/completions", openAIWire(provider.Chat)},
 		{"/completions", openAIWire(provider.Completion)},
 		{"/embeddings", openAIWire(provider.Embedding)},
+		{"/moderations", openAIWire(provider.Moderation)},
 		{"/messages", messagesWire(provider.Messages)},
 		{"/messages/count_tokens", messagesWire(provider.CountTokens)},
 		{"/responses", responsesWire()},
@@ -267,7 +268,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 	pc := provider.Call{Kind: c.kind, Body: c.body, Request: &c.req, Header: c.wire.passHeaders(r),
 		MockTesting: caller == nil || caller.IsProxyAdmin() || g.clientMockTesting}
 	c.routed = time.Now()
-	if c.req.Stream && c.kind != provider.Embedding && c.kind != provider.CountTokens {
+	if c.req.Stream && !c.kind.InputOnly() && c.kind != provider.CountTokens {
 		return g.stream(w, r, c, rt, pc)
 	}
 	resp, result, err := g.router.Do(ctx, rt, pc)
@@ -454,7 +455,7 @@ func jsonProblem(err error) string {
 
 // billable is what the call can be billed for, as tokens.Billable describes it.
 func (c *call) billable() tokens.Billable {
-	b := tokens.Billable{Prompt: c.prompt, MaxOutput: requestedMaxTokens(&c.req), NoOutput: c.kind == provider.Embedding}
+	b := tokens.Billable{Prompt: c.prompt, MaxOutput: requestedMaxTokens(&c.req), NoOutput: c.kind.InputOnly()}
 	for _, n := range []*int{c.req.N, c.req.BestOf} {
 		if n != nil {
 			b.Choices = max(b.Choices, *n)
@@ -506,7 +507,7 @@ func tags(metadata json.RawMessage) []string {
 // clamp lowers the request's completion-token limit to limit (0: leave it), in the body the
 // provider forwards as well as in the parsed request.
 func (c *call) clamp(limit int) error {
-	if limit <= 0 || c.kind == provider.Embedding {
+	if limit <= 0 || c.kind.InputOnly() {
 		return nil
 	}
 	if cur := requestedMaxTokens(&c.req); cur > 0 && cur <= limit {

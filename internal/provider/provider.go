@@ -23,6 +23,9 @@ const (
 	Chat       Kind = "chat"       // /v1/chat/completions
 	Completion Kind = "completion" // /v1/completions
 	Embedding  Kind = "embedding"  // /v1/embeddings
+	// Moderation is /v1/moderations: billed for its input only; answers carry no usage, so
+	// a call is charged its reservation (nothing for the free moderation models).
+	Moderation Kind = "moderation"
 	// Messages is Anthropic's Messages API (/v1/messages): Body, Response.Body and stream
 	// chunks are in Anthropic's format (each chunk one event object with its "type").
 	Messages Kind = "messages"
@@ -38,6 +41,10 @@ const (
 	// Responses natively serve it.
 	StoredResponse Kind = "stored_response"
 )
+
+// InputOnly reports whether calls of kind k produce no tokens and cannot be streamed
+// (embeddings, moderations).
+func (k Kind) InputOnly() bool { return k == Embedding || k == Moderation }
 
 // Stored is a StoredResponse call.
 type Stored struct {

@@ -82,8 +82,11 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if c.Kind == provider.Embedding {
+	switch c.Kind {
+	case provider.Embedding:
 		return embed(c)
+	case provider.Moderation:
+		return moderate(c)
 	}
 	a, err := answerFor(c)
 	if err != nil {
@@ -117,8 +120,8 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if c.Kind == provider.Embedding {
-		return nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: "embeddings cannot be streamed", Provider: Prefix}
+	if c.Kind.InputOnly() {
+		return nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: string(c.Kind) + "s cannot be streamed", Provider: Prefix}
 	}
 	a, err := answerFor(c)
 	if err != nil {
@@ -448,3 +451,42 @@ func vector(in []byte, n int) []float32 {
 	}
 	return v
 }
+
+// moderate answers a moderation: each input unflagged, every category false and scored 0.
+func moderate(c *provider.Call) (*provider.Response, error) {
+	inputs, err := embeddingInputs(c.Request.Input)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(struct {
+		ID      string             `json:"id"`
+		Model   string             `json:"model"`
+		Results []moderationResult `json:"results"`
+	}{"modr-mock", c.Model, make([]moderationResult, len(inputs))})
+	if err != nil {
+		return nil, fmt.Errorf("mock: encode moderation: %w", err)
+	}
+	return &provider.Response{Body: body}, nil
+}
+
+// moderationResult is one input's moderation verdict, OpenAI's shape with its categories.
+type moderationResult struct {
+	Flagged        bool               `json:"flagged"`
+	Categories     map[string]bool    `json:"categories"`
+	CategoryScores map[string]float64 `json:"category_scores"`
+}
+
+// MarshalJSON writes every category OpenAI names, false and scored 0, when unset.
+func (m moderationResult) MarshalJSON() ([]byte, error) {
+	type plain moderationResult
+	if m.Categories == nil {
+		m.Categories, m.CategoryScores = map[string]bool{}, map[string]float64{}
+		for _, c := range moderationCategories {
+			m.Categories[c], m.CategoryScores[c] = false, 0
+		}
+	}
+	return json.Marshal(plain(m))
+}
+
+var moderationCategories = []string{"harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+	"self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence", "violence/graphic"}

@@ -131,9 +131,9 @@ func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Respons
 // then for each event, as the read timeout of LiteLLM's HTTP client does, so a long answer
 // that keeps streaming is not cut off.
 func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stream, error) {
-	if call.Kind == provider.Embedding {
+	if call.Kind == provider.Embedding || call.Kind == provider.Moderation {
 		return nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
-			Message: "embeddings cannot be streamed"}
+			Message: string(call.Kind) + "s cannot be streamed"}
 	}
 	ep, body, err := c.prepare(call, true)
 	if err != nil {

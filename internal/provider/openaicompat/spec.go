@@ -68,6 +68,7 @@ var paths = map[provider.Kind]string{
 	provider.Chat:       "/chat/completions",
 	provider.Completion: "/completions",
 	provider.Embedding:  "/embeddings",
+	provider.Moderation: "/moderations",
 	provider.Responses:  "/responses",
 	// Stored responses are under the Responses endpoint (see Client.stored).
 	provider.StoredResponse: "/responses",
