@@ -193,17 +193,7 @@ func (p *plan) explainKeyRate(it map[string]types.AttributeValue) (ref *Refusal,
 	if p.newMinute {
 		return nil, false
 	}
-	w := p.keyRate
-	ref = &Refusal{Scope: ScopeKey, ID: w.id, ResetAt: time.Unix((p.minute+1)*60, 0).UTC()}
-	switch {
-	case w.rpm.set && rl.N >= w.rpm.v:
-		ref.Reason, ref.Limit, ref.Used = ReasonRequests, w.rpm.v, rl.N
-	case w.tpm.set && rl.Tok > w.most:
-		ref.Reason, ref.Limit, ref.Used = ReasonTokens, w.tpm.v, rl.Tok
-	default:
-		return nil, false
-	}
-	return ref, false
+	return p.keyRate.refusal(p.minute, rl.N, rl.Tok), false
 }
 
 // releaseOnKey adds to a settlement's update of the key record the removal of the held
@@ -297,29 +287,20 @@ func (s *Store) settleHeld(ctx context.Context, it item, now time.Time, limit in
 		return 0, errors.New("key record without token")
 	}
 	settled, next := 0, int64(0)
-	for name, av := range it {
-		id, ok := strings.CutPrefix(name, attrHeld)
-		if !ok {
-			continue
-		}
-		var e heldEntry
-		if err := attributevalue.Unmarshal(av, &e); err != nil {
-			return settled, fmt.Errorf("decode held reservation %s: %w", id, err)
-		}
+	err := eachHeld(it, func(id string, e *heldEntry) error {
 		if e.ExpireAt > now.Unix() || settled >= limit {
 			if next == 0 || e.ExpireAt < next {
 				next = max(e.ExpireAt, now.Unix())
 			}
-			continue
+			return nil
 		}
 		res := e.reservation(id, tok.Value)
-		switch err := s.settleExpired(ctx, &res, now); {
-		case errors.Is(err, ErrSettled):
-		case err != nil:
-			return settled, err
-		default:
-			settled++
-		}
+		n, err := s.settleExpired(ctx, &res, now)
+		settled += n
+		return err
+	})
+	if err != nil {
+		return settled, err
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: keyOf(PrefixKey+tok.Value, SortKey),
@@ -339,6 +320,24 @@ func (s *Store) settleHeld(ctx context.Context, it item, now time.Time, limit in
 		return settled, fmt.Errorf("reschedule held reservations of key %s: %w", tok.Value, err)
 	}
 	return settled, nil
+}
+
+// eachHeld calls fn with each reservation entry of a key record.
+func eachHeld(it item, fn func(id string, e *heldEntry) error) error {
+	for name, av := range it {
+		id, ok := strings.CutPrefix(name, attrHeld)
+		if !ok {
+			continue
+		}
+		var e heldEntry
+		if err := attributevalue.Unmarshal(av, &e); err != nil {
+			return fmt.Errorf("decode held reservation %s: %w", id, err)
+		}
+		if err := fn(id, &e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // carryHeld copies what calls in flight keep on a key record (held entries, their count and
@@ -372,17 +371,9 @@ func (t *Tx) handOver(ctx context.Context, token string) (string, map[string]str
 	}
 	var conds []string
 	names := map[string]string{}
-	for name, av := range raw {
-		id, ok := strings.CutPrefix(name, attrHeld)
-		if !ok {
-			continue
-		}
-		var e heldEntry
-		if err := attributevalue.Unmarshal(av, &e); err != nil {
-			return "", nil, fmt.Errorf("decode held reservation %s: %w", id, err)
-		}
+	err = eachHeld(raw, func(id string, e *heldEntry) error {
 		if len(e.Others) == 0 && !e.Proxy && len(e.Windows) == 0 {
-			continue // it charged only the key: nothing left to settle
+			return nil // it charged only the key: nothing left to settle
 		}
 		res := e.reservation(id, token)
 		res.Targets, res.OnKey = res.Targets[1:], false
@@ -390,7 +381,7 @@ func (t *Tx) handOver(ctx context.Context, token string) (string, map[string]str
 		res.ExpireShard, res.TTL = Shard(pk), res.ExpireAt+int64(reservationGrace/time.Second)
 		m, err := attributevalue.MarshalMap(res)
 		if err != nil {
-			return "", nil, fmt.Errorf("marshal reservation %s: %w", id, err)
+			return fmt.Errorf("marshal reservation %s: %w", id, err)
 		}
 		for k, v := range keyOf(pk, SortReservation) {
 			m[k] = v
@@ -399,11 +390,12 @@ func (t *Tx) handOver(ctx context.Context, token string) (string, map[string]str
 			TableName: aws.String(t.s.table), Item: m, ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		}}, ErrConflict)
 		n := "#h" + strconv.Itoa(len(names))
-		names[n] = name
+		names[n] = attrHeld + id
 		conds = append(conds, "attribute_exists("+n+")")
-	}
-	if len(conds) == 0 {
-		return "", nil, nil
+		return nil
+	})
+	if err != nil || len(conds) == 0 {
+		return "", nil, err
 	}
 	return strings.Join(conds, " AND "), names, nil
 }

@@ -1082,12 +1082,18 @@ func (p *plan) explainWindow(i int, it map[string]types.AttributeValue) *Refusal
 	if attributevalue.UnmarshalMap(it, &wi) != nil {
 		return nil
 	}
-	ref := &Refusal{Scope: w.scope, ID: w.id, ResetAt: time.Unix((p.minute+1)*60, 0).UTC()}
+	return w.refusal(p.minute, wi.N, wi.Tok)
+}
+
+// refusal is the refusal of a window that counted n requests and tok tokens in minute, or
+// nil when neither is over what admits the call.
+func (w *rateWindow) refusal(minute, n, tok int64) *Refusal {
+	ref := &Refusal{Scope: w.scope, ID: w.id, ResetAt: time.Unix((minute+1)*60, 0).UTC()}
 	switch {
-	case w.rpm.set && wi.N >= w.rpm.v:
-		ref.Reason, ref.Limit, ref.Used = ReasonRequests, w.rpm.v, wi.N
-	case w.tpm.set && wi.Tok > w.most:
-		ref.Reason, ref.Limit, ref.Used = ReasonTokens, w.tpm.v, wi.Tok
+	case w.rpm.set && n >= w.rpm.v:
+		ref.Reason, ref.Limit, ref.Used = ReasonRequests, w.rpm.v, n
+	case w.tpm.set && tok > w.most:
+		ref.Reason, ref.Limit, ref.Used = ReasonTokens, w.tpm.v, tok
 	default:
 		return nil
 	}
@@ -1492,12 +1498,10 @@ func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int,
 					return settled, fmt.Errorf("decode reservation: %w", err)
 				}
 				res.Held = true
-				switch err := s.settleExpired(ctx, &res, now); {
-				case errors.Is(err, ErrSettled):
-				case err != nil:
+				n, err := s.settleExpired(ctx, &res, now)
+				settled += n
+				if err != nil {
 					return settled, err
-				default:
-					settled++
 				}
 			}
 		}
@@ -1506,8 +1510,8 @@ func (s *Store) SettleStale(ctx context.Context, now time.Time, limit int) (int,
 }
 
 // settleExpired settles a reservation whose call never did: at its estimated cost, with a
-// failure spend log.
-func (s *Store) settleExpired(ctx context.Context, res *resItem, now time.Time) error {
+// failure spend log. It returns 1 if it settled it, 0 if it was settled already.
+func (s *Store) settleExpired(ctx context.Context, res *resItem, now time.Time) (int, error) {
 	log := res.Log
 	log.Status, log.EndTime = StatusFailure, now.UTC()
 	log.RequestDurationMS = log.EndTime.Sub(log.StartTime).Milliseconds()
@@ -1515,7 +1519,13 @@ func (s *Store) settleExpired(ctx context.Context, res *resItem, now time.Time) 
 		"error_class":   "ReservationExpired",
 		"error_message": "the call was never settled; charged its reserved worst-case cost",
 	}}
-	return s.Settle(ctx, &Reservation{res: *res}, Settlement{Cost: res.Estimate, Log: &log})
+	switch err := s.Settle(ctx, &Reservation{res: *res}, Settlement{Cost: res.Estimate, Log: &log}); {
+	case errors.Is(err, ErrSettled):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return 1, nil
 }
 
 // txExpr builds an update expression with its placeholders.
