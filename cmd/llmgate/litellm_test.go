@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/llmgate/llmgate/internal/fakeopenai"
@@ -271,6 +273,70 @@ func TestLiteLLM(t *testing.T) {
 		}
 		if resp, _ := s.request(t, key, "GET", "/spend/tags", nil); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("/spend/tags as a plain key: %d, want 403", resp.StatusCode)
+		}
+	})
+
+	// test_end_users.py and customer budgets: the request's "user" names a customer; its
+	// tier's tpm_limit, its block and its budget bind calls of any key, the master key's too.
+	t.Run("customers", func(t *testing.T) {
+		s.admin(t, "POST", "/budget/new", map[string]any{"budget_id": "free-tier", "tpm_limit": 2})
+		// test_enduser_tpm_limits_non_master_key and _with_master_key.
+		for i, caller := range []string{key, masterKey} {
+			endUser := fmt.Sprintf("tpm-user-%d", i)
+			s.admin(t, "POST", "/end_user/new", map[string]any{"user_id": endUser, "budget_id": "free-tier"})
+			passed := 0
+			for range 10 {
+				if code, _, _ := chatAs(t, s, caller, map[string]any{"model": "fake-openai-endpoint", "user": endUser}); code == http.StatusOK {
+					passed++
+				}
+			}
+			if passed >= 5 {
+				t.Errorf("caller %d: %d of 10 calls passed an end user's tpm_limit of 2, want fewer than 5", i, passed)
+			}
+		}
+
+		s.admin(t, "POST", "/customer/block", map[string]any{"user_ids": []string{"blocked-user"}})
+		if code, _, b := chatAs(t, s, key, map[string]any{"model": "gpt-3.5-turbo", "user": "blocked-user"}); code != http.StatusUnauthorized {
+			t.Errorf("blocked customer: %d %s, want 401", code, b)
+		}
+		if code, _, b := chatAs(t, s, key, map[string]any{"model": "gpt-3.5-turbo", "user": "nobody-we-know"}); code != http.StatusOK {
+			t.Errorf("unknown customer: %d %s, want 200", code, b)
+		}
+
+		// Concurrent calls of two keys never spend past the customer's budget: it is
+		// reserved, not checked after the fact.
+		const budget = 0.001
+		s.admin(t, "POST", "/customer/new", map[string]any{"user_id": "capped", "max_budget": budget})
+		other := s.admin(t, "POST", "/key/generate", map[string]any{})["key"].(string)
+		var wg sync.WaitGroup
+		codes := make([]int, 16)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _, _ = chatAs(t, s, []string{key, other}[i%2], map[string]any{"model": "gpt-3.5-turbo", "user": "capped", "max_tokens": 100})
+			}()
+		}
+		wg.Wait()
+		ok, refused := 0, 0
+		for _, c := range codes {
+			switch c {
+			case http.StatusOK:
+				ok++
+			case http.StatusBadRequest:
+				refused++
+			default:
+				t.Errorf("concurrent call answered %d", c)
+			}
+		}
+		info := s.admin(t, "GET", "/customer/info?end_user_id=capped", nil)
+		spend := info["spend"].(float64)
+		if ok == 0 || refused == 0 || spend <= 0 || spend > budget {
+			t.Errorf("%d admitted, %d refused, customer spend %v; want both, 0 < spend <= %v", ok, refused, spend, budget)
+		}
+		code, _, b := chatAs(t, s, masterKey, map[string]any{"model": "gpt-3.5-turbo", "user": "capped", "max_tokens": 1000})
+		if e := errorOf(t, b); code != http.StatusBadRequest || e.Type != "budget_exceeded" || !strings.Contains(e.Message, "End User=capped") {
+			t.Errorf("over the customer's budget (master key): %d %s, want 400 budget_exceeded naming the end user", code, b)
 		}
 	})
 

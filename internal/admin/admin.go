@@ -100,6 +100,21 @@ var routes = []route{
 	{"POST /model/update", permission{roles: adminOnly}, (*handler).modelUpdate},
 	{"PATCH /model/{id}/update", permission{roles: adminOnly}, (*handler).modelUpdate},
 	{"POST /model/delete", permission{roles: adminOnly}, (*handler).modelDelete},
+	// Customers (end users); /end_user/* are LiteLLM's older names of the same routes.
+	{"POST /customer/new", permission{roles: adminOnly}, (*handler).customerNew},
+	{"GET /customer/info", permission{roles: adminViewers, all: adminViewers}, (*handler).customerInfo},
+	{"POST /customer/update", permission{roles: adminOnly}, (*handler).customerUpdate},
+	{"POST /customer/delete", permission{roles: adminOnly}, (*handler).customerDelete},
+	{"GET /customer/list", permission{roles: adminViewers, all: adminViewers}, (*handler).customerList},
+	{"POST /customer/block", permission{roles: adminOnly}, (*handler).customerBlock},
+	{"POST /customer/unblock", permission{roles: adminOnly}, (*handler).customerUnblock},
+	{"POST /end_user/new", permission{roles: adminOnly}, (*handler).customerNew},
+	{"GET /end_user/info", permission{roles: adminViewers, all: adminViewers}, (*handler).customerInfo},
+	{"POST /end_user/update", permission{roles: adminOnly}, (*handler).customerUpdate},
+	{"POST /end_user/delete", permission{roles: adminOnly}, (*handler).customerDelete},
+	{"GET /end_user/list", permission{roles: adminViewers, all: adminViewers}, (*handler).customerList},
+	{"POST /end_user/block", permission{roles: adminOnly}, (*handler).customerBlock},
+	{"POST /end_user/unblock", permission{roles: adminOnly}, (*handler).customerUnblock},
 }
 
 // New returns the admin handler.

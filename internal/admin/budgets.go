@@ -281,4 +281,3 @@ func (h *handler) budgetDelete(w http.ResponseWriter, r *http.Request, _ *auth.P
 	}
 	return writeJSON(w, deleted)
 }
-

@@ -32,6 +32,7 @@ type fixture struct {
 	team   string // a team the other user is a member of (and the caller, per relation)
 	key    string // the object key: the caller's personal key (owner), else the other user's
 	tier   string // a budget tier
+	cust   string // a customer
 	n      int64
 
 	t  *testing.T
@@ -57,7 +58,7 @@ var fixtureSeq atomic.Int64
 func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 	t.Helper()
 	n := fixtureSeq.Add(1)
-	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), n: n, t: t, st: e.st}
+	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), cust: fmt.Sprintf("cu%d", n), n: n, t: t, st: e.st}
 	now := e.clock()
 	user := func(id, role string, teams ...string) *store.User {
 		u := &store.User{UserID: id, UserRole: role, Models: []string{}, Teams: teams, Metadata: map[string]any{}}
@@ -109,7 +110,12 @@ func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 		func() error { return tx.PutTeam(team) },
 		func() error { return tx.PutKey(callerKey) },
 		func() error { return tx.PutKey(objectKey) },
-		func() error { return tx.PutTier(&store.Tier{BudgetID: f.tier, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}}) },
+		func() error {
+			return tx.PutTier(&store.Tier{BudgetID: f.tier, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}})
+		},
+		func() error {
+			return tx.PutCustomer(&store.Customer{UserID: f.cust, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}})
+		},
 	} {
 		if err := put(); err != nil {
 			t.Fatal(err)
@@ -249,6 +255,40 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	},
 	"POST /model/delete": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/model/delete", map[string]any{"id": f.model()}}
+	},
+	"POST /customer/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/customer/new", map[string]any{"user_id": fmt.Sprintf("newcu%d", f.n)}}
+	},
+	"GET /customer/info": func(f *fixture, _ string) probe { return probe{"", "GET", "/customer/info?end_user_id=" + f.cust, nil} },
+	"POST /customer/update": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/customer/update", map[string]any{"user_id": f.cust, "max_budget": 1}}
+	},
+	"POST /customer/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/customer/delete", map[string]any{"user_ids": []string{f.cust}}}
+	},
+	"GET /customer/list": func(*fixture, string) probe { return probe{"", "GET", "/customer/list", nil} },
+	"POST /customer/block": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/customer/block", map[string]any{"user_ids": []string{f.cust}}}
+	},
+	"POST /customer/unblock": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/customer/unblock", map[string]any{"user_ids": []string{f.cust}}}
+	},
+	"POST /end_user/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/end_user/new", map[string]any{"user_id": fmt.Sprintf("newcu%d", f.n)}}
+	},
+	"GET /end_user/info": func(f *fixture, _ string) probe { return probe{"", "GET", "/end_user/info?end_user_id=" + f.cust, nil} },
+	"POST /end_user/update": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/end_user/update", map[string]any{"user_id": f.cust, "max_budget": 1}}
+	},
+	"POST /end_user/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/end_user/delete", map[string]any{"user_ids": []string{f.cust}}}
+	},
+	"GET /end_user/list": func(*fixture, string) probe { return probe{"", "GET", "/end_user/list", nil} },
+	"POST /end_user/block": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/end_user/block", map[string]any{"user_ids": []string{f.cust}}}
+	},
+	"POST /end_user/unblock": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/end_user/unblock", map[string]any{"user_ids": []string{f.cust}}}
 	},
 	"GET /spend/logs": func(f *fixture, rel string) probe {
 		return probe{"user", "GET", "/spend/logs?user_id=" + f.subject(rel), nil}

@@ -481,6 +481,7 @@ func (g *Gateway) charge(c *call, rt router.Route, b tokens.Billable) llmcall.Ch
 		Unpriced:           c.bound.Unpriced,
 		Stream:             c.req.Stream,
 		Tags:               tags(c.req.Metadata),
+		EndUser:            c.req.User,
 	}
 }
 

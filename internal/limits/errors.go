@@ -86,8 +86,11 @@ func refusalError(r *store.Refusal, now time.Time) *openai.Error {
 		}
 		return budgetError(fmt.Sprintf("LiteLLM Virtual Key: %s, key_alias: %s, exceeded budget for model=%s", r.ID, alias, r.Model))
 	case store.ReasonBlocked:
-		if r.Scope == store.ScopeTeam {
+		switch r.Scope {
+		case store.ScopeTeam:
 			return authError(fmt.Sprintf("Authentication Error, Team=%s is blocked. Update via `/team/unblock` if you're an admin.", r.ID))
+		case store.ScopeEndUser:
+			return authError(fmt.Sprintf("Authentication Error, End User=%s is blocked. Update via `/customer/unblock` if you're an admin.", r.ID))
 		}
 		return authError("Authentication Error, Key is blocked. Update via `/key/unblock` if you're an admin.")
 	case store.ReasonExpired:
@@ -113,6 +116,8 @@ func budgetMessage(r *store.Refusal) string {
 		return fmt.Sprintf("Budget has been exceeded! Team=%s Current cost: %s, Max budget: %s", r.ID, s, b)
 	case store.ScopeMember:
 		return fmt.Sprintf("Budget has been exceeded! User=%s in Team=%s Current cost: %s, Max budget: %s", r.UserID, r.TeamID, s, b)
+	case store.ScopeEndUser:
+		return fmt.Sprintf("ExceededBudget: End User=%s over budget. Spend=%s, Budget=%s", r.ID, s, b)
 	default: // the key's budget and the proxy's use litellm.BudgetExceededError's default message
 		return fmt.Sprintf("Budget has been exceeded! Current cost: %s, Max budget: %s", s, b)
 	}

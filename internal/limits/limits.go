@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,19 @@ type Limiter struct {
 	reserveTimeout time.Duration
 	settleTimeout  time.Duration
 	softAlerts     atomic.Int64
+	// customers caches the customer records reservations found, by id (nil: no such
+	// customer). A stale entry costs a reservation a re-plan, never a wrong admission: the
+	// transaction checks the stored record, or that there is none.
+	customersMu sync.Mutex
+	customers   map[string]*store.Customer
 }
+
+// maxCachedCustomers bounds the customer cache of a Limiter.
+const maxCachedCustomers = 10_000
+
+// maxEndUserBytes is the longest request "user" that can name a customer (customer ids are
+// at most this long); a longer one is neither charged nor logged.
+const maxEndUserBytes = 256
 
 var _ llmcall.Limiter = (*Limiter)(nil)
 
@@ -97,6 +110,7 @@ func New(st *store.Store, cfg *config.Config, opts ...Option) *Limiter {
 		disableLogs:    cfg.GeneralSettings.DisableSpendLogs,
 		reserveTimeout: DefaultReserveTimeout,
 		settleTimeout:  DefaultSettleTimeout,
+		customers:      map[string]*store.Customer{},
 	}
 	if mk := cfg.GeneralSettings.MasterKey; mk != "" {
 		l.masterToken = auth.Hash(mk)
@@ -140,12 +154,12 @@ func (l *Limiter) Reserve(ctx context.Context, c llmcall.Caller, ch llmcall.Char
 	if l.proxyMax != nil && *l.proxyMax == 0 {
 		return nil, budgetError("Budget has been exceeded! The proxy's max_budget is 0: every call is refused.")
 	}
-	if err := l.unpriced(p, ch); err != nil {
+	in := l.input(ctx, p, ch, now)
+	if err := l.unpriced(p, in.Customer, ch); err != nil {
 		return nil, err
 	}
-	in := l.input(p, ch, now)
 	maxTokens := 0
-	if t, cost, ok := l.clampTo(ch, headroom(p, ch.Model)); ok {
+	if t, cost, ok := l.clampTo(ch, headroom(p, in.Customer, ch.Model)); ok {
 		maxTokens, in.Cost, in.Estimate = t, cost, cost
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.reserveTimeout)
@@ -163,17 +177,18 @@ func (l *Limiter) Reserve(ctx context.Context, c llmcall.Caller, ch llmcall.Char
 		l.release(ctx, err)
 		return nil, l.refusal(ctx, err, p, ch, now)
 	}
-	l.softBudgets(ctx, p, ch, in.Cost)
+	l.rememberCustomer(in.EndUser, res.Customer())
+	l.softBudgets(ctx, p, res.Customer(), ch, in.Cost)
 	return &reservation{l: l, res: res, p: p, ch: ch, log: in.Log, maxTokens: maxTokens, header: l.header(p)}, nil
 }
 
 // unpriced refuses, in reserve mode, a call that can reach a model with no known price when
 // any budget applies to the caller: its cost could not be reserved, nor charged.
-func (l *Limiter) unpriced(p *auth.Principal, ch llmcall.Charge) error {
+func (l *Limiter) unpriced(p *auth.Principal, c *store.Customer, ch llmcall.Charge) error {
 	if len(ch.Unpriced) == 0 || l.postHoc || l.allowUnpriced || ch.Free {
 		return nil
 	}
-	if math.IsInf(headroom(p, ch.Model), 1) && l.proxyMax == nil {
+	if math.IsInf(headroom(p, c, ch.Model), 1) && l.proxyMax == nil {
 		return nil
 	}
 	return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
@@ -184,11 +199,14 @@ func (l *Limiter) unpriced(p *auth.Principal, ch llmcall.Charge) error {
 }
 
 // input builds the store's view of the call.
-func (l *Limiter) input(p *auth.Principal, ch llmcall.Charge, now time.Time) store.ReserveInput {
+func (l *Limiter) input(ctx context.Context, p *auth.Principal, ch llmcall.Charge, now time.Time) store.ReserveInput {
 	in := store.ReserveInput{
 		RequestID: ch.RequestID, Model: ch.Model,
 		Key: p.Key, User: p.User, Team: p.Team, Membership: p.Membership,
 		Now: now, TTL: l.ttl,
+	}
+	if len(ch.EndUser) <= maxEndUserBytes {
+		in.EndUser, in.Customer = ch.EndUser, l.customer(ctx, ch.EndUser)
 	}
 	switch {
 	case ch.Free:
@@ -206,7 +224,7 @@ func (l *Limiter) input(p *auth.Principal, ch llmcall.Charge, now time.Time) sto
 	}
 	in.Log = store.SpendLog{
 		RequestID: ch.RequestID, CallType: callType(ch.Route), APIKey: p.Token,
-		Model: ch.Model, ModelGroup: ch.Model, User: p.UserID,
+		Model: ch.Model, ModelGroup: ch.Model, User: p.UserID, EndUser: in.EndUser,
 		RequestTags: append([]string{}, ch.Tags...), CacheHit: "False",
 		StartTime: now.UTC(), Metadata: map[string]any{},
 	}
@@ -238,8 +256,51 @@ func callType(route string) string {
 	}
 }
 
-// headroom is the least remaining budget among the caller's cached records (+Inf if none).
-func headroom(p *auth.Principal, model string) float64 {
+// customer is the record of customer id (nil for none or ""): cached, else read once. A
+// failed read leaves it to the reservation, which finds the customer itself at the cost of
+// a re-plan; reading first keeps a burst of calls of a new customer from each paying one.
+func (l *Limiter) customer(ctx context.Context, id string) *store.Customer {
+	if id == "" {
+		return nil
+	}
+	l.customersMu.Lock()
+	c, ok := l.customers[id]
+	l.customersMu.Unlock()
+	if ok {
+		return c
+	}
+	c, err := l.st.GetCustomer(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		l.rememberCustomer(id, nil)
+	case err != nil:
+		return nil
+	default:
+		l.rememberCustomer(id, c)
+	}
+	return c
+}
+
+// rememberCustomer caches what was found of customer id: its record, or nil when there is
+// no such customer.
+func (l *Limiter) rememberCustomer(id string, c *store.Customer) {
+	if id == "" {
+		return
+	}
+	l.customersMu.Lock()
+	defer l.customersMu.Unlock()
+	if _, ok := l.customers[id]; !ok && len(l.customers) >= maxCachedCustomers {
+		for k := range l.customers { // drop an arbitrary entry
+			delete(l.customers, k)
+			break
+		}
+	}
+	l.customers[id] = c
+}
+
+// headroom is the least remaining budget among the caller's cached records and the
+// request's customer (+Inf if none).
+func headroom(p *auth.Principal, c *store.Customer, model string) float64 {
 	h := math.Inf(1)
 	budget := func(b store.Budget) {
 		if b.Remaining != nil {
@@ -272,6 +333,9 @@ func headroom(p *auth.Principal, model string) float64 {
 	if m := p.Membership; m != nil {
 		budget(m.Budget)
 	}
+	if c != nil {
+		budget(c.Budget)
+	}
 	return h
 }
 
@@ -298,7 +362,7 @@ func clampable(r *store.Refusal) bool {
 // softBudgets logs a structured warning, in CloudWatch embedded metric format so it also
 // counts as the SoftBudgetExceeded metric, for each record whose spend with this call
 // reaches its soft_budget. It never refuses the call.
-func (l *Limiter) softBudgets(ctx context.Context, p *auth.Principal, ch llmcall.Charge, cost float64) {
+func (l *Limiter) softBudgets(ctx context.Context, p *auth.Principal, c *store.Customer, ch llmcall.Charge, cost float64) {
 	alert := func(scope, id string, b store.Budget) {
 		if b.SoftBudget == nil || b.Spend+cost < *b.SoftBudget {
 			return
@@ -325,6 +389,9 @@ func (l *Limiter) softBudgets(ctx context.Context, p *auth.Principal, ch llmcall
 	}
 	if t := p.Team; t != nil {
 		alert(store.ScopeTeam, t.TeamID, t.Budget)
+	}
+	if c != nil {
+		alert(store.ScopeEndUser, c.UserID, c.Budget)
 	}
 }
 

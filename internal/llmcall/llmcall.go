@@ -63,6 +63,8 @@ type Charge struct {
 	Unpriced []string
 	// Tags come from the request's metadata.tags, for the spend log.
 	Tags []string
+	// EndUser is the request's "user": the customer the call is charged to, if it exists.
+	EndUser string
 	// Stream is true for a streamed call.
 	Stream bool
 }

@@ -41,6 +41,7 @@ const (
 	ScopeKeyModel  = "model_per_key"
 	ScopeTeamModel = "model_per_team"
 	ScopeProxy     = "proxy"
+	ScopeEndUser   = "end_user" // a customer, named by the request's "user"
 )
 
 // Check says how budgets admit a call.
@@ -112,7 +113,12 @@ type ReserveInput struct {
 	User       *User
 	Team       *Team
 	Membership *Membership
-	Model      string // model group: model_max_budget, model_rpm_limit and model_spend key
+	// EndUser is the customer the request names (its "user" field); Customer is its cached
+	// record, nil when none is cached. Without one the transaction checks that no customer
+	// EndUser exists, and re-plans with it charged when one does.
+	EndUser  string
+	Customer *Customer
+	Model    string // model group: model_max_budget, model_rpm_limit and model_spend key
 	// Cost is reserved on every budget now (0 in post_hoc mode); Estimate is charged when
 	// the call is never settled (SettleStale).
 	Cost     float64
@@ -135,8 +141,13 @@ type ReserveInput struct {
 
 // Reservation is what an admitted call holds until Settle: the RES# item.
 type Reservation struct {
-	res resItem
+	res      resItem
+	customer *Customer
 }
+
+// Customer is the customer record the reservation charged, as the transaction found it
+// (nil when the request named none, or one that does not exist), for callers to cache.
+func (r *Reservation) Customer() *Customer { return r.customer }
 
 // RequestID is the id of the reserved call.
 func (r *Reservation) RequestID() string { return r.res.RequestID }
@@ -230,6 +241,7 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		var ref *Refusal
 		switch {
 		case err == nil:
+			res.customer = in.Customer
 			return res, nil
 		case errors.As(err, &ref):
 			return nil, err
@@ -383,6 +395,7 @@ type account struct {
 	hasModelSpend     bool // the record keeps model_spend
 	limits            Limits
 	isKey, isTeam     bool
+	isCustomer        bool
 	blocked           bool
 	expiresAt         int64
 	keyAlias          string
@@ -411,6 +424,13 @@ func teamAccount(t *Team) account {
 		scope: ScopeTeam, id: t.TeamID, pk: PrefixTeam + t.TeamID, sk: SortTeam,
 		budget: t.Budget, windows: t.BudgetLimits, hasModelSpend: true, limits: t.Limits,
 		isTeam: true, blocked: t.Blocked, memberRPM: t.TeamMemberRPM, memberTPM: t.TeamMemberTPM,
+	}
+}
+
+func customerAccount(c *Customer) account {
+	return account{
+		scope: ScopeEndUser, id: c.UserID, pk: PrefixCustomer + c.UserID, sk: SortCustomer,
+		budget: c.Budget, limits: c.Limits, isCustomer: true, blocked: c.Blocked,
 	}
 }
 
@@ -444,6 +464,11 @@ func decodeAccount(scope string, it map[string]types.AttributeValue) (account, a
 		var m Membership
 		if err = attributevalue.UnmarshalMap(it, &m); err == nil {
 			return memberAccount(&m), &m, nil
+		}
+	case ScopeEndUser:
+		var c Customer
+		if err = attributevalue.UnmarshalMap(it, &c); err == nil {
+			return customerAccount(&c), &c, nil
 		}
 	default:
 		err = fmt.Errorf("unknown scope %q", scope)
@@ -536,8 +561,11 @@ type plan struct {
 	// a user and a team but no budgeted membership was cached: a member budget set since is
 	// then found by the transaction itself, not after the auth cache expires.
 	noMember item
-	minute   int64
-	res      resItem
+	// noCustomer is the customer item checked not to exist, when the request names a
+	// customer none was cached for.
+	noCustomer item
+	minute     int64
+	res        resItem
 	// keyRate is the key's rpm/tpm, counted on its record; newMinute: in a new minute.
 	keyRate   *rateWindow
 	newMinute bool
@@ -547,7 +575,7 @@ type plan struct {
 }
 
 type itemKind struct {
-	what  int // kindRes, kindLog, kindAccount, kindProxy, kindWindow, kindNoMember
+	what  int // kindRes, kindLog, kindAccount, kindProxy, kindWindow, kindNoMember, kindNoCustomer
 	index int
 }
 
@@ -558,6 +586,7 @@ const (
 	kindProxy
 	kindWindow
 	kindNoMember
+	kindNoCustomer
 )
 
 func newPlan(in *ReserveInput) (*plan, error) {
@@ -578,6 +607,11 @@ func newPlan(in *ReserveInput) (*plan, error) {
 		p.accounts = append(p.accounts, memberAccount(in.Membership))
 	} else if team, user := memberIDs(in); team != "" && user != "" && in.Check != CheckNone {
 		p.noMember = keyOf(PrefixTeam+team, SortMember+user)
+	}
+	if in.Customer != nil {
+		p.accounts = append(p.accounts, customerAccount(in.Customer))
+	} else if in.EndUser != "" {
+		p.noCustomer = keyOf(PrefixCustomer+in.EndUser, SortCustomer)
 	}
 	for i := range p.accounts {
 		p.shapes = append(p.shapes, p.accounts[i].shape(in.Model))
@@ -612,7 +646,7 @@ func newPlan(in *ReserveInput) (*plan, error) {
 			p.res.Tokens = append(p.res.Tokens, w.hold)
 		}
 	}
-	p.res.Held = len(p.accounts) > 0 || p.proxy || len(p.windows) > 0
+	p.res.Held = len(p.accounts) > 0 || p.proxy || len(p.windows) > 0 || p.noCustomer != nil
 	return p, nil
 }
 
@@ -656,6 +690,8 @@ func (p *plan) planWindows(in *ReserveInput) {
 			add(ScopeKeyModel, a.id+":"+in.Model, sh.modelRPM, sh.modelTPM)
 		case ScopeUser:
 			add(ScopeUser, a.id, sh.rpm, sh.tpm)
+		case ScopeEndUser:
+			add(ScopeEndUser, a.id, sh.rpm, sh.tpm)
 		case ScopeTeam:
 			add(ScopeTeam, a.id, sh.rpm, sh.tpm)
 			add(ScopeTeamModel, a.id+":"+in.Model, sh.modelRPM, sh.modelTPM)
@@ -707,6 +743,13 @@ func (p *plan) reserveItems(table string, in *ReserveInput) ([]types.TransactWri
 			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR attribute_not_exists(max_budget)"),
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}, itemKind{what: kindNoMember})
+	}
+	if p.noCustomer != nil {
+		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(table), Key: p.noCustomer,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}, itemKind{what: kindNoCustomer})
 	}
 	if p.proxy {
 		add(types.TransactWriteItem{Update: reserveProxy(table, *in.ProxyMaxBudget, cost, in.Check)}, itemKind{what: kindProxy})
@@ -782,7 +825,7 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 		msp := e.name("model_spend")
 		e.set(msp + " = if_not_exists(" + msp + ", " + e.value(&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}) + ")")
 	}
-	if a.isKey || a.isTeam {
+	if a.isKey || a.isTeam || a.isCustomer {
 		blk := e.name("blocked")
 		e.cond("(attribute_not_exists(" + blk + ") OR " + blk + " = " + e.value(&types.AttributeValueMemberBOOL{Value: false}) + ")")
 	}
@@ -923,6 +966,14 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 				continue
 			}
 			in.Membership, replan = &m, true
+		case kindNoCustomer:
+			// The customer exists: re-plan with it charged (and checked not blocked).
+			var c Customer
+			if err := attributevalue.UnmarshalMap(r.Item, &c); err != nil || c.UserID == "" {
+				transient = true
+				continue
+			}
+			in.Customer, replan = &c, true
 		case kindWindow:
 			if ref := p.explainWindow(k.index, r.Item); ref != nil {
 				refusals = append(refusals, ref)
@@ -980,8 +1031,8 @@ func (p *plan) explainAccount(in *ReserveInput, i int, it map[string]types.Attri
 	if a.isKey && a.expiresAt != 0 && a.expiresAt <= in.Now.Unix() {
 		return &Refusal{Reason: ReasonExpired, Scope: ScopeKey, ID: a.id, Expires: time.Unix(a.expiresAt, 0).UTC()}, false, nil
 	}
-	if a.isTeam && a.blocked {
-		return &Refusal{Reason: ReasonBlocked, Scope: ScopeTeam, ID: a.id}, false, nil
+	if (a.isTeam || a.isCustomer) && a.blocked {
+		return &Refusal{Reason: ReasonBlocked, Scope: a.scope, ID: a.id}, false, nil
 	}
 	if a.shape(in.Model) != p.shapes[i] {
 		in.replace(old.scope, rec)
@@ -1048,6 +1099,8 @@ func (in *ReserveInput) replace(scope string, rec any) {
 		in.Team, _ = rec.(*Team)
 	case ScopeMember:
 		in.Membership, _ = rec.(*Membership)
+	case ScopeEndUser:
+		in.Customer, _ = rec.(*Customer)
 	}
 }
 
@@ -1101,7 +1154,7 @@ func (w *rateWindow) refusal(minute, n, tok int64) *Refusal {
 }
 
 // scopeOrder is the order of LiteLLM's checks among scopes.
-var scopeOrder = map[string]int{ScopeKey: 0, ScopeTeam: 1, ScopeUser: 2, ScopeMember: 3, ScopeProxy: 4, ScopeKeyModel: 5, ScopeTeamModel: 6}
+var scopeOrder = map[string]int{ScopeKey: 0, ScopeTeam: 1, ScopeUser: 2, ScopeMember: 3, ScopeEndUser: 4, ScopeProxy: 5, ScopeKeyModel: 6, ScopeTeamModel: 7}
 
 // rank orders refusals as LiteLLM runs its checks: the key's state and budgets, the team's,
 // the user's, the proxy's, then rate limits (key, user, team, member, per model).
