@@ -35,6 +35,9 @@ type Options struct {
 	Now    func() time.Time
 }
 
+// readTimeout bounds the reads of one refresh.
+const readTimeout = 5 * time.Second
+
 // Sync keeps a router's stored models current: at most once per refresh interval a request
 // reads the version counter (one GetItem), and only when it moved the whole list. A request
 // waits for that read, so no instance serves a list older than the interval.
@@ -77,6 +80,9 @@ func (s *Sync) Fresh(ctx context.Context) {
 		return
 	}
 	s.checked = now
+	// The reads serve every later request too: a client that leaves must not cancel them.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+	defer cancel()
 	v, err := s.o.Source.ModelsVersion(ctx)
 	if err != nil {
 		s.o.Logger.WarnContext(ctx, "stored models: version read failed; serving the last list read", "error", err.Error())

@@ -1,6 +1,7 @@
 package modeldb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -90,12 +91,15 @@ func TestSync_PicksChangesUpWithinTheInterval(t *testing.T) {
 		t.Error("the config deployment was rebuilt: its cooldown and load state would be lost at each change")
 	}
 
-	// This instance's own write is served at its next request.
+	// This instance's own write is served at its next request, even one whose client has
+	// gone: the read serves the requests after it too.
 	if err := st.CreateModel(ctx, storedModel("db-2", "db-model-2", `"model":"mock/c"`)); err != nil {
 		t.Fatal(err)
 	}
 	sy.Invalidate()
-	sy.Fresh(ctx)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	sy.Fresh(gone)
 	if !has("db-model-2") {
 		t.Error("Invalidate: the next request did not read the stored models")
 	}
