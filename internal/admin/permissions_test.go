@@ -33,6 +33,7 @@ type fixture struct {
 	key    string // the object key: the caller's personal key (owner), else the other user's
 	tier   string // a budget tier
 	cust   string // a customer
+	org    string // an organization the other user is a member of
 	n      int64
 
 	t  *testing.T
@@ -58,7 +59,7 @@ var fixtureSeq atomic.Int64
 func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 	t.Helper()
 	n := fixtureSeq.Add(1)
-	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), cust: fmt.Sprintf("cu%d", n), n: n, t: t, st: e.st}
+	f := &fixture{self: fmt.Sprintf("c%d", n), other: fmt.Sprintf("o%d", n), team: fmt.Sprintf("t%d", n), tier: fmt.Sprintf("b%d", n), cust: fmt.Sprintf("cu%d", n), org: fmt.Sprintf("org%d", n), n: n, t: t, st: e.st}
 	now := e.clock()
 	user := func(id, role string, teams ...string) *store.User {
 		u := &store.User{UserID: id, UserRole: role, Models: []string{}, Teams: teams, Metadata: map[string]any{}}
@@ -115,6 +116,10 @@ func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 		},
 		func() error {
 			return tx.PutCustomer(&store.Customer{UserID: f.cust, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}})
+		},
+		func() error {
+			return tx.PutOrg(&store.Org{OrganizationID: f.org, OrganizationAlias: "org", Models: []string{},
+				Members: []store.OrgMember{{UserID: f.other, UserRole: auth.RoleInternalUser}}, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}})
 		},
 	} {
 		if err := put(); err != nil {
@@ -255,6 +260,29 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	},
 	"POST /model/delete": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/model/delete", map[string]any{"id": f.model()}}
+	},
+	"POST /organization/new": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/organization/new", map[string]any{"organization_id": fmt.Sprintf("neworg%d", f.n), "organization_alias": "o"}}
+	},
+	"POST /organization/update": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/organization/update", map[string]any{"organization_id": f.org, "max_budget": 5}}
+	},
+	"POST /organization/delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/organization/delete", map[string]any{"organization_ids": []string{f.org}}}
+	},
+	"GET /organization/info": func(f *fixture, _ string) probe {
+		return probe{"", "GET", "/organization/info?organization_id=" + f.org, nil}
+	},
+	"GET /organization/list": func(*fixture, string) probe { return probe{"", "GET", "/organization/list", nil} },
+	"POST /organization/member_add": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/organization/member_add", map[string]any{"organization_id": f.org,
+			"member": map[string]any{"user_id": fmt.Sprintf("orgadded%d", f.n), "role": "internal_user"}}}
+	},
+	"POST /organization/member_update": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/organization/member_update", map[string]any{"organization_id": f.org, "user_id": f.other, "role": "org_admin"}}
+	},
+	"POST /organization/member_delete": func(f *fixture, _ string) probe {
+		return probe{"", "POST", "/organization/member_delete", map[string]any{"organization_id": f.org, "user_id": f.other}}
 	},
 	"POST /customer/new": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/customer/new", map[string]any{"user_id": fmt.Sprintf("newcu%d", f.n)}}

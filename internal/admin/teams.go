@@ -240,6 +240,9 @@ func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 			Models: []string{}, Metadata: map[string]any{}}
 		team.CreatedAt, team.UpdatedAt, team.CreatedBy, team.UpdatedBy = now, now, p.UserID, p.UserID
 		req.apply(team, now, h.loc())
+		if err := h.orgCeiling(ctx, team); err != nil {
+			return err
+		}
 		plan := newMemberPlan()
 		for _, m := range members {
 			if err := plan.add(h, r, team, m.store(), nil, now, p.UserID); err != nil {
@@ -559,6 +562,9 @@ func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	now := h.Now().UTC()
 	t, err := h.changeTeam(r, p, req.TeamID, func(old, t *store.Team) error {
 		req.apply(t, now, h.loc())
+		if err := h.orgCeiling(r.Context(), t); err != nil {
+			return err
+		}
 		return narrowsOnly(p, teamRights(old), teamRights(t), rightsCheck{models: p.Models})
 	})
 	if err != nil {

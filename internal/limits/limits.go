@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/llmgate/llmgate/internal/auth"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/duration"
@@ -232,7 +234,7 @@ func (l *Limiter) input(ctx context.Context, p *auth.Principal, ch llmcall.Charg
 		in.Log.APIKey = l.masterToken
 	}
 	if p.Team != nil {
-		in.Log.TeamID = p.Team.TeamID
+		in.Log.TeamID, in.Log.OrganizationID = p.Team.TeamID, aws.ToString(p.Team.OrganizationID)
 	}
 	if l.retention > 0 {
 		in.Log.TTL = now.Add(l.retention).Unix()

@@ -54,6 +54,7 @@ type SpendLog struct {
 	APIBase           string         `dynamodbav:"api_base,omitempty" json:"api_base"`
 	User              string         `dynamodbav:"user,omitempty" json:"user"`
 	TeamID            string         `dynamodbav:"team_id,omitempty" json:"team_id"`
+	OrganizationID    string         `dynamodbav:"organization_id,omitempty" json:"organization_id"`
 	EndUser           string         `dynamodbav:"end_user,omitempty" json:"end_user"`
 	Metadata          map[string]any `dynamodbav:"metadata" json:"metadata"`
 	CacheHit          string         `dynamodbav:"cache_hit" json:"cache_hit"`
