@@ -365,14 +365,22 @@ func TestKeyInfo_Shape(t *testing.T) {
 	wantError(t, code, body, 404, "not_found_error", "Key not found in database")
 }
 
-func TestKeyList_PagesAndFilters(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+// keysOfTwoUsers generates n keys a second apart, alternately of users u0 and u1, and
+// returns their hashes, oldest first.
+func (e *env) keysOfTwoUsers(n int) []string {
+	e.t.Helper()
 	var hashes []string
-	for i := range 5 {
+	for i := range n {
 		e.advance(time.Second)
 		hashes = append(hashes, auth.Hash(e.generate(map[string]any{"user_id": fmt.Sprintf("u%d", i%2)})))
 	}
+	return hashes
+}
+
+func TestKeyList_PagesAndFilters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	hashes := e.keysOfTwoUsers(5)
 	m := e.ok("GET", "/key/list?page=1&size=2", master, nil)
 	if m["total_count"] != 5.0 || m["total_pages"] != 3.0 || m["current_page"] != 1.0 || fmt.Sprint(m["keys"]) != fmt.Sprint([]any{hashes[4], hashes[3]}) {
 		t.Errorf("page 1: %v", m)
@@ -389,11 +397,7 @@ func TestKeyList_PagesAndFilters(t *testing.T) {
 func TestKeyList_CursorPagesWithoutTotal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var hashes []string
-	for i := range 5 {
-		e.advance(time.Second)
-		hashes = append(hashes, auth.Hash(e.generate(map[string]any{"user_id": fmt.Sprintf("u%d", i%2)})))
-	}
+	hashes := e.keysOfTwoUsers(5)
 	var got []any
 	path, pages := "/key/list?cursor=&size=2", 0
 	for ; pages < 5; pages++ {
