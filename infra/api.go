@@ -19,7 +19,7 @@ const StageName = "prod"
 // AdminResources are the top-level path segments the admin function serves (the same
 // prefixes as app.IsAdminPath; a test checks that they agree). Every other path goes to the
 // completions function.
-var AdminResources = []string{"key", "user", "team", "spend", "budget", "customer", "end_user", "organization", "health", "ui"}
+var AdminResources = []string{"key", "user", "team", "spend", "budget", "customer", "end_user", "organization", "global", "health", "ui"}
 
 // HealthCheck is the admin resource whose bare path the completions function serves: GET
 // /health calls every deployment, and only the completions function has the router and the

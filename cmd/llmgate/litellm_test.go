@@ -340,6 +340,70 @@ func TestLiteLLM(t *testing.T) {
 		}
 	})
 
+	// /global/spend/*: LiteLLM's spend summaries, from the daily rollups (the hours not
+	// rolled yet are read from the logs, so calls made now count).
+	t.Run("global spend", func(t *testing.T) {
+		s.admin(t, "POST", "/team/new", map[string]any{"team_id": "spenders"})
+		gen := s.admin(t, "POST", "/key/generate", map[string]any{"team_id": "spenders"})
+		teamKey, hash := gen["key"].(string), gen["token"].(string)
+		for range 2 {
+			if code, _, b := chatAs(t, s, teamKey, map[string]any{"model": "gpt-3.5-turbo"}); code != http.StatusOK {
+				t.Fatalf("call: %d %s", code, b)
+			}
+		}
+		keySpend := s.admin(t, "GET", "/key/info?key="+teamKey, nil)["info"].(map[string]any)["spend"].(float64)
+		get := func(path string, out any) int {
+			resp, b := s.request(t, masterKey, "GET", path, nil)
+			if resp.StatusCode == http.StatusOK {
+				if err := json.Unmarshal(b, out); err != nil {
+					t.Fatalf("%s: %s", path, b)
+				}
+			}
+			return resp.StatusCode
+		}
+		var keys []map[string]any
+		get("/global/spend/keys?limit=200", &keys)
+		if i := slices.IndexFunc(keys, func(k map[string]any) bool { return k["api_key"] == hash }); i < 0 || keys[i]["total_spend"] != keySpend || keySpend <= 0 {
+			t.Errorf("/global/spend/keys = %v, want %s at %v", keys, hash, keySpend)
+		}
+		var report []map[string]any
+		get("/global/spend/report?group_by=team", &report)
+		found := false
+		for _, day := range report {
+			for _, row := range day["teams"].([]any) {
+				found = found || row.(map[string]any)["team_name"] == "spenders" && row.(map[string]any)["total_spend"] == keySpend
+			}
+		}
+		if !found {
+			t.Errorf("/global/spend/report?group_by=team = %v, want team spenders at %v", report, keySpend)
+		}
+		var teams map[string]any
+		get("/global/spend/teams", &teams)
+		if !slices.Contains(teams["teams"].([]any), any("spenders")) {
+			t.Errorf("/global/spend/teams = %v, want spenders", teams)
+		}
+		var models []map[string]any
+		get("/global/spend/models?limit=200", &models)
+		if !slices.ContainsFunc(models, func(m map[string]any) bool {
+			return m["model"] == "gpt-3.5-turbo" && m["total_spend"].(float64) >= keySpend
+		}) {
+			t.Errorf("/global/spend/models = %v, want gpt-3.5-turbo", models)
+		}
+		for path, want := range map[string]int{
+			"/global/spend/report?group_by=customer":                        http.StatusBadRequest,
+			"/global/spend/report?group_by=planet":                          http.StatusBadRequest,
+			"/global/spend/keys?limit=0":                                    http.StatusBadRequest,
+			"/global/spend/teams?start_date=2026-01-01&end_date=2026-06-01": http.StatusBadRequest,
+		} {
+			if code := get(path, new(any)); code != want {
+				t.Errorf("%s: %d, want %d", path, code, want)
+			}
+		}
+		if resp, _ := s.request(t, key, "GET", "/global/spend/keys", nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("/global/spend/keys as a plain key: %d, want 403", resp.StatusCode)
+		}
+	})
+
 	// test_spend_logs.py: the spend log of a call is found by the response's id.
 	t.Run("spend log by response id", func(t *testing.T) {
 		for _, stream := range []bool{false, true} {

@@ -261,6 +261,11 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	"POST /model/delete": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/model/delete", map[string]any{"id": f.model()}}
 	},
+	"GET /global/spend/report": func(*fixture, string) probe { return probe{"", "GET", "/global/spend/report?group_by=api_key", nil} },
+	"GET /global/spend/keys":   func(*fixture, string) probe { return probe{"", "GET", "/global/spend/keys?limit=3", nil} },
+	"GET /global/spend/teams":  func(*fixture, string) probe { return probe{"", "GET", "/global/spend/teams", nil} },
+	"GET /global/spend/models": func(*fixture, string) probe { return probe{"", "GET", "/global/spend/models", nil} },
+	"GET /global/spend/tags":   func(*fixture, string) probe { return probe{"", "GET", "/global/spend/tags", nil} },
 	"POST /organization/new": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/organization/new", map[string]any{"organization_id": fmt.Sprintf("neworg%d", f.n), "organization_alias": "o"}}
 	},

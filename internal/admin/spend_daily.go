@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/auth"
@@ -23,6 +24,23 @@ type dailySpend struct {
 	Results       []store.DayRollup `json:"results"`
 }
 
+// rollupRange is the start_date..end_date of a request read from the rollups: by default
+// the last 31 days, at most store.MaxDailySpendDays.
+func (h *handler) rollupRange(q url.Values) (time.Time, time.Time, error) {
+	start, end, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	if err != nil {
+		return start, end, err
+	}
+	if start.IsZero() {
+		end = h.Now().UTC()
+		start = end.AddDate(0, 0, -30)
+	}
+	if end.Sub(start) >= store.MaxDailySpendDays*24*time.Hour {
+		return start, end, badRequest("start_date to end_date spans more than %d days; ask for a shorter range", store.MaxDailySpendDays).WithParam("end_date")
+	}
+	return start, end, nil
+}
+
 // spendDaily is GET /spend/daily[?group_by=global|model|team|api_key|user|tag&start_date=&end_date=]:
 // spend, calls and tokens per UTC day (by default the last 31 days), in total and for the
 // store.RollupIDs highest-spending ids of the group (the rest added up in "other"; api_key
@@ -35,16 +53,9 @@ func (h *handler) spendDaily(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	if !ok {
 		return badRequest("group_by must be one of global, model, team, api_key, user, tag; got %q", group).WithParam("group_by")
 	}
-	start, end, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	start, end, err := h.rollupRange(q)
 	if err != nil {
 		return err
-	}
-	if start.IsZero() {
-		end = h.Now().UTC()
-		start = end.AddDate(0, 0, -30)
-	}
-	if end.Sub(start) >= store.MaxDailySpendDays*24*time.Hour {
-		return badRequest("start_date to end_date spans more than %d days; ask for a shorter range", store.MaxDailySpendDays).WithParam("end_date")
 	}
 	days, err := h.Store.DailyRollups(r.Context(), kind, start, end)
 	if err != nil {

@@ -180,7 +180,7 @@ func withModelRoutes(llm, adm http.Handler) http.Handler {
 }
 
 // adminPrefixes are the path prefixes the admin handler serves; the rest is the gateway's.
-var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/budget/", "/customer/", "/end_user/", "/organization/", "/health", "/ui"}
+var adminPrefixes = []string{"/key/", "/user/", "/team/", "/spend/", "/budget/", "/customer/", "/end_user/", "/organization/", "/global/", "/health", "/ui"}
 
 // healthCheck is the gateway's GET /health, which calls every deployment: the completions
 // function has the router and the provider secrets. /health/* stays the admin handler's.
