@@ -14,23 +14,82 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 )
 
+// budgetFields are the budget and limits that tiers, customers and organizations take
+// (LiteLLM's budget-table fields).
+type budgetFields struct {
+	MaxBudget      Opt[float64] `json:"max_budget"`
+	SoftBudget     Opt[float64] `json:"soft_budget"`
+	BudgetDuration Opt[string]  `json:"budget_duration"`
+	TPMLimit       Opt[int64]   `json:"tpm_limit"`
+	RPMLimit       Opt[int64]   `json:"rpm_limit"`
+	MaxParallel    Opt[int64]   `json:"max_parallel_requests"`
+}
+
+// limitFields returns them as key fields, which validate, take a tier's limits and apply
+// as a key's do.
+func (f *budgetFields) limitFields() *keyFields {
+	return &keyFields{
+		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration,
+		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel,
+	}
+}
+
+// budgetTable is a record's budget and limits as LiteLLM's litellm_budget_table object.
+func budgetTable(budgetID *string, b store.Budget, l store.Limits) map[string]any {
+	return map[string]any{
+		"budget_id": budgetID, "max_budget": b.MaxBudget, "soft_budget": b.SoftBudget,
+		"tpm_limit": l.TPMLimit, "rpm_limit": l.RPMLimit, "max_parallel_requests": l.MaxParallelRequests,
+		"budget_duration": nilIfEmpty(b.BudgetDuration), "budget_reset_at": timeOrNil(b.BudgetResetAt), "model_max_budget": nil,
+	}
+}
+
+// requiredID refuses an empty or oversized id field.
+func requiredID(name, v string) error {
+	if v == "" {
+		return badRequest("%s is required", name).WithParam(name)
+	}
+	return checkID(name, v)
+}
+
+// change reads the record id with get, applies fn to a copy and writes the difference with
+// update, reading again when the record changed concurrently. It returns the new record, or
+// get's ErrNotFound.
+func change[T any](ctx context.Context, h *handler, id string, get func(context.Context, string) (*T, error),
+	update func(*store.Tx, *T, *T) error, fn func(*T) error) (*T, error) {
+	var out *T
+	err := store.Retry(ctx, func() error {
+		old, err := get(ctx, id)
+		if err != nil {
+			return err
+		}
+		rec, err := store.Clone(old)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+		tx := h.Store.Tx()
+		if err := update(tx, old, rec); err != nil {
+			return err
+		}
+		out = rec
+		return tx.Commit(ctx)
+	})
+	return out, err
+}
+
 // tierFields are the limits of a budget tier (LiteLLM's BudgetNewRequest).
 type tierFields struct {
-	MaxBudget      Opt[float64]                `json:"max_budget"`
-	SoftBudget     Opt[float64]                `json:"soft_budget"`
-	BudgetDuration Opt[string]                 `json:"budget_duration"`
-	TPMLimit       Opt[int64]                  `json:"tpm_limit"`
-	RPMLimit       Opt[int64]                  `json:"rpm_limit"`
-	MaxParallel    Opt[int64]                  `json:"max_parallel_requests"`
+	budgetFields
 	ModelMaxBudget Opt[map[string]modelBudget] `json:"model_max_budget"`
 }
 
 // limitFields returns the fields validate shares with keys.
 func (f *tierFields) limitFields() *keyFields {
-	return &keyFields{
-		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration,
-		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel, ModelMaxBudget: f.ModelMaxBudget,
-	}
+	lf := f.budgetFields.limitFields()
+	lf.ModelMaxBudget = f.ModelMaxBudget
+	return lf
 }
 
 // apply sets the fields present in f on t. budget_reset_at is when a period starting now
@@ -164,32 +223,17 @@ func (h *handler) budgetUpdate(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if !req.BudgetID.Has() || req.BudgetID.V == "" {
-		return badRequest("budget_id is required").WithParam("budget_id")
+	if err := requiredID("budget_id", req.BudgetID.V); err != nil {
+		return err
 	}
 	if err := req.validate(); err != nil {
 		return err
 	}
-	ctx := r.Context()
 	now := h.Now().UTC()
-	var out *store.Tier
-	err := store.Retry(ctx, func() error {
-		old, err := h.Store.GetTier(ctx, req.BudgetID.V)
-		if err != nil {
-			return err
-		}
-		t, err := store.Clone(old)
-		if err != nil {
-			return err
-		}
+	out, err := change(r.Context(), h, req.BudgetID.V, h.Store.GetTier, (*store.Tx).UpdateTier, func(t *store.Tier) error {
 		req.apply(t, now)
 		t.UpdatedAt, t.UpdatedBy = now, p.UserID
-		tx := h.Store.Tx()
-		if err := tx.UpdateTier(old, t); err != nil {
-			return err
-		}
-		out = t
-		return tx.Commit(ctx)
+		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return tierNotFound(req.BudgetID.V)
@@ -254,10 +298,7 @@ func (h *handler) budgetDelete(w http.ResponseWriter, r *http.Request, _ *auth.P
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if req.ID == "" {
-		return badRequest("id is required").WithParam("id")
-	}
-	if err := checkID("id", req.ID); err != nil {
+	if err := requiredID("id", req.ID); err != nil {
 		return err
 	}
 	ctx := r.Context()

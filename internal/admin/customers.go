@@ -23,21 +23,7 @@ type customerFields struct {
 	AllowedModelRegion Opt[string]         `json:"allowed_model_region"`
 	DefaultModel       Opt[string]         `json:"default_model"`
 	Metadata           Opt[map[string]any] `json:"metadata"`
-	MaxBudget          Opt[float64]        `json:"max_budget"`
-	SoftBudget         Opt[float64]        `json:"soft_budget"`
-	BudgetDuration     Opt[string]         `json:"budget_duration"`
-	TPMLimit           Opt[int64]          `json:"tpm_limit"`
-	RPMLimit           Opt[int64]          `json:"rpm_limit"`
-	MaxParallel        Opt[int64]          `json:"max_parallel_requests"`
-}
-
-// limitFields returns the budget and limits as key fields, which validate, take a tier's
-// limits and apply as a key's do.
-func (f *customerFields) limitFields() *keyFields {
-	return &keyFields{
-		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration,
-		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel,
-	}
+	budgetFields
 }
 
 func (h *handler) validateCustomer(f *customerFields) error {
@@ -100,11 +86,7 @@ func customerObject(c *store.Customer) map[string]any {
 	m["object_permission"] = nil
 	m["litellm_budget_table"] = nil
 	if c.MaxBudget != nil || c.SoftBudget != nil || c.BudgetDuration != "" || c.TPMLimit != nil || c.RPMLimit != nil || c.MaxParallelRequests != nil {
-		m["litellm_budget_table"] = map[string]any{
-			"budget_id": c.BudgetID, "max_budget": c.MaxBudget, "soft_budget": c.SoftBudget,
-			"tpm_limit": c.TPMLimit, "rpm_limit": c.RPMLimit, "max_parallel_requests": c.MaxParallelRequests,
-			"budget_duration": nilIfEmpty(c.BudgetDuration), "budget_reset_at": timeOrNil(c.BudgetResetAt), "model_max_budget": nil,
-		}
+		m["litellm_budget_table"] = budgetTable(c.BudgetID, c.Budget, c.Limits)
 	}
 	return m
 }
@@ -123,10 +105,7 @@ func (h *handler) customerNew(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if req.UserID == "" {
-		return badRequest("user_id is required").WithParam("user_id")
-	}
-	if err := checkID("user_id", req.UserID); err != nil {
+	if err := requiredID("user_id", req.UserID); err != nil {
 		return err
 	}
 	if err := h.validateCustomer(&req.customerFields); err != nil {
@@ -163,10 +142,7 @@ func (h *handler) customerNew(w http.ResponseWriter, r *http.Request, p *auth.Pr
 // customerInfo is GET /customer/info?end_user_id= (and /end_user/info).
 func (h *handler) customerInfo(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
 	id := r.URL.Query().Get("end_user_id")
-	if id == "" {
-		return badRequest("end_user_id is required").WithParam("end_user_id")
-	}
-	if err := checkID("end_user_id", id); err != nil {
+	if err := requiredID("end_user_id", id); err != nil {
 		return err
 	}
 	c, err := h.Store.GetCustomer(r.Context(), id)
@@ -178,27 +154,12 @@ func (h *handler) customerInfo(w http.ResponseWriter, r *http.Request, _ *auth.P
 	return writeJSON(w, customerObject(c))
 }
 
-// changeCustomer applies change to customer id as read, retrying on concurrent changes.
-func (h *handler) changeCustomer(ctx context.Context, id string, change func(*store.Customer)) (*store.Customer, error) {
-	var out *store.Customer
-	err := store.Retry(ctx, func() error {
-		old, err := h.Store.GetCustomer(ctx, id)
-		if err != nil {
-			return err
-		}
-		c, err := store.Clone(old)
-		if err != nil {
-			return err
-		}
-		change(c)
-		tx := h.Store.Tx()
-		if err := tx.UpdateCustomer(old, c); err != nil {
-			return err
-		}
-		out = c
-		return tx.Commit(ctx)
+// changeCustomer applies fn to customer id as read, retrying on concurrent changes.
+func (h *handler) changeCustomer(ctx context.Context, id string, fn func(*store.Customer)) (*store.Customer, error) {
+	return change(ctx, h, id, h.Store.GetCustomer, (*store.Tx).UpdateCustomer, func(c *store.Customer) error {
+		fn(c)
+		return nil
 	})
-	return out, err
 }
 
 // customerUpdate is POST /customer/update (and /end_user/update).
@@ -210,10 +171,7 @@ func (h *handler) customerUpdate(w http.ResponseWriter, r *http.Request, p *auth
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if req.UserID == "" {
-		return badRequest("user_id is required").WithParam("user_id")
-	}
-	if err := checkID("user_id", req.UserID); err != nil {
+	if err := requiredID("user_id", req.UserID); err != nil {
 		return err
 	}
 	if err := h.validateCustomer(&req.customerFields); err != nil {

@@ -25,19 +25,7 @@ type orgFields struct {
 	Models            Opt[[]string]       `json:"models"`
 	Metadata          Opt[map[string]any] `json:"metadata"`
 	BudgetID          Opt[string]         `json:"budget_id"`
-	MaxBudget         Opt[float64]        `json:"max_budget"`
-	SoftBudget        Opt[float64]        `json:"soft_budget"`
-	BudgetDuration    Opt[string]         `json:"budget_duration"`
-	TPMLimit          Opt[int64]          `json:"tpm_limit"`
-	RPMLimit          Opt[int64]          `json:"rpm_limit"`
-	MaxParallel       Opt[int64]          `json:"max_parallel_requests"`
-}
-
-func (f *orgFields) limitFields() *keyFields {
-	return &keyFields{
-		MaxBudget: f.MaxBudget, SoftBudget: f.SoftBudget, BudgetDuration: f.BudgetDuration,
-		TPMLimit: f.TPMLimit, RPMLimit: f.RPMLimit, MaxParallel: f.MaxParallel,
-	}
+	budgetFields
 }
 
 func (f *orgFields) validate() error {
@@ -79,11 +67,7 @@ func (h *handler) applyOrg(f *orgFields, lf *keyFields, o *store.Org) {
 // its budget as litellm_budget_table, its members and, when given, its teams.
 func orgObject(o *store.Org, teams []store.Team) map[string]any {
 	m := object(o)
-	m["litellm_budget_table"] = map[string]any{
-		"budget_id": o.BudgetID, "max_budget": o.MaxBudget, "soft_budget": o.SoftBudget,
-		"tpm_limit": o.TPMLimit, "rpm_limit": o.RPMLimit, "max_parallel_requests": o.MaxParallelRequests,
-		"budget_duration": nilIfEmpty(o.BudgetDuration), "budget_reset_at": timeOrNil(o.BudgetResetAt), "model_max_budget": nil,
-	}
+	m["litellm_budget_table"] = budgetTable(o.BudgetID, o.Budget, o.Limits)
 	members := make([]any, 0, len(o.Members))
 	for _, mem := range o.Members {
 		members = append(members, map[string]any{"user_id": mem.UserID, "user_role": mem.UserRole,
@@ -146,33 +130,16 @@ func (h *handler) orgNew(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	return writeJSON(w, orgObject(o, nil))
 }
 
-// changeOrg applies change to organization id as read, retrying on concurrent changes.
-func (h *handler) changeOrg(ctx context.Context, id string, change func(*store.Org) error) (*store.Org, error) {
-	var out *store.Org
-	err := store.Retry(ctx, func() error {
-		old, err := h.Store.GetOrg(ctx, id)
-		if err != nil {
-			return err
-		}
-		o, err := store.Clone(old)
-		if err != nil {
-			return err
-		}
-		if err := change(o); err != nil {
-			return err
-		}
+// changeOrg applies fn to organization id as read, retrying on concurrent changes.
+func (h *handler) changeOrg(ctx context.Context, id string, fn func(*store.Org) error) (*store.Org, error) {
+	o, err := change(ctx, h, id, h.Store.GetOrg, (*store.Tx).UpdateOrg, func(o *store.Org) error {
 		o.UpdatedAt = h.Now().UTC()
-		tx := h.Store.Tx()
-		if err := tx.UpdateOrg(old, o); err != nil {
-			return err
-		}
-		out = o
-		return tx.Commit(ctx)
+		return fn(o)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, orgMissing(id)
 	}
-	return out, err
+	return o, err
 }
 
 // orgUpdate is POST /organization/update (LiteLLM also serves it as PATCH).
@@ -184,10 +151,7 @@ func (h *handler) orgUpdate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
 		return err
 	}
-	if req.OrganizationID == "" {
-		return badRequest("organization_id is required").WithParam("organization_id")
-	}
-	if err := checkID("organization_id", req.OrganizationID); err != nil {
+	if err := requiredID("organization_id", req.OrganizationID); err != nil {
 		return err
 	}
 	if err := req.validate(); err != nil {
@@ -227,10 +191,7 @@ func (h *handler) orgTeams(ctx context.Context, id string) ([]store.Team, error)
 // orgInfo is GET /organization/info?organization_id=.
 func (h *handler) orgInfo(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
 	id := r.URL.Query().Get("organization_id")
-	if id == "" {
-		return badRequest("organization_id is required").WithParam("organization_id")
-	}
-	if err := checkID("organization_id", id); err != nil {
+	if err := requiredID("organization_id", id); err != nil {
 		return err
 	}
 	o, err := h.Store.GetOrg(r.Context(), id)
