@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -172,6 +173,33 @@ func (p *plan) spills(it map[string]types.AttributeValue) bool {
 	}
 	p.spill = true
 	return true
+}
+
+// minuteMemo remembers the minute each key record counts, as this process last saw it. A
+// reservation in a later minute starts the count over (no failed first attempt for a key
+// called less than once a minute); in the same minute it adds to it. A wrong guess (another
+// process started the minute) costs one failed conditional write. It forgets everything when
+// it holds maxMemo keys, so it stays small.
+type minuteMemo struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const maxMemo = 100_000
+
+func (m *minuteMemo) newMinute(token string, minute int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[token] < minute
+}
+
+func (m *minuteMemo) saw(token string, minute int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= maxMemo {
+		m.m = map[string]int64{}
+	}
+	m.m[token] = max(m.m[token], minute)
 }
 
 // keyRateItem is the key record's rate counts.

@@ -98,6 +98,21 @@ func TestReserve_HoldsOnTheKeyRecordThenSpillsToReservationItems(t *testing.T) {
 	if got := o.take(); len(got) != 2 || got["PutItem"] != 1 || got["UpdateItem"] != 1 {
 		t.Errorf("Settle made %v, want one PutItem and one UpdateItem", got)
 	}
+	// A call in the next minute starts the key's rpm/tpm counts over in one write too: the
+	// store remembers which minute the record counts.
+	next := input("next-minute")
+	next.Now = next.Now.Add(time.Minute)
+	r, err = s.Reserve(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.take(); len(got) != 1 || got["UpdateItem"] != 1 {
+		t.Errorf("Reserve in the next minute made %v, want one UpdateItem", got)
+	}
+	if err := settle(r, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	o.take()
 
 	// Six calls in flight: four on the key record, two spilled into RES# items.
 	var held []*store.Reservation
@@ -164,9 +179,10 @@ func TestReserve_HoldsOnTheKeyRecordThenSpillsToReservationItems(t *testing.T) {
 	for _, l := range logs {
 		sum += l.Spend
 	}
-	// warm 0.25 + one 0.25 + three settled at 0.125 + three expired at their 0.5 estimate.
-	if len(logs) != 8 || kr.Spend != 2.375 || sum != 2.375 || kr.Reserved != 0 || kr.Inflight != 0 || *kr.Remaining != 7.625 {
-		t.Errorf("after all settled: %d logs adding up to %v; key spend %v reserved %v inflight %d remaining %v; want 8 logs, 2.375, 2.375, 0, 0, 7.625",
+	// warm, one and next-minute 0.25 each + three settled at 0.125 + three expired at their
+	// 0.5 estimate.
+	if len(logs) != 9 || kr.Spend != 2.625 || sum != 2.625 || kr.Reserved != 0 || kr.Inflight != 0 || *kr.Remaining != 7.375 {
+		t.Errorf("after all settled: %d logs adding up to %v; key spend %v reserved %v inflight %d remaining %v; want 9 logs, 2.625, 2.625, 0, 0, 7.375",
 			len(logs), sum, kr.Spend, kr.Reserved, kr.Inflight, *kr.Remaining)
 	}
 }

@@ -224,8 +224,9 @@ const (
 func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, error) {
 	refreshes := 0
 	uncertain := false // an earlier attempt may have committed without us hearing back
-	newMinute := false // the key record's rate counts start a new minute (see countKeyRate)
-	spill := false     // the key record holds maxHeld reservations: hold this one in a RES# item
+	// newMinute: the key record's rate counts start a new minute (see countKeyRate).
+	newMinute := in.Key != nil && s.minutes.newMinute(in.Key.Token, in.Now.Unix()/60)
+	spill := false // the key record holds maxHeld reservations: hold this one in a RES# item
 	for attempt := 0; ; attempt++ {
 		p, err := newPlan(&in)
 		if err != nil {
@@ -238,6 +239,9 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		p.res.OnKey = p.res.OnKey && !spill
 		res, err := s.reserveOnce(ctx, p, &in, uncertain)
 		newMinute, spill = p.newMinute, p.spill
+		if err == nil && p.keyRate != nil {
+			s.minutes.saw(in.Key.Token, p.minute)
+		}
 		var ref *Refusal
 		switch {
 		case err == nil:

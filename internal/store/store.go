@@ -24,6 +24,9 @@ import (
 type Store struct {
 	db    *dynamodb.Client
 	table string
+	// minutes remembers, per key hash, the last minute this process saw its key record count
+	// rpm/tpm in, to guess which form of the count a reservation takes (see countKeyRate).
+	minutes minuteMemo
 }
 
 // Options say which table to use and how to reach DynamoDB.
