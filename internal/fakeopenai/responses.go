@@ -34,12 +34,7 @@ type responsesRequest struct {
 func responsesOutput(body []byte) []map[string]any {
 	var req responsesRequest
 	_ = json.Unmarshal(body, &req)
-	var items []map[string]any
-	if json.Unmarshal(req.Input, &items) != nil {
-		var s string
-		_ = json.Unmarshal(req.Input, &s)
-		items = []map[string]any{{"type": "message", "role": "user", "content": s}}
-	}
+	items := inputList(req.Input)
 	text := ResponsesAnswer
 	for _, it := range items {
 		if it["type"] == "function_call_output" {
@@ -62,17 +57,23 @@ func responsesOutput(body []byte) []map[string]any {
 func inputItems(body []byte) []map[string]any {
 	var req responsesRequest
 	_ = json.Unmarshal(body, &req)
-	var items []map[string]any
-	if json.Unmarshal(req.Input, &items) != nil {
-		var s string
-		_ = json.Unmarshal(req.Input, &s)
-		items = []map[string]any{{"type": "message", "role": "user", "content": []map[string]any{{"type": "input_text", "text": s}}}}
-	}
+	items := inputList(req.Input)
 	for i, it := range items {
 		if it["type"] == nil {
 			it["type"] = "message"
 		}
 		it["id"] = fmt.Sprintf("item_%d", i)
+	}
+	return items
+}
+
+// inputList is a request's input as items: a string is one user message.
+func inputList(input json.RawMessage) []map[string]any {
+	var items []map[string]any
+	if json.Unmarshal(input, &items) != nil {
+		var s string
+		_ = json.Unmarshal(input, &s)
+		items = []map[string]any{{"type": "message", "role": "user", "content": []map[string]any{{"type": "input_text", "text": s}}}}
 	}
 	return items
 }
