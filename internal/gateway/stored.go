@@ -61,7 +61,7 @@ func (g *Gateway) continued(c *call, rt router.Route) (router.Route, error) {
 	pinned, ok := rt.Pin(ref.Deployment)
 	if !ok {
 		return rt, openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
-			"Previous response with id '%s' was made by another model than %s: continue it with the same model.", prev.Str, c.req.Model)).WithParam("previous_response_id")
+			"previous_response_id: the response with id '%s' was made by another model than %s; continue it with the same model.", prev.Str, c.req.Model)).WithParam("previous_response_id")
 	}
 	body, err := sjson.SetBytes(c.body, "previous_response_id", ref.ID)
 	if err != nil {
