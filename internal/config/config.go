@@ -66,6 +66,9 @@ type ModelInfo struct {
 	// SupportsReasoning and SupportsPDFInput override the cost map's flags.
 	SupportsReasoning *bool `yaml:"supports_reasoning"`
 	SupportsPDFInput  *bool `yaml:"supports_pdf_input"`
+	// Other holds the keys without a field: among them the prices that apply above a prompt
+	// size (see TierKey and PriceTiers); the others are ignored with a warning.
+	Other map[string]any `yaml:",inline"`
 }
 
 // LiteLLMSettings is litellm_settings.

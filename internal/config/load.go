@@ -192,6 +192,10 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			f, ok := fields[key.Value]
+			if _, _, tier := TierKey(key.Value); !ok && tier && t == reflect.TypeFor[ModelInfo]() {
+				c.check(val, reflect.TypeFor[float64](), p) // into ModelInfo.Other
+				continue
+			}
 			if !ok {
 				c.warnings = append(c.warnings, p+": unknown or unsupported setting, ignored")
 				continue
@@ -494,6 +498,13 @@ func validateDeployment(d Deployment, p string, bad func(path, reason string)) {
 	for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken} {
 		if v != nil && *v < 0 {
 			bad(p+"."+name, "must not be negative")
+		}
+	}
+	for k, v := range d.ModelInfo.Other {
+		if f, isNum := v.(float64); isNum && f < 0 {
+			if _, _, tier := TierKey(k); tier {
+				bad(p+".model_info."+k, "must not be negative")
+			}
 		}
 	}
 }

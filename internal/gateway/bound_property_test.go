@@ -229,8 +229,8 @@ func genResponses(r *rand.Rand) boundCase {
 
 // genTargets are the deployments a call can reach (its group and fallbacks), with prices
 // as the cost map has them: cache writes dearer than input (Anthropic), cache reads
-// cheaper, some deployments with litellm_params.max_tokens, some models knowing only their
-// context window.
+// cheaper, price tiers above prompt sizes, some deployments with litellm_params.max_tokens,
+// some models knowing only their context window.
 func genTargets(r *rand.Rand) []pricing.Target {
 	ts := make([]pricing.Target, 1+r.IntN(3))
 	for i := range ts {
@@ -241,6 +241,16 @@ func genTargets(r *rand.Rand) []pricing.Target {
 		} else {
 			p.MaxOutputTokens = 1000 + r.IntN(64000)
 		}
+		// Tiers as LiteLLM's *_above_<N>k_tokens prices, at thresholds the generated prompts
+		// cross, each price drawn anew (a tier may even be cheaper than the base).
+		above := 0
+		for n := r.IntN(3); n > 0; n-- {
+			above += 1 + r.IntN(60000)
+			tin := r.Float64() * 2e-5
+			p.Tiers = append(p.Tiers, pricing.Tier{Above: above, Input: tin, Output: r.Float64() * 1e-4,
+				CacheRead: tin * r.Float64(), CacheCreation: tin * 2 * r.Float64()})
+		}
+		p.TierAtThreshold = r.IntN(4) == 0
 		ts[i] = pricing.Target{Model: "t", Price: p}
 		if r.IntN(3) == 0 {
 			ts[i].MaxTokens = 1 + r.IntN(8000)

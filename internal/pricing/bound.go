@@ -15,7 +15,8 @@ type Target struct {
 // Bound is what a call is reserved at: the most it can cost, whichever target answers.
 type Bound struct {
 	// Cost = PromptTokens × the highest input-side price (input, cache write, cache read) +
-	// MaxTokens × choices × the highest output price, each over every target.
+	// MaxTokens × choices × the highest output price, each over every target and every
+	// price tier a prompt of at most PromptTokens can reach.
 	Cost         float64
 	PromptTokens int
 	// MaxTokens is the completion-token limit per choice (the largest among the targets);
@@ -40,8 +41,10 @@ func ReservationBound(b tokens.Billable, targets []Target) Bound {
 		p := t.Price
 		perChoice, all := b.Output(t.MaxTokens, p.MaxOutputTokens, p.MaxInputTokens)
 		bd.MaxTokens, total = max(bd.MaxTokens, perChoice), max(total, all)
-		inPrice = max(inPrice, p.Input, p.CacheCreation, p.CacheRead)
-		bd.OutputPrice = max(bd.OutputPrice, p.Output)
+		for _, r := range p.reachable(bd.PromptTokens) {
+			inPrice = max(inPrice, r.Input, r.CacheCreation, r.CacheRead)
+			bd.OutputPrice = max(bd.OutputPrice, r.Output)
+		}
 		bd.Free = bd.Free && p.Free
 		if !p.Known {
 			bd.Unpriced = append(bd.Unpriced, t.Model)
@@ -51,4 +54,17 @@ func ReservationBound(b tokens.Billable, targets []Target) Bound {
 	bd.Cost = float64(in)*inPrice + float64(total)*bd.OutputPrice
 	bd.Tokens = in + min(total, int(^uint(0)>>1)-in)
 	return bd
+}
+
+// reachable are the prices a call whose prompt has at most prompt tokens can be charged at:
+// the base prices and every tier that prices such a prompt (a tier that prices a prompt
+// prices every longer one).
+func (p Price) reachable(prompt int) []Tier {
+	out := []Tier{p.base()}
+	for _, t := range p.Tiers {
+		if p.applies(t, prompt) {
+			out = append(out, t)
+		}
+	}
+	return out
 }

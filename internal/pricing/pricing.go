@@ -5,6 +5,7 @@
 package pricing
 
 import (
+	"cmp"
 	"crypto/sha256"
 	_ "embed"
 	"errors"
@@ -46,6 +47,8 @@ type Entry struct {
 	// supports_pdf_input.
 	SupportsReasoning, SupportsPDFInput bool
 	hasInput, hasOutput                 bool
+	// tiers are the map's prices above a prompt size (input_cost_per_token_above_200k_tokens...).
+	tiers []config.TierCost
 }
 
 // CostMap is a parsed LiteLLM-format cost map, keyed as LiteLLM keys it ("gpt-4o",
@@ -141,6 +144,12 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 			e.SupportsReasoning = flag(x)
 		case "supports_pdf_input":
 			e.SupportsPDFInput = flag(x)
+		default:
+			if base, above, tier := config.TierKey(field.Str); tier {
+				if f, set := num(x); set {
+					e.tiers = append(e.tiers, config.TierCost{Base: base, Above: above, Cost: f})
+				}
+			}
 		}
 		return ok
 	})
@@ -242,25 +251,53 @@ type Price struct {
 	// (supports_reasoning, supports_pdf_input of model_info, else of the cost map), for
 	// translations that send only what the model takes.
 	Reasoning, PDFInput bool
+	// Tiers are the prices of a call whose prompt is above a size, by ascending Above.
+	Tiers []Tier
+	// TierAtThreshold: a prompt of exactly Above tokens is priced at the tier (xAI bills so).
+	TierAtThreshold bool
+}
+
+// Tier is what every token of a call costs when its prompt is above Above tokens (LiteLLM's
+// *_above_<N>k_tokens prices: the whole call, not only the tokens past the threshold).
+type Tier struct {
+	Above                                   int
+	Input, Output, CacheRead, CacheCreation float64
+}
+
+// at is the tier a prompt of prompt tokens is priced at: the highest that applies, else the
+// base prices.
+func (p Price) at(prompt int) Tier {
+	for _, t := range slices.Backward(p.Tiers) {
+		if p.applies(t, prompt) {
+			return t
+		}
+	}
+	return p.base()
+}
+
+// base is the prices below every tier.
+func (p Price) base() Tier {
+	return Tier{Input: p.Input, Output: p.Output, CacheRead: p.CacheRead, CacheCreation: p.CacheCreation}
+}
+
+// applies reports whether t prices a call whose prompt has prompt tokens.
+func (p Price) applies(t Tier, prompt int) bool {
+	return prompt > t.Above || (p.TierAtThreshold && prompt == t.Above)
 }
 
 // Cost is the price of a call's usage. PromptTokens counts every prompt token, including
 // the cached reads (prompt_tokens_details.cached_tokens) and cache writes
-// (cache_creation_input_tokens) that are priced separately, as LiteLLM reports usage.
-// Embeddings report prompt tokens only.
+// (cache_creation_input_tokens) that are priced separately, as LiteLLM reports usage; it
+// also picks the tier. Embeddings report prompt tokens only.
 func (p Price) Cost(u openai.Usage) float64 {
 	cached := 0
 	if u.PromptTokensDetails != nil {
 		cached = u.PromptTokensDetails.CachedTokens
 	}
+	r := p.at(u.PromptTokens)
 	plain := max(u.PromptTokens-cached-u.CacheCreationInputTokens, 0)
-	return float64(plain)*p.Input + float64(cached)*p.CacheRead +
-		float64(u.CacheCreationInputTokens)*p.CacheCreation + float64(u.CompletionTokens)*p.Output
-}
-
-// WorstCase is the most a call can cost: its prompt plus maxTokens of output.
-func (p Price) WorstCase(promptTokens, maxTokens int) float64 {
-	return float64(promptTokens)*p.Input + float64(maxTokens)*p.Output
+	return float64(plain)*r.Input + float64(cached)*r.CacheRead +
+		float64(u.CacheCreationInputTokens)*r.CacheCreation + float64(u.CompletionTokens)*r.Output
 }
 
 // Pricer prices deployments: the cost map with each deployment's config overrides.
@@ -351,12 +388,22 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 		pr.Output, hasOutput = *v, true
 	}
 	pr.CacheRead, pr.CacheCreation = pr.Input, pr.Input
-	if v := first(mi.CacheReadInputTokenCost, e.CacheReadInputTokenCost); v != nil {
-		pr.CacheRead = *v
+	cacheRead := first(mi.CacheReadInputTokenCost, e.CacheReadInputTokenCost)
+	if cacheRead != nil {
+		pr.CacheRead = *cacheRead
 	}
-	if v := first(mi.CacheCreationInputTokenCost, e.CacheCreationInputTokenCost); v != nil {
-		pr.CacheCreation = *v
+	cacheCreation := first(mi.CacheCreationInputTokenCost, e.CacheCreationInputTokenCost)
+	if cacheCreation != nil {
+		pr.CacheCreation = *cacheCreation
 	}
+	// A config that prices the model itself prices its tiers too: the map's tiers are for
+	// the map's base prices.
+	tiers := e.tiers
+	if first(mi.InputCostPerToken, lp.InputCostPerToken, mi.OutputCostPerToken, lp.OutputCostPerToken) != nil {
+		tiers = nil
+	}
+	pr.Tiers = priceTiers(append(slices.Clone(tiers), mi.PriceTiers()...), pr, cacheRead, cacheCreation)
+	pr.TierAtThreshold = e.Provider == "xai"
 	if mi.MaxInputTokens > 0 {
 		pr.MaxInputTokens = mi.MaxInputTokens
 	}
@@ -373,7 +420,8 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 		pr.PDFInput = *mi.SupportsPDFInput
 	}
 	pr.Known = hasInput || hasOutput || isMock(model) // the mock provider has no upstream to pay
-	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0
+	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0 &&
+		!slices.ContainsFunc(pr.Tiers, func(t Tier) bool { return t.Input != 0 || t.Output != 0 || t.CacheRead != 0 || t.CacheCreation != 0 })
 	if !pr.Known {
 		if p.warned.first(lookup) {
 			name := lookup
@@ -385,6 +433,44 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 		}
 	}
 	return pr
+}
+
+// priceTiers builds the tiers from their prices (a later one wins for the same price and
+// threshold), as LiteLLM reads them: a threshold is a tier when it prices input; a price it
+// leaves out is the base price (cache prices: the base's own, else the tier's input price,
+// as cached tokens without a price of their own cost as much as other input).
+func priceTiers(costs []config.TierCost, base Price, cacheRead, cacheCreation *float64) []Tier {
+	byAbove := map[int]map[string]float64{}
+	for _, c := range costs {
+		if byAbove[c.Above] == nil {
+			byAbove[c.Above] = map[string]float64{}
+		}
+		byAbove[c.Above][c.Base] = c.Cost
+	}
+	var out []Tier
+	for above, m := range byAbove {
+		in, ok := m["input_cost_per_token"]
+		if !ok {
+			continue
+		}
+		t := Tier{Above: above, Input: in, Output: base.Output, CacheRead: in, CacheCreation: in}
+		if v, ok := m["output_cost_per_token"]; ok {
+			t.Output = v
+		}
+		if v, ok := m["cache_read_input_token_cost"]; ok {
+			t.CacheRead = v
+		} else if cacheRead != nil {
+			t.CacheRead = *cacheRead
+		}
+		if v, ok := m["cache_creation_input_token_cost"]; ok {
+			t.CacheCreation = v
+		} else if cacheCreation != nil {
+			t.CacheCreation = *cacheCreation
+		}
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b Tier) int { return cmp.Compare(a.Above, b.Above) })
+	return out
 }
 
 // isMock reports whether model is served by the mock provider, which needs no price.

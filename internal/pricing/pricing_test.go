@@ -2,12 +2,15 @@ package pricing
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -172,13 +175,6 @@ func TestPrice_FreeAndLimits(t *testing.T) {
 	}
 }
 
-func TestPrice_WorstCase(t *testing.T) {
-	pr := Price{Input: 1e-06, Output: 3e-06}
-	if got, want := pr.WorstCase(1000, 500), 1000*1e-06+500*3e-06; !near(got, want) {
-		t.Errorf("WorstCase = %g, want %g", got, want)
-	}
-}
-
 func TestPricer_WarnsOncePerUnknownModel(t *testing.T) {
 	var buf bytes.Buffer
 	p := NewWithMap(Embedded(), slog.New(slog.NewJSONHandler(&buf, nil)))
@@ -269,6 +265,15 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		if r.Output != nil {
 			e.OutputCostPerToken, e.hasOutput = *r.Output, true
 		}
+		var fields map[string]any
+		_ = json.Unmarshal(msg, &fields)
+		for k, v := range fields {
+			if base, above, ok := config.TierKey(k); ok {
+				if f, isNum := v.(float64); isNum {
+					e.tiers = append(e.tiers, config.TierCost{Base: base, Above: above, Cost: f})
+				}
+			}
+		}
 		want[name] = e
 	}
 	got, err := Parse([]byte(snapshot))
@@ -288,9 +293,17 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		if !eqPtr(g.CacheReadInputTokenCost, w.CacheReadInputTokenCost) || !eqPtr(g.CacheCreationInputTokenCost, w.CacheCreationInputTokenCost) {
 			t.Errorf("%s: cache prices differ", name)
 		}
-		g.CacheReadInputTokenCost, g.CacheCreationInputTokenCost = nil, nil
-		w.CacheReadInputTokenCost, w.CacheCreationInputTokenCost = nil, nil
-		if g != w {
+		byKey := func(a, b config.TierCost) int {
+			return cmp.Or(strings.Compare(a.Base, b.Base), cmp.Compare(a.Above, b.Above))
+		}
+		slices.SortFunc(g.tiers, byKey)
+		slices.SortFunc(w.tiers, byKey)
+		if !slices.Equal(g.tiers, w.tiers) {
+			t.Errorf("%s: tiers %v, encoding/json %v", name, g.tiers, w.tiers)
+		}
+		g.CacheReadInputTokenCost, g.CacheCreationInputTokenCost, g.tiers = nil, nil, nil
+		w.CacheReadInputTokenCost, w.CacheCreationInputTokenCost, w.tiers = nil, nil, nil
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("%s: Parse %+v, encoding/json %+v", name, g, w)
 		}
 	}
@@ -331,5 +344,56 @@ func TestPrice_ReasoningAndPDFInputFromTheMapOrModelInfo(t *testing.T) {
 		if pr.Reasoning != tc.reasoning || pr.PDFInput != tc.pdf {
 			t.Errorf("%s %+v: reasoning %v pdf %v, want %v %v", tc.model, tc.mi, pr.Reasoning, pr.PDFInput, tc.reasoning, tc.pdf)
 		}
+	}
+}
+
+// TestPrice_TiersPriceTheWholeCallAboveTheirThreshold: LiteLLM's *_above_<N>k_tokens prices
+// (cost map and model_info) apply to every token of a call whose prompt is above N tokens
+// (from N for xAI); a price a tier leaves out is the base one.
+func TestPrice_TiersPriceTheWholeCallAboveTheirThreshold(t *testing.T) {
+	p := NewWithMap(Embedded(), nil)
+	usage := func(prompt, cached, written, out int) openai.Usage {
+		return openai.Usage{PromptTokens: prompt, CompletionTokens: out, CacheCreationInputTokens: written,
+			PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: cached}}
+	}
+	dep := func(model string, mi config.ModelInfo) config.Deployment {
+		return config.Deployment{LiteLLMParams: config.LiteLLMParams{Model: model}, ModelInfo: mi}
+	}
+	tiered := config.ModelInfo{InputCostPerToken: ptr(1e-6), OutputCostPerToken: ptr(2e-6), Other: map[string]any{
+		"input_cost_per_token_above_128k_tokens": 3e-6, "cache_read_input_token_cost_above_128k_tokens": 1,
+		"input_cost_per_token_above_1000_tokens": 2e-6, "output_cost_per_token_above_1000_tokens": 4e-6,
+		"output_cost_per_token_above_64k_tokens": 9.0, // no input price at 64k: not a tier, as in LiteLLM
+		"supports_vision":                        true,
+	}}
+	tests := []struct {
+		name string
+		dep  config.Deployment
+		u    openai.Usage
+		want float64
+	}{
+		{"claude at the threshold: base", dep("anthropic/claude-sonnet-4-20250514", config.ModelInfo{}), usage(200_000, 100_000, 50_000, 1000),
+			50_000*3e-6 + 100_000*3e-7 + 50_000*3.75e-6 + 1000*1.5e-5},
+		{"claude above: every token at the tier", dep("anthropic/claude-sonnet-4-20250514", config.ModelInfo{}), usage(200_001, 100_000, 50_000, 1000),
+			50_001*6e-6 + 100_000*6e-7 + 50_000*7.5e-6 + 1000*2.25e-5},
+		{"gpt-5.4 above 272k", dep("openai/gpt-5.4", config.ModelInfo{}), usage(300_000, 0, 0, 10), 300_000*5e-6 + 10*2.25e-5},
+		{"xai from the threshold", dep("xai/grok-4-fast-reasoning", config.ModelInfo{}), usage(128_000, 0, 0, 10), 128_000*4e-7 + 10*1e-6},
+		{"xai below", dep("xai/grok-4-fast-reasoning", config.ModelInfo{}), usage(127_999, 0, 0, 10), 127_999*2e-7 + 10*5e-7},
+		{"model_info tiers: below", dep("openai/mine", tiered), usage(1000, 0, 0, 10), 1000*1e-6 + 10*2e-6},
+		{"model_info tiers: the lower one", dep("openai/mine", tiered), usage(100_000, 0, 0, 10), 100_000*2e-6 + 10*4e-6},
+		{"model_info tiers: the highest, output at the base price", dep("openai/mine", tiered), usage(130_000, 30_000, 0, 10),
+			100_000*3e-6 + 30_000*1 + 10*2e-6},
+		{"a config price replaces the map's tiers", dep("anthropic/claude-sonnet-4-20250514", config.ModelInfo{InputCostPerToken: ptr(1e-6)}),
+			usage(300_000, 0, 0, 10), 300_000*1e-6 + 10*1.5e-5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.Price(tt.dep, tt.dep.LiteLLMParams.Model).Cost(tt.u); !near(got, tt.want) {
+				t.Errorf("cost %g, want %g", got, tt.want)
+			}
+		})
+	}
+	free := config.ModelInfo{InputCostPerToken: ptr(0.0), OutputCostPerToken: ptr(0.0), Other: map[string]any{"input_cost_per_token_above_1k_tokens": 1e-6}}
+	if p.Price(dep("openai/mine", free), "openai/mine").Free {
+		t.Error("a model with a priced tier is not free")
 	}
 }
