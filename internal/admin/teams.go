@@ -562,10 +562,12 @@ func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	now := h.Now().UTC()
 	t, err := h.changeTeam(r, p, req.TeamID, func(old, t *store.Team) error {
 		req.apply(t, now, h.loc())
-		if err := h.orgCeiling(r.Context(), t); err != nil {
+		// Rights first: a non-admin's widening is a 403 whether or not the organization it
+		// names exists, so it cannot probe organization ids.
+		if err := narrowsOnly(p, teamRights(old), teamRights(t), rightsCheck{models: p.Models}); err != nil {
 			return err
 		}
-		return narrowsOnly(p, teamRights(old), teamRights(t), rightsCheck{models: p.Models})
+		return h.orgCeiling(r.Context(), t)
 	})
 	if err != nil {
 		return err
