@@ -1,8 +1,10 @@
 // Acceptance: coding agents and the Anthropic / OpenAI SDKs through llmgate's /v1/messages and
 // /v1/responses, each through a virtual key, against the in-repo fake upstreams
-// (cmd/fakeupstream): @anthropic-ai/sdk and openai on the pass-through deployments, and the
+// (cmd/fakeupstream): @anthropic-ai/sdk and openai on the pass-through deployments (Messages
+// also to Claude on a Bedrock deployment, in Anthropic's format over InvokeModel), and the
 // real Claude Code (`claude -p`) and Codex CLI (`codex exec`) on both a pass-through and a
-// translated deployment (Claude Code on an OpenAI chat deployment, Codex on a chat-only one).
+// translated deployment (Claude Code on an OpenAI chat deployment and on Bedrock, Codex on a
+// chat-only one).
 // Every test checks the key's spend against its spend logs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,12 +28,16 @@ before(async () => {
   fake = await startFakeUpstream();
   dir = mkdtempSync(join(tmpdir(), 'llmgate-agents-'));
   const config = join(dir, 'config.yaml');
-  // claude-sonnet-4-5 and gpt-5 pass through to the fakes in their own format; claude-via-chat
-  // (OpenAI chat) and gpt-5-chat (a chat-only vLLM server) are served by translation.
+  // claude-sonnet-4-5 and gpt-5 pass through to the fakes in their own format, and
+  // claude-on-bedrock goes in Anthropic's format over Bedrock's InvokeModel (SigV4-signed);
+  // claude-via-chat (OpenAI chat) and gpt-5-chat (a chat-only vLLM server) are served by
+  // translation.
   writeFileSync(config, `
 model_list:
   - model_name: claude-sonnet-4-5
     litellm_params: {model: anthropic/claude-sonnet-4-5, api_base: "${fake.url}", api_key: sk-fake-anthropic}
+  - model_name: claude-on-bedrock
+    litellm_params: {model: bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0, api_base: "${fake.url}", aws_region_name: us-east-1, aws_access_key_id: AKIDFAKE, aws_secret_access_key: fake-secret}
   - model_name: claude-via-chat
     litellm_params: {model: openai/gpt-4o-mini, api_base: "${fake.url}/v1", api_key: sk-fake-openai}
   - model_name: gpt-5
@@ -137,6 +143,31 @@ describe('@anthropic-ai/sdk through /v1/messages', () => {
     const translated = await client(key).messages.create({ model: 'claude-via-chat', max_tokens: 256, tools: [weatherTool], messages });
     assert.equal(translated.content[0].text, chatAnswer + ' ');
     await assertCharged(key, { calls: 3, callType: 'anthropic_messages' });
+  });
+
+  test('messages.create and messages.stream on Bedrock, in Anthropic\'s format', async () => {
+    const { key } = await generateKey(gw.baseURL, { max_budget: 10 });
+    const msg = await client(key).messages.create({
+      model: 'claude-on-bedrock', max_tokens: 256,
+      system: [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: 'Hello' }],
+    }, { headers: { 'anthropic-beta': 'prompt-caching-2024-07-31' } });
+    assert.equal(msg.type, 'message');
+    assert.equal(msg.content[0].text, anthropicAnswer);
+    assert.equal(msg.model, 'claude-sonnet-4-5-20250929-v1:0');
+    assert.equal(msg.usage.cache_read_input_tokens, 5, JSON.stringify(msg.usage));
+    const stream = client(key).messages.stream({
+      model: 'claude-on-bedrock', max_tokens: 256, tools: [weatherTool],
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+    });
+    const types = [];
+    for await (const ev of stream) types.push(ev.type);
+    const final = await stream.finalMessage();
+    assert.equal(final.stop_reason, 'tool_use');
+    assert.deepEqual(final.content.find((b) => b.type === 'tool_use').input, { city: 'Paris' });
+    assert.equal(types[0], 'message_start');
+    assert.deepEqual(types.slice(-2), ['message_delta', 'message_stop']);
+    await assertCharged(key, { calls: 2, callType: 'anthropic_messages' });
   });
 
   test('countTokens counts without charging; a refusal is an Anthropic error', async () => {
@@ -257,14 +288,15 @@ async function exhaust(key) {
 }
 
 describe('the real coding agents through llmgate', () => {
-  test('Claude Code on the Anthropic pass-through and on an OpenAI chat deployment; then an exhausted budget', async () => {
+  test('Claude Code on the Anthropic pass-through, on Bedrock and on an OpenAI chat deployment; then an exhausted budget', async () => {
     const { key } = await generateKey(gw.baseURL, { max_budget: 10 });
-    for (const [model, answer] of [['claude-sonnet-4-5', anthropicAnswer], ['claude-via-chat', chatAnswer]]) {
+    const runs = [['claude-sonnet-4-5', anthropicAnswer], ['claude-on-bedrock', anthropicAnswer], ['claude-via-chat', chatAnswer]];
+    for (const [model, answer] of runs) {
       const r = await claude(key, model);
       assert.equal(r.code, 0, `claude on ${model}: ${r.stderr}\n${r.stdout}`);
       assert.equal(r.stdout.trim(), answer, `claude on ${model}`);
     }
-    await assertCharged(key, { calls: 2, callType: 'anthropic_messages' });
+    await assertCharged(key, { calls: runs.length, callType: 'anthropic_messages' });
     await exhaust(key);
     const r = await claude(key, 'claude-sonnet-4-5');
     assert.notEqual(r.code, 0);

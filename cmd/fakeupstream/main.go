@@ -1,6 +1,7 @@
 // Command fakeupstream serves the in-repo fake upstreams on one loopback port for the
-// acceptance tests: Anthropic's Messages API (/v1/messages, /v1/messages/count_tokens) and
-// OpenAI's chat completions, completions, embeddings and Responses API. It prints its base
+// acceptance tests: Anthropic's Messages API (/v1/messages, /v1/messages/count_tokens), Claude
+// on Amazon Bedrock (/model/{id}/invoke and /invoke-with-response-stream) and OpenAI's chat
+// completions, completions, embeddings and Responses API. It prints its base
 // URL on the first line of stdout and serves until it is killed.
 package main
 
@@ -35,7 +36,7 @@ func run(addr string) error {
 	}
 	fmt.Printf("http://%s\n", ln.Addr())
 	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		if strings.HasPrefix(r.URL.Path, "/v1/messages") || strings.HasPrefix(r.URL.Path, "/model/") {
 			ant.ServeHTTP(w, r)
 			return
 		}

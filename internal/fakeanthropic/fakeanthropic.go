@@ -4,6 +4,13 @@
 // last user turn mentions "weather", calls the first tool with {"city":"Paris"}; a turn
 // that carries a tool_result is answered "The tool said: <result>". It records the last
 // request's headers and body for tests.
+//
+// It also serves the same answers as Claude on Amazon Bedrock does, in Bedrock's wire format
+// (see fakebedrock): POST /model/{id}/invoke answers the message JSON, and
+// /model/{id}/invoke-with-response-stream the same events, each in an event-stream chunk, the
+// last one with Bedrock's invocation metrics. It checks the request as Bedrock does: a SigV4
+// signature, anthropic_version "bedrock-2023-05-31", no model or stream key, anthropic_beta
+// a list; failures are Bedrock's errors.
 package fakeanthropic
 
 import (
@@ -14,6 +21,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+
+	"github.com/llmgate/llmgate/internal/fakebedrock"
 )
 
 // Answer is the text the fake answers with.
@@ -86,6 +95,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.header, s.body, s.paths = r.Header.Clone(), body, append(s.paths, r.URL.Path)
 	fail := s.FailAll
 	s.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, bedrockPrefix) {
+		serveBedrock(w, r, body, fail)
+		return
+	}
 	if r.Header.Get("x-api-key") == "" || r.Header.Get("anthropic-version") == "" {
 		writeError(w, http.StatusUnauthorized, "authentication_error", "x-api-key and anthropic-version are required")
 		return
@@ -105,13 +118,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/messages":
 		content, stop := answer(req)
 		if req.Stream {
-			stream(w, req.Model, content, stop)
+			w.Header().Set("Content-Type", "text/event-stream")
+			fl, _ := w.(http.Flusher)
+			for _, ev := range events(req.Model, content, stop) {
+				data, _ := json.Marshal(ev)
+				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev["type"], data)
+				if fl != nil {
+					fl.Flush()
+				}
+			}
 			return
 		}
-		writeJSON(w, map[string]any{
-			"id": "msg_fake", "type": "message", "role": "assistant", "model": req.Model, "content": content,
-			"stop_reason": stop, "stop_sequence": nil, "usage": usage(outputTokens(content)),
-		})
+		writeJSON(w, message(req.Model, content, stop))
 	default:
 		writeError(w, http.StatusNotFound, "not_found_error", "Not found: "+r.URL.Path)
 	}
@@ -172,45 +190,117 @@ func usage(output int) map[string]int {
 		"cache_read_input_tokens": CacheRead, "cache_creation_input_tokens": 0}
 }
 
-// stream sends Anthropic's event sequence: message_start, ping, each block's
+// message is the non-streamed answer.
+func message(model string, content []block, stop string) map[string]any {
+	return map[string]any{
+		"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": content,
+		"stop_reason": stop, "stop_sequence": nil, "usage": usage(outputTokens(content)),
+	}
+}
+
+// events is Anthropic's event sequence for an answer: message_start, ping, each block's
 // content_block_start / deltas (text word by word, tool input in two pieces) /
 // content_block_stop, message_delta with the stop reason and cumulative usage, message_stop.
-func stream(w http.ResponseWriter, model string, content []block, stop string) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	fl, _ := w.(http.Flusher)
-	send := func(v map[string]any) {
-		data, _ := json.Marshal(v)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", v["type"], data)
-		if fl != nil {
-			fl.Flush()
-		}
+func events(model string, content []block, stop string) []map[string]any {
+	evs := []map[string]any{
+		{"type": "message_start", "message": map[string]any{
+			"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": []any{},
+			"stop_reason": nil, "stop_sequence": nil, "usage": usage(1),
+		}},
+		{"type": "ping"},
 	}
-	start := usage(1)
-	send(map[string]any{"type": "message_start", "message": map[string]any{
-		"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": []any{},
-		"stop_reason": nil, "stop_sequence": nil, "usage": start,
-	}})
-	send(map[string]any{"type": "ping"})
 	for i, b := range content {
 		switch b.Type {
 		case "text":
-			send(map[string]any{"type": "content_block_start", "index": i, "content_block": map[string]any{"type": "text", "text": ""}})
-			words := strings.SplitAfter(b.Text, " ")
-			for _, word := range words {
-				send(map[string]any{"type": "content_block_delta", "index": i, "delta": map[string]any{"type": "text_delta", "text": word}})
+			evs = append(evs, map[string]any{"type": "content_block_start", "index": i, "content_block": map[string]any{"type": "text", "text": ""}})
+			for _, word := range strings.SplitAfter(b.Text, " ") {
+				evs = append(evs, map[string]any{"type": "content_block_delta", "index": i, "delta": map[string]any{"type": "text_delta", "text": word}})
 			}
 		case "tool_use":
-			send(map[string]any{"type": "content_block_start", "index": i, "content_block": map[string]any{"type": "tool_use", "id": b.ID, "name": b.Name, "input": map[string]any{}}})
+			evs = append(evs, map[string]any{"type": "content_block_start", "index": i, "content_block": map[string]any{"type": "tool_use", "id": b.ID, "name": b.Name, "input": map[string]any{}}})
 			in := string(b.Input)
 			for _, part := range []string{in[:len(in)/2], in[len(in)/2:]} {
-				send(map[string]any{"type": "content_block_delta", "index": i, "delta": map[string]any{"type": "input_json_delta", "partial_json": part}})
+				evs = append(evs, map[string]any{"type": "content_block_delta", "index": i, "delta": map[string]any{"type": "input_json_delta", "partial_json": part}})
 			}
 		}
-		send(map[string]any{"type": "content_block_stop", "index": i})
+		evs = append(evs, map[string]any{"type": "content_block_stop", "index": i})
 	}
-	send(map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
-		"usage": map[string]int{"output_tokens": outputTokens(content)}})
-	send(map[string]any{"type": "message_stop"})
+	return append(evs,
+		map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
+			"usage": map[string]int{"output_tokens": outputTokens(content)}},
+		map[string]any{"type": "message_stop"})
+}
+
+// bedrockPrefix starts the paths of Bedrock's InvokeModel operations.
+const bedrockPrefix = "/model/"
+
+// serveBedrock answers InvokeModel and InvokeModelWithResponseStream as Bedrock does for
+// Claude; fail answers every call as an overloaded Bedrock does.
+func serveBedrock(w http.ResponseWriter, r *http.Request, body []byte, fail bool) {
+	id, op, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, bedrockPrefix), "/")
+	if op != "invoke" && op != "invoke-with-response-stream" {
+		fakebedrock.WriteError(w, http.StatusNotFound, "UnknownOperationException", "")
+		return
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") {
+		fakebedrock.WriteError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
+	if fail {
+		fakebedrock.WriteError(w, http.StatusServiceUnavailable, "ServiceUnavailableException", "Bedrock is unable to process your request.")
+		return
+	}
+	var fields map[string]json.RawMessage
+	var req request
+	if json.Unmarshal(body, &fields) != nil || json.Unmarshal(body, &req) != nil {
+		fakebedrock.WriteError(w, http.StatusBadRequest, "ValidationException", "Malformed input request, please reformat your input and try again.")
+		return
+	}
+	if problem := bedrockProblem(fields); problem != "" {
+		fakebedrock.WriteError(w, http.StatusBadRequest, "ValidationException", "Malformed input request: "+problem+", please reformat your input and try again.")
+		return
+	}
+	content, stop := answer(req)
+	// Bedrock's Claude answers name the model without the provider and region prefixes.
+	model := id
+	if i := strings.LastIndex(id, "anthropic."); i >= 0 {
+		model = id[i+len("anthropic."):]
+	}
+	if op == "invoke" {
+		w.Header().Set("X-Amzn-Bedrock-Input-Token-Count", fmt.Sprint(InputTokens))
+		w.Header().Set("X-Amzn-Bedrock-Output-Token-Count", fmt.Sprint(outputTokens(content)))
+		writeJSON(w, message(model, content, stop))
+		return
+	}
+	evs := events(model, content, stop)
+	evs[len(evs)-1]["amazon-bedrock-invocationMetrics"] = map[string]int{
+		"inputTokenCount": InputTokens, "outputTokenCount": outputTokens(content), "invocationLatency": 120, "firstByteLatency": 40,
+	}
+	chunks := make([]fakebedrock.Event, len(evs))
+	for i, ev := range evs {
+		data, _ := json.Marshal(ev)
+		chunks[i] = fakebedrock.Chunk(data)
+	}
+	fakebedrock.Stream(w, chunks...)
+}
+
+// bedrockProblem is what Bedrock's Claude schema refuses in a request body, "" if nothing.
+func bedrockProblem(fields map[string]json.RawMessage) string {
+	if v := string(fields["anthropic_version"]); v != `"bedrock-2023-05-31"` {
+		return "#/anthropic_version: expected bedrock-2023-05-31, got " + v
+	}
+	for _, k := range []string{"model", "stream"} {
+		if _, ok := fields[k]; ok {
+			return "#: extraneous key [" + k + "] is not permitted"
+		}
+	}
+	if raw, ok := fields["anthropic_beta"]; ok {
+		var betas []string
+		if json.Unmarshal(raw, &betas) != nil {
+			return "#/anthropic_beta: expected type: JSONArray"
+		}
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

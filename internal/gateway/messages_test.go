@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -20,8 +22,10 @@ import (
 )
 
 // wireHarness is a gateway on the real providers, with a fake Anthropic upstream behind
-// the "claude" group (pass-through), a fake OpenAI upstream behind "gpt-chat" (chat only:
-// Messages and Responses calls are translated) and "gpt-resp" (Responses pass-through).
+// the "claude" group (pass-through) and, as Bedrock, the "claude-bedrock" group (Anthropic's
+// format over InvokeModel, priced from the cost map), a fake OpenAI upstream behind
+// "gpt-chat" (chat only: Messages and Responses calls are translated) and "gpt-resp"
+// (Responses pass-through).
 type wireHarness struct {
 	srv  *httptest.Server
 	ant  *fakeanthropic.Server
@@ -38,6 +42,8 @@ func newWireHarness(t *testing.T, auth llmcall.Authenticator, lim *fakeLimiter) 
 	cfg := &config.Config{ModelList: []config.Deployment{
 		{ModelName: "claude", LiteLLMParams: config.LiteLLMParams{Model: "anthropic/claude-sonnet-4-5", APIBase: h.ant.URL, APIKey: "sk-ant-upstream"},
 			ModelInfo: config.ModelInfo{ID: "claude-1", InputCostPerToken: ptr(3e-06), OutputCostPerToken: ptr(15e-06)}},
+		{ModelName: "claude-bedrock", LiteLLMParams: config.LiteLLMParams{Model: "bedrock/" + bedrockClaude, APIBase: h.ant.URL,
+			AWSRegionName: "us-east-1", AWSAccessKeyID: "AKIDTEST", AWSSecretAccessKey: "secret"}},
 		{ModelName: "gpt-chat", LiteLLMParams: config.LiteLLMParams{Model: "groq/llama", APIBase: h.oai.BaseURL, APIKey: "sk-groq-upstream"},
 			ModelInfo: config.ModelInfo{ID: "chat-1", InputCostPerToken: ptr(1e-06), OutputCostPerToken: ptr(2e-06)}},
 		{ModelName: "gpt-resp", LiteLLMParams: config.LiteLLMParams{Model: "openai/gpt-5", APIBase: h.oai.BaseURL, APIKey: "sk-openai-upstream"},
@@ -186,6 +192,77 @@ func TestMessages_StreamedPassThroughRelaysEveryEvent(t *testing.T) {
 	}
 }
 
+const bedrockClaude = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+func TestMessages_BedrockClaudeInAnthropicsFormat(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
+			lim := &fakeLimiter{}
+			h := newWireHarness(t, nil, lim)
+			body := fmt.Sprintf(`{"model":"claude-bedrock","max_tokens":100,"stream":%v,"thinking":{"type":"enabled","budget_tokens":64},
+				"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}`, stream)
+			resp := h.do(t, "POST", "/v1/messages?beta=true", anthropicHeaders, body)
+			if resp.StatusCode != 200 {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			if stream {
+				evs := namedEvents(t, resp.Body)
+				if deltaText(evs) != fakeanthropic.Answer || evs[0].name != "message_start" || evs[len(evs)-1].name != "message_stop" {
+					t.Errorf("events %s, text %q", names(evs), deltaText(evs))
+				}
+			} else {
+				var got struct{ Content []struct{ Text string } }
+				if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || len(got.Content) == 0 || got.Content[0].Text != fakeanthropic.Answer {
+					t.Errorf("answer %+v (%v)", got, err)
+				}
+			}
+			op := map[bool]string{false: "/invoke", true: "/invoke-with-response-stream"}[stream]
+			if paths := h.ant.Paths(); len(paths) != 1 || paths[0] != "/model/"+bedrockClaude+op {
+				t.Errorf("upstream paths %q", paths)
+			}
+			_, up := h.ant.Last()
+			var sent map[string]json.RawMessage
+			_ = json.Unmarshal(up, &sent)
+			if string(sent["anthropic_beta"]) != `["claude-code-20250219","interleaved-thinking-2025-05-14"]` ||
+				string(sent["system"]) != `[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}]` ||
+				string(sent["thinking"]) != `{"type":"enabled","budget_tokens":64}` {
+				t.Errorf("sent to Bedrock: %s", up)
+			}
+			lim.waitOutcomes(t, 1)
+			o, ch := lim.outcomes[0], lim.charges[0]
+			if o.Usage.PromptTokens != fakeanthropic.InputTokens || o.Usage.PromptTokensDetails == nil ||
+				o.Usage.PromptTokensDetails.CachedTokens != fakeanthropic.CacheRead || o.Usage.CompletionTokens != len(strings.Fields(fakeanthropic.Answer)) {
+				t.Errorf("usage %+v", o.Usage)
+			}
+			// Priced from the cost map's us.anthropic.claude-sonnet-4-5 (cache reads at a tenth of
+			// input), no more than the reservation.
+			const input, cacheRead, output = 3.3e-06, 3.3e-07, 1.65e-05
+			want := float64(fakeanthropic.InputTokens-fakeanthropic.CacheRead)*input + float64(fakeanthropic.CacheRead)*cacheRead +
+				float64(o.Usage.CompletionTokens)*output
+			if o.Provider != "bedrock" || math.Abs(o.Cost-want) > 1e-12 || o.Cost > ch.Cost {
+				t.Errorf("outcome provider %q cost %g, want %g and <= the reservation %g", o.Provider, o.Cost, want, ch.Cost)
+			}
+		})
+	}
+}
+
+func TestMessages_BedrockErrorIsAnthropics(t *testing.T) {
+	h := newWireHarness(t, nil, nil)
+	h.ant.FailAll = true
+	for _, stream := range []bool{false, true} {
+		resp := h.do(t, "POST", "/v1/messages", anthropicHeaders, fmt.Sprintf(`{"model":"claude-bedrock","max_tokens":1,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, stream))
+		var e struct {
+			Type  string
+			Error struct{ Type, Message string }
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		if resp.StatusCode != 503 || e.Type != "error" || e.Error.Type != "overloaded_error" || !strings.Contains(e.Error.Message, "ServiceUnavailableException") {
+			t.Errorf("stream %v: got %d %+v, want 503 overloaded_error", stream, resp.StatusCode, e)
+		}
+	}
+}
+
 func TestMessages_TranslatedToChat(t *testing.T) {
 	lim := &fakeLimiter{}
 	h := newWireHarness(t, nil, lim)
@@ -328,7 +405,7 @@ func TestModels_AnthropicShapeWithAnthropicVersion(t *testing.T) {
 		FirstID string `json:"first_id"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&got)
-	if len(got.Data) != 3 || got.Data[0].Type != "model" || got.Data[0].ID != "claude" || got.HasMore == nil || got.FirstID != "claude" {
+	if len(got.Data) != 4 || got.Data[0].Type != "model" || got.Data[0].ID != "claude" || got.HasMore == nil || got.FirstID != "claude" {
 		t.Errorf("models %+v", got)
 	}
 }

@@ -56,9 +56,10 @@ type Stored struct {
 
 // Native is implemented by a provider that serves some of the Messages, CountTokens and
 // Responses kinds in their own wire format (a pass-through); any other provider serves
-// them through a translation to chat (see provider/viachat).
+// them through a translation to chat (see provider/viachat). model is the call's upstream
+// model (Call.Model): Bedrock speaks Anthropic's format for its Claude models only.
 type Native interface {
-	Native(k Kind) bool
+	Native(k Kind, model string) bool
 }
 
 // Call is one request to one deployment.

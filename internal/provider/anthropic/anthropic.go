@@ -35,7 +35,7 @@ var _ provider.Provider = (*Provider)(nil)
 
 // Do makes a non-streaming chat call, or a completion call through chat.
 func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
-	if p.Native(c.Kind) {
+	if p.Native(c.Kind, c.Model) {
 		return p.doPassThrough(ctx, c)
 	}
 	if c.Kind == provider.Completion {

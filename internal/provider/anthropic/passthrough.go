@@ -20,7 +20,7 @@ const maxAnswer = 64 << 20
 
 // Native reports that Anthropic serves Messages and count_tokens calls itself: they pass
 // through with only the model replaced.
-func (p *Provider) Native(k provider.Kind) bool {
+func (p *Provider) Native(k provider.Kind, _ string) bool {
 	return k == provider.Messages || k == provider.CountTokens
 }
 
@@ -71,17 +71,26 @@ func (p *Provider) doPassThrough(ctx context.Context, c *provider.Call) (*provid
 	if err != nil {
 		return nil, translate.TransportError(name, err)
 	}
+	u, err := AnswerUsage(data)
+	if err != nil {
+		return nil, err
+	}
+	return &provider.Response{Body: data, Usage: u}, nil
+}
+
+// AnswerUsage reads the usage of a Messages answer (also Bedrock's InvokeModel answer for
+// Claude, which is the same JSON).
+func AnswerUsage(answer []byte) (openai.Usage, error) {
 	var mr struct {
 		Usage *usage `json:"usage"`
 	}
-	if err := json.Unmarshal(data, &mr); err != nil {
-		return nil, translate.TransportError(name, err)
+	if err := json.Unmarshal(answer, &mr); err != nil {
+		return openai.Usage{}, translate.TransportError(name, err)
 	}
-	var u openai.Usage
-	if mr.Usage != nil {
-		u = mr.Usage.openAI()
+	if mr.Usage == nil {
+		return openai.Usage{}, nil
 	}
-	return &provider.Response{Body: data, Usage: u}, nil
+	return mr.Usage.openAI(), nil
 }
 
 func (p *Provider) streamPassThrough(ctx context.Context, c *provider.Call) (provider.Stream, error) {
@@ -93,42 +102,61 @@ func (p *Provider) streamPassThrough(ctx context.Context, c *provider.Call) (pro
 	if err != nil {
 		return nil, err
 	}
-	dec := &relay{events: sse.NewReader(resp.Body), key: post.Header.Get("x-api-key")}
+	dec := &sseRelay{events: sse.NewReader(resp.Body), key: post.Header.Get("x-api-key")}
 	return translate.NewStream("", 0, c.Model, false, dec, resp.Body, w), nil
 }
 
-// relay passes a Messages stream's events on unchanged and reads their usage: message_start
-// has the input counts, message_delta the cumulative output.
-type relay struct {
-	events  *sse.Reader
-	key     string
+// sseRelay relays a Messages stream read from Anthropic's server-sent events.
+type sseRelay struct {
+	events *sse.Reader
+	key    string
+	Relay
+}
+
+func (d *sseRelay) Decode(s *translate.Stream) error {
+	if d.Stopped() {
+		return io.EOF
+	}
+	ev, err := nextSSE(d.events)
+	if err != nil {
+		return err
+	}
+	return d.Pass(s, ev.Data, d.key)
+}
+
+// Relay passes a Messages stream's events on unchanged and reads their usage: message_start
+// has the input counts, message_delta the cumulative output. Bedrock's
+// InvokeModelWithResponseStream carries the same events for Claude, each in a chunk.
+type Relay struct {
 	usage   usage
 	stopped bool
 }
 
-func (d *relay) Decode(s *translate.Stream) error {
-	if d.stopped {
-		return io.EOF
-	}
-	ev, e, err := nextEvent(d.events)
-	if err != nil {
-		return err
+// Stopped reports whether message_stop has been passed: the stream is complete.
+func (r *Relay) Stopped() bool { return r.stopped }
+
+// Pass passes on one event (its JSON) through s and records its usage. An error event is
+// returned as the upstream's error instead (key is redacted from its message).
+func (r *Relay) Pass(s *translate.Stream, event []byte, key string) error {
+	var e streamEvent
+	if err := json.Unmarshal(event, &e); err != nil {
+		return translate.TransportError(name, err)
 	}
 	switch e.Type {
 	case "message_start":
 		if e.Message != nil {
-			d.usage = e.Message.Usage
+			r.usage = e.Message.Usage
 		}
 	case "message_delta":
 		if e.Usage != nil {
-			mergeUsage(&d.usage, *e.Usage)
+			mergeUsage(&r.usage, *e.Usage)
 		}
 	case "message_stop":
-		d.stopped = true
+		r.stopped = true
 	case "error":
-		return apiError(0, http.Header{}, ev.Data, d.key)
+		return apiError(0, http.Header{}, event, key)
 	}
-	s.SetUsage(d.usage.openAI())
-	s.Emit(ev.Data)
+	s.SetUsage(r.usage.openAI())
+	s.Emit(event)
 	return nil
 }

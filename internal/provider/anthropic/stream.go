@@ -100,21 +100,30 @@ func (d *decoder) Decode(s *translate.Stream) error {
 	return nil
 }
 
-// nextEvent reads and decodes the next event of a Messages stream. The upstream closing is an
-// error: a stream ends with message_stop, so the answer may be cut short.
+// nextEvent reads and decodes the next event of a Messages stream.
 func nextEvent(events *sse.Reader) (sse.Event, streamEvent, error) {
-	ev, err := events.Next()
-	if errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
+	ev, err := nextSSE(events)
 	if err != nil {
-		return ev, streamEvent{}, translate.TransportError(name, err)
+		return ev, streamEvent{}, err
 	}
 	var e streamEvent
 	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		return ev, streamEvent{}, translate.TransportError(name, err)
 	}
 	return ev, e, nil
+}
+
+// nextSSE reads the next event of a Messages stream. The upstream closing is an error: a
+// stream ends with message_stop, so the answer may be cut short.
+func nextSSE(events *sse.Reader) (sse.Event, error) {
+	ev, err := events.Next()
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return ev, translate.TransportError(name, err)
+	}
+	return ev, nil
 }
 
 // mergeUsage takes into dst message_delta's cumulative counts; its input counts, when present,

@@ -1,6 +1,7 @@
 // Package bedrock calls Amazon Bedrock through aws-sdk-go-v2's bedrockruntime: Converse and
 // ConverseStream for OpenAI-format chat requests, InvokeModel for Titan and Cohere
-// embeddings, and answers in OpenAI's format.
+// embeddings, and answers in OpenAI's format; Anthropic Messages calls to Claude models go
+// in Anthropic's own format over InvokeModel and InvokeModelWithResponseStream.
 //
 // Credentials come from litellm_params aws_access_key_id / aws_secret_access_key /
 // aws_session_token when set, else from the SDK's default chain (in Lambda, the function's
@@ -98,8 +99,15 @@ func configError(msg string) *provider.Error {
 	}
 }
 
-// modelID strips LiteLLM's "converse/" route prefix ("bedrock/converse/<model id>").
-func modelID(model string) string { return strings.TrimPrefix(model, "converse/") }
+// modelID strips LiteLLM's "converse/" and "invoke/" route prefixes
+// ("bedrock/converse/<model id>"). Chat is always served by Converse; the route matters to
+// Messages calls (see Native).
+func modelID(model string) string {
+	if id, ok := strings.CutPrefix(model, "converse/"); ok {
+		return id
+	}
+	return strings.TrimPrefix(model, "invoke/")
+}
 
 // withTimeout bounds ctx by the call's timeout, if any.
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {

@@ -17,11 +17,14 @@ import (
 	"github.com/llmgate/llmgate/internal/provider/translate"
 )
 
-// Do makes a Converse call (for chat and completion calls), or InvokeModel calls for embeddings.
+// Do makes a Converse call (for chat and completion calls), or InvokeModel calls for
+// embeddings and Claude's Messages calls (see Native).
 func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
 	switch c.Kind {
 	case provider.Embedding:
 		return p.embed(ctx, c)
+	case provider.Messages:
+		return p.doMessages(ctx, c)
 	case provider.Completion:
 		return translate.DoCompletion(ctx, p, name, c)
 	case provider.Chat:
@@ -41,11 +44,14 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 	return converseResponse(out, c.Model, time.Now().Unix())
 }
 
-// Stream makes a ConverseStream call (chat or completion); Call.Timeout bounds the wait for
-// the answer and then for each event (see translate.Watchdog). Bedrock always reports usage
-// in its metadata event.
+// Stream makes a ConverseStream call (chat or completion), or an
+// InvokeModelWithResponseStream call for Claude's Messages calls; Call.Timeout bounds the
+// wait for the answer and then for each event (see translate.Watchdog). Bedrock always
+// reports usage (Converse in its metadata event, Claude in message_start and message_delta).
 func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
 	switch c.Kind {
+	case provider.Messages:
+		return p.streamMessages(ctx, c)
 	case provider.Completion:
 		return translate.StreamCompletion(ctx, p, name, c)
 	case provider.Chat:
@@ -64,7 +70,7 @@ func (p *Provider) Stream(ctx context.Context, c *provider.Call) (provider.Strea
 	}
 	w.Touch()
 	es := out.GetStream()
-	dec := &decoder{ctx: ctx, events: es.Events(), err: es.Err, tools: map[int32]int{}}
+	dec := &decoder{end: streamEnd{ctx: ctx, err: es.Err}, events: es.Events(), tools: map[int32]int{}}
 	return translate.NewStream(translate.NewID("chatcmpl-"), time.Now().Unix(), c.Model, r.IncludeUsage(), dec, es, w), nil
 }
 

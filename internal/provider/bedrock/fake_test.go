@@ -1,20 +1,16 @@
 package bedrock
 
 import (
-	"bytes"
-	"fmt"
 	"net/http"
-	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/fakebedrock"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
 )
 
-// The fake Bedrock endpoint speaks the real wire format: restJson1 bodies, errors typed by
-// the X-Amzn-ErrorType header, and ConverseStream answers in the
+// The fake Bedrock endpoint speaks the real wire format (see fakebedrock): restJson1 bodies,
+// errors typed by the X-Amzn-ErrorType header, and stream answers in the
 // application/vnd.amazon.eventstream binary framing.
 
 // event is one ConverseStream event: type "messageStart", ... or, with exception set, a
@@ -25,59 +21,47 @@ type event struct {
 	exception bool
 }
 
+// frame is e in fakebedrock's terms.
+func (e event) frame() fakebedrock.Event {
+	return fakebedrock.Event{Type: e.typ, Payload: []byte(e.payload), Exception: e.exception}
+}
+
 // encodeEvents frames events as Bedrock does.
-func encodeEvents(t testing.TB, events ...event) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := eventstream.NewEncoder()
+func encodeEvents(events ...event) []byte {
+	var b []byte
 	for _, e := range events {
-		var msg eventstream.Message
-		if e.exception {
-			msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
-			msg.Headers.Set(":exception-type", eventstream.StringValue(e.typ))
-		} else {
-			msg.Headers.Set(":message-type", eventstream.StringValue("event"))
-			msg.Headers.Set(":event-type", eventstream.StringValue(e.typ))
-		}
-		msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
-		msg.Payload = []byte(e.payload)
-		if err := enc.Encode(&buf, msg); err != nil {
-			t.Fatalf("encode event: %v", err)
-		}
+		b = append(b, e.frame().Encode()...)
 	}
-	return buf.Bytes()
+	return b
 }
 
 // streamAnswer answers a ConverseStream call with events, flushing each frame.
-func streamAnswer(t testing.TB, events ...event) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
-		w.WriteHeader(http.StatusOK)
-		for _, e := range events {
-			w.Write(encodeEvents(t, e))
-			w.(http.Flusher).Flush()
-		}
+func streamAnswer(events ...event) http.HandlerFunc {
+	frames := make([]fakebedrock.Event, len(events))
+	for i, e := range events {
+		frames[i] = e.frame()
 	}
+	return func(w http.ResponseWriter, _ *http.Request) { fakebedrock.Stream(w, frames...) }
 }
 
 // errorAnswer answers with a Bedrock error of the given type.
 func errorAnswer(status int, errType, message string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("X-Amzn-ErrorType", errType)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `{"message":%q}`, message)
-	}
+	return func(w http.ResponseWriter, _ *http.Request) { fakebedrock.WriteError(w, status, errType, message) }
 }
 
 // testCall is a call to the fake endpoint with static credentials in us-west-2.
 func testCall(kind provider.Kind, up *providertest.Upstream, model, body string) *provider.Call {
+	return callTo(kind, up.URL, model, body)
+}
+
+// callTo is a call to the Bedrock endpoint at url with static credentials in us-west-2.
+func callTo(kind provider.Kind, url, model, body string) *provider.Call {
 	return &provider.Call{
 		Kind:  kind,
 		Body:  []byte(body),
 		Model: model,
 		Params: config.LiteLLMParams{
-			APIBase: up.URL, AWSRegionName: "us-west-2",
+			APIBase: url, AWSRegionName: "us-west-2",
 			AWSAccessKeyID: "AKIDTEST", AWSSecretAccessKey: "secret", AWSSessionToken: "token",
 		},
 	}

@@ -1,9 +1,6 @@
 package bedrock
 
 import (
-	"context"
-	"io"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
@@ -12,9 +9,8 @@ import (
 
 // decoder turns ConverseStream events into chunks.
 type decoder struct {
-	ctx    context.Context
+	end    streamEnd
 	events <-chan types.ConverseStreamOutput
-	err    func() error // the event stream's error, once events is closed
 	// tools maps a toolUse block's index to its OpenAI tool call index.
 	tools   map[int32]int
 	stopped bool // messageStop was seen
@@ -25,16 +21,7 @@ type decoder struct {
 func (d *decoder) Decode(s *translate.Stream) error {
 	ev, ok := <-d.events
 	if !ok {
-		if err := d.ctx.Err(); err != nil {
-			return translate.TransportError(name, err)
-		}
-		if err := d.err(); err != nil {
-			return apiError(err)
-		}
-		if !d.stopped {
-			return translate.TransportError(name, io.ErrUnexpectedEOF)
-		}
-		return io.EOF
+		return d.end.explain(d.stopped)
 	}
 	switch ev := ev.(type) {
 	case *types.ConverseStreamOutputMemberMessageStart:

@@ -53,7 +53,7 @@ func TestStream_TranslatesEventsToChunks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := providertest.NewUpstream(t, streamAnswer(t, toolStream...))
+			up := providertest.NewUpstream(t, streamAnswer(toolStream...))
 			s, err := new(Provider).Stream(context.Background(), testCall(provider.Chat, up, claude, tt.body))
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
@@ -99,7 +99,7 @@ func TestStream_Failures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := providertest.NewUpstream(t, streamAnswer(t, tt.events...))
+			up := providertest.NewUpstream(t, streamAnswer(tt.events...))
 			s, err := new(Provider).Stream(context.Background(), testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
@@ -122,7 +122,7 @@ func TestStream_ErrorAnswerFailsTheCall(t *testing.T) {
 
 func TestStream_CancellationStopsTheUpstream(t *testing.T) {
 	// messageStart yields the first chunk.
-	providertest.CheckCancellation(t, streamAnswer(t, toolStream[0]), 1, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
+	providertest.CheckCancellation(t, streamAnswer(toolStream[0]), 1, func(ctx context.Context, up *providertest.Upstream) (provider.Stream, error) {
 		return new(Provider).Stream(ctx, testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`))
 	})
 }
@@ -130,7 +130,7 @@ func TestStream_CancellationStopsTheUpstream(t *testing.T) {
 func TestStream_TimeoutIsPerEventNotPerStream(t *testing.T) {
 	frames := make([][]byte, len(toolStream))
 	for i, e := range toolStream {
-		frames[i] = encodeEvents(t, e)
+		frames[i] = encodeEvents(e)
 	}
 	providertest.CheckIdleTimeout(t, "application/vnd.amazon.eventstream", frames, func(up *providertest.Upstream, timeout time.Duration) (provider.Stream, error) {
 		c := testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`)
@@ -154,10 +154,10 @@ func (d *bodyDoer) Do(r *http.Request) (*http.Response, error) {
 // chunk decoder, as the body of a ConverseStream answer: no panic, an end, and only JSON
 // chat.completion.chunk objects.
 func FuzzConverseStream(f *testing.F) {
-	f.Add(encodeEvents(f, toolStream...))
-	f.Add(encodeEvents(f, toolStream[0], event{typ: "throttlingException", payload: `{"message":"x"}`, exception: true}))
-	f.Add(encodeEvents(f, event{typ: "contentBlockDelta", payload: `{"contentBlockIndex":9,"delta":{"toolUse":{"input":"{"}}}`}))
-	f.Add(encodeEvents(f, event{typ: "somethingNew", payload: `{}`}, toolStream[8]))
+	f.Add(encodeEvents(toolStream...))
+	f.Add(encodeEvents(toolStream[0], event{typ: "throttlingException", payload: `{"message":"x"}`, exception: true}))
+	f.Add(encodeEvents(event{typ: "contentBlockDelta", payload: `{"contentBlockIndex":9,"delta":{"toolUse":{"input":"{"}}}`}))
+	f.Add(encodeEvents(event{typ: "somethingNew", payload: `{}`}, toolStream[8]))
 	params := config.LiteLLMParams{APIBase: "http://bedrock.invalid", AWSRegionName: "us-east-1", AWSAccessKeyID: "AKID", AWSSecretAccessKey: "s"}
 	doer := &bodyDoer{}
 	p := &Provider{HTTPClient: doer} // one client for all inputs: execs run one at a time

@@ -68,7 +68,7 @@ func (c *Client) WithResponses() *Client {
 
 // Native reports the kinds c passes through in their own format: Responses and the calls
 // on stored responses, where the upstream serves them.
-func (c *Client) Native(k provider.Kind) bool {
+func (c *Client) Native(k provider.Kind, _ string) bool {
 	return (k == provider.Responses || k == provider.StoredResponse) && c.responses
 }
 

@@ -22,22 +22,22 @@ func Wrap(p provider.Provider) provider.Provider { return &adapter{p: p} }
 
 type adapter struct{ p provider.Provider }
 
-// translated reports whether a call of kind k goes through chat.
-func (a *adapter) translated(k provider.Kind) bool {
+// translated reports whether a call of kind k to model goes through chat.
+func (a *adapter) translated(k provider.Kind, model string) bool {
 	switch k {
 	case provider.Messages, provider.CountTokens, provider.Responses, provider.StoredResponse:
 		n, ok := a.p.(provider.Native)
-		return !ok || !n.Native(k)
+		return !ok || !n.Native(k, model)
 	}
 	return false
 }
 
 // Native reports the kinds the wrapped provider serves natively, so a wrapper of a wrapper
 // does not translate twice.
-func (a *adapter) Native(k provider.Kind) bool { return !a.translated(k) }
+func (a *adapter) Native(k provider.Kind, model string) bool { return !a.translated(k, model) }
 
 func (a *adapter) Do(ctx context.Context, c *provider.Call) (*provider.Response, error) {
-	if !a.translated(c.Kind) {
+	if !a.translated(c.Kind, c.Model) {
 		return a.p.Do(ctx, c)
 	}
 	switch c.Kind {
@@ -52,7 +52,7 @@ func (a *adapter) Do(ctx context.Context, c *provider.Call) (*provider.Response,
 }
 
 func (a *adapter) Stream(ctx context.Context, c *provider.Call) (provider.Stream, error) {
-	if !a.translated(c.Kind) {
+	if !a.translated(c.Kind, c.Model) {
 		return a.p.Stream(ctx, c)
 	}
 	switch c.Kind {

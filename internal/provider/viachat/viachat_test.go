@@ -201,7 +201,7 @@ func TestNativeKindsAreNotTranslated(t *testing.T) {
 
 type nativeFake struct{ chatFake }
 
-func (*nativeFake) Native(k provider.Kind) bool { return k == provider.Messages }
+func (*nativeFake) Native(k provider.Kind, _ string) bool { return k == provider.Messages }
 func (*nativeFake) Do(context.Context, *provider.Call) (*provider.Response, error) {
 	return &provider.Response{}, nil
 }
