@@ -69,7 +69,9 @@ before(async () => {
   // The demo config with models stored in DynamoDB, so the models page can add and edit them.
   configDir = mkdtempSync(join(tmpdir(), 'llmgate-console-'));
   const config = join(configDir, 'config.yaml');
-  writeFileSync(config, readFileSync(join(root, 'config.demo.yaml'), 'utf8').replace('general_settings:\n', 'general_settings:\n  store_model_in_db: true\n'));
+  // A proxy-wide budget, which the overview meters.
+  writeFileSync(config, readFileSync(join(root, 'config.demo.yaml'), 'utf8')
+    .replace('general_settings:\n', 'litellm_settings:\n  max_budget: 50\n\ngeneral_settings:\n  store_model_in_db: true\n'));
   gw = await startGateway({ config });
   browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -109,7 +111,7 @@ test('the master key creates a key, shown once; the openai SDK calls with it', a
   await page.getByRole('button', { name: 'Create key' }).click();
   const dlg = page.locator('dialog');
   await dlg.getByLabel('Alias unique name').fill('browser-key');
-  await dlg.getByLabel('Team', { exact: true }).selectOption({ label: 'research' });
+  await dlg.getByLabel('Team', { exact: true }).fill(teamA);
   await dlg.getByLabel('Max budget (USD)').fill('2');
   await dlg.getByLabel('Models comma-separated; empty: all').fill('demo');
   await page.locator('dialog').getByRole('button', { name: 'Create key' }).click();
@@ -138,6 +140,10 @@ test('its spend shows on the overview and in the spend logs', async () => {
   const today = page.locator('.stat').filter({ hasText: 'Spend today (UTC)' });
   assert.ok(Number((await today.locator('.value').textContent()).slice(1)) > 0, 'no spend today on the overview');
   assert.equal(await today.locator('.muted').textContent(), '1 call');
+  // The proxy-wide budget (litellm_settings.max_budget) against what it counted.
+  const proxy = page.locator('.stat').filter({ hasText: 'Proxy budget' });
+  assert.match(await proxy.textContent(), /budget \$50\.00/);
+  assert.ok(Number((await proxy.locator('.value').textContent()).slice(1)) > 0, 'the proxy budget counted nothing');
   for (const [group, name] of [['key', 'browser-key'], ['team', 'research']]) {
     await page.getByLabel('Charts by').selectOption({ label: group });
     await textOf(chart(`Spend per day by ${group}`), new RegExp(name));
@@ -251,6 +257,34 @@ test('an admin adds, edits and deletes a model stored in DynamoDB; the SDK calls
     assert.ok(i < 50, 'the deleted model stayed on the page');
     await page.waitForTimeout(100);
   }
+  await signOut();
+});
+
+test('a user\'s overview charts their own keys and teams, and the API refuses another team\'s days', async () => {
+  const res = await sdk(alice.key).chat.completions.create({ model: 'demo', messages: [{ role: 'user', content: 'alice calls' }] });
+  assert.equal(res.choices[0].message.content, 'Echo: alice calls');
+  await signIn(alice.key);
+  const chart = (title) => page.locator('.chart').filter({ has: page.getByRole('heading', { name: title }) });
+  // Her user's spend today, settled just after the answer: reload until it shows.
+  for (let i = 0; ; i++) {
+    await page.goto(`${gw.baseURL}/ui/#overview`);
+    const today = page.locator('.stat').filter({ hasText: 'Your spend today (UTC)' });
+    await today.waitFor();
+    if ((await today.locator('.muted').textContent()) === '1 call') break;
+    assert.ok(i < 30, 'alice\'s call never reached her overview');
+    await page.waitForTimeout(200);
+  }
+  await textOf(chart('Spend per day by key'), /sk-/);
+  await page.getByLabel('Charts by').selectOption({ label: 'team' });
+  // Her team research (the browser key's calls); never billing, where she is no member.
+  await textOf(chart('Spend per day by team'), /research/);
+  assert.doesNotMatch(await page.locator('#page').textContent(), /billing/);
+  await shot('overview-user');
+  const get = (path) => fetch(`${gw.baseURL}${path}`, { headers: { Authorization: `Bearer ${alice.key}` } });
+  assert.equal((await get(`/spend/daily?team_id=${teamB}`)).status, 404);
+  assert.equal((await get('/spend/daily?user_id=default_user_id')).status, 403);
+  assert.equal((await get('/spend/daily?group_by=team')).status, 403);
+  assert.equal((await get(`/spend/daily?team_id=${teamA}`)).status, 200);
   await signOut();
 });
 

@@ -56,8 +56,7 @@ type route struct {
 // non-admin may change are in fieldRules.
 var routes = []route{
 	{"POST /key/generate", keyWrite(permKeyGenerate, "You are not authorized to create keys for this team"), (*handler).keyGenerate},
-	{"GET /key/info", permission{all: adminViewers, grants: grantKeyUser | grantTeamAdmin | grantTeamMember, member: permKeyInfo,
-		denied: "You are not allowed to access this key's info."}, (*handler).keyInfo},
+	{"GET /key/info", readKey, (*handler).keyInfo},
 	{"POST /key/update", keyWrite(permKeyUpdate, "You are not authorized to update this key"), (*handler).keyUpdate},
 	{"POST /key/delete", keyWrite(permKeyDelete, "You are not authorized to delete this key"), (*handler).keyDelete},
 	{"POST /key/block", teamAdminWrite("Only proxy admins and team admins can block or unblock keys."), (*handler).keyBlock},
@@ -71,13 +70,13 @@ var routes = []route{
 	// Resetting spend gives a key back budget: proxy admins only.
 	{"POST /key/{key}/reset_spend", permission{roles: adminOnly}, (*handler).keyResetSpend},
 	{"POST /user/new", permission{roles: adminOnly}, (*handler).userNew},
-	{"GET /user/info", permission{all: adminViewers, grants: grantOwner}, (*handler).userInfo},
+	{"GET /user/info", readUser, (*handler).userInfo},
 	{"POST /user/update", permission{roles: selfUpdaters, grants: grantOwner,
 		denied: "User does not have permission to update this user. Only PROXY_ADMIN can update other users."}, (*handler).userUpdate},
 	{"POST /user/delete", permission{roles: adminOnly}, (*handler).userDelete},
 	{"GET /user/list", permission{roles: adminViewers, all: adminViewers}, (*handler).userList},
 	{"POST /team/new", permission{roles: adminOnly}, (*handler).teamNew},
-	{"GET /team/info", permission{all: adminViewers, grants: grantTeamMember}, (*handler).teamInfo},
+	{"GET /team/info", readTeam, (*handler).teamInfo},
 	{"POST /team/update", teamAdminWrite(""), (*handler).teamUpdate},
 	{"POST /team/delete", permission{roles: adminOnly}, (*handler).teamDelete},
 	{"POST /team/member_add", teamAdminWrite(""), (*handler).teamMemberAdd},
@@ -93,13 +92,16 @@ var routes = []route{
 	{"POST /budget/delete", permission{roles: adminOnly}, (*handler).budgetDelete},
 	{"POST /budget/info", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetInfo},
 	{"GET /budget/list", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetList},
-	{"GET /spend/daily", permission{roles: adminViewers, all: adminViewers}, (*handler).spendDaily},
+	// Who may read a key's info may read its daily spend (?api_key=); ?team_id= and ?user_id=
+	// follow /team/info's and /user/info's rows; the group_by form is for admins and viewers.
+	{"GET /spend/daily", readKey, (*handler).spendDaily},
 	// Models stored in DynamoDB (store_model_in_db): a deployment names an upstream and the
 	// secrets sent to it, so proxy admins only.
 	{"POST /model/new", permission{roles: adminOnly}, (*handler).modelNew},
 	{"POST /model/update", permission{roles: adminOnly}, (*handler).modelUpdate},
 	{"PATCH /model/{id}/update", permission{roles: adminOnly}, (*handler).modelUpdate},
 	{"POST /model/delete", permission{roles: adminOnly}, (*handler).modelDelete},
+	{"GET /global/spend", permission{roles: adminViewers, all: adminViewers}, (*handler).globalSpend},
 	{"GET /global/spend/report", permission{roles: adminViewers, all: adminViewers}, (*handler).globalSpendReport},
 	{"GET /global/spend/keys", permission{roles: adminViewers, all: adminViewers}, (*handler).globalSpendKeys},
 	{"GET /global/spend/teams", permission{roles: adminViewers, all: adminViewers}, (*handler).globalSpendTeams},

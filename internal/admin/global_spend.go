@@ -62,6 +62,34 @@ func limitParam(r *http.Request) (int, error) {
 	return intParam(r.URL.Query().Get("limit"), 5, 1, store.RollupIDs, "limit")
 }
 
+// globalSpend is GET /global/spend, LiteLLM's {spend, max_budget}: with
+// litellm_settings.max_budget, what the proxy budget counted since its last reset (what calls
+// are held to) and budget_reset_at, its next reset; without, max_budget null and the spend of
+// the last 30 days from the global rollup (as LiteLLM's monthly global spend).
+func (h *handler) globalSpend(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	maxBudget := h.Config.LiteLLMSettings.MaxBudget
+	out := map[string]any{"max_budget": maxBudget, "budget_reset_at": nil}
+	if maxBudget != nil {
+		b, err := h.Store.ProxyBudget(r.Context())
+		if err != nil {
+			return err
+		}
+		out["spend"], out["budget_reset_at"] = b.Spend, b.ResetAt
+		return writeJSON(w, out)
+	}
+	end := h.Now().UTC()
+	days, err := h.Store.DailyRollups(r.Context(), store.ScopeGlobal, end.AddDate(0, 0, -29), end)
+	if err != nil {
+		return err
+	}
+	spend := 0.0
+	for _, d := range days {
+		spend += d.Total.Spend
+	}
+	out["spend"] = spend
+	return writeJSON(w, out)
+}
+
 // globalSpendKeys is GET /global/spend/keys?limit=: the keys that spent most.
 func (h *handler) globalSpendKeys(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
 	return h.topSpenders(w, r, store.ScopeKey, "api_key")

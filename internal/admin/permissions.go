@@ -59,6 +59,14 @@ var (
 	selfUpdaters = []string{auth.RoleProxyAdmin, auth.RoleProxyAdminViewer, auth.RoleInternalUser}
 )
 
+// Rows of the routes that read a key, a team or a user record (and that object's daily spend).
+var (
+	readKey = permission{all: adminViewers, grants: grantKeyUser | grantTeamAdmin | grantTeamMember, member: permKeyInfo,
+		denied: "You are not allowed to access this key's info."}
+	readTeam = permission{all: adminViewers, grants: grantTeamMember}
+	readUser = permission{all: adminViewers, grants: grantOwner}
+)
+
 // Team member permissions (LiteLLM's KeyManagementRoutes a team may grant its members).
 const (
 	permKeyGenerate   = "/key/generate"

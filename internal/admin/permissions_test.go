@@ -247,7 +247,9 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"", "POST", "/budget/info", map[string]any{"budgets": []string{f.tier}}}
 	},
 	"GET /budget/list": func(*fixture, string) probe { return probe{"", "GET", "/budget/list", nil} },
-	"GET /spend/daily": func(*fixture, string) probe { return probe{"", "GET", "/spend/daily?group_by=model", nil} },
+	"GET /spend/daily": func(f *fixture, _ string) probe {
+		return probe{"key", "GET", "/spend/daily?api_key=" + url.QueryEscape(f.key), nil}
+	},
 	"POST /model/new": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/model/new", map[string]any{"model_name": "new", "litellm_params": map[string]any{"model": "openai/gpt-4o"},
 			"model_info": map[string]any{"id": fmt.Sprintf("new%d", f.n)}}}
@@ -261,6 +263,7 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	"POST /model/delete": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/model/delete", map[string]any{"id": f.model()}}
 	},
+	"GET /global/spend":        func(*fixture, string) probe { return probe{"", "GET", "/global/spend", nil} },
 	"GET /global/spend/report": func(*fixture, string) probe { return probe{"", "GET", "/global/spend/report?group_by=api_key", nil} },
 	"GET /global/spend/keys":   func(*fixture, string) probe { return probe{"", "GET", "/global/spend/keys?limit=3", nil} },
 	"GET /global/spend/teams":  func(*fixture, string) probe { return probe{"", "GET", "/global/spend/teams", nil} },

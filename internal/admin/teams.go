@@ -964,6 +964,9 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		return err
 	}
 	ctx := r.Context()
+	if ids := r.URL.Query().Get("team_ids"); ids != "" {
+		return h.teamsByID(w, r, p, ids)
+	}
 	if r.URL.Query().Has("cursor") {
 		return h.teamListAfter(w, r, userID)
 	}
@@ -1019,17 +1022,60 @@ func (h *handler) teamListAfter(w http.ResponseWriter, r *http.Request, userID s
 	if err != nil {
 		return err
 	}
+	out, err := h.teamsWithMemberships(r, teams)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{"teams": out, "next_cursor": nullable(next)})
+}
+
+// maxTeamIDs bounds /team/list?team_ids=.
+const maxTeamIDs = 100
+
+// teamsByID is /team/list?team_ids=a,b (llmgate's own, at most maxTeamIDs): those teams
+// the caller may read (/team/info's row; others are left out, as missing ones), in the
+// order asked, shaped as the cursor pages (memberships, no keys; next_cursor null). It lets
+// the console name and measure the teams the rollups say spent most without listing all.
+func (h *handler) teamsByID(w http.ResponseWriter, r *http.Request, p *auth.Principal, list string) error {
+	ids := strings.Split(list, ",")
+	if len(ids) > maxTeamIDs {
+		return badRequest("team_ids names %d teams; at most %d", len(ids), maxTeamIDs).WithParam("team_ids")
+	}
+	for _, id := range ids {
+		if err := checkID("team_ids", id); err != nil {
+			return err
+		}
+	}
+	teams, err := h.Store.GetTeams(r.Context(), ids)
+	if err != nil {
+		return err
+	}
+	teams = slices.DeleteFunc(teams, func(t store.Team) bool {
+		return mayAct(withPermission(r, readTeam), p, target{team: &t}, errNotVisible) != nil
+	})
+	out, err := h.teamsWithMemberships(r, teams)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{"teams": out, "next_cursor": nil})
+}
+
+// errNotVisible is mayAct's answer for an object a filter leaves out.
+var errNotVisible = errors.New("not visible")
+
+// teamsWithMemberships is the team objects of teams with their memberships, without keys.
+func (h *handler) teamsWithMemberships(r *http.Request, teams []store.Team) ([]any, error) {
 	out := make([]any, 0, len(teams))
 	for i := range teams {
 		ms, err := h.Store.Memberships(r.Context(), teams[i].TeamID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		m := teamObject(&teams[i])
 		m["team_memberships"] = membershipObjects(ms)
 		out = append(out, m)
 	}
-	return writeJSON(w, map[string]any{"teams": out, "next_cursor": nullable(next)})
+	return out, nil
 }
 
 // teamToChange reads the team a member route changes: the route's answer for a missing team,

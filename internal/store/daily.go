@@ -25,12 +25,8 @@ type SpendScope struct {
 // DaySpend is what a scope spent on one UTC day, from its spend logs (failed calls
 // included, at what they were charged).
 type DaySpend struct {
-	Day              string  `json:"date"` // YYYY-MM-DD, UTC
-	Spend            float64 `json:"spend"`
-	Calls            int64   `json:"api_requests"`
-	Failures         int64   `json:"failed_requests"`
-	PromptTokens     int64   `json:"prompt_tokens"`
-	CompletionTokens int64   `json:"completion_tokens"`
+	Day string `json:"date"` // YYYY-MM-DD, UTC
+	SpendFigures
 }
 
 // MaxDailySpendDays is the most days one DailySpend page covers.
@@ -135,7 +131,9 @@ func (s *Store) DailySpend(ctx context.Context, scope SpendScope, from, to time.
 	}
 	out := make([]DaySpend, 0, len(byDay))
 	for day, d := range byDay {
-		out = append(out, DaySpend{Day: day, Spend: usdFloat(d.Spend), Calls: d.Calls, Failures: d.Failures, PromptTokens: d.PromptTokens, CompletionTokens: d.CompletionTokens})
+		f := *d
+		f.Spend = usdFloat(f.Spend)
+		out = append(out, DaySpend{Day: day, SpendFigures: f})
 	}
 	slices.SortFunc(out, func(a, b DaySpend) int { return strings.Compare(a.Day, b.Day) })
 	return out, next, nil

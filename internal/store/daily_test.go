@@ -48,24 +48,24 @@ func TestDailySpend_AddsUpEachScopePerDayAndPages(t *testing.T) {
 		want  []store.DaySpend
 	}{
 		{store.SpendScope{Kind: store.ScopeKey, ID: "k1"}, []store.DaySpend{
-			{Day: "2026-11-01", Spend: 0.25, Calls: 1, PromptTokens: 10, CompletionTokens: 5},
-			{Day: "2026-11-02", Spend: 0.5, Calls: 1, Failures: 1, PromptTokens: 20, CompletionTokens: 8},
-			{Day: "2026-11-05", Spend: 2, Calls: 1},
+			{Day: "2026-11-01", SpendFigures: store.SpendFigures{Spend: 0.25, Calls: 1, PromptTokens: 10, CompletionTokens: 5}},
+			{Day: "2026-11-02", SpendFigures: store.SpendFigures{Spend: 0.5, Calls: 1, Failures: 1, PromptTokens: 20, CompletionTokens: 8}},
+			{Day: "2026-11-05", SpendFigures: store.SpendFigures{Spend: 2, Calls: 1}},
 		}},
 		{store.SpendScope{Kind: store.ScopeTeam, ID: "t1"}, []store.DaySpend{
-			{Day: "2026-11-01", Spend: 0.25, Calls: 1, PromptTokens: 10, CompletionTokens: 5},
-			{Day: "2026-11-02", Spend: 1.5, Calls: 2, Failures: 1, PromptTokens: 21, CompletionTokens: 9},
+			{Day: "2026-11-01", SpendFigures: store.SpendFigures{Spend: 0.25, Calls: 1, PromptTokens: 10, CompletionTokens: 5}},
+			{Day: "2026-11-02", SpendFigures: store.SpendFigures{Spend: 1.5, Calls: 2, Failures: 1, PromptTokens: 21, CompletionTokens: 9}},
 		}},
 		{store.SpendScope{Kind: store.ScopeUser, ID: "u2"}, []store.DaySpend{
-			{Day: "2026-11-02", Spend: 1, Calls: 1, PromptTokens: 1, CompletionTokens: 1},
+			{Day: "2026-11-02", SpendFigures: store.SpendFigures{Spend: 1, Calls: 1, PromptTokens: 1, CompletionTokens: 1}},
 		}},
 		{store.SpendScope{Kind: store.ScopeModel, ID: "claude"}, []store.DaySpend{
-			{Day: "2026-11-02", Spend: 1, Calls: 1, PromptTokens: 1, CompletionTokens: 1},
-			{Day: "2026-11-05", Spend: 2, Calls: 1},
+			{Day: "2026-11-02", SpendFigures: store.SpendFigures{Spend: 1, Calls: 1, PromptTokens: 1, CompletionTokens: 1}},
+			{Day: "2026-11-05", SpendFigures: store.SpendFigures{Spend: 2, Calls: 1}},
 		}},
 		{store.SpendScope{Kind: store.ScopeTag, ID: "prod"}, []store.DaySpend{
-			{Day: "2026-11-01", Spend: 0.25, Calls: 1, PromptTokens: 10, CompletionTokens: 5},
-			{Day: "2026-11-02", Spend: 1, Calls: 1, PromptTokens: 1, CompletionTokens: 1},
+			{Day: "2026-11-01", SpendFigures: store.SpendFigures{Spend: 0.25, Calls: 1, PromptTokens: 10, CompletionTokens: 5}},
+			{Day: "2026-11-02", SpendFigures: store.SpendFigures{Spend: 1, Calls: 1, PromptTokens: 1, CompletionTokens: 1}},
 		}},
 	}
 	for _, tc := range tests {

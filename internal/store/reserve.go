@@ -1179,6 +1179,22 @@ func rank(r *Refusal) int {
 	}
 }
 
+// ProxyBudget is what the proxy-wide budget (litellm_settings.max_budget) has counted.
+type ProxyBudget struct {
+	Spend float64 `dynamodbav:"spend"`
+	// ResetAt is the next reset (nil without litellm_settings.budget_duration).
+	ResetAt *time.Time `dynamodbav:"budget_reset_at"`
+}
+
+// ProxyBudget reads the proxy budget's item; zero before a call charged it.
+func (s *Store) ProxyBudget(ctx context.Context) (ProxyBudget, error) {
+	var b ProxyBudget
+	if err := s.get(ctx, ProxyBudgetPK, SortProxyBudget, &b); err != nil && !errors.Is(err, ErrNotFound) {
+		return ProxyBudget{}, fmt.Errorf("proxy budget: %w", err)
+	}
+	return b, nil
+}
+
 // EnsureProxyBudget creates or re-bases the PROXY#BUDGET item for max: it sets max_budget
 // and remaining = max - spend, keeping the spend. It is a no-op when the item already has
 // that max_budget.

@@ -187,8 +187,8 @@ func TestRollUp_EqualsTheLogsRerunsIdempotentlyAndTakesLateHours(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []store.DaySpend{
-		{Day: "2026-11-01", Spend: 0.75, Calls: 2, Failures: 1, PromptTokens: 30, CompletionTokens: 13},
-		{Day: "2026-11-02", Spend: 3.75, Calls: 2},
+		{Day: "2026-11-01", SpendFigures: store.SpendFigures{Spend: 0.75, Calls: 2, Failures: 1, PromptTokens: 30, CompletionTokens: 13}},
+		{Day: "2026-11-02", SpendFigures: store.SpendFigures{Spend: 3.75, Calls: 2}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("DailySpend of team t1:\n got %+v\nwant %+v", got, want)
@@ -220,7 +220,7 @@ func TestRollUp_KeepsTheTopIDsAndReadsAFoldedIDFromItsLogs(t *testing.T) {
 		t.Error("the cheapest key is among the ids; want it folded into other")
 	}
 	got, _, err := s.DailySpend(ctx, store.SpendScope{Kind: store.ScopeKey, ID: "key1"}, hour, hour, "", 0)
-	if want := []store.DaySpend{{Day: "2026-11-07", Spend: 2e-6, Calls: 1}}; err != nil || !reflect.DeepEqual(got, want) {
+	if want := []store.DaySpend{{Day: "2026-11-07", SpendFigures: store.SpendFigures{Spend: 2e-6, Calls: 1}}}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("DailySpend of a folded key: %+v (%v), want %+v", got, err, want)
 	}
 }

@@ -27,6 +27,28 @@ func (s *Store) GetTeam(ctx context.Context, id string) (*Team, error) {
 	return &t, nil
 }
 
+// GetTeams reads the teams of ids (at most a few hundred) in batches, in the order of ids;
+// teams that do not exist are left out.
+func (s *Store) GetTeams(ctx context.Context, ids []string) ([]Team, error) {
+	keys := make([]item, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id] { // BatchGetItem refuses a key asked twice
+			seen[id] = true
+			keys = append(keys, keyOf(PrefixTeam+id, SortTeam))
+		}
+	}
+	items, err := s.batchGet(ctx, keys, true)
+	if err != nil {
+		return nil, fmt.Errorf("get teams: %w", err)
+	}
+	var out []Team
+	if err := attributevalue.UnmarshalListOfMaps(items, &out); err != nil {
+		return nil, fmt.Errorf("decode teams: %w", err)
+	}
+	return out, nil
+}
+
 // PutTeam adds the creation of a team to the transaction.
 func (t *Tx) PutTeam(team *Team) error {
 	fillHeadroom(&team.Budget, team.BudgetLimits, nil)

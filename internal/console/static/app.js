@@ -197,45 +197,6 @@ function stat(label, value, spend, max, note) {
     note ? el("div", { class: "muted", text: note }) : null);
 }
 
-// barChart draws horizontal bars as SVG (attributes, not inline styles) with a data table.
-function barChart(title, rows, fmt) {
-  const id = "chart-" + title.replace(/\W+/g, "-").toLowerCase();
-  const max = Math.max(0, ...rows.map((r) => r.value)) || 1;
-  const ns = "http://www.w3.org/2000/svg";
-  const rowH = 24, labelW = 120, width = 420;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(1, rows.length) * rowH + 4}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-labelledby", id);
-  rows.forEach((r, i) => {
-    const y = i * rowH + 2;
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "0"); label.setAttribute("y", String(y + 17));
-    label.textContent = r.label.length > 16 ? r.label.slice(0, 15) + "…" : r.label;
-    const bar = document.createElementNS(ns, "rect");
-    bar.setAttribute("class", "bar");
-    bar.setAttribute("x", String(labelW)); bar.setAttribute("y", String(y + 4));
-    bar.setAttribute("height", "16");
-    bar.setAttribute("width", String(Math.max(1, ((width - labelW - 80) * r.value) / max)));
-    const val = document.createElementNS(ns, "text");
-    val.setAttribute("x", String(labelW + 6 + ((width - labelW - 80) * r.value) / max)); val.setAttribute("y", String(y + 17));
-    val.textContent = fmt(r.value);
-    svg.append(label, bar, val);
-  });
-  const table = el("table", {},
-    el("thead", {}, el("tr", {}, el("th", { text: "name" }), el("th", { class: "num", text: "value" }))),
-    el("tbody", {}, rows.map((r) => el("tr", {}, el("td", { text: r.label }), el("td", { class: "num", text: fmt(r.value) })))));
-  return el("div", { class: "card chart" },
-    el("h2", { id, text: title }),
-    rows.length ? svg : el("p", { class: "muted", text: "Nothing yet." }),
-    rows.length ? el("details", {}, el("summary", { text: "Data" }), table) : null);
-}
-
-function sumInto(acc, m) {
-  for (const [k, v] of Object.entries(m || {})) acc[k] = (acc[k] || 0) + v;
-  return acc;
-}
-
 const ratio = (x) => (x.max_budget ? x.spend / x.max_budget : -1);
 
 const isoDay = (d) => d.toISOString().slice(0, 10);
@@ -332,71 +293,116 @@ const groups = {
   tag: { label: "tag", name: (id) => id },
 };
 
-async function spendCharts(range, group, ctx) {
-  const data = await api("GET", "spend/daily" + qs({ group_by: group, start_date: range.from, end_date: range.to }));
-  const series = groupSeries(data.results, (id) => groups[group].name(id, ctx), group === "tag");
+// dayCharts draws the spend and calls per day of /spend/daily results, by group.
+function dayCharts(range, results, group, ctx) {
+  const series = groupSeries(results, (id) => groups[group].name(id, ctx), group === "tag");
   return [
     dayChart(`Spend per day by ${groups[group].label}`, range.days, series, (x, d) => (x.fig(d) || {}).spend, money),
     dayChart(`Calls per day by ${groups[group].label}`, range.days, series, (x, d) => (x.fig(d) || {}).api_requests, num),
   ];
 }
 
+const daily = (range, params) => api("GET", "spend/daily" + qs({ ...params, start_date: range.from, end_date: range.to }));
+
+// scopedResults reads the days of each id alone (/spend/daily?<param>=<id>, which a
+// non-admin may ask for what it may see) and merges them into the group_by answer's shape:
+// per day the ids, and as total the whole's (say, the user's) when given, else the ids' sum.
+async function scopedResults(range, param, ids, whole) {
+  const answers = await Promise.all(ids.map((id) => daily(range, { [param]: id })));
+  const byDay = {};
+  const day = (d) => (byDay[d] ||= { date: d, total: { spend: 0, api_requests: 0 }, ids: {}, other: { spend: 0, api_requests: 0 } });
+  for (const a of answers) {
+    for (const r of a.results) {
+      const d = day(r.date);
+      Object.assign(d.ids, r.ids);
+      if (!whole) { d.total.spend += r.total.spend; d.total.api_requests += r.total.api_requests; }
+    }
+  }
+  if (whole) for (const r of whole) day(r.date).total = r.total;
+  return Object.values(byDay).sort((a, b) => (a.date < b.date ? -1 : 1));
+}
+
+// sha256 is the hex digest of a key, the id its spend is kept under, so a key without a user
+// asks for its own days without its value in a URL.
+async function sha256(s) {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const topSpenders = (results, n) => {
+  const spend = {};
+  for (const r of results) for (const [id, f] of Object.entries(r.ids || {})) spend[id] = (spend[id] || 0) + f.spend;
+  return Object.keys(spend).sort((a, b) => spend[b] - spend[a]).slice(0, n);
+};
+
+const nearFirst = (xs) => xs.filter((x) => x.max_budget).sort((a, b) => ratio(b) - ratio(a));
+
 async function overviewPage() {
   const me = state.me;
   const out = el("div");
   const cards = el("div", { class: "grid" });
   out.append(cards);
-  const teams = await listTeams();
-  const keyPage = await api("GET", "key/list" + qs({ return_full_object: "true", size: 100, user_id: me.admin ? "" : me.userID }));
-  let keys = keyPage.keys || [];
-  const teamBudget = teams.reduce((s, t) => s + (t.max_budget || 0), 0);
-  const teamSpend = teams.reduce((s, t) => s + (t.spend || 0), 0);
+  const range = spendRange();
+  const period = (label, results, day) => {
+    const s = spendSince(results, day);
+    return stat(label, money(s.spend), undefined, undefined, `${num(s.calls)} call${s.calls === 1 ? "" : "s"}`);
+  };
+  const select = el("select", { id: "group-by" });
+  const charts = el("div", { class: "charts" });
+  let keys, teams, drawCharts, note;
   if (me.admin) {
-    const range = spendRange();
-    const global = await api("GET", "spend/daily" + qs({ group_by: "global", start_date: range.from, end_date: range.to }));
-    const period = (label, day) => {
-      const s = spendSince(global.results, day);
-      return stat(label, money(s.spend), undefined, undefined, `${num(s.calls)} call${s.calls === 1 ? "" : "s"}`);
-    };
-    cards.append(period("Spend today (UTC)", range.today), period("Spend this week", range.week), period("Spend this month", range.month),
-      stat("Team spend this budget period", money(teamSpend), teamSpend, teamBudget || 0, teamBudget ? "sum of team budgets" : ""),
+    const keyPage = await api("GET", "key/list" + qs({ return_full_object: "true", size: 100 }));
+    keys = keyPage.keys || [];
+    const [global, proxy, keyDays, teamDays] = await Promise.all([daily(range, { group_by: "global" }), api("GET", "global/spend"),
+      daily(range, { group_by: "api_key" }), daily(range, { group_by: "team" })]);
+    cards.append(period("Spend today (UTC)", global.results, range.today), period("Spend this week", global.results, range.week),
+      period("Spend this month", global.results, range.month),
+      proxy.max_budget === null ? stat("Proxy budget", money(proxy.spend), undefined, undefined, "none set · spend of the last 30 days")
+        : stat("Proxy budget", money(proxy.spend), proxy.spend, proxy.max_budget, proxy.budget_reset_at ? "resets " + date(proxy.budget_reset_at) : "never resets"),
       stat("Keys", num(keyPage.total_count)));
-    const ctx = { teamName: Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id])), keyName: Object.fromEntries(keys.map((k) => [k.token, k.key_alias || k.key_name])) };
-    // Keys nearest their budgets: among the 20 that spent most over the range (from the
-    // rollups) and the 100 newest, so no request reads every key.
-    const keySpend = {};
-    for (const r of (await api("GET", "spend/daily" + qs({ group_by: "api_key", start_date: range.from, end_date: range.to }))).results) {
-      for (const [id, f] of Object.entries(r.ids || {})) keySpend[id] = (keySpend[id] || 0) + f.spend;
-    }
-    const known = new Set(keys.map((k) => k.token));
-    const top = Object.keys(keySpend).sort((a, b) => keySpend[b] - keySpend[a]).slice(0, 20).filter((id) => !known.has(id));
-    const infos = await Promise.all(top.map((id) => api("GET", "key/info" + qs({ key: id })).then((r) => ({ ...r.info, token: id }), () => null)));
+    // Keys and teams nearest their budgets: among the 20 that spent most over the range (from
+    // the rollups) and the 100 newest keys and first 100 teams, so no request reads them all.
+    const knownKeys = new Set(keys.map((k) => k.token));
+    const infos = await Promise.all(topSpenders(keyDays.results, 20).filter((id) => !knownKeys.has(id))
+      .map((id) => api("GET", "key/info" + qs({ key: id })).then((r) => ({ ...r.info, token: id }), () => null)));
     keys = keys.concat(infos.filter(Boolean));
-    for (const k of keys) ctx.keyName[k.token] = k.key_alias || k.key_name || ctx.keyName[k.token];
-    const select = el("select", { id: "group-by" }, Object.entries(groups).map(([v, g]) => el("option", { value: v, text: g.label })));
-    const charts = el("div", { class: "charts" });
-    const draw = async () => {
-      try { charts.replaceChildren(...(await spendCharts(range, select.value, ctx))); } catch (err) { charts.replaceChildren(errorBox(err)); }
-    };
-    select.addEventListener("change", draw);
-    await draw();
-    out.append(el("div", { class: "row" }, el("div", {}, el("label", { for: "group-by", text: "Charts by" }), select)),
-      charts,
-      el("p", { class: "muted", text: global.rolled_through ? `Daily figures from the rollups through ${date(global.rolled_through)}, later hours from the spend logs.` : "Daily figures from the spend logs (no rollup yet)." }));
+    teams = (await api("GET", withCursor("team/list?size=100", ""))).teams;
+    const knownTeams = new Set(teams.map((t) => t.team_id));
+    const more = topSpenders(teamDays.results, 20).filter((id) => !knownTeams.has(id));
+    if (more.length) teams = teams.concat((await api("GET", "team/list" + qs({ team_ids: more.join(",") }))).teams);
+    const ctx = { teamName: Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id])),
+      keyName: Object.fromEntries(keys.map((k) => [k.token, k.key_alias || k.key_name])) };
+    select.append(...Object.entries(groups).map(([v, g]) => el("option", { value: v, text: g.label })));
+    const read = { api_key: keyDays.results, team: teamDays.results };
+    drawCharts = async () => dayCharts(range, read[select.value] || (await daily(range, { group_by: select.value })).results, select.value, ctx);
+    note = global.rolled_through ? `Daily figures from the rollups through ${date(global.rolled_through)}, later hours from the spend logs.` : "Daily figures from the spend logs (no rollup yet).";
   } else {
-    try {
-      const own = (await api("GET", "key/info")).info;
-      cards.append(stat("This key's spend", money(own.spend), own.spend, own.max_budget || 0));
-    } catch (err) { cards.append(errorBox(err)); }
-    for (const t of teams) cards.append(stat(`Team ${t.team_alias || t.team_id}`, money(t.spend), t.spend, t.max_budget || 0));
-    const byModel = {};
-    if (teams.length) teams.forEach((t) => sumInto(byModel, t.model_spend));
-    else keys.forEach((k) => sumInto(byModel, k.model_spend));
-    out.append(el("div", { class: "grid" },
-      barChart("Spend by model", Object.entries(byModel).map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value).slice(0, 10), money),
-      barChart("Spend by key", keys.map((k) => ({ label: k.key_alias || k.key_name, value: k.spend || 0 })).filter((r) => r.value > 0).sort((a, b) => b.value - a.value).slice(0, 10), money)));
+    // A user sees their own keys and teams: the user's days (or, for a key without a user,
+    // the key's), each of their five keys that spent most, and each of their teams.
+    teams = await listTeams();
+    keys = me.userID ? ((await api("GET", "key/list" + qs({ return_full_object: "true", size: 100, user_id: me.userID }))).keys || []) : [];
+    const own = (await api("GET", "key/info")).info;
+    const ownHash = await sha256(state.key);
+    if (!keys.some((k) => k.token === ownHash)) keys.push({ ...own, token: ownHash });
+    const mine = await daily(range, me.userID ? { user_id: me.userID } : { api_key: ownHash });
+    cards.append(period("Your spend today (UTC)", mine.results, range.today), period("Your spend this week", mine.results, range.week),
+      period("Your spend this month", mine.results, range.month), stat("This key's spend", money(own.spend), own.spend, own.max_budget || 0));
+    for (const t of teams.slice(0, 5)) cards.append(stat(`Team ${t.team_alias || t.team_id}`, money(t.spend), t.spend, t.max_budget || 0));
+    const ctx = { teamName: Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id])),
+      keyName: Object.fromEntries(keys.map((k) => [k.token, k.key_alias || k.key_name])) };
+    const byKey = scopedResults(range, "api_key", keys.slice().sort((a, b) => (b.spend || 0) - (a.spend || 0)).slice(0, 5).map((k) => k.token), me.userID ? mine.results : null);
+    const byTeam = scopedResults(range, "team_id", teams.slice().sort((a, b) => (b.spend || 0) - (a.spend || 0)).slice(0, 5).map((t) => t.team_id), null);
+    select.append(el("option", { value: "api_key", text: "key" }), teams.length ? el("option", { value: "team", text: "team" }) : null);
+    drawCharts = async () => dayCharts(range, await (select.value === "team" ? byTeam : byKey), select.value, ctx);
+    note = "Your keys' and teams' days: from the rollups, and the hours not rolled yet from their own spend logs.";
   }
-  const near = (xs, name) => xs.filter((x) => x.max_budget).sort((a, b) => ratio(b) - ratio(a)).slice(0, 5)
+  const draw = async () => {
+    try { charts.replaceChildren(...(await drawCharts())); } catch (err) { charts.replaceChildren(errorBox(err)); }
+  };
+  select.addEventListener("change", draw);
+  await draw();
+  out.append(el("div", { class: "row" }, el("div", {}, el("label", { for: "group-by", text: "Charts by" }), select)), charts, el("p", { class: "muted", text: note }));
+  const near = (xs, name) => nearFirst(xs).slice(0, 5)
     .map((x) => el("tr", {}, el("td", { text: name(x) }), el("td", { class: "num", text: money(x.spend) }),
       el("td", { class: "num", text: money(x.max_budget) }), el("td", {}, meter(x.spend, x.max_budget))));
   const nearTable = (title, rows, note) => el("div", { class: "card" }, el("h2", { text: title }),
@@ -407,7 +413,8 @@ async function overviewPage() {
   out.append(el("div", { class: "grid" },
     nearTable("Keys nearest their budget", near(keys, (k) => k.key_alias || k.key_name),
       me.admin ? "Among the 20 keys that spent most in the last 30 days and the 100 newest." : "Among your 100 newest keys."),
-    nearTable("Teams nearest their budget", near(teams, (t) => t.team_alias || t.team_id))));
+    nearTable("Teams nearest their budget", near(teams, (t) => t.team_alias || t.team_id),
+      me.admin ? "Among the 20 teams that spent most in the last 30 days and the first 100." : "")));
   return out;
 }
 
@@ -447,8 +454,7 @@ function fieldInput(f, value, teams) {
   }
   let input;
   if (type === "team") {
-    input = el("select", { id, name }, el("option", { value: "", text: "— none —" }),
-      teams.map((t) => el("option", { value: t.team_id, selected: t.team_id === value, text: t.team_alias || t.team_id })));
+    input = teamChoice(id, name, teams, value);
   } else if (type === "json") {
     input = el("textarea", { id, name, placeholder: hint || "" });
     if (value !== undefined && value !== null && !(typeof value === "object" && Object.keys(value).length === 0)) input.value = JSON.stringify(value);
@@ -509,21 +515,21 @@ function showSecret(title, key, note) {
       el("button", { type: "button", class: "secondary", onclick: () => d.close() }, "Done")));
 }
 
-let teamCache = null;
-// maxTeamPages bounds the teams an admin's pages load for names and filters (100 a page).
-const maxTeamPages = 20;
-
+// listTeams is the teams a page offers by name: a user's own, an admin's first 100 (others
+// are named by id, and read by id when needed: /team/list?team_ids=).
 async function listTeams() {
   const me = state.me;
-  if (!me.admin) return (teamCache = await api("GET", "team/list" + qs({ user_id: me.userID })));
-  const teams = [];
-  let cursor = "";
-  for (let i = 0; i < maxTeamPages; i++) {
-    const res = await api("GET", withCursor("team/list?size=100", cursor));
-    teams.push(...res.teams);
-    if (!(cursor = res.next_cursor)) break;
-  }
-  return (teamCache = teams);
+  if (me.admin) return (await api("GET", withCursor("team/list?size=100", ""))).teams;
+  if (me.userID) return api("GET", "team/list" + qs({ user_id: me.userID }));
+  // A key without a user: its own team.
+  return me.teamID ? [(await api("GET", "team/info" + qs({ team_id: me.teamID }))).team_info] : [];
+}
+
+// teamChoice is a team field: type an id or pick a listed team by name.
+function teamChoice(id, name, teams, value) {
+  const list = id + "-teams";
+  return [el("input", { id, name, type: "search", list, value: value || "", placeholder: "team id", autocomplete: "off" }),
+    el("datalist", { id: list }, teams.map((t) => el("option", { value: t.team_id, label: t.team_alias || t.team_id })))];
 }
 
 function keyForm(title, teams, before, submit) {
@@ -552,12 +558,11 @@ async function keysPage() {
   const out = el("div");
   const tableBox = el("div");
   const alias = el("input", { id: "flt-alias", type: "search", placeholder: "exact alias" });
-  const team = el("select", { id: "flt-team" }, el("option", { value: "", text: "All teams" }),
-    teams.map((t) => el("option", { value: t.team_id, text: t.team_alias || t.team_id })));
+  const team = teamChoice("flt-team", "team", teams, "");
   const user = el("input", { id: "flt-user", type: "search", value: filters.user_id, disabled: !me.admin });
   const filterForm = el("form", { class: "card row", role: "search", "aria-label": "Filter keys" },
     el("div", {}, el("label", { for: "flt-alias", text: "Alias" }), alias),
-    el("div", {}, el("label", { for: "flt-team", text: "Team" }), team),
+    el("div", {}, el("label", { for: "flt-team" }, "Team", el("span", { class: "hint", text: " empty: all" })), team),
     el("div", {}, el("label", { for: "flt-user", text: "User ID" }), user),
     el("div", {}, el("button", { type: "submit" }, "Filter")),
     el("div", {}, el("button", { type: "button", onclick: () => keyForm("Create key", teams, null, async (body, d) => {
@@ -568,7 +573,7 @@ async function keysPage() {
     }) }, "Create key")));
   filterForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    Object.assign(filters, { key_alias: alias.value.trim(), team_id: team.value, user_id: user.value.trim() });
+    Object.assign(filters, { key_alias: alias.value.trim(), team_id: team[0].value.trim(), user_id: user.value.trim() });
     pg.reset();
     load();
   });
@@ -587,6 +592,12 @@ async function keysPage() {
       res = await api("GET", filters.key_alias ? path : withCursor(path, pg.cursor));
     } catch (err) { tableBox.replaceChildren(errorBox(err)); return; }
     const teamName = Object.fromEntries(teams.map((t) => [t.team_id, t.team_alias || t.team_id]));
+    const unnamed = [...new Set((res.keys || []).map((k) => k.team_id).filter((id) => id && !(id in teamName)))];
+    if (me.admin && unnamed.length) {
+      try {
+        for (const t of (await api("GET", "team/list" + qs({ team_ids: unnamed.join(",") }))).teams) teamName[t.team_id] = t.team_alias || t.team_id;
+      } catch { /* named by id */ }
+    }
     const rows = (res.keys || []).map((k) => el("tr", {},
       el("td", {}, el("strong", { text: k.key_alias || "—" }), el("div", { class: "muted", text: k.key_name })),
       el("td", { class: "hide-sm", text: k.team_id ? teamName[k.team_id] || k.team_id : "—" }),
