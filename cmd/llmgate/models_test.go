@@ -57,7 +57,9 @@ func TestModels_StoredInDynamoDB(t *testing.T) {
 	a := launch(t, fmt.Sprintf(modelsConfig, up.URL+"/v1", "1h"), dynamotest.Endpoint(t), table)
 	b := launch(t, fmt.Sprintf(modelsConfig, up.URL+"/v1", "1ns"), dynamotest.Endpoint(t), table)
 
-	key := a.admin(t, "POST", "/key/generate", map[string]any{"max_budget": 1})["key"].(string)
+	// Each call reserves about $0.52 (no output limit is known for the stored model) and a
+	// call's settle may land after its answer: the budget holds several calls in flight.
+	key := a.admin(t, "POST", "/key/generate", map[string]any{"max_budget": 10})["key"].(string)
 	chatOn := func(s *server, model string) (int, http.Header, []byte) {
 		return chatAs(t, s, key, map[string]any{"model": model})
 	}
