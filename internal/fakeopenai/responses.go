@@ -21,6 +21,7 @@ const ResponsesUsage = `{"input_tokens":30,"input_tokens_details":{"cached_token
 type responsesRequest struct {
 	Input              json.RawMessage `json:"input"`
 	Store              *bool           `json:"store"`
+	Background         bool            `json:"background"`
 	PreviousResponseID string          `json:"previous_response_id"`
 	Tools              []struct {
 		Type string `json:"type"`
@@ -132,7 +133,9 @@ func responseObject(id, model, status string, output []map[string]any, usage str
 
 // responses answers POST /v1/responses; a stream sends OpenAI's semantic events. Unless
 // the request says store: false the response is kept for GET, DELETE and input_items, and
-// a previous_response_id must name a response kept here.
+// a previous_response_id must name a response kept here. A background response (not
+// streamed) is answered "queued" and stays queued until it is cancelled: the fake never
+// runs it.
 func (s *Server) responses(w http.ResponseWriter, model string, stream bool, body []byte) {
 	var req responsesRequest
 	_ = json.Unmarshal(body, &req)
@@ -143,6 +146,14 @@ func (s *Server) responses(w http.ResponseWriter, model string, stream bool, bod
 		}
 	}
 	id := newResponseID()
+	if req.Background && !stream {
+		queued := responseObject(id, model, "queued", []map[string]any{}, "")
+		queued["background"], queued["store"] = true, true
+		s.kept.put(id, stored{object: queued, input: inputItems(body)})
+		data, _ := json.Marshal(queued)
+		s.writeBody(w, data)
+		return
+	}
 	output := responsesOutput(body)
 	final := responseObject(id, model, "completed", output, ResponsesUsage)
 	if p := req.PreviousResponseID; p != "" {
@@ -192,14 +203,18 @@ func (s *Server) responses(w http.ResponseWriter, model string, stream bool, bod
 	s.completed.Add(1)
 }
 
-// storedResponse answers GET and DELETE /v1/responses/{id} and GET
-// /v1/responses/{id}/input_items (limit and order honoured) as OpenAI does.
+// storedResponse answers GET and DELETE /v1/responses/{id}, GET
+// /v1/responses/{id}/input_items (limit and order honoured) and POST
+// /v1/responses/{id}/cancel as OpenAI does.
 func (s *Server) storedResponse(w http.ResponseWriter, r *http.Request, rest string) {
 	id, sub, _ := strings.Cut(rest, "/")
 	st, ok := s.kept.get(id)
 	switch {
-	case !ok || (sub != "" && sub != "input_items") || (sub != "" && r.Method != http.MethodGet):
+	case !ok || (sub != "" && sub != "input_items" && sub != "cancel") ||
+		(sub == "input_items" && r.Method != http.MethodGet) || (sub == "cancel" && r.Method != http.MethodPost):
 		writeError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("Response with id '%s' not found.", id))
+	case sub == "cancel":
+		s.cancel(w, id, st)
 	case r.Method == http.MethodDelete:
 		s.kept.remove(id)
 		data, _ := json.Marshal(map[string]any{"id": id, "object": "response", "deleted": true})
@@ -228,6 +243,27 @@ func (s *Server) storedResponse(w http.ResponseWriter, r *http.Request, rest str
 		data, _ := json.Marshal(list)
 		s.writeBody(w, data)
 	}
+}
+
+// cancel cancels a background response that is queued or in progress, and answers the
+// response; one already finished is answered as it is. Only background responses can be
+// cancelled.
+func (s *Server) cancel(w http.ResponseWriter, id string, st stored) {
+	if st.object["background"] != true {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "Only responses created with background=true can be cancelled.")
+		return
+	}
+	if status := st.object["status"]; status == "queued" || status == "in_progress" {
+		cancelled := make(map[string]any, len(st.object))
+		for k, v := range st.object {
+			cancelled[k] = v
+		}
+		cancelled["status"] = "cancelled"
+		st.object = cancelled
+		s.kept.put(id, st)
+	}
+	data, _ := json.Marshal(st.object)
+	s.writeBody(w, data)
 }
 
 // added is an output item as response.output_item.added announces it: in progress, with no

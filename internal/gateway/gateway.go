@@ -122,9 +122,10 @@ func New(o Options) (*Gateway, error) {
 		}
 	}
 	for _, v := range []string{"/v1", ""} {
-		g.mux.Handle("GET "+v+"/responses/{id}", g.storedResponse(http.MethodGet, false))
-		g.mux.Handle("DELETE "+v+"/responses/{id}", g.storedResponse(http.MethodDelete, false))
-		g.mux.Handle("GET "+v+"/responses/{id}/input_items", g.storedResponse(http.MethodGet, true))
+		g.mux.Handle("GET "+v+"/responses/{id}", g.storedResponse(http.MethodGet, ""))
+		g.mux.Handle("DELETE "+v+"/responses/{id}", g.storedResponse(http.MethodDelete, ""))
+		g.mux.Handle("GET "+v+"/responses/{id}/input_items", g.storedResponse(http.MethodGet, provider.StoredInputItems))
+		g.mux.Handle("POST "+v+"/responses/{id}/cancel", g.storedResponse(http.MethodPost, provider.StoredCancel))
 	}
 	for _, p := range []string{"GET /v1/models", "GET /models"} {
 		g.mux.HandleFunc(p, g.models)

@@ -118,3 +118,20 @@ func TestResponses_BudgetRefusalIsAnOpenAIError(t *testing.T) {
 		t.Errorf("%d %+v %s", resp.StatusCode, e, b)
 	}
 }
+
+func TestResponses_BackgroundResponseIsChargedItsReservation(t *testing.T) {
+	lim := &fakeLimiter{}
+	h := newWireHarness(t, nil, lim)
+	resp := h.do(t, "POST", "/v1/responses", nil, `{"model":"gpt-resp","input":"a long task","background":true,"max_output_tokens":500}`)
+	var got map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	if resp.StatusCode != 200 || got["status"] != "queued" || got["usage"] != nil {
+		t.Fatalf("%d %v", resp.StatusCode, got)
+	}
+	// The answer says nothing of what the response will use: the key pays the most it can
+	// cost, not nothing.
+	lim.waitOutcomes(t, 1)
+	if o, ch := lim.outcomes[0], lim.charges[0]; ch.Cost <= 0 || o.Cost != ch.Cost || o.Usage.CompletionTokens != 500 {
+		t.Errorf("outcome cost %g usage %+v, want the reservation %g", o.Cost, o.Usage, ch.Cost)
+	}
+}

@@ -119,11 +119,12 @@ func (g *Gateway) sealIDs(s *sealing, obj []byte, path string) []byte {
 	return obj
 }
 
-// storedResponse serves GET and DELETE /v1/responses/{id} and GET
-// /v1/responses/{id}/input_items on the deployment that made the response, for the key or
-// team that made it. Unknown, foreign and tampered ids get the same 404. Nothing is
-// generated, so no budget or limit is taken.
-func (g *Gateway) storedResponse(method string, inputItems bool) http.HandlerFunc {
+// storedResponse serves GET and DELETE /v1/responses/{id}, GET
+// /v1/responses/{id}/input_items and POST /v1/responses/{id}/cancel (part) on the
+// deployment that made the response, for the key or team that made it. Unknown, foreign and
+// tampered ids get the same 404. Nothing is generated, so no budget or limit is taken (a
+// background response was charged when it was made; cancelling it refunds nothing).
+func (g *Gateway) storedResponse(method, part string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start, status := time.Now(), http.StatusOK
 		id := r.PathValue("id")
@@ -133,7 +134,7 @@ func (g *Gateway) storedResponse(method string, inputItems bool) http.HandlerFun
 				slog.String("deployment", dep), slog.Int("status", status),
 				slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)))
 		}()
-		body, result, err := g.serveStored(r, id, method, inputItems)
+		body, result, err := g.serveStored(r, id, method, part)
 		if d := result.Deployment; d != nil {
 			dep = d.ID
 		}
@@ -151,7 +152,7 @@ func (g *Gateway) storedResponse(method string, inputItems bool) http.HandlerFun
 	}
 }
 
-func (g *Gateway) serveStored(r *http.Request, id, method string, inputItems bool) ([]byte, router.Result, error) {
+func (g *Gateway) serveStored(r *http.Request, id, method, part string) ([]byte, router.Result, error) {
 	caller, err := g.caller(r)
 	if err != nil {
 		return nil, router.Result{}, err
@@ -171,7 +172,7 @@ func (g *Gateway) serveStored(r *http.Request, id, method string, inputItems boo
 			return nil, router.Result{}, err
 		}
 	}
-	pc := provider.Call{Kind: provider.StoredResponse, Stored: &provider.Stored{Method: method, ID: ref.ID, InputItems: inputItems, Query: r.URL.RawQuery}}
+	pc := provider.Call{Kind: provider.StoredResponse, Stored: &provider.Stored{Method: method, ID: ref.ID, Part: part, Query: r.URL.RawQuery}}
 	resp, result, err := g.router.Do(r.Context(), rt, pc)
 	if err != nil {
 		var oe *openai.Error
@@ -180,9 +181,10 @@ func (g *Gateway) serveStored(r *http.Request, id, method string, inputItems boo
 		}
 		return nil, result, err
 	}
-	if inputItems {
+	if part == provider.StoredInputItems {
 		return resp.Body, result, nil
 	}
-	// The ids in the answer are sealed for the response's owner, whoever reads it.
+	// The ids in the answer (the response, or what DELETE says of it) are sealed for the
+	// response's owner, whoever reads it.
 	return g.sealIDs(&sealing{owner: ref, done: map[string]string{ref.ID: id}}, resp.Body, ""), result, nil
 }

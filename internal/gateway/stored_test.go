@@ -184,6 +184,9 @@ func TestStoredResponses_OnlyTheKeyOrItsTeamMayUseAResponse(t *testing.T) {
 			if resp, _ := h.do(t, "DELETE", "/v1/responses/"+tc.id, tc.key, ""); resp.StatusCode != tc.want {
 				t.Errorf("%s DELETE: %d, want %d", tc.key, resp.StatusCode, tc.want)
 			}
+			if resp, _ := h.do(t, "POST", "/v1/responses/"+tc.id+"/cancel", tc.key, ""); resp.StatusCode != tc.want {
+				t.Errorf("%s cancel: %d, want %d", tc.key, resp.StatusCode, tc.want)
+			}
 		}
 	}
 	// Nothing another tenant tried deleted it.
@@ -196,6 +199,39 @@ func TestStoredResponses_OnlyTheKeyOrItsTeamMayUseAResponse(t *testing.T) {
 		if resp, got := h.do(t, "GET", "/v1/responses/"+bad, "sk-admin", ""); resp.StatusCode != 404 {
 			t.Errorf("GET %s: %d %v, want 404", bad, resp.StatusCode, got)
 		}
+	}
+}
+
+func TestStoredResponses_CancelABackgroundResponseOnTheDeploymentThatMadeIt(t *testing.T) {
+	h := newStoredHarness(t)
+	id := h.create(t, "sk-a1", `{"model":"gpt-resp","input":"a long task","background":true}`)
+	maker, other := h.a, h.b
+	if h.b.Requests() > 0 {
+		maker, other = h.b, h.a
+	}
+	// Another team's key cannot cancel it, and its attempt reaches no upstream.
+	if resp, got := h.do(t, "POST", "/v1/responses/"+id+"/cancel", "sk-b", ""); resp.StatusCode != 404 {
+		t.Errorf("cancel by another team: %d %v", resp.StatusCode, got)
+	}
+	before := maker.Requests()
+	resp, got := h.do(t, "POST", "/v1/responses/"+id+"/cancel", "sk-a2", "") // same team
+	if resp.StatusCode != 200 || got["id"] != id || got["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %v", resp.StatusCode, got)
+	}
+	if last := maker.Last(); maker.Requests() != before+1 || last.Method != "POST" ||
+		!strings.HasPrefix(last.URL, "/v1/responses/resp_") || !strings.HasSuffix(last.URL, "/cancel") || strings.Contains(last.URL, id) {
+		t.Errorf("the maker saw %s %s, want a POST of its own id's /cancel", last.Method, last.URL)
+	}
+	if other.Requests() != 0 {
+		t.Errorf("the other deployment got %d requests, want none", other.Requests())
+	}
+	if resp, got := h.do(t, "GET", "/v1/responses/"+id, "sk-a1", ""); resp.StatusCode != 200 || got["status"] != "cancelled" {
+		t.Errorf("GET after cancel: %d %v", resp.StatusCode, got)
+	}
+	// Only background responses can be cancelled: the upstream's 400 reaches the client.
+	fg := h.create(t, "sk-a1", `{"model":"gpt-resp","input":"hi"}`)
+	if resp, got := h.do(t, "POST", "/v1/responses/"+fg+"/cancel", "sk-a1", ""); resp.StatusCode != 400 || !strings.Contains(errMessage(got), "background=true") {
+		t.Errorf("cancel of a foreground response: %d %v", resp.StatusCode, got)
 	}
 }
 
@@ -257,8 +293,9 @@ func TestStoredResponses_StreamedIDsAreSealedAlike(t *testing.T) {
 func TestStoredResponses_TranslatedDeploymentsKeepNoneAndSaySo(t *testing.T) {
 	h := newStoredHarness(t)
 	id := h.create(t, "sk-a1", `{"model":"gpt-chat","input":"hi"}`)
-	for _, m := range []string{"GET", "DELETE"} {
-		resp, got := h.do(t, m, "/v1/responses/"+id, "sk-a1", "")
+	for _, m := range []string{"GET /v1/responses/" + id, "DELETE /v1/responses/" + id, "POST /v1/responses/" + id + "/cancel"} {
+		method, path, _ := strings.Cut(m, " ")
+		resp, got := h.do(t, method, path, "sk-a1", "")
 		if resp.StatusCode != 400 || !strings.Contains(errMessage(got), "translates the Responses API to chat") {
 			t.Errorf("%s of a translated response: %d %v", m, resp.StatusCode, got)
 		}

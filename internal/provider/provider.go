@@ -36,7 +36,8 @@ const (
 	// chunks are in its format (each chunk one response.* event object).
 	Responses Kind = "responses"
 	// StoredResponse is a call on a response the upstream keeps (GET or DELETE
-	// /v1/responses/{id}, GET /v1/responses/{id}/input_items): Call.Stored says which,
+	// /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST
+	// /v1/responses/{id}/cancel): Call.Stored says which,
 	// Body is empty and Response.Body is the upstream's answer. Only providers that serve
 	// Responses natively serve it.
 	StoredResponse Kind = "stored_response"
@@ -48,11 +49,17 @@ func (k Kind) InputOnly() bool { return k == Embedding || k == Moderation }
 
 // Stored is a StoredResponse call.
 type Stored struct {
-	Method     string // http.MethodGet or http.MethodDelete
-	ID         string // the upstream's response id
-	InputItems bool   // GET .../input_items
-	Query      string // the client's raw query (input_items paging: after, before, limit, order, include)
+	Method string // http.MethodGet, http.MethodDelete, or http.MethodPost for StoredCancel
+	ID     string // the upstream's response id
+	Part   string // the path after the id: "" (the response itself), StoredInputItems or StoredCancel
+	Query  string // the client's raw query (input_items paging: after, before, limit, order, include)
 }
+
+// The parts of a stored response.
+const (
+	StoredInputItems = "input_items" // GET: the response's input items
+	StoredCancel     = "cancel"      // POST: cancel a background response
+)
 
 // Native is implemented by a provider that serves some of the Messages, CountTokens and
 // Responses kinds in their own wire format (a pass-through); any other provider serves

@@ -193,7 +193,7 @@ func TestDo_StoredResponseKeepsTheAPIVersionAndAddsTheClientsQuery(t *testing.T)
 	u := providertest.NewUpstream(t, providertest.JSON(200, `{"object":"list","data":[]}`))
 	c := call(provider.StoredResponse, u.URL)
 	c.Body = nil
-	c.Stored = &provider.Stored{Method: http.MethodGet, ID: "resp_1", InputItems: true, Query: "limit=2&api-version=evil"}
+	c.Stored = &provider.Stored{Method: http.MethodGet, ID: "resp_1", Part: provider.StoredInputItems, Query: "limit=2&api-version=evil"}
 	if _, err := azure.New(u.Client()).Do(context.Background(), c); err != nil {
 		t.Fatalf("Do: %v", err)
 	}

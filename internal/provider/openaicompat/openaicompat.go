@@ -216,13 +216,20 @@ func defaultMaxTokens(body []byte, call *provider.Call) ([]byte, error) {
 	return sjson.SetBytes(body, "max_tokens", call.Params.MaxTokens)
 }
 
+// storedCalls are the calls on a stored response: method and the part after the id.
+var storedCalls = map[[2]string]bool{
+	{http.MethodGet, ""}: true, {http.MethodDelete, ""}: true,
+	{http.MethodGet, provider.StoredInputItems}: true, {http.MethodPost, provider.StoredCancel}: true,
+}
+
 // stored returns the method and endpoint of a call on a stored response: the Responses
-// endpoint ep plus /{id} (and /input_items), with the client's query added to ep's.
+// endpoint ep plus /{id} (and /input_items or /cancel), with the client's query added to
+// ep's.
 func (c *Client) stored(call *provider.Call, ep Endpoint) (string, Endpoint, error) {
 	st := call.Stored
-	if st == nil || st.ID == "" || (st.Method != http.MethodGet && st.Method != http.MethodDelete) {
+	if st == nil || st.ID == "" || !storedCalls[[2]string{st.Method, st.Part}] {
 		return "", Endpoint{}, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
-			Message: "a stored-response call needs a response id and GET or DELETE"}
+			Message: "a stored-response call needs a response id and GET, DELETE, GET input_items or POST cancel"}
 	}
 	u, err := url.Parse(ep.URL)
 	if err != nil {
@@ -231,8 +238,8 @@ func (c *Client) stored(call *provider.Call, ep Endpoint) (string, Endpoint, err
 	}
 	// The id is one path segment, escaped: never a way to another endpoint.
 	sub := ""
-	if st.InputItems {
-		sub = "/input_items"
+	if st.Part != "" {
+		sub = "/" + st.Part
 	}
 	u.RawPath = strings.TrimRight(u.EscapedPath(), "/") + "/" + url.PathEscape(st.ID) + sub
 	u.Path = strings.TrimRight(u.Path, "/") + "/" + st.ID + sub

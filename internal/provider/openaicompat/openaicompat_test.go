@@ -403,7 +403,8 @@ func TestDo_StoredResponses(t *testing.T) {
 	}{
 		{provider.Stored{Method: http.MethodGet, ID: "resp_1"}, "GET", "/v1/responses/resp_1"},
 		{provider.Stored{Method: http.MethodDelete, ID: "resp_1"}, "DELETE", "/v1/responses/resp_1"},
-		{provider.Stored{Method: http.MethodGet, ID: "resp_1", InputItems: true, Query: "after=item_1&order=asc"}, "GET", "/v1/responses/resp_1/input_items?after=item_1&order=asc"},
+		{provider.Stored{Method: http.MethodGet, ID: "resp_1", Part: provider.StoredInputItems, Query: "after=item_1&order=asc"}, "GET", "/v1/responses/resp_1/input_items?after=item_1&order=asc"},
+		{provider.Stored{Method: http.MethodPost, ID: "resp_1", Part: provider.StoredCancel}, "POST", "/v1/responses/resp_1/cancel"},
 		{provider.Stored{Method: http.MethodGet, ID: "../chat/completions"}, "GET", "/v1/responses/..%2Fchat%2Fcompletions"},
 	} {
 		var got string
@@ -420,6 +421,26 @@ func TestDo_StoredResponses(t *testing.T) {
 		}
 		if want := tc.method + " " + tc.url; got != want {
 			t.Errorf("upstream got %q, want %q", got, want)
+		}
+	}
+}
+
+func TestDo_StoredResponsesRefusesOtherCalls(t *testing.T) {
+	for _, st := range []provider.Stored{
+		{Method: http.MethodPost, ID: "resp_1"},
+		{Method: http.MethodGet, ID: "resp_1", Part: provider.StoredCancel},
+		{Method: http.MethodDelete, ID: "resp_1", Part: provider.StoredInputItems},
+		{Method: http.MethodPost, ID: "resp_1", Part: "../../chat/completions"},
+		{Method: http.MethodPost, Part: provider.StoredCancel},
+	} {
+		u := providertest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			t.Errorf("%+v reached the upstream: %s %s", st, r.Method, r.URL)
+		})
+		cl := call(u, "")
+		cl.Kind, cl.Body, cl.Stored = provider.StoredResponse, nil, &st
+		var pe *provider.Error
+		if _, err := openaicompat.New(u.Client(), openAISpec(t)).Do(context.Background(), cl); !errors.As(err, &pe) || pe.Status != http.StatusBadRequest {
+			t.Errorf("%+v: err %v, want a 400", st, err)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func (a *adapter) Do(ctx context.Context, c *provider.Call) (*provider.Response,
 	case provider.Messages:
 		return a.doMessages(ctx, c)
 	case provider.StoredResponse:
-		return nil, badRequest("this model's deployment translates the Responses API to chat and keeps no responses, so they cannot be read or deleted; llmgate does not store them either. Send the whole conversation as input instead.")
+		return nil, badRequest("this model's deployment translates the Responses API to chat and keeps no responses, so they cannot be read, deleted or cancelled (it answers every response at once: there are no background responses); llmgate does not store them either. Send the whole conversation as input instead.")
 	}
 	return a.doResponses(ctx, c)
 }
