@@ -66,6 +66,10 @@ type ModelInfo struct {
 	// SupportsReasoning and SupportsPDFInput override the cost map's flags.
 	SupportsReasoning *bool `yaml:"supports_reasoning"`
 	SupportsPDFInput  *bool `yaml:"supports_pdf_input"`
+	// OutputCostPerImage and InputCostPerPixel price image generation (USD per image, per
+	// pixel of each image): set, they replace the cost map's image prices for the model.
+	OutputCostPerImage *float64 `yaml:"output_cost_per_image"`
+	InputCostPerPixel  *float64 `yaml:"input_cost_per_pixel"`
 	// Other holds the keys without a field: among them the prices that apply above a prompt
 	// size (see TierKey and PriceTiers); the others are ignored with a warning.
 	Other map[string]any `yaml:",inline"`

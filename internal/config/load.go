@@ -495,7 +495,8 @@ func validateDeployment(d Deployment, p string, bad func(path, reason string)) {
 	if lp.MaxRetries != nil && *lp.MaxRetries < 0 {
 		bad(p+".litellm_params.max_retries", "must not be negative")
 	}
-	for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken} {
+	for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken,
+		"model_info.output_cost_per_image": d.ModelInfo.OutputCostPerImage, "model_info.input_cost_per_pixel": d.ModelInfo.InputCostPerPixel} {
 		if v != nil && *v < 0 {
 			bad(p+"."+name, "must not be negative")
 		}

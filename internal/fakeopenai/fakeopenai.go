@@ -1,6 +1,7 @@
 // Package fakeopenai is a fake OpenAI-compatible upstream for benchmarks and fault tests:
-// chat completions (plain and streamed), completions, embeddings and the Responses API
-// (plain and streamed, see responses.go) in OpenAI's wire format,
+// chat completions (plain and streamed), completions, embeddings, moderations, image
+// generations and the Responses API (plain and streamed, see responses.go) in OpenAI's wire
+// format,
 // with a configurable latency, streamed chunk count and injected faults (5xx, 429, hangs,
 // connection resets, streams cut halfway, invalid JSON). It counts what reached it, so a test
 // can tell whether a call was served.
@@ -168,6 +169,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.responses(w, req.Model, req.Stream, body)
 	case "/v1/moderations", "/moderations":
 		s.writeBody(w, moderationBody(req.Model, inputCount(req.Input), n))
+	case "/v1/images/generations", "/images/generations":
+		s.writeBody(w, imagesBody(body, n))
 	default:
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+r.URL.Path)
 	}
@@ -314,6 +317,47 @@ func moderationBody(model string, inputs int, n int64) []byte {
 	result := `{"flagged":false,"categories":{"hate":false,"violence":false},"category_scores":{"hate":0.0001,"violence":0.0002}}`
 	results := strings.TrimSuffix(strings.Repeat(result+",", max(inputs, 1)), ",")
 	return []byte(fmt.Sprintf(`{"id":%q,"model":%q,"results":[%s]}`, responseID("modr", n), model, results))
+}
+
+// ImagePNG is the image every image generation answers with, base64-encoded as b64_json
+// carries it: a 1x1 white PNG.
+const ImagePNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4nGP4DwQACfsD/fteaysAAAAASUVORK5CYII="
+
+// imagesBody is an image generation answer: n images (default 1) as b64_json or URLs, as
+// asked. GPT image models' answers also say the size and quality rendered ("auto" or unset:
+// 1024x1024, medium) and carry token usage, as OpenAI's do.
+func imagesBody(body []byte, n int64) []byte {
+	var req struct {
+		Model, Size, Quality string
+		N                    int
+		ResponseFormat       string `json:"response_format"`
+	}
+	_ = json.Unmarshal(body, &req)
+	count := max(req.N, 1)
+	data := make([]map[string]string, count)
+	for i := range data {
+		if req.ResponseFormat == "b64_json" {
+			data[i] = map[string]string{"b64_json": ImagePNG}
+		} else {
+			data[i] = map[string]string{"url": fmt.Sprintf("https://images.fake.example/%s-%d.png", responseID("img", n), i), "revised_prompt": "a fake image"}
+		}
+	}
+	out := map[string]any{"created": time.Now().Unix(), "data": data}
+	if strings.HasPrefix(req.Model, "gpt-image") {
+		out["size"], out["quality"] = orIfAuto(req.Size, "1024x1024"), orIfAuto(req.Quality, "medium")
+		out["usage"] = map[string]any{"input_tokens": PromptTokens, "output_tokens": 1056 * count, "total_tokens": PromptTokens + 1056*count,
+			"input_tokens_details": map[string]int{"text_tokens": PromptTokens, "image_tokens": 0}}
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// orIfAuto is v, or def when v is unset or "auto".
+func orIfAuto(v, def string) string {
+	if v == "" || v == "auto" {
+		return def
+	}
+	return v
 }
 
 func embeddingBody(model string, inputs int) []byte {

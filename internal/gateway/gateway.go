@@ -109,6 +109,7 @@ func New(o Options) (*Gateway, error) {
 		{"/completions", openAIWire(provider.Completion)},
 		{"/embeddings", openAIWire(provider.Embedding)},
 		{"/moderations", openAIWire(provider.Moderation)},
+		{"/images/generations", imagesWire()},
 		{"/messages", messagesWire(provider.Messages)},
 		{"/messages/count_tokens", messagesWire(provider.CountTokens)},
 		{"/responses", responsesWire()},
@@ -116,7 +117,7 @@ func New(o Options) (*Gateway, error) {
 		h := g.llm(rt.wire, rt.path)
 		g.mux.Handle("POST /v1"+rt.path, h)
 		g.mux.Handle("POST "+rt.path, h)
-		if rt.wire.kind == provider.Chat || rt.wire.kind == provider.Completion || rt.wire.kind == provider.Embedding {
+		if k := rt.wire.kind; k == provider.Chat || k == provider.Completion || k == provider.Embedding || k == provider.ImageGeneration {
 			// The Azure OpenAI SDKs' routes: the deployment in the path is the model.
 			g.mux.Handle("POST /openai/deployments/{deployment}"+rt.path, h)
 		}
@@ -282,7 +283,11 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 		resp.Body = g.sealIDs(c.sealing(), resp.Body, "")
 	}
 	c.responseID = responseID(resp.Body)
-	g.account(ctx, c, resp.Usage, reported(resp.Usage), result.Price)
+	if c.kind == provider.ImageGeneration {
+		c.accountImages(resp.Body, result.Price, resp.Usage)
+	} else {
+		g.account(ctx, c, resp.Usage, reported(resp.Usage), result.Price)
+	}
 	h := w.Header()
 	g.deploymentHeaders(h, c)
 	h.Set(HeaderResponseCost, strconv.FormatFloat(c.cost, 'g', -1, 64))
@@ -466,9 +471,13 @@ func (c *call) billable() tokens.Billable {
 }
 
 // charge is the call's reservation for the limiter: pricing.ReservationBound of what it
-// can be billed for, over every deployment it can reach.
+// can be billed for (pricing.ImageBound for images), over every deployment it can reach.
 func (g *Gateway) charge(c *call, rt router.Route, b tokens.Billable) llmcall.Charge {
-	c.bound = pricing.ReservationBound(b, g.router.Targets(rt))
+	if c.kind == provider.ImageGeneration {
+		c.bound = pricing.ImageBound(c.imageCall(), g.router.Targets(rt))
+	} else {
+		c.bound = pricing.ReservationBound(b, g.router.Targets(rt))
+	}
 	return llmcall.Charge{
 		RequestID:          c.id,
 		Route:              c.route,

@@ -447,7 +447,7 @@ func TestLogLine_HasTheFactsButNoContentOrKeys(t *testing.T) {
 
 func TestUnknownRoute_IsAnOpenAIError(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, nil)
-	resp := h.post(t, "/v1/images/generations", `{}`)
+	resp := h.post(t, "/v1/audio/speech", `{}`)
 	if e := readError(t, resp); resp.StatusCode != 404 || e.Type != openai.TypeNotFound {
 		t.Errorf("got %d %+v, want a 404 not_found_error", resp.StatusCode, e)
 	}

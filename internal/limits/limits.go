@@ -193,11 +193,15 @@ func (l *Limiter) unpriced(p *auth.Principal, c *store.Customer, ch llmcall.Char
 	if math.IsInf(headroom(p, c, ch.Model), 1) && l.proxyMax == nil {
 		return nil
 	}
+	what, fields := "", "model_info.input_cost_per_token and output_cost_per_token"
+	if ch.Route == "/images/generations" {
+		what, fields = " for images of this size and quality", "model_info.output_cost_per_image or input_cost_per_pixel"
+	}
 	return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, fmt.Sprintf(
-		"model %s has no known price and a budget applies to this call, so its cost cannot be reserved. "+
-			"Price it in its model_list entry (model_info.input_cost_per_token and output_cost_per_token; 0 is a price), "+
+		"model %s has no known price%s and a budget applies to this call, so its cost cannot be reserved. "+
+			"Price it in its model_list entry (%s; 0 is a price), "+
 			"or set llmgate_settings.allow_unpriced_models: true to run unpriced models at cost 0.",
-		strings.Join(ch.Unpriced, ", "))).WithParam("model")
+		strings.Join(ch.Unpriced, ", "), what, fields)).WithParam("model")
 }
 
 // input builds the store's view of the call.
@@ -253,6 +257,10 @@ func callType(route string) string {
 		return "anthropic_messages"
 	case "/responses":
 		return "aresponses"
+	case "/moderations":
+		return "amoderation"
+	case "/images/generations":
+		return "aimage_generation"
 	default:
 		return "acompletion"
 	}

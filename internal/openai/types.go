@@ -52,6 +52,9 @@ type Request struct {
 	Prompt        json.RawMessage `json:"prompt,omitempty"`
 	Input         json.RawMessage `json:"input,omitempty"`
 	Metadata      json.RawMessage `json:"metadata,omitempty"`
+	// Size and Quality are an image generation's ("1024x1024", "hd").
+	Size    string `json:"size,omitempty"`
+	Quality string `json:"quality,omitempty"`
 	// MockResponse is LiteLLM's testing feature: answer with this text, call no upstream.
 	MockResponse *string `json:"mock_response,omitempty"`
 	// LiteLLM's per-request routing: retries, each attempt's timeout (seconds, a number or a

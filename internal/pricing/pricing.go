@@ -46,7 +46,11 @@ type Entry struct {
 	// SupportsReasoning and SupportsPDFInput are the map's supports_reasoning and
 	// supports_pdf_input.
 	SupportsReasoning, SupportsPDFInput bool
-	hasInput, hasOutput                 bool
+	// InputCostPerPixel, InputCostPerImage and OutputCostPerImage price generated images
+	// (see ImagePrices); has* say the map set them (0 is a price).
+	InputCostPerPixel, InputCostPerImage, OutputCostPerImage float64
+	hasInput, hasOutput                                      bool
+	hasPixel, hasInputImage, hasOutputImage                  bool
 	// tiers are the map's prices above a prompt size (input_cost_per_token_above_200k_tokens...).
 	tiers []config.TierCost
 }
@@ -55,6 +59,9 @@ type Entry struct {
 // "azure/gpt-4o", "groq/llama-3.1-8b-instant", ...).
 type CostMap struct {
 	entries map[string]Entry
+	// images are the map's per-size prices of image models ("hd/1024-x-1024/dall-e-3"),
+	// keyed by the model with its provider prefix, if any ("dall-e-3", "azure/dall-e-3").
+	images map[string][]SizedImage
 }
 
 // Parse reads a LiteLLM-format cost map. Entries that are not models (the map's
@@ -74,10 +81,12 @@ func parseValid(root gjson.Result) (*CostMap, error) {
 	if !root.IsObject() {
 		return nil, errors.New("parse cost map: not a JSON object")
 	}
-	m := &CostMap{entries: make(map[string]Entry, 4096)}
+	m := &CostMap{entries: make(map[string]Entry, 4096), images: map[string][]SizedImage{}}
 	root.ForEach(func(name, v gjson.Result) bool {
 		if e, ok := parseEntry(v); ok {
-			m.entries[strings.Clone(name.String())] = e // not a substring that holds all of data
+			key := strings.Clone(name.String()) // not a substring that holds all of data
+			m.entries[key] = e
+			m.addSizedImage(key, e)
 		}
 		return true
 	})
@@ -144,6 +153,12 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 			e.SupportsReasoning = flag(x)
 		case "supports_pdf_input":
 			e.SupportsPDFInput = flag(x)
+		case "input_cost_per_pixel":
+			e.InputCostPerPixel, e.hasPixel = num(x)
+		case "input_cost_per_image":
+			e.InputCostPerImage, e.hasInputImage = num(x)
+		case "output_cost_per_image":
+			e.OutputCostPerImage, e.hasOutputImage = num(x)
 		default:
 			if base, above, tier := config.TierKey(field.Str); tier {
 				if f, set := num(x); set {
@@ -203,25 +218,30 @@ func (m *CostMap) Models(provider string) []string {
 // A name that is not found as given is looked up again normalized (surrounding spaces and
 // invisible format characters such as zero-width spaces removed, lower case), so a caller
 // of a wildcard group cannot dodge its price by spelling "openai/GPT-4o ".
-func (m *CostMap) Lookup(model string) (Entry, bool) {
-	if e, ok := m.lookup(model); ok {
-		return e, true
+func (m *CostMap) Lookup(model string) (Entry, bool) { return find(m.entries, model) }
+
+// find looks model up in a map keyed as the cost map is, as Lookup describes.
+func find[V any](m map[string]V, model string) (V, bool) {
+	if v, ok := findAsGiven(m, model); ok {
+		return v, true
 	}
 	if n := normalize(model); n != model {
-		return m.lookup(n)
+		return findAsGiven(m, n)
 	}
-	return Entry{}, false
+	var zero V
+	return zero, false
 }
 
-func (m *CostMap) lookup(model string) (Entry, bool) {
-	if e, ok := m.entries[model]; ok {
-		return e, true
+func findAsGiven[V any](m map[string]V, model string) (V, bool) {
+	if v, ok := m[model]; ok {
+		return v, true
 	}
 	if _, name, ok := strings.Cut(model, "/"); ok {
-		e, ok := m.entries[name]
-		return e, ok
+		v, ok := m[name]
+		return v, ok
 	}
-	return Entry{}, false
+	var zero V
+	return zero, false
 }
 
 // normalize is a model name without spaces around it, format characters (Unicode Cf:
@@ -255,6 +275,8 @@ type Price struct {
 	Tiers []Tier
 	// TierAtThreshold: a prompt of exactly Above tokens is priced at the tier (xAI bills so).
 	TierAtThreshold bool
+	// Images prices image generation.
+	Images ImagePrices
 }
 
 // Tier is what every token of a call costs when its prompt is above Above tokens (LiteLLM's
@@ -418,6 +440,10 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 	}
 	if mi.SupportsPDFInput != nil {
 		pr.PDFInput = *mi.SupportsPDFInput
+	}
+	pr.Images = p.imagePrices(d.ModelInfo, e, found, lookup)
+	if isMock(model) {
+		pr.Images = ImagePrices{Flat: true}
 	}
 	pr.Known = hasInput || hasOutput || isMock(model) // the mock provider has no upstream to pay
 	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0 &&

@@ -249,6 +249,9 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		Provider      string   `json:"litellm_provider"`
 		Reasoning     bool     `json:"supports_reasoning"`
 		PDFInput      bool     `json:"supports_pdf_input"`
+		Pixel         *float64 `json:"input_cost_per_pixel"`
+		InputImage    *float64 `json:"input_cost_per_image"`
+		OutputImage   *float64 `json:"output_cost_per_image"`
 	}
 	want := map[string]Entry{}
 	for name, msg := range raw {
@@ -264,6 +267,15 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		}
 		if r.Output != nil {
 			e.OutputCostPerToken, e.hasOutput = *r.Output, true
+		}
+		if r.Pixel != nil {
+			e.InputCostPerPixel, e.hasPixel = *r.Pixel, true
+		}
+		if r.InputImage != nil {
+			e.InputCostPerImage, e.hasInputImage = *r.InputImage, true
+		}
+		if r.OutputImage != nil {
+			e.OutputCostPerImage, e.hasOutputImage = *r.OutputImage, true
 		}
 		var fields map[string]any
 		_ = json.Unmarshal(msg, &fields)

@@ -26,6 +26,9 @@ const (
 	// Moderation is /v1/moderations: billed for its input only; answers carry no usage, so
 	// a call is charged its reservation (nothing for the free moderation models).
 	Moderation Kind = "moderation"
+	// ImageGeneration is /v1/images/generations: priced per image (pricing.ImagePrices),
+	// never streamed.
+	ImageGeneration Kind = "image_generation"
 	// Messages is Anthropic's Messages API (/v1/messages): Body, Response.Body and stream
 	// chunks are in Anthropic's format (each chunk one event object with its "type").
 	Messages Kind = "messages"
@@ -43,9 +46,9 @@ const (
 	StoredResponse Kind = "stored_response"
 )
 
-// InputOnly reports whether calls of kind k produce no tokens and cannot be streamed
-// (embeddings, moderations).
-func (k Kind) InputOnly() bool { return k == Embedding || k == Moderation }
+// InputOnly reports whether calls of kind k have no completion tokens to bound or clamp and
+// cannot be streamed (embeddings, moderations, image generations).
+func (k Kind) InputOnly() bool { return k == Embedding || k == Moderation || k == ImageGeneration }
 
 // Stored is a StoredResponse call.
 type Stored struct {

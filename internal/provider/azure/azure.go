@@ -1,6 +1,6 @@
 // Package azure calls Azure OpenAI. "azure/<deployment>" is sent to
 // {api_base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}
-// (or /completions, /embeddings; Responses calls to {api_base}/openai/responses) with the key in the api-key header; request bodies,
+// (or /completions, /embeddings, /images/generations; Responses calls to {api_base}/openai/responses) with the key in the api-key header; request bodies,
 // streams, usage and errors are handled as openaicompat handles them.
 package azure
 

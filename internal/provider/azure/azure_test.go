@@ -41,6 +41,7 @@ func TestDo_DeploymentURLAPIVersionAndKeyHeader(t *testing.T) {
 		{provider.Chat, "/openai/deployments/my-gpt4o-deployment/chat/completions"},
 		{provider.Completion, "/openai/deployments/my-gpt4o-deployment/completions"},
 		{provider.Embedding, "/openai/deployments/my-gpt4o-deployment/embeddings"},
+		{provider.ImageGeneration, "/openai/deployments/my-gpt4o-deployment/images/generations"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {

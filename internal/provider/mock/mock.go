@@ -18,6 +18,7 @@
 //     completion tokens with tokens.EstimateText on the content.
 //   - Embeddings: per input, a unit vector of `dimensions` (default 16) float32 values
 //     derived from the SHA-256 of the input; base64 when encoding_format is "base64".
+//   - Moderations: each input unflagged. Image generations: n one-pixel PNGs.
 package mock
 
 import (
@@ -62,6 +63,8 @@ const (
 	MaxChunks = 512
 	// MaxEmbeddingValues bounds the floats of an embeddings answer (inputs × dimensions).
 	MaxEmbeddingValues = 1 << 18
+	// MaxImages bounds the images of an image generation answer.
+	MaxImages = 128
 )
 
 // Mock responses that fail the call, as LiteLLM's mock_response does.
@@ -87,6 +90,8 @@ func (p *Provider) Do(ctx context.Context, c *provider.Call) (*provider.Response
 		return embed(c)
 	case provider.Moderation:
 		return moderate(c)
+	case provider.ImageGeneration:
+		return generateImages(c)
 	}
 	a, err := answerFor(c)
 	if err != nil {

@@ -131,7 +131,7 @@ func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Respons
 // then for each event, as the read timeout of LiteLLM's HTTP client does, so a long answer
 // that keeps streaming is not cut off.
 func (c *Client) Stream(ctx context.Context, call *provider.Call) (provider.Stream, error) {
-	if call.Kind == provider.Embedding || call.Kind == provider.Moderation {
+	if call.Kind.InputOnly() {
 		return nil, &provider.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Provider: c.name,
 			Message: string(call.Kind) + "s cannot be streamed"}
 	}

@@ -65,11 +65,12 @@ var Specs = []Spec{
 
 // paths are the endpoint paths under the base URL, by kind of call.
 var paths = map[provider.Kind]string{
-	provider.Chat:       "/chat/completions",
-	provider.Completion: "/completions",
-	provider.Embedding:  "/embeddings",
-	provider.Moderation: "/moderations",
-	provider.Responses:  "/responses",
+	provider.Chat:            "/chat/completions",
+	provider.Completion:      "/completions",
+	provider.Embedding:       "/embeddings",
+	provider.Moderation:      "/moderations",
+	provider.ImageGeneration: "/images/generations",
+	provider.Responses:       "/responses",
 	// Stored responses are under the Responses endpoint (see Client.stored).
 	provider.StoredResponse: "/responses",
 }
