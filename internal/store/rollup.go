@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
 // Spend rollups. The rotator adds up the spend logs of every closed hour into one item per
@@ -187,6 +191,12 @@ func (s *Store) RollupState(ctx context.Context) (RollupState, error) {
 // pass as closed a time no settlement can still log a call before (reservation_ttl ago, once
 // stale reservations are settled). It reports how many hours it rolled and whether closed
 // hours are left. Overlapping or repeated runs write the same items.
+//
+// Each hour is read shard by shard (the LogShards partitions of the day's log index, and
+// the unsharded one), rollupWorkers shards at a time, and each shard's part is stored as it
+// is done, so a run cut short (a Lambda's timeout) leaves what it read for the next run. A
+// run stops starting hours, and stops its shards, rollupMargin before ctx's deadline, and
+// then reports more hours left instead of an error.
 func (s *Store) RollUp(ctx context.Context, closed, since time.Time, maxHours int) (int, bool, error) {
 	last := closed.UTC().Add(-time.Hour).Truncate(time.Hour)
 	st, err := s.RollupState(ctx)
@@ -198,50 +208,150 @@ func (s *Store) RollUp(ctx context.Context, closed, since time.Time, maxHours in
 		st.Since = since.UTC().Truncate(time.Hour)
 		next = st.Since
 	}
+	work := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, deadline.Add(-rollupMargin))
+		defer cancel()
+	}
 	rolled := 0
 	for !next.After(last) && rolled < maxHours {
-		day := utcDay(next)
-		end := earliestOf(last, day.Add(23*time.Hour), next.Add(time.Duration(maxHours-rolled-1)*time.Hour))
-		st.Through = end
-		if err := s.rollHours(ctx, next, st); err != nil {
+		// A stretch of hours within one UTC day: only its shards that hold a log are read.
+		end := earliestOf(last, utcDay(next).Add(23*time.Hour), next.Add(time.Duration(maxHours-rolled-1)*time.Hour))
+		busy, err := s.busyShards(work, next, end)
+		for h := next; err == nil && !h.After(end); h = h.Add(time.Hour) {
+			if len(busy) == 0 && h.Before(end) {
+				continue // nothing to read: the state moves at the stretch's end
+			}
+			st.Through = h
+			if err = s.rollHour(work, st, busy); err == nil {
+				rolled, next = rolled+int(h.Sub(next)/time.Hour)+1, h.Add(time.Hour)
+			}
+		}
+		if err != nil && work.Err() != nil && ctx.Err() == nil {
+			return rolled, true, nil // out of time: the shards read are stored
+		}
+		if err != nil {
 			return rolled, true, err
 		}
-		rolled += int(end.Sub(next)/time.Hour) + 1
-		next = end.Add(time.Hour)
 	}
 	return rolled, !next.After(last), nil
 }
 
-// rollHours rolls the hours from first to st.Through (hour starts, one UTC day), the day
-// when that is its last hour and every hour of it is rolled, and then stores st.
-func (s *Store) rollHours(ctx context.Context, first time.Time, st RollupState) error {
-	last := st.Through
-	hours := map[time.Time]map[string]*Rollup{}
-	err := s.EachSpendLog(ctx, SpendLogFilter{Start: first, End: last.Add(time.Hour - time.Microsecond)}, func(l SpendLog) {
-		h := l.StartTime.UTC().Truncate(time.Hour)
-		if hours[h] == nil {
-			hours[h] = map[string]*Rollup{}
-			for _, k := range RollupKinds {
-				hours[h][k] = &Rollup{}
+// busyShards returns the log index keys of the day of first that hold a log of the hours
+// first..last (hour starts).
+func (s *Store) busyShards(ctx context.Context, first, last time.Time) ([]string, error) {
+	values := shardValues(logDay(first))
+	busy := make([]bool, len(values))
+	var wg sync.WaitGroup
+	errs := make([]error, len(values))
+	for i, v := range values {
+		wg.Go(func() {
+			out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+				TableName:                 aws.String(s.table),
+				IndexName:                 aws.String(schema.IndexByKind),
+				KeyConditionExpression:    aws.String("kind = :p AND gsi_sort BETWEEN :lo AND :hi"),
+				ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: v}, ":lo": &types.AttributeValueMemberS{Value: logSort(first)}, ":hi": &types.AttributeValueMemberS{Value: logSort(last.Add(time.Hour-time.Microsecond)) + "~"}},
+				Limit:                     aws.Int32(1),
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("query spend logs (%s): %w", v, err)
+				return
 			}
+			busy[i] = len(out.Items) > 0
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, v := range values {
+		if busy[i] {
+			out = append(out, v)
 		}
-		for _, k := range RollupKinds {
-			hours[h][k].addLog(k, &l)
+	}
+	return out, nil
+}
+
+// rollupWorkers is how many parts of an hour are read at once; rollupMargin is the time
+// before a run's deadline it stops at.
+const (
+	rollupWorkers = 4
+	rollupMargin  = 20 * time.Second
+)
+
+// maxOpenIDs bounds the ids a shard's running rollup of one kind holds; past it the rollup
+// keeps its RollupIDs highest spenders and adds the rest into Other (totals stay exact), so
+// a run's memory stays bounded (rollupWorkers * kinds * maxOpenIDs ids) however many keys
+// were busy.
+const maxOpenIDs = 20_000
+
+// hourPart is what one log shard of an hour holds, per kind, each capped to RollupIDs ids.
+type hourPart map[string]Rollup
+
+// partTTL is how long a stored part is kept (DynamoDB's TTL deletes it).
+const partTTL = 7 * 24 * time.Hour
+
+// rollHour rolls the hour starting at st.Through: the parts of its log index keys values
+// (rollupSlices each, stored by an earlier run that was cut short, else read from the logs
+// and stored), merged
+// into an item per kind; the day's items when the hour is the day's last and every hour of
+// the day is rolled; then st.
+func (s *Store) rollHour(ctx context.Context, st RollupState, values []string) error {
+	h := st.Through
+	pk := PrefixRollup + "PART#" + h.Format(rollupHourFormat)
+	var units []partUnit
+	for _, v := range values {
+		for k := range rollupSlices {
+			units = append(units, partUnit{v, h.Add(time.Duration(k) * time.Hour / rollupSlices)})
 		}
-	})
+	}
+	parts, err := s.storedParts(ctx, pk, units)
 	if err != nil {
-		return fmt.Errorf("roll up %s: %w", first.Format(rollupHourFormat), err)
+		return err
+	}
+	jobs := make(chan int)
+	errs := make(chan error, rollupWorkers)
+	for range rollupWorkers {
+		go func() {
+			var err error
+			for i := range jobs {
+				if err == nil {
+					parts[i], err = s.readPart(ctx, pk, units[i])
+				}
+			}
+			errs <- err
+		}()
+	}
+	// Overlapping runs take the parts in different orders, so they split the work.
+	for _, i := range rand.Perm(len(units)) {
+		if parts[i] == nil {
+			jobs <- i
+		}
+	}
+	close(jobs)
+	for range rollupWorkers {
+		err = cmp.Or(err, <-errs)
+	}
+	if err != nil {
+		return fmt.Errorf("roll up %s: %w", h.Format(rollupHourFormat), err)
 	}
 	now := time.Now().UTC()
-	for h, kinds := range hours {
-		for kind, r := range kinds {
-			if err := s.putRollup(ctx, kind, sortRollupHour+h.Format(rollupHourFormat), r.capped(), now); err != nil {
-				return err
-			}
+	for _, kind := range RollupKinds {
+		var r Rollup
+		for _, p := range parts {
+			r.merge(p[kind])
+		}
+		if r.empty() {
+			continue
+		}
+		if err := s.putRollup(ctx, kind, sortRollupHour+h.Format(rollupHourFormat), r.capped(), now); err != nil {
+			return err
 		}
 	}
-	day := utcDay(first)
-	if last.Equal(day.Add(23*time.Hour)) && st.rolled(day) {
+	day := utcDay(h)
+	if h.Equal(day.Add(23*time.Hour)) && st.rolled(day) {
 		for _, kind := range RollupKinds {
 			hrs, err := s.rollupItems(ctx, kind, sortRollupHour+day.Format(time.DateOnly), sortRollupHour+day.Format(time.DateOnly)+"~")
 			if err != nil {
@@ -275,6 +385,97 @@ func (s *Store) rollHours(ctx context.Context, first time.Time, st RollupState) 
 		return fmt.Errorf("rollup state: %w", err)
 	}
 	return nil
+}
+
+// partItem is a stored hourPart: pk AGG#PART#<hour>, sk the shard's index key.
+type partItem struct {
+	Kinds hourPart `dynamodbav:"kinds"`
+	TTL   int64    `dynamodbav:"ttl"`
+}
+
+// rollupSlices splits a shard's hour into parts of 10 minutes, the unit a run reads and
+// stores in one go: at 2,000 calls/s one holds ~70,000 logs (docs/cost.md).
+const rollupSlices = 6
+
+// partUnit is one part of an hour: the logs under a log index key from a time on, for an
+// hour / rollupSlices.
+type partUnit struct {
+	value string
+	from  time.Time
+}
+
+func (u partUnit) sk() string { return u.value + "@" + u.from.Format("04") }
+
+// storedParts reads the parts of the hour stored under pk (by an earlier run that was cut
+// short), in the order of units; nil where none is stored.
+func (s *Store) storedParts(ctx context.Context, pk string, units []partUnit) ([]hourPart, error) {
+	keys := make([]item, len(units))
+	sks := make([]string, len(units))
+	for i, u := range units {
+		sks[i] = u.sk()
+		keys[i] = keyOf(pk, sks[i])
+	}
+	items, err := s.batchGet(ctx, keys, true)
+	if err != nil {
+		return nil, fmt.Errorf("rollup parts: %w", err)
+	}
+	parts := make([]hourPart, len(units))
+	for _, it := range items {
+		var p partItem
+		if err := attributevalue.UnmarshalMap(it, &p); err != nil {
+			return nil, fmt.Errorf("decode rollup part: %w", err)
+		}
+		sk, _ := it["sk"].(*types.AttributeValueMemberS)
+		if i := slices.Index(sks, sk.Value); i >= 0 {
+			parts[i] = p.Kinds
+		}
+	}
+	return parts, nil
+}
+
+// readPart adds up the logs of a part and stores it under pk (unless it is empty).
+func (s *Store) readPart(ctx context.Context, pk string, u partUnit) (hourPart, error) {
+	open := map[string]*Rollup{}
+	for _, k := range RollupKinds {
+		open[k] = &Rollup{}
+	}
+	stream := s.logStream(schema.IndexByKind, "kind", u.value, logSort(u.from), logSort(u.from.Add(time.Hour/rollupSlices-time.Microsecond))+"~")
+	for {
+		if err := stream.fill(ctx); err != nil {
+			return nil, fmt.Errorf("read logs of %s: %w", u.sk(), err)
+		}
+		if len(stream.buf) == 0 {
+			break
+		}
+		for i := range stream.buf {
+			for _, k := range RollupKinds {
+				r := open[k]
+				r.addLog(k, &stream.buf[i])
+				if len(r.IDs) > maxOpenIDs {
+					*r = r.capped()
+				}
+			}
+		}
+		stream.buf = stream.buf[:0]
+	}
+	part := hourPart{}
+	for k, r := range open {
+		if !r.empty() {
+			part[k] = r.capped()
+		}
+	}
+	if len(part) == 0 {
+		return part, nil
+	}
+	it, err := marshal(partItem{Kinds: part, TTL: time.Now().Add(partTTL).Unix()})
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(it, keyOf(pk, u.sk()))
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it}); err != nil {
+		return nil, fmt.Errorf("put rollup part %s: %w", u.sk(), err)
+	}
+	return part, nil
 }
 
 func (s *Store) putRollup(ctx context.Context, kind, sk string, r Rollup, now time.Time) error {

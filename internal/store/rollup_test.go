@@ -86,6 +86,15 @@ func roundRollups(rs []store.DayRollup) []store.DayRollup {
 	return rs
 }
 
+// deleteItem deletes an item of the table, as TTL or a lost write would.
+func deleteItem(tb testing.TB, c *dynamodb.Client, table, pk, sk string) {
+	tb.Helper()
+	if _, err := c.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func checkRollups(t *testing.T, s *store.Store, when string, from, to time.Time, logs []store.SpendLog) {
 	t.Helper()
 	for _, kind := range store.RollupKinds {
@@ -139,14 +148,7 @@ func TestRollUp_EqualsTheLogsRerunsIdempotentlyAndTakesLateHours(t *testing.T) {
 
 	// The rolled hours are read from the rollups: a log deleted from the table still counts
 	// in its rolled hour, while the open hours are read from the logs.
-	del := func(id string) {
-		t.Helper()
-		if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: store.PrefixSpendLog + id}, "sk": &types.AttributeValueMemberS{Value: store.SortSpendLog},
-		}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	del := func(id string) { deleteItem(t, c, table, store.PrefixSpendLog+id, store.SortSpendLog) }
 	del("a3") // day 1: rolled whole
 	del("b2") // day 2, 04:00: a rolled hour of a day rolled in part
 	checkRollups(t, s, "rolled logs deleted", from, to, logs)
@@ -154,11 +156,7 @@ func TestRollUp_EqualsTheLogsRerunsIdempotentlyAndTakesLateHours(t *testing.T) {
 	// A rerun from scratch (state gone) writes the same items: nothing is counted twice.
 	writeLog(t, s, logs[2])
 	writeLog(t, s, logs[5])
-	if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "AGG"}, "sk": &types.AttributeValueMemberS{Value: "STATE"},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	deleteItem(t, c, table, "AGG", "STATE")
 	for range 2 {
 		if _, _, err := s.RollUp(ctx, at(2, 6, 0), from, 100); err != nil {
 			t.Fatal(err)
@@ -223,4 +221,42 @@ func TestRollUp_KeepsTheTopIDsAndReadsAFoldedIDFromItsLogs(t *testing.T) {
 	if want := []store.DaySpend{{Day: "2026-11-07", SpendFigures: store.SpendFigures{Spend: 2e-6, Calls: 1}}}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("DailySpend of a folded key: %+v (%v), want %+v", got, err, want)
 	}
+}
+
+// A run stores each log shard's part of an hour as it reads it, so a run cut short leaves
+// what it read to the next: an hour rolled again (its state gone) is not read from its logs
+// a second time, and a run with no time left reports hours left instead of failing. On the
+// old code, which read a day's hours in one go and stored only whole hours, the rerun read
+// the logs again (here: deleted, so the hour came out empty).
+func TestRollUp_StoresShardPartsSoACutShortRunResumes(t *testing.T) {
+	t.Parallel()
+	c, table := dynamotest.NewTable(t)
+	s := store.NewWithClient(c, table)
+	ctx := context.Background()
+	hour := time.Date(2026, 11, 7, 9, 0, 0, 0, time.UTC)
+	var logs []store.SpendLog
+	for i := range 40 { // spread over the log shards by request id
+		l := store.SpendLog{RequestID: "r" + fmtInt(i), APIKey: "key" + fmtInt(i%7), User: "u" + fmtInt(i%3), ModelGroup: "m", Spend: float64(i+1) / 1e4, Status: store.StatusSuccess, StartTime: hour.Add(time.Duration(i) * time.Minute / 2)}
+		writeLog(t, s, l)
+		logs = append(logs, l)
+	}
+	// No time left: nothing rolled, hours left, no error.
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if n, more, err := s.RollUp(short, hour.Add(time.Hour), hour, 10); n != 0 || !more || err != nil {
+		t.Fatalf("a run without time: rolled %d, more %v, %v; want 0, true, nil", n, more, err)
+	}
+	if n, _, err := s.RollUp(ctx, hour.Add(time.Hour), hour, 10); n != 1 || err != nil {
+		t.Fatalf("rolled %d hours (%v), want 1", n, err)
+	}
+	checkRollups(t, s, "rolled", hour, hour, logs)
+	// The hour's logs expire and its state is lost; a rerun rolls it from the stored parts.
+	for _, l := range logs {
+		deleteItem(t, c, table, store.PrefixSpendLog+l.RequestID, store.SortSpendLog)
+	}
+	deleteItem(t, c, table, "AGG", "STATE")
+	if n, _, err := s.RollUp(ctx, hour.Add(time.Hour), hour, 10); n != 1 || err != nil {
+		t.Fatalf("rerun rolled %d hours (%v), want 1", n, err)
+	}
+	checkRollups(t, s, "rolled again from the parts", hour, hour, logs)
 }

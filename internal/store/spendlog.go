@@ -219,19 +219,8 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 // reports false when visit stopped it.
 func (s *Store) mergeLogs(ctx context.Context, index, attr, value, lo, hi string, match func(*SpendLog) bool, visit func(SpendLog) bool) (bool, error) {
 	streams := make([]*logStream, 0, LogShards+1)
-	for n := -1; n < LogShards; n++ {
-		v := value
-		if n >= 0 {
-			v += "#" + strconv.Itoa(n)
-		}
-		streams = append(streams, &logStream{s: s, index: index, pager: dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			IndexName:                 aws.String(index),
-			KeyConditionExpression:    aws.String("#p = :p AND gsi_sort BETWEEN :lo AND :hi"),
-			ExpressionAttributeNames:  map[string]string{"#p": attr},
-			ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: v}, ":lo": &types.AttributeValueMemberS{Value: lo}, ":hi": &types.AttributeValueMemberS{Value: hi}},
-			ScanIndexForward:          aws.Bool(false),
-		})})
+	for _, v := range shardValues(value) {
+		streams = append(streams, s.logStream(index, attr, v, lo, hi))
 	}
 	for {
 		var newest *logStream
@@ -252,6 +241,28 @@ func (s *Store) mergeLogs(ctx context.Context, index, attr, value, lo, hi string
 			return false, nil
 		}
 	}
+}
+
+// shardValues are the index keys of value's logs: value itself (logs written before
+// sharding) and its LogShards shards.
+func shardValues(value string) []string {
+	out := []string{value}
+	for n := range LogShards {
+		out = append(out, value+"#"+strconv.Itoa(n))
+	}
+	return out
+}
+
+// logStream returns the stream of the logs under one index key with sort keys from lo to hi.
+func (s *Store) logStream(index, attr, value, lo, hi string) *logStream {
+	return &logStream{s: s, index: index, pager: dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(index),
+		KeyConditionExpression:    aws.String("#p = :p AND gsi_sort BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames:  map[string]string{"#p": attr},
+		ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: value}, ":lo": &types.AttributeValueMemberS{Value: lo}, ":hi": &types.AttributeValueMemberS{Value: hi}},
+		ScanIndexForward:          aws.Bool(false),
+	})}
 }
 
 // logStream reads one index key's logs, newest first, a page at a time; indexes that

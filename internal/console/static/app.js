@@ -520,7 +520,8 @@ function showSecret(title, key, note) {
 async function listTeams() {
   const me = state.me;
   if (me.admin) return (await api("GET", withCursor("team/list?size=100", ""))).teams;
-  if (me.userID) return api("GET", "team/list" + qs({ user_id: me.userID }));
+  // A user's teams by id (their user record lists them), not a list of every team.
+  if (me.userID) return me.teams.length ? (await api("GET", "team/list" + qs({ user_id: me.userID, team_ids: me.teams.slice(0, 100).join(",") }))).teams : [];
   // A key without a user: its own team.
   return me.teamID ? [(await api("GET", "team/info" + qs({ team_id: me.teamID }))).team_info] : [];
 }
