@@ -180,6 +180,8 @@ describe('@anthropic-ai/sdk through /v1/messages', () => {
     assert.equal(err.error.type, 'error');
     const info = await admin(`/key/info?key=${encodeURIComponent(key)}`);
     assert.equal(info.info.spend, 0);
+    const logs = await admin(`/spend/logs?api_key=${encodeURIComponent(key)}&summarize=false`);
+    assert.equal(logs.reduce((s, l) => s + l.spend, 0), info.info.spend, `spend logs: ${JSON.stringify(logs)}`);
   });
 });
 

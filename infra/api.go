@@ -58,7 +58,7 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 		// answers themselves (lambdahttp.CORS), as a proxy integration must.
 		props.DefaultCorsPreflightOptions = &awsapigateway.CorsOptions{
 			AllowOrigins: jsii.Strings(p.CorsOrigins...),
-			AllowMethods: jsii.Strings("GET", "POST", "OPTIONS"),
+			AllowMethods: jsii.Strings("GET", "POST", "DELETE", "OPTIONS"),
 			AllowHeaders: jsii.Strings("Authorization", "Content-Type", "x-litellm-api-key", "OpenAI-Organization", "OpenAI-Project"),
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		}
@@ -130,7 +130,13 @@ func newAPI(scope awscdk.Stack, p Props, completions, admin awslambda.Function) 
 		}
 		res.AddMethod(jsii.String("POST"), integ, post)
 	}
-	methods(api.Root().AddResource(jsii.String("{proxy+}"), nil), toCompletions, true)
+	llmRoutes := api.Root().AddResource(jsii.String("{proxy+}"), nil)
+	methods(llmRoutes, toCompletions, true)
+	// DELETE /v1/responses/{id} (the Responses API's stored responses) is the LLM routes'
+	// one DELETE; it has no body.
+	llmRoutes.AddMethod(jsii.String("DELETE"), toCompletions, &awsapigateway.MethodOptions{
+		AuthorizationType: awsapigateway.AuthorizationType_NONE, RequestValidator: validateParams,
+	})
 	for _, name := range AdminResources {
 		res := api.Root().AddResource(jsii.String(name), nil)
 		if name == HealthCheck {

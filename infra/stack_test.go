@@ -166,8 +166,8 @@ func assertSecretSpec(t *testing.T, tpl template, spec any, names []string) {
 func TestAPI_RoutesAdminPrefixesToAdminAndTheRestToCompletions(t *testing.T) {
 	tpl := fullStack(t).tpl
 	methods := tpl.ofType("AWS::ApiGateway::Method")
-	if len(methods) != 2*(1+2*len(AdminResources)) {
-		t.Errorf("%d methods, want GET and POST on {proxy+} and on each admin resource and its {proxy+}", len(methods))
+	if len(methods) != 3+2*2*len(AdminResources) {
+		t.Errorf("%d methods, want GET, POST and DELETE on {proxy+}, GET and POST on each admin resource and its {proxy+}", len(methods))
 	}
 	for _, id := range methods {
 		p := tpl.Resources[id].Properties
