@@ -3,6 +3,7 @@ package faulttest
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/dynamoproxy"
 	"github.com/llmgate/llmgate/internal/fakeopenai"
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 // TestRateLimits_ExactThroughTheGateway: 50 simultaneous chat calls on a key with one rate
@@ -187,7 +189,42 @@ func waitForMinuteStart(t *testing.T) {
 func TestBudget_ExactUnderFaults(t *testing.T) {
 	t.Parallel()
 	const calls = 40
-	const body = `{"model":"chat","messages":[{"role":"user","content":"Hello"}],"max_tokens":1000}`
+	g, faults, up, open := gatedFaultyGateway(t)
+	// A reservation is about 0.002 USD (1,000 output tokens at 0.000002): room for about 5.
+	const budget = 0.0105
+	key, token := g.generateKey(t, `{"max_budget": 0.0105}`)
+	faults.SetRate(faultRate)
+
+	var held ledger
+	statuses, bodies, reached := burst(t, g, up, open, []string{key}, calls, func() { held = g.ledger(t, token) })
+	if reached == 0 {
+		t.Fatal("no call was admitted")
+	}
+	per := held.spend / float64(reached)
+	if held.spend > budget+1e-12 || budget-held.spend >= per {
+		t.Errorf("%d calls admitted holding %.10f of a %.4f budget (%.10f each); want the budget full to within one call", reached, held.spend, budget, per)
+	}
+	ok := countAnswers(t, statuses, bodies)
+	if int64(ok) != reached {
+		t.Errorf("%d calls answered 200, %d reached the upstream; want the same", ok, reached)
+	}
+	l := g.settledLedger(t, token, ok)
+	l.checkReconciled(t)
+	if l.spend > budget {
+		t.Errorf("spend %.10f passed the budget %.4f", l.spend, budget)
+	}
+	if u := faults.Usage(); u.Faults[dynamoproxy.Conflict] == 0 || u.Faults[dynamoproxy.Throughput]+u.Faults[dynamoproxy.Throttling] == 0 {
+		t.Errorf("faults injected: %v; want conflicts and throttles", u.Faults)
+	}
+}
+
+// heldBody asks for at most 1,000 tokens: a reservation of about 0.002 USD on chat-1.
+const heldBody = `{"model":"chat","messages":[{"role":"user","content":"Hello"}],"max_tokens":1000}`
+
+// gatedFaultyGateway is a gateway behind the fault proxy whose upstream holds every call
+// until open is called (the test's end opens it too), with a 60 s deployment timeout.
+func gatedFaultyGateway(t *testing.T) (*server, *dynamoproxy.Proxy, *fakeopenai.Server, func()) {
+	t.Helper()
 	release := make(chan struct{})
 	up := fakeopenai.Start(fakeopenai.Options{OnRequest: func() { <-release }})
 	t.Cleanup(up.Close)
@@ -196,18 +233,22 @@ func TestBudget_ExactUnderFaults(t *testing.T) {
 	t.Cleanup(open)
 	cfg := strings.ReplaceAll(configYAML([]deployment{{"chat", "chat-1", up.BaseURL}}, ""), "timeout: 1\n", "timeout: 60\n")
 	g, faults := startFaultyGateway(t, cfg)
-	// A reservation is about 0.002 USD (1,000 output tokens at 0.000002): room for about 5.
-	const budget = 0.0105
-	key, token := g.generateKey(t, `{"max_budget": 0.0105}`)
-	faults.SetRate(faultRate)
+	return g, faults, up, open
+}
 
+// burst sends calls heldBody calls at once, the i-th with keys[i%len(keys)], to the gated
+// upstream up: once every call reached it or was answered (so each admitted call holds its
+// reservation), held runs, then open. It returns each call's status and body and how many
+// calls reached the upstream.
+func burst(t *testing.T, g *server, up *fakeopenai.Server, open func(), keys []string, calls int, held func()) ([]int, [][]byte, int64) {
+	t.Helper()
 	statuses := make([]int, calls)
 	bodies := make([][]byte, calls)
 	var answered atomic.Int64
 	var wg sync.WaitGroup
 	for i := range calls {
 		wg.Go(func() {
-			status, _, b, err := g.do(context.Background(), http.MethodPost, "/v1/chat/completions", key, body)
+			status, _, b, err := g.do(context.Background(), http.MethodPost, "/v1/chat/completions", keys[i%len(keys)], heldBody)
 			if err != nil {
 				t.Errorf("call %d: %v", i, err)
 			}
@@ -215,21 +256,20 @@ func TestBudget_ExactUnderFaults(t *testing.T) {
 			answered.Add(1)
 		})
 	}
-	if !eventually(30*time.Second, func() bool { return up.Requests()+answered.Load() >= calls }) {
+	if !eventually(30*time.Second, func() bool { return up.Requests()+answered.Load() >= int64(calls) }) {
 		t.Errorf("after 30 s, %d calls reached the upstream and %d were answered, of %d", up.Requests(), answered.Load(), calls)
 	}
 	reached := up.Requests()
-	held := g.ledger(t, token)
+	held()
 	open()
 	wg.Wait()
+	return statuses, bodies, reached
+}
 
-	if reached == 0 {
-		t.Fatal("no call was admitted")
-	}
-	per := held.spend / float64(reached)
-	if held.spend > budget+1e-12 || budget-held.spend >= per {
-		t.Errorf("%d calls admitted holding %.10f of a %.4f budget (%.10f each); want the budget full to within one call", reached, held.spend, budget, per)
-	}
+// countAnswers checks that every call was answered 200, a budget_exceeded 400 or a 503 (a
+// refusal before the upstream), and returns how many were answered 200.
+func countAnswers(t *testing.T, statuses []int, bodies [][]byte) int {
+	t.Helper()
 	ok := 0
 	for i, st := range statuses {
 		switch st {
@@ -247,13 +287,82 @@ func TestBudget_ExactUnderFaults(t *testing.T) {
 			t.Errorf("call %d: status %d %s, want 200, 400 or 503", i, st, bodies[i])
 		}
 	}
+	return ok
+}
+
+// TestBudget_TeamExactUnderFaults: 40 simultaneous calls on 4 keys of one user in a team
+// whose budget pays for a few of them (the key's, user's and team's records are reserved and
+// settled step by step, one single-item write each), at 20 % injected conflicts and
+// throttles. While the admitted calls are held the team's spend is within its budget with
+// no room for one more call; once all have settled the team's, the user's and each key's
+// spend equal their spend logs exactly, and nothing stays reserved or held.
+func TestBudget_TeamExactUnderFaults(t *testing.T) {
+	t.Parallel()
+	const calls, keys = 40, 4
+	g, faults, up, open := gatedFaultyGateway(t)
+	const budget = 0.0105 // about 5 reservations of 0.002
+	ctx := context.Background()
+	if status, _, b, err := g.do(ctx, http.MethodPost, "/user/new", masterKey, `{"user_id":"u-fault","max_budget":1}`); err != nil || status != http.StatusOK {
+		t.Fatalf("POST /user/new: %d %v %s", status, err, b)
+	}
+	team := g.newTeam(t, `{"max_budget":0.0105,"members_with_roles":[{"role":"user","user_id":"u-fault"}]}`)
+	var vkeys, tokens []string
+	for range keys {
+		k, tok := g.generateKey(t, `{"user_id":"u-fault","team_id":"`+team+`","max_budget":1}`)
+		vkeys, tokens = append(vkeys, k), append(tokens, tok)
+	}
+	faults.SetRate(faultRate)
+
+	var held float64
+	statuses, bodies, reached := burst(t, g, up, open, vkeys, calls, func() {
+		tm, err := g.reader.GetTeam(ctx, team)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = tm.Spend
+	})
+	if reached == 0 {
+		t.Fatal("no call was admitted")
+	}
+	if per := held / float64(reached); held > budget+1e-12 || budget-held >= per {
+		t.Errorf("%d calls admitted holding %.10f of the team's %.4f budget (%.10f each); want it full to within one call", reached, held, budget, per)
+	}
+	ok := countAnswers(t, statuses, bodies)
 	if int64(ok) != reached {
 		t.Errorf("%d calls answered 200, %d reached the upstream; want the same", ok, reached)
 	}
-	l := g.settledLedger(t, token, ok)
-	l.checkReconciled(t)
-	if l.spend > budget {
-		t.Errorf("spend %.10f passed the budget %.4f", l.spend, budget)
+	var tm *store.Team
+	var logs []store.SpendLog
+	if !eventually(15*time.Second, func() bool {
+		var err error
+		if logs, err = g.reader.SpendLogs(ctx, store.SpendLogFilter{TeamID: team}); err != nil {
+			t.Fatal(err)
+		}
+		if tm, err = g.reader.GetTeam(ctx, team); err != nil {
+			t.Fatal(err)
+		}
+		return len(logs) == ok && tm.Reserved == 0
+	}) {
+		t.Fatalf("calls not settled after 15 s: team reserved %g, %d spend logs; want 0 and %d", tm.Reserved, len(logs), ok)
+	}
+	sum := 0.0
+	for _, l := range logs {
+		sum += l.Spend
+	}
+	u, err := g.reader.GetUser(ctx, "u-fault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]float64{"team": tm.Spend, "user": u.Spend} {
+		if math.Abs(got-sum) > 1e-9 {
+			t.Errorf("%s spend %.10f, spend logs add up to %.10f (%d logs); want equal", name, got, sum, len(logs))
+		}
+	}
+	if tm.Spend > budget || u.Reserved != 0 {
+		t.Errorf("team spend %.10f of %.4f, user reserved %g; want within the budget and nothing reserved", tm.Spend, budget, u.Reserved)
+	}
+	for _, tok := range tokens {
+		g.ledger(t, tok).checkReconciled(t)
 	}
 	if u := faults.Usage(); u.Faults[dynamoproxy.Conflict] == 0 || u.Faults[dynamoproxy.Throughput]+u.Faults[dynamoproxy.Throttling] == 0 {
 		t.Errorf("faults injected: %v; want conflicts and throttles", u.Faults)

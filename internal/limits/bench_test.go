@@ -41,6 +41,8 @@ func (c *capacity) option(o *dynamodb.Options) {
 					p.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
 				case *dynamodb.PutItemInput:
 					p.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+				case *dynamodb.UpdateItemInput:
+					p.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
 				}
 				out, md, err := next.HandleInitialize(ctx, in)
 				var used []types.ConsumedCapacity
@@ -48,6 +50,10 @@ func (c *capacity) option(o *dynamodb.Options) {
 				case *dynamodb.TransactWriteItemsOutput:
 					used = r.ConsumedCapacity
 				case *dynamodb.PutItemOutput:
+					if r.ConsumedCapacity != nil {
+						used = []types.ConsumedCapacity{*r.ConsumedCapacity}
+					}
+				case *dynamodb.UpdateItemOutput:
 					if r.ConsumedCapacity != nil {
 						used = []types.ConsumedCapacity{*r.ConsumedCapacity}
 					}
@@ -72,7 +78,8 @@ func (c *capacity) option(o *dynamodb.Options) {
 		}
 		return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("roundTrips",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				if awsmiddleware.GetOperationName(ctx) == "TransactWriteItems" || awsmiddleware.GetOperationName(ctx) == "PutItem" {
+				switch awsmiddleware.GetOperationName(ctx) {
+				case "TransactWriteItems", "PutItem", "UpdateItem":
 					c.mu.Lock()
 					c.trips++
 					c.mu.Unlock()

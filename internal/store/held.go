@@ -48,11 +48,14 @@ type heldEntry struct {
 	Estimate float64  `dynamodbav:"e,omitempty"`
 	ExpireAt int64    `dynamodbav:"x"`
 	Key      keyFlags `dynamodbav:"k"`
-	Others   []target `dynamodbav:"o,omitempty"` // user, team, membership
-	Proxy    bool     `dynamodbav:"p,omitempty"`
-	Windows  []string `dynamodbav:"w,omitempty"` // RL# items that count tokens
-	Tokens   []int64  `dynamodbav:"t,omitempty"`
-	WinTTL   int64    `dynamodbav:"wt,omitempty"`
+	// Others are the other records charged (user, team, membership, customer), in short
+	// names; entries written before they were shortened list them in Legacy.
+	Others  []heldTarget `dynamodbav:"ot,omitempty"`
+	Legacy  []target     `dynamodbav:"o,omitempty"`
+	Proxy   bool         `dynamodbav:"p,omitempty"`
+	Windows []string     `dynamodbav:"w,omitempty"` // RL# items that count tokens
+	Tokens  []int64      `dynamodbav:"t,omitempty"`
+	WinTTL  int64        `dynamodbav:"wt,omitempty"`
 	// What the failure spend log of a call that never settles needs.
 	CallType string   `dynamodbav:"ct,omitempty"`
 	Tags     []string `dynamodbav:"tg,omitempty"`
@@ -72,16 +75,37 @@ type keyFlags struct {
 	RateTokens  int64 `dynamodbav:"rt,omitempty"`
 }
 
+// heldTarget is a target in a heldEntry, with short names: a key record holding a few
+// entries of calls that charge a user and a team stays under 1 KB (a write unit).
+type heldTarget struct {
+	PK          string `dynamodbav:"p"`
+	SK          string `dynamodbav:"s"`
+	Scope       string `dynamodbav:"c"`
+	Budget      bool   `dynamodbav:"b,omitempty"`
+	Windows     int    `dynamodbav:"w,omitempty"`
+	ModelBudget bool   `dynamodbav:"mb,omitempty"`
+	ModelSpend  bool   `dynamodbav:"ms,omitempty"`
+	Lease       bool   `dynamodbav:"l,omitempty"`
+	Held        bool   `dynamodbav:"h,omitempty"`
+}
+
 // entry is the heldEntry of a reservation held on its key record (Targets[0] is the key).
 func (r *resItem) entry() heldEntry {
 	k := r.Targets[0]
+	others := make([]heldTarget, 0, len(r.Targets)-1)
+	for _, t := range r.Targets[1:] {
+		others = append(others, heldTarget{
+			PK: t.PK, SK: t.SK, Scope: t.Scope, Budget: t.Budget, Windows: t.Windows,
+			ModelBudget: t.ModelBudget, ModelSpend: t.ModelSpend, Lease: t.Lease, Held: t.Held,
+		})
+	}
 	return heldEntry{
 		Model: r.Model, Cost: r.Cost, Estimate: r.Estimate, ExpireAt: r.ExpireAt,
 		Key: keyFlags{
 			Budget: k.Budget, Windows: k.Windows, ModelBudget: k.ModelBudget, Lease: k.Lease,
 			RateMinute: k.RateMinute, RateTokens: k.RateTokens,
 		},
-		Others: r.Targets[1:], Proxy: r.Proxy, Windows: r.Windows, Tokens: r.Tokens, WinTTL: r.WindowTTL,
+		Others: others, Proxy: r.Proxy, Windows: r.Windows, Tokens: r.Tokens, WinTTL: r.WindowTTL,
 		CallType: r.Log.CallType, Tags: r.Log.RequestTags, Start: r.Log.StartTime.UnixMilli(), LogTTL: r.Log.TTL,
 		User: r.Log.User, Team: r.Log.TeamID,
 	}
@@ -94,10 +118,17 @@ func (e *heldEntry) reservation(id, token string) resItem {
 		Budget: e.Key.Budget, Windows: e.Key.Windows, ModelBudget: e.Key.ModelBudget, Lease: e.Key.Lease,
 		RateMinute: e.Key.RateMinute, RateTokens: e.Key.RateTokens,
 	}
+	targets := append([]target{k}, e.Legacy...)
+	for _, o := range e.Others {
+		targets = append(targets, target{
+			PK: o.PK, SK: o.SK, Scope: o.Scope, Budget: o.Budget, Windows: o.Windows,
+			ModelBudget: o.ModelBudget, ModelSpend: o.ModelSpend, Lease: o.Lease, Held: o.Held,
+		})
+	}
 	start := time.UnixMilli(e.Start).UTC()
 	return resItem{
 		RequestID: id, Held: true, OnKey: true, Model: e.Model, Cost: e.Cost, Estimate: e.Estimate,
-		Targets: append([]target{k}, e.Others...), Proxy: e.Proxy,
+		Targets: targets, Proxy: e.Proxy,
 		Windows: e.Windows, Tokens: e.Tokens, WindowTTL: e.WinTTL, ExpireAt: e.ExpireAt, Created: start,
 		Log: SpendLog{
 			RequestID: id, CallType: e.CallType, APIKey: token, Model: e.Model, ModelGroup: e.Model,
@@ -400,7 +431,7 @@ func (t *Tx) handOver(ctx context.Context, token string) (string, map[string]str
 	var conds []string
 	names := map[string]string{}
 	err = eachHeld(raw, func(id string, e *heldEntry) error {
-		if len(e.Others) == 0 && !e.Proxy && len(e.Windows) == 0 {
+		if len(e.Others)+len(e.Legacy) == 0 && !e.Proxy && len(e.Windows) == 0 {
 			return nil // it charged only the key: nothing left to settle
 		}
 		res := e.reservation(id, token)

@@ -178,6 +178,12 @@ type resItem struct {
 	ExpireShard string    `dynamodbav:"expire_shard"`
 	ExpireAt    int64     `dynamodbav:"expire_at"`
 	TTL         int64     `dynamodbav:"ttl"`
+	// uncount is the minute of the key record's rate counts that undoing a reservation made
+	// step by step takes its request back from (0: none).
+	uncount int64
+	// stepped: the settlement of the key record alone, after the other records were settled
+	// step by step (see settleSteps).
+	stepped bool
 }
 
 // target is one record a reservation charged, and the parts of it that it charged.
@@ -190,6 +196,9 @@ type target struct {
 	ModelBudget bool   `dynamodbav:"model_budget,omitempty"` // model_max_budget.<model>
 	ModelSpend  bool   `dynamodbav:"model_spend,omitempty"`  // model_spend.<model>
 	Lease       bool   `dynamodbav:"lease,omitempty"`        // inflight
+	// Held: the record holds an r#<request id> entry of its own (a reservation made step by
+	// step, see reserveSteps), which its settlement removes: exactly once per record.
+	Held bool `dynamodbav:"held,omitempty"`
 	// RateMinute and RateTokens: the key record's minute counts this call (rl_min), and the
 	// tokens it reserved there under tpm_limit.
 	RateMinute int64 `dynamodbav:"rate_minute,omitempty"`
@@ -237,7 +246,12 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		}
 		p.newMinute, p.spill = newMinute, spill
 		p.res.OnKey = p.res.OnKey && !spill
-		res, err := s.reserveOnce(ctx, p, &in, uncertain)
+		var res *Reservation
+		if p.stepwise() {
+			res, err = s.reserveSteps(ctx, p, &in, uncertain)
+		} else {
+			res, err = s.reserveOnce(ctx, p, &in, uncertain)
+		}
 		newMinute, spill = p.newMinute, p.spill
 		if err == nil && p.keyRate != nil {
 			s.minutes.saw(in.Key.Token, p.minute)
@@ -741,7 +755,7 @@ func (p *plan) reserveItems(table string, in *ReserveInput) ([]types.TransactWri
 		}
 		add(types.TransactWriteItem{Update: u}, itemKind{kindAccount, i})
 	}
-	if p.noMember != nil {
+	if p.noMember != nil && !p.stepwise() { // else read first (see reserveSteps)
 		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName: aws.String(table), Key: p.noMember,
 			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR attribute_not_exists(max_budget)"),
@@ -859,6 +873,11 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 		if err := p.holdOnKey(e); err != nil {
 			return nil, err
 		}
+	}
+	if p.res.Targets[i].Held {
+		r := e.name(attrHeld + in.RequestID)
+		e.set(r + " = " + e.num(strconv.FormatInt(p.res.ExpireAt, 10)))
+		e.cond("attribute_not_exists(" + r + ")")
 	}
 	return e.update(table, a.pk, a.sk), nil
 }
@@ -1233,7 +1252,8 @@ type Settlement struct {
 // windows with those used, releases the parallel-request lease and puts the spend log. That
 // is one TransactWriteItems, except when the key record is the only record charged (or no
 // record is): then the spend log is put first (see putLogFirst) and the key record settled
-// in a single-item write, half the write units of a transaction. A key rotated since the
+// in a single-item write, half the write units of a transaction; and except for a
+// reservation made step by step (see settleSteps). A key rotated since the
 // reservation is settled where it lives now: the update of the old hash fails on its pointer
 // (whose active_token comes back with the cancellation) or on its absence (then its MOVED#
 // item names the new hash), and the settlement is re-planned against the new hash.
@@ -1242,7 +1262,8 @@ type Settlement struct {
 func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error {
 	res := r.res
 	res.Targets = slices.Clone(r.res.Targets)
-	if st.Log != nil && (!res.Held || res.soleKey()) {
+	steps := res.stepwise()
+	if st.Log != nil && (!res.Held || res.soleKey() || steps) {
 		log := *st.Log
 		log.Spend = usdFloat(st.Cost)
 		cost, err := s.putLogFirst(ctx, &log)
@@ -1251,6 +1272,16 @@ func (s *Store) Settle(ctx context.Context, r *Reservation, st Settlement) error
 		}
 		st.Cost, st.Log = cost, nil
 	}
+	if steps {
+		return s.settleSteps(ctx, &res, st)
+	}
+	return s.settleWrites(ctx, &res, st)
+}
+
+// settleWrites writes a settlement (see settleItems), re-planning it when a charged record
+// changed and retrying throttles and conflicts with backoff until ctx ends.
+func (s *Store) settleWrites(ctx context.Context, r *resItem, st Settlement) error {
+	res := *r
 	refreshes := 0
 	for attempt := 0; ; attempt++ {
 		items, kinds, err := settleItems(s.table, &res, st)
@@ -1360,12 +1391,13 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 // (while that minute is still the record's).
 func settleTarget(table string, t target, res *resItem, delta, actual string, tokens int64) *types.Update {
 	model, cost := res.Model, usd(res.Cost)
-	held := res.OnKey && t.Scope == ScopeKey
+	held := res.OnKey && t.Scope == ScopeKey || t.Held
 	tok := int64(0)
 	if t.RateMinute != 0 {
 		tok = tokens - t.RateTokens
 	}
-	if delta == "0" && cost == "0" && (!t.ModelSpend || actual == "0") && !t.Lease && !held && tok == 0 {
+	uncount := res.uncount != 0 && t.Scope == ScopeKey
+	if delta == "0" && cost == "0" && (!t.ModelSpend || actual == "0") && !t.Lease && !held && tok == 0 && !uncount {
 		return nil
 	}
 	e := newTxExpr()
@@ -1379,6 +1411,10 @@ func settleTarget(table string, t target, res *resItem, delta, actual string, to
 	if tok != 0 {
 		e.add(e.name(attrRateTok) + " " + e.num(strconv.FormatInt(tok, 10)))
 		e.cond(e.name(attrRateMinute) + " = " + e.num(strconv.FormatInt(t.RateMinute, 10)))
+	}
+	if uncount {
+		e.add(e.name(attrRateN) + " " + e.num("-1"))
+		e.cond(e.name(attrRateMinute) + " = " + e.num(strconv.FormatInt(res.uncount, 10)))
 	}
 	if delta != "0" || cost != "0" {
 		d, k, zero := e.num(delta), e.num(cost), e.num("0")
@@ -1431,8 +1467,15 @@ func explainSettle(res *resItem, kinds []int, reasons []types.CancellationReason
 			continue
 		}
 		switch k := kinds[i]; {
-		case k == -1, k >= 0 && res.OnKey && res.Targets[k].Scope == ScopeKey && settledOnKey(r.Item, res.RequestID):
+		case k == -1, k >= 0 && res.OnKey && (res.Targets[k].Scope == ScopeKey || res.Targets[k].Held) && settledOnKey(r.Item, res.RequestID):
 			return ErrSettled
+		case k >= 0 && res.Targets[k].Held && settledOnKey(r.Item, res.RequestID):
+			// Handed over to a RES# item: this record was settled (or never reserved) step by
+			// step; the others still are to settle.
+			res.Targets[k], replan = target{}, true
+		case k >= 0 && res.uncount != 0 && res.Targets[k].Scope == ScopeKey && keyMinute(r.Item) != res.uncount:
+			res.uncount, replan = 0, true // the minute is over: its count is gone with it
+			res.Targets[k] = refit(res.Targets[k], res.Model, r.Item)
 		case k == -4:
 			return fmt.Errorf("spend log %s: %w", res.RequestID, ErrExists)
 		case k == -2:
@@ -1497,7 +1540,7 @@ func (s *Store) followMoved(ctx context.Context, res *resItem) error {
 			res.Targets[i] = target{}
 			// The key was deleted: a reservation that charged other records was handed
 			// over to a RES# item (see handOver), which now guards its settlement.
-			res.OnKey = res.OnKey && len(res.Targets) == 1 && !res.Proxy && len(res.Windows) == 0
+			res.OnKey = res.OnKey && len(res.Targets) == 1 && !res.stepped && !res.Proxy && len(res.Windows) == 0
 		case err != nil:
 			return fmt.Errorf("follow rotated key: %w", err)
 		default:
