@@ -970,7 +970,7 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if r.URL.Query().Has("cursor") {
 		return h.teamListAfter(w, r, userID)
 	}
-	teams, _, err := h.Store.ListTeams(ctx, store.Page{Number: 1, Size: 1 << 30})
+	teams, err := h.listedTeams(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -1000,6 +1000,22 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		out = append(out, m)
 	}
 	return writeJSON(w, out)
+}
+
+// listedTeams is what /team/list without a cursor lists: every team, or a user's teams read
+// by id from the user record's list (kept with the memberships), not every team filtered.
+func (h *handler) listedTeams(ctx context.Context, userID string) ([]store.Team, error) {
+	if userID == "" {
+		teams, _, err := h.Store.ListTeams(ctx, store.Page{Number: 1, Size: 1 << 30})
+		return teams, err
+	}
+	u, err := h.Store.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return h.Store.GetTeams(ctx, u.Teams)
 }
 
 // teamListAfter is /team/list?cursor=[&size=] (llmgate's own; "" for the first page): one

@@ -1,9 +1,11 @@
 package admin_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -340,5 +342,37 @@ func TestUserNew_KeyGetsLimitsAndMetadata(t *testing.T) {
 		fmt.Sprint(info["metadata"]) != "map[dept:ml]" {
 		t.Errorf("/user/new key: tpm %v rpm %v parallel %v metadata %v", info["tpm_limit"], info["rpm_limit"],
 			info["max_parallel_requests"], info["metadata"])
+	}
+}
+
+// /team/list?user_id= lists the user's teams, read by id from the user record (not every team
+// filtered): teams joined at creation and by member_add, not one left or never joined.
+func TestTeamList_UserIDListsTheUsersTeams(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.ok("POST", "/user/new", master, map[string]any{"user_id": "alice"})["key"].(string)
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "created", "team_alias": "b", "members_with_roles": []any{map[string]any{"user_id": "alice", "role": "user"}}})
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "added", "team_alias": "a"})
+	e.ok("POST", "/team/member_add", master, map[string]any{"team_id": "added", "member": map[string]any{"user_id": "alice", "role": "admin"}})
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "left", "members_with_roles": []any{map[string]any{"user_id": "alice", "role": "user"}}})
+	e.ok("POST", "/team/member_delete", master, map[string]any{"team_id": "left", "user_id": "alice"})
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "other"})
+	code, raw := e.raw("GET", "/team/list?user_id=alice", alice, nil)
+	var got []struct {
+		TeamID string `json:"team_id"`
+	}
+	if code != 200 || json.Unmarshal(raw, &got) != nil {
+		t.Fatalf("/team/list?user_id=alice: %d %s", code, raw)
+	}
+	var ids []string
+	for _, x := range got {
+		ids = append(ids, x.TeamID)
+	}
+	if want := []string{"added", "created"}; !slices.Equal(ids, want) { // by alias
+		t.Errorf("alice's teams %v, want %v", ids, want)
+	}
+	code, raw = e.raw("GET", "/team/list?user_id=nobody", master, nil)
+	if code != 200 || strings.TrimSpace(string(raw)) != "[]" {
+		t.Errorf("a user without a record: %d %s, want []", code, raw)
 	}
 }
