@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Issue 13: the budget promise against an untrusted key holder. Each test fails on the code
@@ -24,6 +25,8 @@ import (
 //     completion = max_tokens), streams end with a usage chunk;
 //   - "nousage": the same answer without usage;
 //   - "negusage" / "hugeusage": prompt_tokens -1000000 / 1e308;
+//   - "overcount": a usage within the call's token bound that costs more than its
+//     reservation (every token of the bound but one reported as output);
 //   - "down": 500, so the router falls back.
 func billingUpstream(t *testing.T) string {
 	t.Helper()
@@ -48,6 +51,8 @@ func billingUpstream(t *testing.T) string {
 			usage = `{"prompt_tokens":-1000000,"completion_tokens":1,"total_tokens":-999999}`
 		case "hugeusage":
 			usage = `{"prompt_tokens":1e308,"completion_tokens":1,"total_tokens":1e308}`
+		case "overcount":
+			usage = fmt.Sprintf(`{"prompt_tokens":1,"completion_tokens":%d,"total_tokens":%d}`, len(body)+out, len(body)+out+1)
 		}
 		if !req.Stream {
 			w.Header().Set("Content-Type", "application/json")
@@ -84,7 +89,7 @@ func budgetConfig(apiBase, extra string) string {
 			fmt.Fprintf(&b, "    model_info:\n      input_cost_per_token: %g\n      output_cost_per_token: %g\n", in, out)
 		}
 	}
-	for _, m := range []string{"honest", "nousage", "negusage", "hugeusage"} {
+	for _, m := range []string{"honest", "nousage", "negusage", "hugeusage", "overcount"} {
 		dep(m, m, inputPrice, outputPrice)
 	}
 	dep("tofallback", "down", inputPrice, outputPrice)
@@ -204,6 +209,71 @@ func TestBudget_UsageMissingOrOutOfRangeIsChargedTheReservation(t *testing.T) {
 	for name, got := range map[string]float64{"key": key, "user": user, "team": team, "spend logs": logSum} {
 		if math.Abs(got-want) > 1e-12 {
 			t.Errorf("%s spend %.10f, want the three reservations %.10f", name, got, want)
+		}
+	}
+}
+
+// TestBudget_OverrunIsChargedAsReportedAndCounted: a provider that reports more than the
+// bound allows (here: output tokens beyond max_tokens, within the total) is charged what it
+// reported, never silently: an error line and the budget_overrun metric say so.
+func TestBudget_OverrunIsChargedAsReportedAndCounted(t *testing.T) {
+	f := newBudgetFixture(t, "", 1)
+	body := `{"model":"overcount","messages":[{"role":"user","content":"` + strings.Repeat("x", 500) + `"}],"max_tokens":10}`
+	if status, out := f.chat(t, body); status != http.StatusOK {
+		t.Fatalf("%d %s", status, out)
+	}
+	if status, out := f.chat(t, chatBody("honest", false)); status != http.StatusOK {
+		t.Fatalf("honest call: %d %s", status, out)
+	}
+	reservation := float64(len(body)+64)*inputPrice + 10*outputPrice
+	overrun := inputPrice + float64(len(body)+10)*outputPrice // the upstream reads the body as sent
+	key, _, _, logSum := f.spends(t, 2)
+	honest := key - overrun
+	if overrun <= reservation || honest <= 0 || honest > reservation || math.Abs(key-logSum) > 1e-12 {
+		t.Errorf("spend %.10f (logs %.10f), want the reported %.10f (above the reservation %.10f) plus an honest call's",
+			key, logSum, overrun, reservation)
+	}
+	if lines := f.g.logLines(t, "budget_overrun"); len(lines) != 1 || lines[0]["level"] != "ERROR" {
+		t.Errorf("budget_overrun log lines %v, want one at error level", lines)
+	}
+	for model, want := range map[string]float64{"overcount": 1, "honest": 0} {
+		if got := f.g.counter(t, "litellm_budget_overrun_metric_total", map[string]string{"model": model, "hashed_api_key": f.token}); got != want {
+			t.Errorf("litellm_budget_overrun_metric_total{model=%q} = %v, want %v", model, got, want)
+		}
+	}
+}
+
+// TestBudget_RefusedCallsAreFreeAndTheLogSaysWhy: a call refused before its reservation
+// (a malformed body, an unpriced model, a bound above the budget) costs nothing, writes no
+// spend log, and its request log line carries the refusal's type and message.
+func TestBudget_RefusedCallsAreFreeAndTheLogSaysWhy(t *testing.T) {
+	f := newBudgetFixture(t, "", 0.0001)
+	cases := []struct{ body, errType, reason string }{
+		{`{"model":"honest","messages":[],"max_tokens":1,"MAX_TOKENS":9}`, "invalid_request_error", "differ only in case"},
+		{`{"model":"unpriced","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`, "invalid_request_error", "my-finetune-xyz"},
+		{`{"model":"honest","messages":[{"role":"user","content":"hi"}],"max_tokens":100000}`, "budget_exceeded", "udget"},
+	}
+	for _, tc := range cases {
+		status, out := f.chat(t, tc.body)
+		if e := decodeError(t, out); status != http.StatusBadRequest || e.Error.Type != tc.errType {
+			t.Fatalf("%s: %d %s, want a 400 %s", tc.body, status, out, tc.errType)
+		}
+	}
+	if l := f.g.ledger(t, f.token); l.spend != 0 || l.reserved != 0 || len(l.logs) != 0 {
+		t.Errorf("spend %g, reserved %g, %d spend logs after refused calls; want none", l.spend, l.reserved, len(l.logs))
+	}
+	var lines []map[string]any
+	eventually(2*time.Second, func() bool { lines = f.g.logLines(t, "llm request"); return len(lines) == len(cases) })
+	if len(lines) != len(cases) {
+		t.Fatalf("%d request log lines, want %d", len(lines), len(cases))
+	}
+	for _, tc := range cases {
+		found := false
+		for _, l := range lines {
+			found = found || l["status"] == 400.0 && l["cost"] == 0.0 && l["error_type"] == tc.errType && strings.Contains(fmt.Sprint(l["error"]), tc.reason)
+		}
+		if !found {
+			t.Errorf("no request log line with status 400, cost 0, error_type %s and an error naming %q in %v", tc.errType, tc.reason, lines)
 		}
 	}
 }

@@ -12,16 +12,20 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/dynamoproxy"
 	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/metrics/prom"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -43,6 +47,40 @@ type server struct {
 	hc  *http.Client
 	// reader reads the ledger; behind a fault proxy it goes around the proxy.
 	reader *store.Store
+	// metrics holds the Prometheus series, as the local server's /metrics serves them.
+	metrics *prom.Recorder
+	// logs holds every log line of the gateway, as JSON.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a buffer the gateway's handlers write to concurrently.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the log records whose msg starts with msg.
+func (g *server) logLines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	g.logs.mu.Lock()
+	defer g.logs.mu.Unlock()
+	var out []map[string]any
+	for line := range bytes.Lines(g.logs.buf.Bytes()) {
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("log line is not JSON (%v): %s", err, line)
+		}
+		if m, _ := rec["msg"].(string); strings.HasPrefix(m, msg) {
+			out = append(out, rec)
+		}
+	}
+	return out
 }
 
 // deployment is one model_list entry of a test config, served by a fake upstream.
@@ -101,10 +139,14 @@ func (g *server) another(t *testing.T) *server {
 // serve starts a gateway on cfg (creating its table when create is set).
 func serve(t *testing.T, cfg *config.Config, create bool) *server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}),
+		slog.NewJSONHandler(logs, nil)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := app.New(ctx, cfg, log)
+	pm := prom.New()
+	a, err := app.New(ctx, cfg, log, app.WithMetrics(pm, pm.Handler()))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -114,7 +156,7 @@ func serve(t *testing.T, cfg *config.Config, create bool) *server {
 		}
 	}
 	srv := httptest.NewServer(a.Handler())
-	g := &server{app: a, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}, reader: a.Store}
+	g := &server{app: a, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}, reader: a.Store, metrics: pm, logs: logs}
 	t.Cleanup(func() {
 		g.hc.CloseIdleConnections()
 		srv.Close()
@@ -143,6 +185,30 @@ func startFaultyGateway(t *testing.T, cfgYAML string) (*server, *dynamoproxy.Pro
 		_, _ = direct.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(g.app.Store.Table())})
 	})
 	return g, p
+}
+
+// counter sums the Prometheus counter name over the series whose labels include want, as
+// GET /metrics serves it.
+func (g *server) counter(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	g.metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	var sum float64
+series:
+	for _, m := range fams[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
+				continue series
+			}
+		}
+		sum += m.GetCounter().GetValue()
+	}
+	return sum
 }
 
 // do sends a JSON request with the key and returns the status, headers and body.

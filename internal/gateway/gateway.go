@@ -171,9 +171,13 @@ type call struct {
 	usage  openai.Usage
 	// estimated is true when usage was estimated, not reported: a stream that ended early.
 	estimated bool
-	cost      float64
-	status    int
-	errType   string
+	// overrun is true when the reported usage cost more than the reservation.
+	overrun bool
+	cost    float64
+	status  int
+	errType string
+	// errMsg says why the call failed or was refused (the error's message).
+	errMsg string
 }
 
 func (g *Gateway) llm(wf *wire, route string) http.Handler {
@@ -187,7 +191,7 @@ func (g *Gateway) llm(wf *wire, route string) http.Handler {
 			// would otherwise hold the budget until the reservation expires.
 			p := recover()
 			if p != nil {
-				c.status, c.errType = http.StatusInternalServerError, openai.TypeServer
+				c.fail(errors.New("the handler panicked"))
 			}
 			if c.res != nil {
 				if p == nil { // the answer is complete: send it before the settle write
@@ -557,7 +561,7 @@ func reported(u openai.Usage) bool { return u != (openai.Usage{}) }
 // A valid usage that costs more than the reservation is charged as it is, and logged as a
 // budget_overrun: the bound missed a case, and spend must still say the truth.
 func (g *Gateway) account(ctx context.Context, c *call, u openai.Usage, reported bool, price pricing.Price) {
-	c.usage, c.cost, c.estimated = u, price.Cost(u), false
+	c.usage, c.cost, c.estimated, c.overrun = u, price.Cost(u), false, false
 	switch {
 	case !reported:
 	case !validUsage(u, c.bound.Tokens):
@@ -570,26 +574,14 @@ func (g *Gateway) account(ctx context.Context, c *call, u openai.Usage, reported
 			g.log.LogAttrs(ctx, slog.LevelError, "budget_overrun: the call cost more than its reservation",
 				slog.String("request_id", c.id), slog.String("deployment", deploymentID(c.result.Deployment)),
 				slog.Float64("cost", c.cost), slog.Float64("reserved", c.bound.Cost),
-				slog.Int("prompt_tokens", u.PromptTokens), slog.Int("completion_tokens", u.CompletionTokens),
-				slog.Int("BudgetOverrun", 1), emfMetric("BudgetOverrun"))
+				slog.Int("prompt_tokens", u.PromptTokens), slog.Int("completion_tokens", u.CompletionTokens))
+			c.overrun = true
 		}
 		return
 	}
 	c.estimated = true
 	c.cost = c.bound.Cost
 	c.usage = openai.Usage{PromptTokens: c.bound.PromptTokens, CompletionTokens: c.bound.Tokens - c.bound.PromptTokens, TotalTokens: c.bound.Tokens}
-}
-
-// emfMetric makes a log line count as a CloudWatch metric (embedded metric format).
-func emfMetric(name string) slog.Attr {
-	return slog.Any("_aws", map[string]any{
-		"Timestamp": time.Now().UnixMilli(),
-		"CloudWatchMetrics": []any{map[string]any{
-			"Namespace":  "llmgate",
-			"Dimensions": [][]string{{}},
-			"Metrics":    []any{map[string]string{"Name": name, "Unit": "Count"}},
-		}},
-	})
 }
 
 // validUsage reports whether u is a usage a call bounded at most tokens can have.
@@ -649,13 +641,17 @@ func (c *call) fail(err error) {
 	var oe *openai.Error
 	switch {
 	case errors.As(err, &oe):
-		c.status, c.errType = oe.Status, oe.Type
+		c.status, c.errType, c.errMsg = oe.Status, oe.Type, oe.Message
 	case errors.Is(err, context.Canceled):
-		c.status, c.errType = statusClientClosed, "client_closed"
+		c.status, c.errType, c.errMsg = statusClientClosed, "client_closed", "the client went away"
 	default:
-		c.status, c.errType = http.StatusInternalServerError, openai.TypeServer
+		c.status, c.errType, c.errMsg = http.StatusInternalServerError, openai.TypeServer, err.Error()
 	}
 }
+
+// maxLoggedError bounds the error message in a request log line: a refusal can quote what
+// the caller sent (a duplicate key's name).
+const maxLoggedError = 512
 
 // statusClientClosed is the status logged (never sent) when the client went away.
 const statusClientClosed = 499
@@ -696,6 +692,7 @@ func (g *Gateway) logCall(ctx context.Context, c *call) {
 		slog.Float64("cost", c.cost),
 		slog.Int("attempts", c.result.Attempts),
 		slog.String("error_type", c.errType),
+		slog.String("error", strings.ToValidUTF8(c.errMsg[:min(len(c.errMsg), maxLoggedError)], "")),
 	}
 	g.log.LogAttrs(ctx, level, "llm request", attrs[:]...)
 }
@@ -709,6 +706,7 @@ func (g *Gateway) record(c *call) {
 		Status:           c.status,
 		ErrorType:        c.errType,
 		UpstreamFailed:   c.result.Attempts > 0 && c.status != statusClientClosed && (c.status != http.StatusOK || c.errType != ""),
+		Overrun:          c.overrun,
 		PromptTokens:     c.usage.PromptTokens,
 		CompletionTokens: c.usage.CompletionTokens,
 		Cost:             c.cost,

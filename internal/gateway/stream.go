@@ -81,7 +81,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 				return nil
 			}
 			oe := streamError(err)
-			c.status, c.errType = oe.Status, oe.Type
+			c.fail(oe)
 			if _, err := w.Write(c.wire.appendErrorEvent(nil, oe)); err == nil {
 				_ = rc.Flush()
 			}

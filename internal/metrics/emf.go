@@ -86,6 +86,7 @@ var callMetrics = []string{
 	"litellm_requests_metric", "litellm_llm_api_failed_requests_metric", "litellm_spend_metric",
 	"litellm_total_tokens", "litellm_input_tokens_metric", "litellm_output_tokens_metric",
 	"litellm_request_total_latency_metric", "litellm_llm_api_latency_metric",
+	"litellm_budget_overrun_metric",
 }
 
 var units = map[string]string{
@@ -99,6 +100,7 @@ var units = map[string]string{
 	"litellm_output_tokens_metric":           unitCount,
 	"litellm_request_total_latency_metric":   unitSeconds,
 	"litellm_llm_api_latency_metric":         unitSeconds,
+	"litellm_budget_overrun_metric":          unitCount,
 	"litellm_remaining_team_budget_metric":   unitNone,
 	"litellm_team_max_budget_metric":         unitNone,
 	"litellm_deployment_total_requests":      unitCount,
@@ -122,6 +124,7 @@ func (e *EMF) Call(c Call) {
 		"litellm_output_tokens_metric":           float64(c.CompletionTokens),
 		"litellm_request_total_latency_metric":   c.Total.Seconds(),
 		"litellm_llm_api_latency_metric":         c.LLM.Seconds(),
+		"litellm_budget_overrun_metric":          b2f(c.Overrun),
 	}
 	dims := [][]string{{}}
 	if c.Model != "" {

@@ -116,7 +116,7 @@ func TestEMF_LinesParseAsCloudWatchReadsThem(t *testing.T) {
 	who := Who{HashedKey: "abc123", KeyAlias: "ci", Team: "team-a", TeamAlias: "A", User: "u1",
 		KeyMaxBudget: ptr(10), KeySpend: 1, TeamMaxBudget: ptr(100), TeamSpend: 40}
 	e.Call(Call{Who: who, RequestedModel: "gpt", Model: "gpt-4o", Status: 200, PromptTokens: 10, CompletionTokens: 5,
-		Cost: 0.25, Total: 1500 * time.Millisecond, LLM: time.Second})
+		Cost: 0.25, Overrun: true, Total: 1500 * time.Millisecond, LLM: time.Second})
 	e.Call(Call{Who: who, RequestedModel: "gpt", Model: "gpt-4o", Status: 500, ErrorType: "internal_server_error",
 		UpstreamFailed: true, Total: 200 * time.Millisecond})
 	// Refused before a model was known: only the service-wide dimension set.
@@ -147,6 +147,8 @@ func TestEMF_LinesParseAsCloudWatchReadsThem(t *testing.T) {
 		{"litellm_output_tokens_metric", "", 5, 3},
 		{"litellm_request_total_latency_metric", "model=gpt-4o", 1.7, 2},
 		{"litellm_llm_api_latency_metric", "model=gpt-4o", 1, 2},
+		{"litellm_budget_overrun_metric", "model=gpt-4o", 1, 2},
+		{"litellm_budget_overrun_metric", "", 1, 3},
 		// 100 - 40 - 0.25, then 100 - 40 - 0
 		{"litellm_remaining_team_budget_metric", "team=team-a", 59.75 + 60, 2},
 		{"litellm_team_max_budget_metric", "team=team-a", 200, 2},

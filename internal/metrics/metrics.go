@@ -49,7 +49,10 @@ type Call struct {
 	ErrorType      string // OpenAI error type when Status is not 200 (exception_class)
 	// UpstreamFailed is true when the call failed at the upstream, not before it (auth,
 	// budget, validation): litellm_llm_api_failed_requests_metric.
-	UpstreamFailed   bool
+	UpstreamFailed bool
+	// Overrun is true when the call cost more than its reservation (a budget_overrun: the
+	// provider counted more than the bound allows; spend has the truth).
+	Overrun          bool
 	PromptTokens     int
 	CompletionTokens int
 	Cost             float64       // USD, what the call was charged

@@ -34,7 +34,7 @@ type Recorder struct {
 	reg *prometheus.Registry
 
 	proxyTotal, proxyFailed                *prometheus.CounterVec
-	requests, apiFailed, spend             *prometheus.CounterVec
+	requests, apiFailed, spend, overrun    *prometheus.CounterVec
 	totalTokens, inputTokens, outputTokens *prometheus.CounterVec
 	totalLatency, llmLatency               *prometheus.HistogramVec
 	keyRemaining, keyMax                   *prometheus.GaugeVec
@@ -75,6 +75,7 @@ func New() *Recorder {
 	r.requests = counter("litellm_requests_metric_total", "Successful LLM calls", labels([]string{"model"}))
 	r.apiFailed = counter("litellm_llm_api_failed_requests_metric_total", "LLM calls that failed at the upstream", labels([]string{"model"}))
 	r.spend = counter("litellm_spend_metric_total", "Spend in USD", labels([]string{"model"}))
+	r.overrun = counter("litellm_budget_overrun_metric_total", "LLM calls that cost more than their reservation (budget_overrun)", labels([]string{"model"}))
 	r.totalTokens = counter("litellm_total_tokens_total", "Input plus output tokens", labels([]string{"model", "requested_model"}))
 	r.inputTokens = counter("litellm_input_tokens_metric_total", "Input (prompt) tokens", labels([]string{"model", "requested_model"}))
 	r.outputTokens = counter("litellm_output_tokens_metric_total", "Output (completion) tokens", labels([]string{"model", "requested_model"}))
@@ -115,6 +116,9 @@ func (r *Recorder) Call(c metrics.Call) {
 	}
 	if c.Success() {
 		r.requests.WithLabelValues(with(c.Model)...).Inc()
+	}
+	if c.Overrun {
+		r.overrun.WithLabelValues(with(c.Model)...).Inc()
 	}
 	if c.Cost != 0 {
 		r.spend.WithLabelValues(with(c.Model)...).Add(c.Cost)
