@@ -173,6 +173,54 @@ func TestBounds_ServerTimeouts(t *testing.T) {
 	})
 }
 
+// The local server holds at most max_connections client connections: one more waits (in
+// the listen backlog, unanswered) until one closes. The old server accepted every
+// connection, so a flood of idle ones could take all file descriptors.
+func TestBounds_ConnectionCap(t *testing.T) {
+	s := start(t, `
+model_list:
+  - model_name: demo
+    litellm_params:
+      model: mock/demo
+general_settings:
+  master_key: `+masterKey+`
+llmgate_settings:
+  idle_timeout: 1s
+  max_connections: 4
+`)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	time.Sleep(1500 * time.Millisecond) // the readiness check's keep-alive connection is closed
+	var held []net.Conn
+	for range 4 { // silent connections: the server holds each until read_header_timeout (10 s)
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		held = append(held, conn)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	live := func(timeout time.Duration) error {
+		hc.Timeout = timeout
+		resp, err := hc.Get(s.URL + "/health/liveliness")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := live(time.Second); err == nil {
+		t.Fatal("a fifth connection was served while four were open; want it held until one closes")
+	}
+	held[0].Close()
+	if err := live(5 * time.Second); err != nil {
+		t.Errorf("after a connection closed, a new one was not served: %v", err)
+	}
+}
+
 // crashConfig has a real deployment on the fake upstream at %[1]s, deployments whose
 // upstream at %[2]s answers 60 MB ("big") or a 401 echoing the key and a URL ("leaky"), and
 // a wildcard group that prices any model name.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/llmgate/llmgate/internal/app"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/metrics/prom"
@@ -74,6 +76,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = netutil.LimitListener(ln, cfg.Settings.MaxConnections)
 	srv := newServer(a.Handler(), cfg.Settings)
 	log.Info("llmgate listening", "addr", ln.Addr().String(), "table", cfg.Settings.TableName, "models", len(cfg.ModelList))
 	if *banner {

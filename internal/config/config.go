@@ -184,6 +184,10 @@ type Settings struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	BodyReadTimeout   Duration `yaml:"body_read_timeout"`
 	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the local server's open client connections: past it, new
+	// connections wait in the listen backlog until one closes, so a flood of idle or slow
+	// connections cannot exhaust file descriptors and memory.
+	MaxConnections int `yaml:"max_connections"`
 	// AllowClientMockTesting lets every key use mock_response and the mock_testing_* flags
 	// on real deployments too; by default only a proxy admin may (any key on mock deployments).
 	AllowClientMockTesting bool `yaml:"allow_client_mock_testing"`

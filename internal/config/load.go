@@ -32,6 +32,7 @@ const (
 	DefaultReadHeaderTimeout    = Duration(10 * time.Second)
 	DefaultBodyReadTimeout      = Duration(time.Minute)
 	DefaultIdleTimeout          = Duration(2 * time.Minute)
+	DefaultMaxConnections       = 4096
 )
 
 // envPrefix marks a value that LiteLLM reads from the environment: "os.environ/NAME".
@@ -393,6 +394,9 @@ func applyDefaults(cfg *Config) {
 	}
 	if s.ModelRefreshInterval == 0 {
 		s.ModelRefreshInterval = DefaultModelRefreshInterval
+	}
+	if s.MaxConnections <= 0 {
+		s.MaxConnections = DefaultMaxConnections
 	}
 	for _, d := range []struct {
 		v   *Duration
