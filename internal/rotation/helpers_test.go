@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +76,19 @@ func utc(y int, mo time.Month, d, h, mi, s int) time.Time {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// forEveryShard calls create with key tokens ("bad-<i>") until every shard of the due
+// indexes holds n of them: enough to fill the head of every shard for a run of limit n.
+func forEveryShard(n int, create func(token string)) {
+	perShard := map[string]int{}
+	for i := 0; len(perShard) < store.Shards || slices.ContainsFunc(slices.Collect(maps.Values(perShard)), func(c int) bool { return c < n }); i++ {
+		token := fmt.Sprintf("bad-%d", i)
+		if shard := store.Shard(store.PrefixKey + token); perShard[shard] < n {
+			perShard[shard]++
+			create(token)
+		}
+	}
+}
 
 // newStore returns a store on a fresh DynamoDB Local table.
 func newStore(t *testing.T) *store.Store {

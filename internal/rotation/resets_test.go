@@ -3,8 +3,6 @@ package rotation_test
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -365,18 +363,11 @@ func TestRun_FailingAndHugeRecordsDoNotBlockTheRest(t *testing.T) {
 	st := newStore(t)
 	due := utc(2026, 6, 1, 0, 0, 0)
 	const limit = 2
-	perShard := map[string]int{}
-	for i := 0; len(perShard) < store.Shards || slices.ContainsFunc(slices.Collect(maps.Values(perShard)), func(n int) bool { return n < limit }); i++ {
-		token := fmt.Sprintf("bad-%d", i)
-		shard := store.Shard(store.PrefixKey + token)
-		if perShard[shard] >= limit {
-			continue
-		}
-		perShard[shard]++
+	forEveryShard(limit, func(token string) {
 		createKeys(t, st, budgetKey(token, "1d", due.Add(-2*time.Hour), func(k *store.Key) {
 			k.BudgetLimits = []store.BudgetWindow{{BudgetDuration: "fortnight", MaxBudget: 5, Spend: 1, ResetAt: ptr(due.Add(-2 * time.Hour))}}
 		}))
-	}
+	})
 	createKeys(t, st, budgetKey("many", "1d", due.Add(-time.Hour), func(k *store.Key) {
 		for range 100 {
 			k.BudgetLimits = append(k.BudgetLimits, store.BudgetWindow{BudgetDuration: "1s", MaxBudget: 5, Spend: 2, Remaining: 3, ResetAt: ptr(due.Add(-time.Hour))})

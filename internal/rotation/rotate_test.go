@@ -365,6 +365,37 @@ func TestRotation_InterruptedRunIsCompletedByTheNext(t *testing.T) {
 	}
 }
 
+// A key whose rotation fails (here: auto_rotate without a key_alias, so the new value could
+// reach nobody) is logged, counted and skipped for a while, never holding the head of the
+// queue. On the old code the failing keys (at least Limit in every shard, the oldest due)
+// were retried at the head of every run, so the good key was never rotated.
+func TestRotation_FailingKeysDoNotBlockTheRest(t *testing.T) {
+	t.Parallel()
+	due := utc(2026, 6, 1, 12, 0, 0)
+	e := newRotationEnv(t, due.Add(time.Minute))
+	const limit = 2
+	forEveryShard(limit, func(token string) {
+		at := due.Add(-time.Hour)
+		createKeys(t, e.st, &store.Key{Token: token, AutoRotate: true, RotationInterval: ptr("30d"), KeyRotationAt: &at})
+	})
+	good := e.key("app", due)
+	r := e.rotator(0, func(o *rotation.Options) { o.Limit = limit })
+	var rotations, failures int
+	for range store.Shards + 1 { // limit bad keys per shard and the good one, limit per run
+		rep := run(t, r)
+		rotations, failures = rotations+rep.Rotations, failures+rep.Failures
+	}
+	if cur := e.secret("app", "AWSCURRENT"); rotations != 1 || cur == good || !e.authenticates(cur) {
+		t.Errorf("%d rotations; want the good key rotated, its new value delivered", rotations)
+	}
+	if want := store.Shards * limit; failures != want {
+		t.Errorf("%d failures, want %d: each bad key once, then deferred", failures, want)
+	}
+	if k := getKey(t, e.st, "bad-0"); k == nil || k.KeyRotationAt == nil || !k.KeyRotationAt.Equal(due.Add(-time.Hour)) {
+		t.Errorf("bad key %+v: want key_rotation_at unchanged (only its place in the queue moves)", k)
+	}
+}
+
 func TestRotation_RefusedOrOff(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

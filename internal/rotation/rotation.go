@@ -24,6 +24,7 @@ import (
 	"github.com/llmgate/llmgate/internal/duration"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
 // DefaultLimit is how many items of each kind a run handles when Options.Limit is 0.
@@ -187,11 +188,7 @@ func (r *Rotator) resets(ctx context.Context, p *pass) error {
 		done, err := r.reset(ctx, ref, p.now)
 		switch {
 		case err != nil:
-			p.fail(ctx, "budget reset", ref, err)
-			// Skipped for a while, so it cannot keep the head of the queue from the rest.
-			if err := r.o.Store.DeferReset(ctx, ref, p.now, p.now.Add(failedResetDelay)); err != nil {
-				p.log.WarnContext(ctx, "rotator: deferring a failed budget reset failed", "pk", ref.PK, "sk", ref.SK, "error", err.Error())
-			}
+			p.postpone(ctx, r.o.Store, schema.IndexDueReset, "budget reset", ref, err)
 		case done:
 			p.rep.Resets++
 		}
@@ -199,8 +196,18 @@ func (r *Rotator) resets(ctx context.Context, p *pass) error {
 	return nil
 }
 
-// failedResetDelay is how long a record whose budget reset failed waits for its next try.
-const failedResetDelay = 5 * time.Minute
+// failedDelay is how long an item whose budget reset or key rotation failed waits for its
+// next try.
+const failedDelay = 5 * time.Minute
+
+// postpone counts and logs the failure of one item of a due index and skips the item for
+// failedDelay, so it cannot keep the head of the queue from the rest.
+func (p *pass) postpone(ctx context.Context, st *store.Store, index, step string, ref store.Ref, err error) {
+	p.fail(ctx, step, ref, err)
+	if err := st.Defer(ctx, index, ref, p.now, p.now.Add(failedDelay)); err != nil {
+		p.log.WarnContext(ctx, "rotator: deferring a failed "+step+" failed", "pk", ref.PK, "sk", ref.SK, "error", err.Error())
+	}
+}
 
 // maxResetParts bounds the budgets (the record's own, windows, model budgets) one reset
 // write touches, so the update expression stays under DynamoDB's size limit however many
@@ -354,11 +361,14 @@ func (r *Rotator) rotations(ctx context.Context, p *pass) error {
 	p.rep.More = p.rep.More || more
 	for _, ref := range refs {
 		done, err := r.rotate(ctx, ref.Token(), p.now)
-		if done {
+		switch {
+		case done:
 			p.rep.Rotations++
-		}
-		if err != nil {
-			p.fail(ctx, "key rotation", ref, err)
+			if err != nil { // rotated; a later cleanup run finishes the delivery
+				p.fail(ctx, "key rotation", ref, err)
+			}
+		case err != nil:
+			p.postpone(ctx, r.o.Store, schema.IndexDueRotate, "key rotation", ref, err)
 		}
 	}
 	return nil

@@ -269,24 +269,29 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 	return nil
 }
 
-// DeferReset moves a record that is still due for a budget reset to the back of the due
-// index until until, leaving its budgets as they are. The rotator defers a record whose reset
-// failed, so a record that keeps failing cannot hold the head of the queue and stop the
-// resets of every other record.
-func (s *Store) DeferReset(ctx context.Context, ref Ref, now, until time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+// Defer moves an item that is still due in a due index (IndexDueReset, IndexDueRotate) to
+// the back of it until until, changing nothing else: the budgets, key_rotation_at and
+// what /key/info shows stay as they are. The rotator defers an item whose reset or rotation
+// failed, so an item that keeps failing cannot hold the head of the queue and stop the work
+// of every other item.
+func (s *Store) Defer(ctx context.Context, index string, ref Ref, now, until time.Time) error {
+	_, atAttr, err := indexKeys(index)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      keyOf(ref.PK, ref.SK),
-		UpdateExpression:         aws.String("SET #ra = :until"),
-		ConditionExpression:      aws.String("#ra <= :now"),
-		ExpressionAttributeNames: map[string]string{"#ra": "reset_at"},
+		UpdateExpression:         aws.String("SET #at = :until"),
+		ConditionExpression:      aws.String("#at <= :now"),
+		ExpressionAttributeNames: map[string]string{"#at": atAttr},
 		ExpressionAttributeValues: item{
 			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(until.Unix(), 10)},
 			":now":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
 		},
 	})
 	if err != nil && !isConditionFailed(err) { // no longer due: nothing to defer
-		return fmt.Errorf("defer reset of %s %s: %w", ref.PK, ref.SK, err)
+		return fmt.Errorf("defer %s of %s %s: %w", index, ref.PK, ref.SK, err)
 	}
 	return nil
 }
