@@ -11,7 +11,7 @@ import (
 // (dimensions 2^62), or to the worst-case cost as they were.
 func TestBounds_RequestSizesAreRefusedNamingTheField(t *testing.T) {
 	cfg := testConfig()
-	cfg.Settings.MaxRequestBodyBytes = 1 << 20
+	cfg.Settings.MaxRequestBodyBytes = 2 * MaxInputBytes
 	h := newHarness(t, cfg, nil, nil)
 	tests := []struct {
 		path, body, wantParam string
@@ -24,6 +24,9 @@ func TestBounds_RequestSizesAreRefusedNamingTheField(t *testing.T) {
 		{"/v1/embeddings", `{"model":"embed","input":"x","dimensions":300000000}`, "dimensions"},
 		{"/v1/embeddings", `{"model":"embed","input":"x","dimensions":4611686018427387904}`, "dimensions"},
 		{"/v1/embeddings", `{"model":"embed","input":"x","dimensions":0}`, "dimensions"},
+		{"/v1/embeddings", `{"model":"embed","input":[` + strings.Repeat(`"x",`, MaxInputItems) + `"x"]}`, "input"},
+		{"/v1/embeddings", `{"model":"embed","input":[` + strings.Repeat(`[1,2,3],`, MaxInputItems) + `[1]]}`, "input"},
+		{"/v1/embeddings", `{"model":"embed","input":["` + strings.Repeat("x", MaxInputBytes) + `"]}`, "input"},
 		{"/v1/chat/completions", fmt.Sprintf(`{"model":"demo","mock_response":%q,"messages":[]}`, strings.Repeat("w ", MaxMockResponseBytes/2+1)), "mock_response"},
 		{"/v1/chat/completions", fmt.Sprintf(`{"model":"openai/%s","messages":[]}`, strings.Repeat("m", MaxModelNameBytes)), "model"},
 		{"/v1/responses", `{"model":"demo","input":"x","max_output_tokens":1000001}`, "max_output_tokens"},

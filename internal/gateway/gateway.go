@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/tidwall/gjson"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/config"
@@ -393,6 +394,10 @@ const (
 	MaxMockResponseBytes = 64 << 10
 	// MaxModelNameBytes bounds the requested model name (wildcard groups pass it on).
 	MaxModelNameBytes = 512
+	// MaxInputItems bounds the items of an embeddings or moderations input array (OpenAI's
+	// own limit), MaxInputBytes its whole JSON (above OpenAI's 300,000 tokens per request).
+	MaxInputItems = 2048
+	MaxInputBytes = 4 << 20
 )
 
 // validCounts refuses counts outside their bounds: negative token limits, a choice count
@@ -425,6 +430,18 @@ func validCounts(r *openai.Request, maxTokensField string) error {
 	if len(r.Model) > MaxModelNameBytes {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
 			fmt.Sprintf("Invalid 'model': %d bytes is above the maximum of %d.", len(r.Model), MaxModelNameBytes)).WithParam("model")
+	}
+	if len(r.Input) > MaxInputBytes {
+		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+			fmt.Sprintf("Invalid 'input': %d bytes is above the maximum of %d.", len(r.Input), MaxInputBytes)).WithParam("input")
+	}
+	if in := gjson.ParseBytes(r.Input); in.IsArray() {
+		n := 0
+		in.ForEach(func(_, _ gjson.Result) bool { n++; return n <= MaxInputItems })
+		if n > MaxInputItems {
+			return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
+				fmt.Sprintf("Invalid 'input': more than %d items.", MaxInputItems)).WithParam("input")
+		}
 	}
 	if m := r.MockResponse; m != nil && len(*m) > MaxMockResponseBytes {
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest,
