@@ -3,6 +3,7 @@ package bedrock
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -241,5 +242,30 @@ func TestDo_CompletionGoesThroughConverse(t *testing.T) {
 	providertest.JSONEqual(t, up.Last(t).Body, []byte(`{"messages":[{"role":"user","content":[{"text":"Say ok"}]}]}`))
 	if !strings.Contains(string(resp.Body), `"object":"text_completion"`) || !strings.Contains(string(resp.Body), `"text":"ok"`) {
 		t.Errorf("answer %s, want a text_completion with the text ok", resp.Body)
+	}
+}
+
+// doerFunc adapts a function to aws.HTTPClient.
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestClient_RequestBodiesHideWriteTo(t *testing.T) {
+	// See readOnlyBodies: the SDK's closed request bodies answer WriteTo with io.EOF, which
+	// made net/http close a connection whose answer was still being read.
+	up := providertest.NewUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, minimalAnswer)
+	})
+	var writerTo bool
+	p := &Provider{HTTPClient: doerFunc(func(r *http.Request) (*http.Response, error) {
+		_, writerTo = r.Body.(io.WriterTo)
+		return http.DefaultClient.Do(r)
+	})}
+	if _, err := p.Do(context.Background(), testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Hi"}]}`)); err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	if writerTo {
+		t.Error("the request body reached the HTTP client with its WriteTo")
 	}
 }
