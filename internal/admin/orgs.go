@@ -188,8 +188,9 @@ func (h *handler) orgTeams(ctx context.Context, id string) ([]store.Team, error)
 	return teams, nil
 }
 
-// orgInfo is GET /organization/info?organization_id=.
-func (h *handler) orgInfo(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+// orgInfo is GET /organization/info?organization_id=: proxy admins and viewers, and the
+// organization's admins.
+func (h *handler) orgInfo(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	id := r.URL.Query().Get("organization_id")
 	if err := requiredID("organization_id", id); err != nil {
 		return err
@@ -200,11 +201,50 @@ func (h *handler) orgInfo(w http.ResponseWriter, r *http.Request, _ *auth.Princi
 	} else if err != nil {
 		return err
 	}
+	if err := mayAct(r, p, target{orgAdmin: isOrgAdmin(o, p)}, orgMissing(id)); err != nil {
+		return err
+	}
 	teams, err := h.orgTeams(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, orgObject(o, teams))
+}
+
+// isOrgAdmin reports whether p's user is an org_admin member of o.
+func isOrgAdmin(o *store.Org, p *auth.Principal) bool {
+	return p.UserID != "" && slices.ContainsFunc(o.Members, func(m store.OrgMember) bool {
+		return m.UserID == p.UserID && m.UserRole == auth.RoleOrgAdmin
+	})
+}
+
+// administersOrg reports whether p is an org_admin of organization id (false when it does
+// not exist).
+func (h *handler) administersOrg(ctx context.Context, p *auth.Principal, id string) (bool, error) {
+	if id == "" || p.UserID == "" {
+		return false, nil
+	}
+	o, err := h.Store.GetOrg(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return isOrgAdmin(o, p), nil
+}
+
+// mayActOnTeam is mayAct on team t, where the route's row lets organization admins act
+// and p is not already a proxy admin: then t's organization is read to see whether p
+// administers it.
+func (h *handler) mayActOnTeam(r *http.Request, p *auth.Principal, t *store.Team, missing error) error {
+	obj := target{team: t}
+	if permissionOf(r).grants&grantOrgAdmin != 0 && !p.IsProxyAdmin() {
+		var err error
+		if obj.orgAdmin, err = h.administersOrg(r.Context(), p, aws.ToString(t.OrganizationID)); err != nil {
+			return err
+		}
+	}
+	return mayAct(r, p, obj, missing)
 }
 
 // orgList is GET /organization/list: every organization, newest first (at most maxListed).

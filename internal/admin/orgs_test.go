@@ -109,3 +109,65 @@ func TestOrganizations_BadInput(t *testing.T) {
 		errOf(t, m)
 	}
 }
+
+// An org_admin member of an organization manages the teams in it (LiteLLM's organization
+// admin): creates teams there (within the organization's ceiling), adds, changes and
+// removes their members, reads them, its organization and its team list; and no more: not
+// teams elsewhere, not the teams' settings, not the organization itself.
+func TestOrganizations_OrgAdminManagesTheTeamsInItsOrganization(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.ok("POST", "/organization/new", master, map[string]any{"organization_id": "acme", "organization_alias": "Acme", "models": []string{"gpt-4o"}, "max_budget": 10})
+	e.ok("POST", "/organization/new", master, map[string]any{"organization_id": "other", "organization_alias": "Other"})
+	olga := e.user("olga", "internal_user")
+	ivan := e.user("ivan", "internal_user")
+	e.ok("POST", "/organization/member_add", master, map[string]any{"organization_id": "acme",
+		"member": []any{map[string]any{"user_id": "olga", "role": "org_admin"}, map[string]any{"user_id": "ivan", "role": "internal_user"}}})
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "elsewhere", "organization_id": "other"})
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "no-org"})
+	// A team of the organization that olga did not create, so she is not its team admin.
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "acme-ops", "organization_id": "acme", "models": []string{"gpt-4o"}, "max_budget": 5})
+
+	m := e.ok("POST", "/team/new", olga, map[string]any{"team_id": "acme-dev", "organization_id": "acme", "models": []string{"gpt-4o"}, "max_budget": 5})
+	if m["organization_id"] != "acme" {
+		t.Errorf("/team/new as the org admin = %v", m)
+	}
+	e.ok("POST", "/team/member_add", olga, map[string]any{"team_id": "acme-ops", "member": map[string]any{"user_id": "dora", "role": "user"}})
+	e.ok("POST", "/team/member_update", olga, map[string]any{"team_id": "acme-ops", "user_id": "dora", "max_budget_in_team": 1})
+	e.ok("POST", "/team/member_delete", olga, map[string]any{"team_id": "acme-ops", "user_id": "dora"})
+	if info := e.ok("GET", "/team/info?team_id=acme-ops", olga, nil); info["team_id"] != "acme-ops" {
+		t.Errorf("/team/info = %v", info)
+	}
+	if info := e.ok("GET", "/organization/info?organization_id=acme", olga, nil); len(info["teams"].([]any)) != 2 {
+		t.Errorf("/organization/info as its admin = %v, want its two teams", info)
+	}
+	if code, raw := e.raw("GET", "/team/list?organization_id=acme", olga, nil); code != 200 || !jsonArrayLen(t, raw, 2) {
+		t.Errorf("/team/list?organization_id=acme as its admin: %d %s, want its two teams", code, raw)
+	}
+
+	for _, c := range []struct {
+		name, method, path, key string
+		body                    map[string]any
+		code                    int
+	}{
+		{"a team beyond the organization's ceiling", "POST", "/team/new", olga, map[string]any{"organization_id": "acme", "models": []string{"gpt-4o"}, "max_budget": 50}, 403},
+		{"a team in another organization", "POST", "/team/new", olga, map[string]any{"organization_id": "other"}, 403},
+		{"a team in no organization", "POST", "/team/new", olga, map[string]any{"team_alias": "mine"}, 403},
+		{"a plain member of the organization", "POST", "/team/new", ivan, map[string]any{"organization_id": "acme"}, 403},
+		{"members of another organization's team", "POST", "/team/member_add", olga, map[string]any{"team_id": "elsewhere", "member": map[string]any{"user_id": "x", "role": "user"}}, 404},
+		{"members of a team in no organization", "POST", "/team/member_add", olga, map[string]any{"team_id": "no-org", "member": map[string]any{"user_id": "x", "role": "user"}}, 404},
+		{"another organization's team", "GET", "/team/info?team_id=elsewhere", olga, nil, 404},
+		{"the settings of a team it is not an admin of", "POST", "/team/update", olga, map[string]any{"team_id": "acme-ops", "max_budget": 1}, 404},
+		{"a team's deletion", "POST", "/team/delete", olga, map[string]any{"team_ids": []string{"acme-dev"}}, 403},
+		{"the organization itself", "POST", "/organization/update", olga, map[string]any{"organization_id": "acme", "max_budget": 100}, 403},
+		{"the organization's members", "POST", "/organization/member_add", olga, map[string]any{"organization_id": "acme", "member": map[string]any{"user_id": "y"}}, 403},
+		{"another organization", "GET", "/organization/info?organization_id=other", olga, nil, 404},
+		{"another organization's teams", "GET", "/team/list?organization_id=other", olga, nil, 401},
+		{"the organization as a plain member", "GET", "/organization/info?organization_id=acme", ivan, nil, 404},
+		{"its teams as a plain member", "GET", "/team/list?organization_id=acme", ivan, nil, 401},
+	} {
+		if code, m := e.call(c.method, c.path, c.key, c.body); code != c.code {
+			t.Errorf("%s: %s %s = %d %v, want %d", c.name, c.method, c.path, code, m, c.code)
+		}
+	}
+}

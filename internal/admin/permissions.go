@@ -47,6 +47,8 @@ const (
 	grantTeamAdmin
 	// grantTeamMember: a member of the key's team or of the team (see permission.member).
 	grantTeamMember
+	// grantOrgAdmin: an org_admin member of the team's (or the organization's) organization.
+	grantOrgAdmin
 )
 
 // Role sets of the table.
@@ -63,7 +65,7 @@ var (
 var (
 	readKey = permission{all: adminViewers, grants: grantKeyUser | grantTeamAdmin | grantTeamMember, member: permKeyInfo,
 		denied: "You are not allowed to access this key's info."}
-	readTeam = permission{all: adminViewers, grants: grantTeamMember}
+	readTeam = permission{all: adminViewers, grants: grantTeamMember | grantOrgAdmin}
 	readUser = permission{all: adminViewers, grants: grantOwner}
 )
 
@@ -92,6 +94,10 @@ func teamAdminWrite(denied string) permission {
 	return permission{roles: writers, grants: grantTeamAdmin, denied: denied}
 }
 
+// teamMembersWrite is the row of the routes that change a team's members: its admins and
+// the admins of its organization.
+var teamMembersWrite = permission{roles: writers, grants: grantTeamAdmin | grantOrgAdmin}
+
 // mayAct checks that p may act on obj through the route of r (its pattern names the row).
 // A caller with no relation to obj gets missing, the route's answer for an object that
 // does not exist; a related caller without the right gets the row's refusal (or LiteLLM's
@@ -101,7 +107,10 @@ func mayAct(r *http.Request, p *auth.Principal, obj target, missing error) error
 	if p.IsProxyAdmin() || slices.Contains(perm.all, p.Role) {
 		return nil
 	}
-	related := false
+	related := obj.orgAdmin
+	if obj.orgAdmin && perm.grants&grantOrgAdmin != 0 {
+		return nil
+	}
 	if obj.user != "" && obj.user == p.UserID || obj.token != "" && obj.token == p.Token {
 		related = true
 		if perm.grants&grantKeyUser != 0 || perm.grants&grantOwner != 0 && obj.team == nil {
@@ -138,6 +147,9 @@ type target struct {
 	user  string      // the key's user, or the user record's id
 	token string      // the key's hash
 	team  *store.Team // the key's team, or the team itself
+	// orgAdmin: the caller is an org_admin of the team's organization, or of the
+	// organization acted on (see handler.teamTarget).
+	orgAdmin bool
 }
 
 // teamRole is the caller's role in t: its member role, else "user" for a key of t without

@@ -228,6 +228,17 @@ func (h *handler) teamNew(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		req.TeamID = uuid.NewString()
 	}
 	ctx := r.Context()
+	if !p.IsProxyAdmin() {
+		// An organization admin creates teams in its organization, within its ceiling.
+		ok, err := h.administersOrg(ctx, p, req.OrganizationID.V)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return forbidden(fmt.Sprintf("Only proxy admins, and organization admins in their organization (organization_id), can create teams. Route=%s. Your role=%s. Your user_id=%s",
+				r.URL.Path, p.Role, p.UserID))
+		}
+	}
 	now := h.Now().UTC()
 	var team *store.Team
 	err := store.Retry(ctx, func() error {
@@ -484,7 +495,7 @@ func (h *handler) teamInfo(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	} else if err != nil {
 		return err
 	}
-	if err := mayAct(r, p, target{team: t}, missing); err != nil {
+	if err := h.mayActOnTeam(r, p, t, missing); err != nil {
 		return err
 	}
 	keys, err := h.Store.AllKeys(ctx, store.KeyFilter{TeamID: id})
@@ -594,7 +605,7 @@ func (h *handler) changeTeam(r *http.Request, p *auth.Principal, id string, chan
 		} else if err != nil {
 			return err
 		}
-		if err := mayAct(r, p, target{team: old}, missing); err != nil {
+		if err := h.mayActOnTeam(r, p, old, missing); err != nil {
 			return err
 		}
 		t, err := store.Clone(old)
@@ -836,7 +847,7 @@ func (h *handler) teamMemberAdd(w http.ResponseWriter, r *http.Request, p *auth.
 		} else if err != nil {
 			return err
 		}
-		if err := mayAct(r, p, target{team: team}, missing); err != nil {
+		if err := h.mayActOnTeam(r, p, team, missing); err != nil {
 			return err
 		}
 		if !p.IsProxyAdmin() && req.MaxBudgetInTeam.Has() && capWidens(team.TeamMemberBudget, req.MaxBudgetInTeam.Ptr()) {
@@ -959,11 +970,14 @@ func (h *handler) teamList(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		return err
 	}
 	admin := p.IsProxyAdmin() || p.Role == auth.RoleProxyAdminViewer
-	if err := mayAct(r, p, target{user: userID}, mgmtError(http.StatusUnauthorized, fmt.Sprintf(
-		"Only admin users can query all teams/other teams. Your user role=%s", p.Role))); err != nil {
+	notAdmin := mgmtError(http.StatusUnauthorized, fmt.Sprintf("Only admin users can query all teams/other teams. Your user role=%s", p.Role))
+	ctx := r.Context()
+	if org := r.URL.Query().Get("organization_id"); org != "" {
+		return h.orgTeamList(w, r, p, org, admin, notAdmin)
+	}
+	if err := mayAct(r, p, target{user: userID}, notAdmin); err != nil {
 		return err
 	}
-	ctx := r.Context()
 	if ids := r.URL.Query().Get("team_ids"); ids != "" {
 		return h.teamsByID(w, r, p, ids)
 	}
@@ -1016,6 +1030,32 @@ func (h *handler) listedTeams(ctx context.Context, userID string) ([]store.Team,
 		return nil, err
 	}
 	return h.Store.GetTeams(ctx, u.Teams)
+}
+
+// orgTeamList is /team/list?organization_id=: the teams of an organization (among the
+// newest maxListed teams), for proxy admins and viewers and the organization's admins.
+func (h *handler) orgTeamList(w http.ResponseWriter, r *http.Request, p *auth.Principal, org string, admin bool, notAdmin error) error {
+	if err := checkID("organization_id", org); err != nil {
+		return err
+	}
+	if !admin {
+		ok, err := h.administersOrg(r.Context(), p, org)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notAdmin
+		}
+	}
+	teams, err := h.orgTeams(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out, err := h.teamsWithMemberships(r, teams)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, out)
 }
 
 // teamListAfter is /team/list?cursor=[&size=] (llmgate's own; "" for the first page): one
@@ -1104,7 +1144,7 @@ func (h *handler) teamToChange(r *http.Request, p *auth.Principal, id string) (*
 	} else if err != nil {
 		return nil, err
 	}
-	if err := mayAct(r, p, target{team: old}, missing); err != nil {
+	if err := h.mayActOnTeam(r, p, old, missing); err != nil {
 		return nil, err
 	}
 	return old, nil
