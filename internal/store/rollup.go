@@ -27,7 +27,8 @@ import (
 // them twice, and no call pays a write for them. An item holds the period's total and the
 // figures of its RollupIDs highest-spending ids; the rest are added into Other, so an item
 // stays a few write units however many keys were busy. The last hour rolled is kept in
-// AGG/STATE; hours after it are read from the logs.
+// AGG/STATE; hours after it are read from the logs. Rolling an hour also adds each
+// organization's spend in it to the organization's record (addOrgSpend).
 const (
 	PrefixRollup     = "AGG#"
 	sortRollupHour   = "H#"
@@ -40,8 +41,11 @@ const (
 // ScopeGlobal is the rollup kind of every call, without ids.
 const ScopeGlobal = "global"
 
+// ScopeOrg is the rollup kind of organizations (a log's organization_id).
+const ScopeOrg = "organization"
+
 // RollupKinds are the scope kinds the rotator rolls up.
-var RollupKinds = []string{ScopeGlobal, ScopeModel, ScopeTeam, ScopeKey, ScopeUser, ScopeTag}
+var RollupKinds = []string{ScopeGlobal, ScopeModel, ScopeTeam, ScopeKey, ScopeUser, ScopeTag, ScopeOrg}
 
 // RollupIDs is how many ids a rollup item holds figures for (the highest spending); the
 // others are added into its Other.
@@ -94,6 +98,8 @@ func logIDs(kind string, l *SpendLog) []string {
 		id = l.APIKey
 	case ScopeUser:
 		id = l.User
+	case ScopeOrg:
+		id = l.OrganizationID
 	case ScopeTag:
 		tags := slices.Clone(l.RequestTags)
 		slices.Sort(tags)
@@ -348,6 +354,14 @@ func (s *Store) rollHour(ctx context.Context, st RollupState, values []string) e
 		}
 		if err := s.putRollup(ctx, kind, sortRollupHour+h.Format(rollupHourFormat), r.capped(), now); err != nil {
 			return err
+		}
+		if kind == ScopeOrg {
+			// The organizations' spend: what each spent this hour, added to its record once.
+			for id, f := range r.IDs {
+				if err := s.addOrgSpend(ctx, id, h.Format(rollupHourFormat), f.Spend); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	day := utcDay(h)

@@ -260,3 +260,64 @@ func TestRollUp_StoresShardPartsSoACutShortRunResumes(t *testing.T) {
 	}
 	checkRollups(t, s, "rolled again from the parts", hour, hour, logs)
 }
+
+// Rolling an hour adds its calls' spend to their organizations once: a rerun of the hours
+// (state lost) adds nothing, a later hour adds on, a budgeted organization's remaining
+// follows, and a deleted organization is skipped.
+func TestRollUp_AddsEachHourToItsOrganizationOnce(t *testing.T) {
+	t.Parallel()
+	c, table := dynamotest.NewTable(t)
+	s := store.NewWithClient(c, table)
+	ctx := context.Background()
+	at := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
+	budget := 10.0
+	tx := s.Tx()
+	for _, o := range []*store.Org{{OrganizationID: "acme", Budget: store.Budget{MaxBudget: &budget}}, {OrganizationID: "beta"}} {
+		if err := tx.PutOrg(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []store.SpendLog{
+		{RequestID: "o1", ModelGroup: "gpt-4o", OrganizationID: "acme", TeamID: "t1", Spend: 0.25, Status: store.StatusSuccess, StartTime: at(1, 0, 5)},
+		{RequestID: "o2", ModelGroup: "gpt-4o", OrganizationID: "acme", TeamID: "t2", Spend: 0.5, Status: store.StatusFailure, StartTime: at(1, 0, 50)},
+		{RequestID: "o3", ModelGroup: "gpt-4o", OrganizationID: "acme", TeamID: "t1", Spend: 1, Status: store.StatusSuccess, StartTime: at(1, 3, 0)},
+		{RequestID: "o4", ModelGroup: "gpt-4o", OrganizationID: "beta", Spend: 2, Status: store.StatusSuccess, StartTime: at(1, 1, 0)},
+		{RequestID: "o5", ModelGroup: "gpt-4o", OrganizationID: "gone", Spend: 4, Status: store.StatusSuccess, StartTime: at(1, 1, 0)},
+		{RequestID: "o6", ModelGroup: "gpt-4o", TeamID: "t3", Spend: 8, Status: store.StatusSuccess, StartTime: at(1, 1, 0)},
+		{RequestID: "o7", ModelGroup: "gpt-4o", OrganizationID: "acme", Spend: 3, Status: store.StatusSuccess, StartTime: at(1, 5, 0)}, // open until 06:00
+	} {
+		writeLog(t, s, l)
+	}
+	check := func(when string, acme, beta float64) {
+		t.Helper()
+		for id, want := range map[string]float64{"acme": acme, "beta": beta} {
+			o, err := s.GetOrg(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Spend != want || (id == "acme" && (o.Remaining == nil || *o.Remaining != budget-want)) || (id == "beta" && o.Remaining != nil) {
+				t.Errorf("%s: %s spend %v remaining %v, want %v", when, id, o.Spend, o.Remaining, want)
+			}
+		}
+	}
+	if _, _, err := s.RollUp(ctx, at(1, 5, 0), at(1, 0, 0), 100); err != nil {
+		t.Fatal(err)
+	}
+	check("hours to 05:00 rolled", 1.75, 2)
+	if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "AGG"}, "sk": &types.AttributeValueMemberS{Value: "STATE"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RollUp(ctx, at(1, 5, 0), at(1, 0, 0), 100); err != nil {
+		t.Fatal(err)
+	}
+	check("the same hours rolled again", 1.75, 2)
+	if _, _, err := s.RollUp(ctx, at(1, 6, 0), at(1, 0, 0), 100); err != nil {
+		t.Fatal(err)
+	}
+	check("05:00 rolled", 4.75, 2)
+}
