@@ -93,6 +93,7 @@ var routes = []route{
 	{"POST /budget/delete", permission{roles: adminOnly}, (*handler).budgetDelete},
 	{"POST /budget/info", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetInfo},
 	{"GET /budget/list", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetList},
+	{"GET /budget/settings", permission{roles: adminViewers, all: adminViewers}, (*handler).budgetSettings},
 	// Who may read a key's info may read its daily spend (?api_key=); ?team_id= and ?user_id=
 	// follow /team/info's and /user/info's rows; the group_by form is for admins and viewers.
 	{"GET /spend/daily", readKey, (*handler).spendDaily},
@@ -110,6 +111,7 @@ var routes = []route{
 	{"GET /global/spend/tags", permission{roles: adminViewers, all: adminViewers}, (*handler).spendTags},
 	{"POST /organization/new", permission{roles: adminOnly}, (*handler).orgNew},
 	{"POST /organization/update", permission{roles: adminOnly}, (*handler).orgUpdate},
+	{"PATCH /organization/update", permission{roles: adminOnly}, (*handler).orgUpdate},
 	{"POST /organization/delete", permission{roles: adminOnly}, (*handler).orgDelete},
 	{"GET /organization/info", permission{all: adminViewers, grants: grantOrgAdmin}, (*handler).orgInfo},
 	{"GET /organization/list", permission{roles: adminViewers, all: adminViewers}, (*handler).orgList},

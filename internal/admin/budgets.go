@@ -285,6 +285,41 @@ func (h *handler) budgetList(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	return writeJSON(w, tiers)
 }
 
+// tierSettings are the fields /budget/settings describes, in LiteLLM's order, with their
+// types as its admin UI reads them.
+var tierSettings = []struct{ name, typ, description string }{
+	{"max_budget", "Float", "Spend in USD a record on the tier may reach."},
+	{"soft_budget", "Float", "Spend in USD above which calls are logged as over a soft budget, not refused."},
+	{"max_parallel_requests", "Integer", "Calls a record on the tier may have in flight at once."},
+	{"tpm_limit", "Integer", "Tokens per minute."},
+	{"rpm_limit", "Integer", "Requests per minute."},
+	{"budget_duration", "String", "How often spend resets (30s, 1h, 1d, 1mo)."},
+	{"model_max_budget", "Object", "Budgets per model: {model: {budget_limit, time_period}}."},
+}
+
+// budgetSettings is GET /budget/settings?budget_id=: each configurable field of a tier with
+// its value (null for a tier that does not exist), as LiteLLM's admin UI reads it.
+func (h *handler) budgetSettings(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	id := r.URL.Query().Get("budget_id")
+	if err := requiredID("budget_id", id); err != nil {
+		return err
+	}
+	values := map[string]any{}
+	t, err := h.Store.GetTier(r.Context(), id)
+	switch {
+	case err == nil:
+		values = object(t)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	out := make([]any, 0, len(tierSettings))
+	for _, f := range tierSettings {
+		out = append(out, map[string]any{"field_name": f.name, "field_type": f.typ, "field_description": f.description,
+			"field_value": values[f.name], "stored_in_db": true, "field_default_value": nil})
+	}
+	return writeJSON(w, out)
+}
+
 // maxListed bounds the unpaged lists (/budget/list, /organization/list): LiteLLM returns
 // every row; one answer stays bounded.
 const maxListed = 1000

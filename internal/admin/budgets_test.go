@@ -49,6 +49,22 @@ func TestBudgetTiers_Lifecycle(t *testing.T) {
 	if err := json.Unmarshal(raw, &list); err != nil || len(list) != 2 {
 		t.Errorf("/budget/list = %s, want 2 tiers", raw)
 	}
+	// /budget/settings: LiteLLM's admin UI reads each field of a tier with its value.
+	for id, wantRPM := range map[string]any{"tier-1": 7.0, "missing": nil} {
+		_, raw = e.raw("GET", "/budget/settings?budget_id="+id, master, nil)
+		var fields []map[string]any
+		if err := json.Unmarshal(raw, &fields); err != nil || len(fields) != 7 {
+			t.Fatalf("/budget/settings?budget_id=%s = %s, want 7 fields", id, raw)
+		}
+		for _, f := range fields {
+			if f["field_name"] == "rpm_limit" && (f["field_value"] != wantRPM || f["field_type"] != "Integer" || f["stored_in_db"] != true) {
+				t.Errorf("/budget/settings?budget_id=%s rpm_limit = %v, want value %v", id, f, wantRPM)
+			}
+			if f["field_name"] == "budget_duration" && id == "tier-1" && f["field_value"] != "1d" {
+				t.Errorf("budget_duration = %v, want 1d", f)
+			}
+		}
+	}
 
 	e.ok("POST", "/budget/delete", master, map[string]any{"id": "tier-1"})
 	code, m = e.call("POST", "/budget/delete", master, map[string]any{"id": "tier-1"})
@@ -75,6 +91,8 @@ func TestBudgetTiers_BadInput(t *testing.T) {
 		{"delete without id", "POST", "/budget/delete", master, map[string]any{}, 400},
 		{"non-admin new", "POST", "/budget/new", viewer, map[string]any{"budget_id": "x"}, 403},
 		{"non-admin list", "GET", "/budget/list", viewer, nil, 403},
+		{"settings without id", "GET", "/budget/settings", master, nil, 400},
+		{"non-admin settings", "GET", "/budget/settings?budget_id=b", viewer, nil, 403},
 		{"key with unknown budget", "POST", "/key/generate", master, map[string]any{"budget_id": "nope"}, 400},
 	} {
 		code, m := e.call(c.method, c.path, c.key, c.body)

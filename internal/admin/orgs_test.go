@@ -65,6 +65,9 @@ func TestOrganizations_LifecycleAndTeamCeiling(t *testing.T) {
 		t.Errorf("/organization/update = %v", m)
 	}
 	e.ok("POST", "/team/update", master, map[string]any{"team_id": "in-acme", "max_budget": 50})
+	if m := e.ok("PATCH", "/organization/update", master, map[string]any{"organization_id": "acme", "organization_alias": "Acme Labs"}); m["organization_alias"] != "Acme Labs" {
+		t.Errorf("PATCH /organization/update = %v", m)
+	}
 
 	_, raw := e.raw("GET", "/organization/list", master, nil)
 	var list []map[string]any

@@ -247,6 +247,9 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"", "POST", "/budget/info", map[string]any{"budgets": []string{f.tier}}}
 	},
 	"GET /budget/list": func(*fixture, string) probe { return probe{"", "GET", "/budget/list", nil} },
+	"GET /budget/settings": func(f *fixture, _ string) probe {
+		return probe{"", "GET", "/budget/settings?budget_id=" + f.tier, nil}
+	},
 	"GET /spend/daily": func(f *fixture, _ string) probe {
 		return probe{"key", "GET", "/spend/daily?api_key=" + url.QueryEscape(f.key), nil}
 	},
@@ -277,6 +280,9 @@ var probes = map[string]func(f *fixture, rel string) probe{
 	},
 	"POST /organization/delete": func(f *fixture, _ string) probe {
 		return probe{"", "POST", "/organization/delete", map[string]any{"organization_ids": []string{f.org}}}
+	},
+	"PATCH /organization/update": func(f *fixture, _ string) probe {
+		return probe{"", "PATCH", "/organization/update", map[string]any{"organization_id": f.org, "max_budget": 5}}
 	},
 	"GET /organization/info": func(f *fixture, _ string) probe {
 		return probe{"", "GET", "/organization/info?organization_id=" + f.org, nil}
