@@ -126,6 +126,7 @@ var routes = []route{
 	{"GET /customer/list", permission{roles: adminViewers, all: adminViewers}, (*handler).customerList},
 	{"POST /customer/block", permission{roles: adminOnly}, (*handler).customerBlock},
 	{"POST /customer/unblock", permission{roles: adminOnly}, (*handler).customerUnblock},
+	{"GET /customer/daily/activity", permission{roles: adminViewers, all: adminViewers}, (*handler).customerDailyActivity},
 	{"POST /end_user/new", permission{roles: adminOnly}, (*handler).customerNew},
 	{"GET /end_user/info", permission{roles: adminViewers, all: adminViewers}, (*handler).customerInfo},
 	{"POST /end_user/update", permission{roles: adminOnly}, (*handler).customerUpdate},
@@ -133,6 +134,7 @@ var routes = []route{
 	{"GET /end_user/list", permission{roles: adminViewers, all: adminViewers}, (*handler).customerList},
 	{"POST /end_user/block", permission{roles: adminOnly}, (*handler).customerBlock},
 	{"POST /end_user/unblock", permission{roles: adminOnly}, (*handler).customerUnblock},
+	{"GET /end_user/daily/activity", permission{roles: adminViewers, all: adminViewers}, (*handler).customerDailyActivity},
 }
 
 // New returns the admin handler.

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 // LiteLLM's customer (end user) routes: create with a budget or a tier, read, update,
@@ -96,5 +99,55 @@ func TestCustomers_BadInput(t *testing.T) {
 			continue
 		}
 		errOf(t, m)
+	}
+}
+
+// /customer/daily/activity (LiteLLM's UI): a customer's days from the end_user rollups (here
+// the open hours, read from the logs), in LiteLLM's SpendAnalyticsPaginatedResponse.
+func TestCustomers_DailyActivity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	now := e.clock()
+	for _, l := range []store.SpendLog{
+		{RequestID: "c1-a", Model: "gpt-4o", EndUser: "c1", Spend: 0.5, PromptTokens: 10, CompletionTokens: 5, Status: store.StatusSuccess, StartTime: now},
+		{RequestID: "c1-b", Model: "gpt-4o", EndUser: "c1", Spend: 0.25, Status: store.StatusFailure, StartTime: now},
+		{RequestID: "c2-a", Model: "gpt-4o", EndUser: "c2", Spend: 2, Status: store.StatusSuccess, StartTime: now},
+		{RequestID: "none", Model: "gpt-4o", Spend: 8, Status: store.StatusSuccess, StartTime: now},
+	} {
+		e.logSpend(l)
+	}
+	day := now.UTC().Format(time.DateOnly)
+	q := "?start_date=" + day + "&end_date=" + day
+	for _, path := range []string{"/customer/daily/activity", "/end_user/daily/activity"} {
+		m := e.ok("GET", path+q+"&end_user_ids=c1", master, nil)
+		results, _ := m["results"].([]any)
+		if len(results) != 1 {
+			t.Fatalf("%s: %v, want one day", path, m)
+		}
+		res := results[0].(map[string]any)
+		metrics := res["metrics"].(map[string]any)
+		if res["date"] != day || metrics["spend"] != 0.75 || metrics["api_requests"] != 2.0 || metrics["failed_requests"] != 1.0 || metrics["successful_requests"] != 1.0 || metrics["total_tokens"] != 15.0 {
+			t.Errorf("%s: day %v, want c1's 0.75 over 2 calls, 1 failed, 15 tokens", path, res)
+		}
+		if ents := res["breakdown"].(map[string]any)["entities"].(map[string]any); len(ents) != 1 || ents["c1"] == nil {
+			t.Errorf("%s: entities %v, want c1 alone", path, ents)
+		}
+	}
+	m := e.ok("GET", "/customer/daily/activity"+q, master, nil)
+	if md := m["metadata"].(map[string]any); md["total_spend"] != 2.75 || md["total_api_requests"] != 3.0 || md["has_more"] != false {
+		t.Errorf("every customer: metadata %v, want 2.75 over 3 calls (the call without a customer left out)", md)
+	}
+	plain := e.generate(map[string]any{"user_id": "plain"})
+	for _, c := range []struct {
+		name, path, key string
+		code            int
+	}{
+		{"no dates", "/customer/daily/activity", master, 400},
+		{"a range over the limit", "/customer/daily/activity?start_date=2020-01-01&end_date=2026-01-01", master, 400},
+		{"not an admin", "/customer/daily/activity" + q, plain, 403},
+	} {
+		if code, m := e.call("GET", c.path, c.key, nil); code != c.code {
+			t.Errorf("%s: %d %v, want %d", c.name, code, m, c.code)
+		}
 	}
 }

@@ -148,8 +148,8 @@ var reportGroups = map[string]string{"": store.ScopeTeam, "team": store.ScopeTea
 func (h *handler) globalSpendReport(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
 	group := r.URL.Query().Get("group_by")
 	if group == "customer" {
-		return badRequest("group_by=customer is not served: spend is rolled up by team, key, user, model and tag; " +
-			"a customer's spend is on its record (/customer/info) and each log's end_user (/spend/logs)").WithParam("group_by")
+		return badRequest("group_by=customer is not served: a customer's days are on /customer/daily/activity, " +
+			"its spend on its record (/customer/info) and each log's end_user (/spend/logs)").WithParam("group_by")
 	}
 	kind, ok := reportGroups[group]
 	if !ok {

@@ -247,6 +247,12 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"", "POST", "/budget/info", map[string]any{"budgets": []string{f.tier}}}
 	},
 	"GET /budget/list": func(*fixture, string) probe { return probe{"", "GET", "/budget/list", nil} },
+	"GET /customer/daily/activity": func(*fixture, string) probe {
+		return probe{"", "GET", "/customer/daily/activity?start_date=2026-01-01&end_date=2026-01-02", nil}
+	},
+	"GET /end_user/daily/activity": func(*fixture, string) probe {
+		return probe{"", "GET", "/end_user/daily/activity?start_date=2026-01-01&end_date=2026-01-02", nil}
+	},
 	"GET /budget/settings": func(f *fixture, _ string) probe {
 		return probe{"", "GET", "/budget/settings?budget_id=" + f.tier, nil}
 	},

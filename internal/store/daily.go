@@ -110,7 +110,7 @@ func (s *Store) DailySpend(ctx context.Context, scope SpendScope, from, to time.
 			d = &SpendFigures{}
 			byDay[day] = d
 		}
-		d.add(logFigures(&l))
+		d.Add(logFigures(&l))
 	}
 	err = st.eachOpenRange(first, end, func(lo, hi time.Time) error {
 		f.Start, f.End = lo, hi

@@ -45,7 +45,7 @@ const ScopeGlobal = "global"
 const ScopeOrg = "organization"
 
 // RollupKinds are the scope kinds the rotator rolls up.
-var RollupKinds = []string{ScopeGlobal, ScopeModel, ScopeTeam, ScopeKey, ScopeUser, ScopeTag, ScopeOrg}
+var RollupKinds = []string{ScopeGlobal, ScopeModel, ScopeTeam, ScopeKey, ScopeUser, ScopeTag, ScopeOrg, ScopeEndUser}
 
 // RollupIDs is how many ids a rollup item holds figures for (the highest spending); the
 // others are added into its Other.
@@ -61,7 +61,8 @@ type SpendFigures struct {
 	CompletionTokens int64   `dynamodbav:"o,omitempty" json:"completion_tokens"`
 }
 
-func (f *SpendFigures) add(g SpendFigures) {
+// Add adds g into f.
+func (f *SpendFigures) Add(g SpendFigures) {
 	f.Spend += g.Spend
 	f.Calls += g.Calls
 	f.Failures += g.Failures
@@ -100,6 +101,8 @@ func logIDs(kind string, l *SpendLog) []string {
 		id = l.User
 	case ScopeOrg:
 		id = l.OrganizationID
+	case ScopeEndUser:
+		id = l.EndUser
 	case ScopeTag:
 		tags := slices.Clone(l.RequestTags)
 		slices.Sort(tags)
@@ -113,26 +116,26 @@ func logIDs(kind string, l *SpendLog) []string {
 
 func (r *Rollup) addLog(kind string, l *SpendLog) {
 	f := logFigures(l)
-	r.Total.add(f)
+	r.Total.Add(f)
 	for _, id := range logIDs(kind, l) {
 		if r.IDs == nil {
 			r.IDs = map[string]SpendFigures{}
 		}
 		g := r.IDs[id]
-		g.add(f)
+		g.Add(f)
 		r.IDs[id] = g
 	}
 }
 
 func (r *Rollup) merge(o Rollup) {
-	r.Total.add(o.Total)
-	r.Other.add(o.Other)
+	r.Total.Add(o.Total)
+	r.Other.Add(o.Other)
 	for id, f := range o.IDs {
 		if r.IDs == nil {
 			r.IDs = map[string]SpendFigures{}
 		}
 		g := r.IDs[id]
-		g.add(f)
+		g.Add(f)
 		r.IDs[id] = g
 	}
 }
@@ -148,7 +151,7 @@ func (r Rollup) capped() Rollup {
 	for i, id := range ids {
 		f := r.IDs[id]
 		if i >= RollupIDs {
-			out.Other.add(f)
+			out.Other.Add(f)
 			continue
 		}
 		if out.IDs == nil {
