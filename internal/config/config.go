@@ -58,11 +58,13 @@ type ModelInfo struct {
 	OutputCostPerToken          *float64 `yaml:"output_cost_per_token"`
 	CacheReadInputTokenCost     *float64 `yaml:"cache_read_input_token_cost"`
 	CacheCreationInputTokenCost *float64 `yaml:"cache_creation_input_token_cost"`
-	MaxTokens                   int      `yaml:"max_tokens"`
-	MaxInputTokens              int      `yaml:"max_input_tokens"`
-	MaxOutputTokens             int      `yaml:"max_output_tokens"`
-	AccessGroups                []string `yaml:"access_groups"`
-	Description                 string   `yaml:"description"`
+	// CacheCreationInputTokenCostAbove1hr prices cache writes with a 1-hour TTL.
+	CacheCreationInputTokenCostAbove1hr *float64 `yaml:"cache_creation_input_token_cost_above_1hr"`
+	MaxTokens                           int      `yaml:"max_tokens"`
+	MaxInputTokens                      int      `yaml:"max_input_tokens"`
+	MaxOutputTokens                     int      `yaml:"max_output_tokens"`
+	AccessGroups                        []string `yaml:"access_groups"`
+	Description                         string   `yaml:"description"`
 	// SupportsReasoning and SupportsPDFInput override the cost map's flags.
 	SupportsReasoning *bool `yaml:"supports_reasoning"`
 	SupportsPDFInput  *bool `yaml:"supports_pdf_input"`

@@ -500,7 +500,8 @@ func validateDeployment(d Deployment, p string, bad func(path, reason string)) {
 		bad(p+".litellm_params.max_retries", "must not be negative")
 	}
 	for name, v := range map[string]*float64{"litellm_params.input_cost_per_token": lp.InputCostPerToken, "litellm_params.output_cost_per_token": lp.OutputCostPerToken, "model_info.input_cost_per_token": d.ModelInfo.InputCostPerToken, "model_info.output_cost_per_token": d.ModelInfo.OutputCostPerToken,
-		"model_info.output_cost_per_image": d.ModelInfo.OutputCostPerImage, "model_info.input_cost_per_pixel": d.ModelInfo.InputCostPerPixel} {
+		"model_info.output_cost_per_image": d.ModelInfo.OutputCostPerImage, "model_info.input_cost_per_pixel": d.ModelInfo.InputCostPerPixel,
+		"model_info.cache_creation_input_token_cost_above_1hr": d.ModelInfo.CacheCreationInputTokenCostAbove1hr} {
 		if v != nil && *v < 0 {
 			bad(p+"."+name, "must not be negative")
 		}

@@ -9,7 +9,7 @@ import (
 // TierCost is one price that applies to a whole call whose prompt is above Above tokens:
 // LiteLLM's "<base>_above_<N>[k]_tokens" keys (input_cost_per_token_above_200k_tokens).
 type TierCost struct {
-	Base  string // input_cost_per_token, output_cost_per_token, cache_read_input_token_cost or cache_creation_input_token_cost
+	Base  string // input_cost_per_token, output_cost_per_token, cache_read_input_token_cost, cache_creation_input_token_cost or cache_creation_input_token_cost_above_1hr
 	Above int
 	Cost  float64
 }
@@ -18,15 +18,22 @@ type TierCost struct {
 var tierBases = map[string]bool{
 	"input_cost_per_token": true, "output_cost_per_token": true,
 	"cache_read_input_token_cost": true, "cache_creation_input_token_cost": true,
+	"cache_creation_input_token_cost_above_1hr": true,
 }
 
 // TierKey reads a tiered price's name: "<base>_above_<N>_tokens" or "<base>_above_<N>k_tokens"
-// (k = 1,000 tokens). Other "_above_" keys (cache_creation_input_token_cost_above_1hr,
-// service-tier variants such as ..._above_200k_tokens_priority, per-character prices) are not.
+// (k = 1,000 tokens), the base being one of tierBases (the 1-hour cache write price too:
+// cache_creation_input_token_cost_above_1hr_above_200k_tokens). Other "_above_" keys (the
+// 1-hour price itself, service-tier variants such as ..._above_200k_tokens_priority, whose
+// suffix the caller strips, per-character prices) are not.
 func TierKey(key string) (base string, above int, ok bool) {
-	base, rest, found := strings.Cut(key, "_above_")
-	num, isTokens := strings.CutSuffix(rest, "_tokens")
-	if !found || !isTokens || !tierBases[base] {
+	i := strings.LastIndex(key, "_above_")
+	if i < 0 {
+		return "", 0, false
+	}
+	base = key[:i]
+	num, isTokens := strings.CutSuffix(key[i+len("_above_"):], "_tokens")
+	if !isTokens || !tierBases[base] {
 		return "", 0, false
 	}
 	scale := 1

@@ -16,7 +16,7 @@ func TestTierKey(t *testing.T) {
 		{"cache_read_input_token_cost_above_272k_tokens", "cache_read_input_token_cost", 272_000},
 		{"cache_creation_input_token_cost_above_200k_tokens", "cache_creation_input_token_cost", 200_000},
 		{"cache_creation_input_token_cost_above_1hr", "", 0},
-		{"cache_creation_input_token_cost_above_1hr_above_200k_tokens", "", 0},
+		{"cache_creation_input_token_cost_above_1hr_above_200k_tokens", "cache_creation_input_token_cost_above_1hr", 200_000},
 		{"input_cost_per_token_above_200k_tokens_priority", "", 0},
 		{"input_cost_per_character_above_128k_tokens", "", 0},
 		{"input_cost_per_token_above_-5k_tokens", "", 0},

@@ -14,6 +14,7 @@
 package fakeanthropic
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,11 +29,13 @@ import (
 // Answer is the text the fake answers with.
 const Answer = "Hello from the fake Anthropic upstream."
 
-// Usage the fake reports: InputTokens, with CacheRead of them read from the cache, and one
-// output token per word of the answer.
+// Usage the fake reports: InputTokens, with CacheRead of them read from the cache (and,
+// when the request marks a block for caching for an hour, `"ttl":"1h"`, CacheWrite1h of them
+// written to the cache with a 1-hour TTL), and one output token per word of the answer.
 const (
-	InputTokens = 25
-	CacheRead   = 5
+	InputTokens  = 25
+	CacheRead    = 5
+	CacheWrite1h = 10
 )
 
 // Server is a running fake.
@@ -117,10 +120,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]int{"input_tokens": len(body) / 4})
 	case "/v1/messages":
 		content, stop := answer(req)
+		written := cacheWrites(body)
 		if req.Stream {
 			w.Header().Set("Content-Type", "text/event-stream")
 			fl, _ := w.(http.Flusher)
-			for _, ev := range events(req.Model, content, stop) {
+			for _, ev := range events(req.Model, content, stop, written) {
 				data, _ := json.Marshal(ev)
 				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev["type"], data)
 				if fl != nil {
@@ -129,7 +133,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		writeJSON(w, message(req.Model, content, stop))
+		writeJSON(w, message(req.Model, content, stop, written))
 	default:
 		writeError(w, http.StatusNotFound, "not_found_error", "Not found: "+r.URL.Path)
 	}
@@ -185,27 +189,36 @@ func outputTokens(content []block) int {
 	return n
 }
 
-func usage(output int) map[string]int {
-	return map[string]int{"input_tokens": InputTokens - CacheRead, "output_tokens": output,
-		"cache_read_input_tokens": CacheRead, "cache_creation_input_tokens": 0}
+// cacheWrites is how many prompt tokens a request writes to the cache with a 1-hour TTL.
+func cacheWrites(body []byte) int {
+	if bytes.Contains(body, []byte(`"ttl":"1h"`)) {
+		return CacheWrite1h
+	}
+	return 0
+}
+
+func usage(output, written1h int) map[string]any {
+	return map[string]any{"input_tokens": InputTokens - CacheRead - written1h, "output_tokens": output,
+		"cache_read_input_tokens": CacheRead, "cache_creation_input_tokens": written1h,
+		"cache_creation": map[string]int{"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": written1h}}
 }
 
 // message is the non-streamed answer.
-func message(model string, content []block, stop string) map[string]any {
+func message(model string, content []block, stop string, written1h int) map[string]any {
 	return map[string]any{
 		"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": content,
-		"stop_reason": stop, "stop_sequence": nil, "usage": usage(outputTokens(content)),
+		"stop_reason": stop, "stop_sequence": nil, "usage": usage(outputTokens(content), written1h),
 	}
 }
 
 // events is Anthropic's event sequence for an answer: message_start, ping, each block's
 // content_block_start / deltas (text word by word, tool input in two pieces) /
 // content_block_stop, message_delta with the stop reason and cumulative usage, message_stop.
-func events(model string, content []block, stop string) []map[string]any {
+func events(model string, content []block, stop string, written1h int) []map[string]any {
 	evs := []map[string]any{
 		{"type": "message_start", "message": map[string]any{
 			"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": []any{},
-			"stop_reason": nil, "stop_sequence": nil, "usage": usage(1),
+			"stop_reason": nil, "stop_sequence": nil, "usage": usage(1, written1h),
 		}},
 		{"type": "ping"},
 	}
@@ -269,10 +282,10 @@ func serveBedrock(w http.ResponseWriter, r *http.Request, body []byte, fail bool
 	if op == "invoke" {
 		w.Header().Set("X-Amzn-Bedrock-Input-Token-Count", fmt.Sprint(InputTokens))
 		w.Header().Set("X-Amzn-Bedrock-Output-Token-Count", fmt.Sprint(outputTokens(content)))
-		writeJSON(w, message(model, content, stop))
+		writeJSON(w, message(model, content, stop, cacheWrites(body)))
 		return
 	}
-	evs := events(model, content, stop)
+	evs := events(model, content, stop, cacheWrites(body))
 	evs[len(evs)-1]["amazon-bedrock-invocationMetrics"] = map[string]int{
 		"inputTokenCount": InputTokens, "outputTokenCount": outputTokens(content), "invocationLatency": 120, "firstByteLatency": 40,
 	}

@@ -228,29 +228,23 @@ func genResponses(r *rand.Rand) boundCase {
 }
 
 // genTargets are the deployments a call can reach (its group and fallbacks), with prices
-// as the cost map has them: cache writes dearer than input (Anthropic), cache reads
-// cheaper, price tiers above prompt sizes, some deployments with litellm_params.max_tokens,
-// some models knowing only their context window.
+// as the cost map has them: cache writes dearer than input (Anthropic; 1-hour writes
+// dearer still), cache reads cheaper, price tiers above prompt sizes, priority service tier
+// prices (OpenAI), some deployments with litellm_params.max_tokens, some models knowing
+// only their context window.
 func genTargets(r *rand.Rand) []pricing.Target {
 	ts := make([]pricing.Target, 1+r.IntN(3))
 	for i := range ts {
-		in := r.Float64() * 1e-5
-		p := pricing.Price{Input: in, Output: r.Float64() * 6e-5, CacheRead: in / 10, CacheCreation: in * 1.25 * r.Float64() * 2, Known: true}
+		p := genPrices(r)
+		if r.IntN(2) == 0 {
+			prio := genPrices(r)
+			p.Priority = &prio
+		}
 		if r.IntN(4) == 0 {
 			p.MaxInputTokens = 1000 + r.IntN(200000)
 		} else {
 			p.MaxOutputTokens = 1000 + r.IntN(64000)
 		}
-		// Tiers as LiteLLM's *_above_<N>k_tokens prices, at thresholds the generated prompts
-		// cross, each price drawn anew (a tier may even be cheaper than the base).
-		above := 0
-		for n := r.IntN(3); n > 0; n-- {
-			above += 1 + r.IntN(60000)
-			tin := r.Float64() * 2e-5
-			p.Tiers = append(p.Tiers, pricing.Tier{Above: above, Input: tin, Output: r.Float64() * 1e-4,
-				CacheRead: tin * r.Float64(), CacheCreation: tin * 2 * r.Float64()})
-		}
-		p.TierAtThreshold = r.IntN(4) == 0
 		ts[i] = pricing.Target{Model: "t", Price: p}
 		if r.IntN(3) == 0 {
 			ts[i].MaxTokens = 1 + r.IntN(8000)
@@ -259,8 +253,29 @@ func genTargets(r *rand.Rand) []pricing.Target {
 	return ts
 }
 
+// genPrices are one service tier's per-token prices: base and tiers.
+func genPrices(r *rand.Rand) pricing.Price {
+	in := r.Float64() * 1e-5
+	write := in * 1.25 * r.Float64() * 2
+	p := pricing.Price{Input: in, Output: r.Float64() * 6e-5, CacheRead: in / 10, CacheCreation: write,
+		CacheCreation1h: write * (1 + r.Float64()), Known: true}
+	// Tiers as LiteLLM's *_above_<N>k_tokens prices, at thresholds the generated prompts
+	// cross, each price drawn anew (a tier may even be cheaper than the base).
+	above := 0
+	for n := r.IntN(3); n > 0; n-- {
+		above += 1 + r.IntN(60000)
+		tin := r.Float64() * 2e-5
+		p.Tiers = append(p.Tiers, pricing.Tier{Above: above, Input: tin, Output: r.Float64() * 1e-4,
+			CacheRead: tin * r.Float64(), CacheCreation: tin * 2 * r.Float64(), CacheCreation1h: tin * 4 * r.Float64()})
+	}
+	p.TierAtThreshold = r.IntN(4) == 0
+	return p
+}
+
 // genUsage is a usage any provider may report for c answered by t: within the prompt the
-// rules allow, cached reads and cache writes inside it, each choice within its limit.
+// rules allow, cached reads and cache writes (some with a 1-hour TTL) inside it, each
+// choice within its limit, served at the standard or the priority service tier (a
+// project's default tier may be priority whatever the request says).
 func genUsage(r *rand.Rand, c boundCase, t pricing.Target) openai.Usage {
 	u := openai.Usage{PromptTokens: r.IntN(c.maxPrompt + 1)}
 	if r.IntN(2) == 0 {
@@ -269,6 +284,10 @@ func genUsage(r *rand.Rand, c boundCase, t pricing.Target) openai.Usage {
 	cached := r.IntN(u.PromptTokens + 1)
 	u.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: cached}
 	u.CacheCreationInputTokens = r.IntN(u.PromptTokens - cached + 1)
+	u.CacheCreation1hInputTokens = r.IntN(u.CacheCreationInputTokens + 1)
+	if r.IntN(2) == 0 {
+		u.ServiceTier = openai.ServiceTierPriority
+	}
 	if c.noOutput {
 		return u
 	}

@@ -603,7 +603,7 @@ func (g *Gateway) account(ctx context.Context, c *call, u openai.Usage, reported
 
 // validUsage reports whether u is a usage a call bounded at most tokens can have.
 func validUsage(u openai.Usage, most int) bool {
-	counts := []int{u.PromptTokens, u.CompletionTokens, u.TotalTokens, u.CacheCreationInputTokens}
+	counts := []int{u.PromptTokens, u.CompletionTokens, u.TotalTokens, u.CacheCreationInputTokens, u.CacheCreation1hInputTokens}
 	if u.PromptTokensDetails != nil {
 		counts = append(counts, u.PromptTokensDetails.CachedTokens)
 	}

@@ -247,6 +247,48 @@ func TestMessages_BedrockClaudeInAnthropicsFormat(t *testing.T) {
 	}
 }
 
+// TestMessages_OneHourCacheWritesAreChargedAtTheirPrice: cache writes with a 1-hour TTL
+// (usage.cache_creation.ephemeral_1h_input_tokens) are charged at the cost map's
+// cache_creation_input_token_cost_above_1hr, through Anthropic and Bedrock, streamed or not,
+// within the reservation. On the code before they were charged at the 5-minute price
+// (3.75e-6 instead of 6e-6 a token for Claude Sonnet 4.5).
+func TestMessages_OneHourCacheWritesAreChargedAtTheirPrice(t *testing.T) {
+	// Per-token prices: the "claude" group's config sets input and output; the cache prices
+	// are the cost map's, as are all of Bedrock's.
+	prices := map[string][4]float64{ // input, cache read, 1-hour cache write, output
+		"claude":         {3e-06, 3e-07, 6e-06, 15e-06},
+		"claude-bedrock": {3.3e-06, 3.3e-07, 6.6e-06, 1.65e-05},
+	}
+	for group, pr := range prices {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprint(group, " stream=", stream), func(t *testing.T) {
+				lim := &fakeLimiter{}
+				h := newWireHarness(t, nil, lim)
+				body := fmt.Sprintf(`{"model":%q,"max_tokens":100,"stream":%v,
+					"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral","ttl":"1h"}}],"messages":[{"role":"user","content":"hi"}]}`, group, stream)
+				resp := h.do(t, "POST", "/v1/messages", anthropicHeaders, body)
+				if resp.StatusCode != 200 {
+					b, _ := io.ReadAll(resp.Body)
+					t.Fatalf("status %d: %s", resp.StatusCode, b)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				lim.waitOutcomes(t, 1)
+				o, ch := lim.outcomes[0], lim.charges[0]
+				if u := o.Usage; u.PromptTokens != fakeanthropic.InputTokens || u.CacheCreationInputTokens != fakeanthropic.CacheWrite1h ||
+					u.CacheCreation1hInputTokens != fakeanthropic.CacheWrite1h {
+					t.Fatalf("usage %+v", u)
+				}
+				plain := fakeanthropic.InputTokens - fakeanthropic.CacheRead - fakeanthropic.CacheWrite1h
+				want := float64(plain)*pr[0] + float64(fakeanthropic.CacheRead)*pr[1] + float64(fakeanthropic.CacheWrite1h)*pr[2] +
+					float64(o.Usage.CompletionTokens)*pr[3]
+				if math.Abs(o.Cost-want) > 1e-12 || o.Cost > ch.Cost {
+					t.Errorf("cost %g, want %g and <= the reservation %g", o.Cost, want, ch.Cost)
+				}
+			})
+		}
+	}
+}
+
 func TestMessages_BedrockErrorIsAnthropics(t *testing.T) {
 	h := newWireHarness(t, nil, nil)
 	h.ant.FailAll = true

@@ -15,7 +15,17 @@ type Usage struct {
 	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
 	// CacheCreationInputTokens is Anthropic's cache write count, which LiteLLM also reports.
 	CacheCreationInputTokens int `json:"cache_creation_input_tokens,omitempty"`
+	// CacheCreation1hInputTokens is the part of CacheCreationInputTokens written with a
+	// 1-hour TTL (Anthropic's cache_creation.ephemeral_1h_input_tokens), priced apart. It and
+	// ServiceTier are read from the answer for pricing, not part of the usage object.
+	CacheCreation1hInputTokens int `json:"-"`
+	// ServiceTier is the service tier the answer says served it (OpenAI's service_tier):
+	// ServiceTierPriority is priced at the priority prices.
+	ServiceTier string `json:"-"`
 }
+
+// ServiceTierPriority is OpenAI's priority processing tier.
+const ServiceTierPriority = "priority"
 
 // PromptTokensDetails breaks prompt tokens down.
 type PromptTokensDetails struct {

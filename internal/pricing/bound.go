@@ -14,9 +14,11 @@ type Target struct {
 
 // Bound is what a call is reserved at: the most it can cost, whichever target answers.
 type Bound struct {
-	// Cost = PromptTokens × the highest input-side price (input, cache write, cache read) +
-	// MaxTokens × choices × the highest output price, each over every target and every
-	// price tier a prompt of at most PromptTokens can reach.
+	// Cost = PromptTokens × the highest input-side price (input, cache write for 5 minutes
+	// or 1 hour, cache read) + MaxTokens × choices × the highest output price, each over
+	// every target, every price tier a prompt of at most PromptTokens can reach, and the
+	// priority service tier's prices (a project's default tier may be priority whatever the
+	// request says).
 	Cost         float64
 	PromptTokens int
 	// MaxTokens is the completion-token limit per choice (the largest among the targets);
@@ -42,7 +44,7 @@ func ReservationBound(b tokens.Billable, targets []Target) Bound {
 		perChoice, all := b.Output(t.MaxTokens, p.MaxOutputTokens, p.MaxInputTokens)
 		bd.MaxTokens, total = max(bd.MaxTokens, perChoice), max(total, all)
 		for _, r := range p.reachable(bd.PromptTokens) {
-			inPrice = max(inPrice, r.Input, r.CacheCreation, r.CacheRead)
+			inPrice = max(inPrice, r.Input, r.CacheCreation, r.CacheCreation1h, r.CacheRead)
 			bd.OutputPrice = max(bd.OutputPrice, r.Output)
 		}
 		bd.Free = bd.Free && p.Free
@@ -58,13 +60,16 @@ func ReservationBound(b tokens.Billable, targets []Target) Bound {
 
 // reachable are the prices a call whose prompt has at most prompt tokens can be charged at:
 // the base prices and every tier that prices such a prompt (a tier that prices a prompt
-// prices every longer one).
+// prices every longer one), at the standard and the priority service tier.
 func (p Price) reachable(prompt int) []Tier {
 	out := []Tier{p.base()}
 	for _, t := range p.Tiers {
 		if p.applies(t, prompt) {
 			out = append(out, t)
 		}
+	}
+	if p.Priority != nil {
+		out = append(out, p.Priority.reachable(prompt)...)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -38,11 +39,14 @@ type Entry struct {
 	// separate price: cached tokens then cost as much as other input tokens.
 	CacheReadInputTokenCost     *float64
 	CacheCreationInputTokenCost *float64
-	MaxInputTokens              int
-	MaxOutputTokens             int
-	MaxTokens                   int
-	Mode                        string
-	Provider                    string
+	// CacheCreation1hInputTokenCost (cache_creation_input_token_cost_above_1hr) prices cache
+	// writes with a 1-hour TTL; nil: as other cache writes.
+	CacheCreation1hInputTokenCost *float64
+	MaxInputTokens                int
+	MaxOutputTokens               int
+	MaxTokens                     int
+	Mode                          string
+	Provider                      string
 	// SupportsReasoning and SupportsPDFInput are the map's supports_reasoning and
 	// supports_pdf_input.
 	SupportsReasoning, SupportsPDFInput bool
@@ -53,6 +57,9 @@ type Entry struct {
 	hasPixel, hasInputImage, hasOutputImage                  bool
 	// tiers are the map's prices above a prompt size (input_cost_per_token_above_200k_tokens...).
 	tiers []config.TierCost
+	// priority holds the prices of the priority service tier (the map's *_priority keys,
+	// without the suffix); nil when the map has none.
+	priority *Entry
 }
 
 // CostMap is a parsed LiteLLM-format cost map, keyed as LiteLLM keys it ("gpt-4o",
@@ -123,7 +130,14 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 		return strings.Clone(x.Str)
 	}
 	v.ForEach(func(field, x gjson.Result) bool {
-		switch field.Str {
+		e, name := &e, field.Str
+		if base, prio := strings.CutSuffix(name, "_priority"); prio {
+			if e.priority == nil {
+				e.priority = &Entry{}
+			}
+			e, name = e.priority, base
+		}
+		switch name {
 		case "input_cost_per_token":
 			e.InputCostPerToken, e.hasInput = num(x)
 		case "output_cost_per_token":
@@ -135,6 +149,10 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 		case "cache_creation_input_token_cost":
 			if f, set := num(x); set {
 				e.CacheCreationInputTokenCost = &f
+			}
+		case "cache_creation_input_token_cost_above_1hr":
+			if f, set := num(x); set {
+				e.CacheCreation1hInputTokenCost = &f
 			}
 		case "max_input_tokens":
 			f, _ := num(x)
@@ -160,7 +178,7 @@ func parseEntry(v gjson.Result) (e Entry, ok bool) {
 		case "output_cost_per_image":
 			e.OutputCostPerImage, e.hasOutputImage = num(x)
 		default:
-			if base, above, tier := config.TierKey(field.Str); tier {
+			if base, above, tier := config.TierKey(name); tier {
 				if f, set := num(x); set {
 					e.tiers = append(e.tiers, config.TierCost{Base: base, Above: above, Cost: f})
 				}
@@ -261,7 +279,10 @@ func (p *Pricer) Models(provider string) []string { return p.costs.Models(provid
 // Price is what one deployment charges, in USD per token, with its token limits.
 type Price struct {
 	Input, Output, CacheRead, CacheCreation float64
-	MaxInputTokens, MaxOutputTokens         int
+	// CacheCreation1h prices cache writes with a 1-hour TTL (CacheCreation when the model has
+	// no such price).
+	CacheCreation1h                 float64
+	MaxInputTokens, MaxOutputTokens int
 	// Known is true when the cost map or the config priced the model.
 	Known bool
 	// Free is true when input and output are explicitly priced at zero: LiteLLM skips budget
@@ -277,13 +298,17 @@ type Price struct {
 	TierAtThreshold bool
 	// Images prices image generation.
 	Images ImagePrices
+	// Priority is what a call served at the priority service tier costs (the cost map's
+	// *_priority prices, each falling back to its standard price); nil when the model has no
+	// such prices.
+	Priority *Price
 }
 
 // Tier is what every token of a call costs when its prompt is above Above tokens (LiteLLM's
 // *_above_<N>k_tokens prices: the whole call, not only the tokens past the threshold).
 type Tier struct {
-	Above                                   int
-	Input, Output, CacheRead, CacheCreation float64
+	Above                                                    int
+	Input, Output, CacheRead, CacheCreation, CacheCreation1h float64
 }
 
 // at is the tier a prompt of prompt tokens is priced at: the highest that applies, else the
@@ -299,7 +324,7 @@ func (p Price) at(prompt int) Tier {
 
 // base is the prices below every tier.
 func (p Price) base() Tier {
-	return Tier{Input: p.Input, Output: p.Output, CacheRead: p.CacheRead, CacheCreation: p.CacheCreation}
+	return Tier{Input: p.Input, Output: p.Output, CacheRead: p.CacheRead, CacheCreation: p.CacheCreation, CacheCreation1h: p.CacheCreation1h}
 }
 
 // applies reports whether t prices a call whose prompt has prompt tokens.
@@ -310,16 +335,23 @@ func (p Price) applies(t Tier, prompt int) bool {
 // Cost is the price of a call's usage. PromptTokens counts every prompt token, including
 // the cached reads (prompt_tokens_details.cached_tokens) and cache writes
 // (cache_creation_input_tokens) that are priced separately, as LiteLLM reports usage; it
-// also picks the tier. Embeddings report prompt tokens only.
+// also picks the tier. The cache writes with a 1-hour TTL are priced at CacheCreation1h,
+// the others at CacheCreation. A usage served at the priority service tier is priced at
+// Priority. Embeddings report prompt tokens only.
 func (p Price) Cost(u openai.Usage) float64 {
+	if u.ServiceTier == openai.ServiceTierPriority && p.Priority != nil {
+		p = *p.Priority
+	}
 	cached := 0
 	if u.PromptTokensDetails != nil {
 		cached = u.PromptTokensDetails.CachedTokens
 	}
 	r := p.at(u.PromptTokens)
 	plain := max(u.PromptTokens-cached-u.CacheCreationInputTokens, 0)
+	write1h := min(max(u.CacheCreation1hInputTokens, 0), max(u.CacheCreationInputTokens, 0))
 	return float64(plain)*r.Input + float64(cached)*r.CacheRead +
-		float64(u.CacheCreationInputTokens)*r.CacheCreation + float64(u.CompletionTokens)*r.Output
+		float64(u.CacheCreationInputTokens-write1h)*r.CacheCreation + float64(write1h)*r.CacheCreation1h +
+		float64(u.CompletionTokens)*r.Output
 }
 
 // Pricer prices deployments: the cost map with each deployment's config overrides.
@@ -392,40 +424,20 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 	if !found && d.ModelInfo.BaseModel != "" {
 		e, found = p.costs.Lookup(model)
 	}
-	pr := Price{
-		Input:           e.InputCostPerToken,
-		Output:          e.OutputCostPerToken,
-		MaxInputTokens:  e.MaxInputTokens,
-		MaxOutputTokens: e.MaxOutputTokens,
-	}
+	pr, hasInput, hasOutput := tokenPrices(e, found, d.ModelInfo, d.LiteLLMParams)
+	pr.MaxInputTokens, pr.MaxOutputTokens = e.MaxInputTokens, e.MaxOutputTokens
 	if pr.MaxOutputTokens == 0 {
 		pr.MaxOutputTokens = e.MaxTokens
 	}
-	hasInput, hasOutput := found && e.hasInput, found && e.hasOutput
 	mi, lp := d.ModelInfo, d.LiteLLMParams
-	if v := first(mi.InputCostPerToken, lp.InputCostPerToken); v != nil {
-		pr.Input, hasInput = *v, true
-	}
-	if v := first(mi.OutputCostPerToken, lp.OutputCostPerToken); v != nil {
-		pr.Output, hasOutput = *v, true
-	}
-	pr.CacheRead, pr.CacheCreation = pr.Input, pr.Input
-	cacheRead := first(mi.CacheReadInputTokenCost, e.CacheReadInputTokenCost)
-	if cacheRead != nil {
-		pr.CacheRead = *cacheRead
-	}
-	cacheCreation := first(mi.CacheCreationInputTokenCost, e.CacheCreationInputTokenCost)
-	if cacheCreation != nil {
-		pr.CacheCreation = *cacheCreation
-	}
-	// A config that prices the model itself prices its tiers too: the map's tiers are for
-	// the map's base prices.
-	tiers := e.tiers
-	if first(mi.InputCostPerToken, lp.InputCostPerToken, mi.OutputCostPerToken, lp.OutputCostPerToken) != nil {
-		tiers = nil
-	}
-	pr.Tiers = priceTiers(append(slices.Clone(tiers), mi.PriceTiers()...), pr, cacheRead, cacheCreation)
 	pr.TierAtThreshold = e.Provider == "xai"
+	// A config that prices the model itself prices it at every service tier: the map's
+	// priority prices are for the map's standard ones.
+	if e.priority != nil && !pricedByConfig(mi, lp) {
+		prio, _, _ := tokenPrices(e.withPriority(), found, mi, lp)
+		prio.TierAtThreshold = pr.TierAtThreshold
+		pr.Priority = &prio
+	}
 	if mi.MaxInputTokens > 0 {
 		pr.MaxInputTokens = mi.MaxInputTokens
 	}
@@ -446,8 +458,11 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 		pr.Images = ImagePrices{Flat: true}
 	}
 	pr.Known = hasInput || hasOutput || isMock(model) // the mock provider has no upstream to pay
-	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0 &&
-		!slices.ContainsFunc(pr.Tiers, func(t Tier) bool { return t.Input != 0 || t.Output != 0 || t.CacheRead != 0 || t.CacheCreation != 0 })
+	// Free: the base input and output prices are zero, and so is every price of every tier
+	// and of the priority service tier (reachable's first element is the base).
+	pr.Free = hasInput && hasOutput && pr.Input == 0 && pr.Output == 0 && !slices.ContainsFunc(pr.reachable(math.MaxInt)[1:], func(t Tier) bool {
+		return t.Input != 0 || t.Output != 0 || t.CacheRead != 0 || t.CacheCreation != 0 || t.CacheCreation1h != 0
+	})
 	if !pr.Known {
 		if p.warned.first(lookup) {
 			name := lookup
@@ -461,11 +476,69 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 	return pr
 }
 
+// tokenPrices are the per-token prices of a model the cost map has as e (found: at all),
+// overridden by the deployment's config, with whether input and output are priced.
+func tokenPrices(e Entry, found bool, mi config.ModelInfo, lp config.LiteLLMParams) (pr Price, hasInput, hasOutput bool) {
+	pr.Input, pr.Output = e.InputCostPerToken, e.OutputCostPerToken
+	hasInput, hasOutput = found && e.hasInput, found && e.hasOutput
+	if v := first(mi.InputCostPerToken, lp.InputCostPerToken); v != nil {
+		pr.Input, hasInput = *v, true
+	}
+	if v := first(mi.OutputCostPerToken, lp.OutputCostPerToken); v != nil {
+		pr.Output, hasOutput = *v, true
+	}
+	pr.CacheRead, pr.CacheCreation = pr.Input, pr.Input
+	cacheRead := first(mi.CacheReadInputTokenCost, e.CacheReadInputTokenCost)
+	if cacheRead != nil {
+		pr.CacheRead = *cacheRead
+	}
+	cacheCreation := first(mi.CacheCreationInputTokenCost, e.CacheCreationInputTokenCost)
+	if cacheCreation != nil {
+		pr.CacheCreation = *cacheCreation
+	}
+	pr.CacheCreation1h = pr.CacheCreation
+	cacheCreation1h := first(mi.CacheCreationInputTokenCostAbove1hr, e.CacheCreation1hInputTokenCost)
+	if cacheCreation1h != nil {
+		pr.CacheCreation1h = *cacheCreation1h
+	}
+	// A config that prices the model itself prices its tiers too: the map's tiers are for
+	// the map's base prices.
+	tiers := e.tiers
+	if pricedByConfig(mi, lp) {
+		tiers = nil
+	}
+	pr.Tiers = priceTiers(append(slices.Clone(tiers), mi.PriceTiers()...), pr, cacheRead, cacheCreation, cacheCreation1h)
+	return pr, hasInput, hasOutput
+}
+
+// pricedByConfig reports whether the deployment's config sets its input or output price.
+func pricedByConfig(mi config.ModelInfo, lp config.LiteLLMParams) bool {
+	return first(mi.InputCostPerToken, lp.InputCostPerToken, mi.OutputCostPerToken, lp.OutputCostPerToken) != nil
+}
+
+// withPriority is e with its priority service tier's prices in place of the standard ones
+// it has them for (LiteLLM falls back to the standard price of a key without _priority).
+func (e Entry) withPriority() Entry {
+	p := *e.priority
+	if p.hasInput {
+		e.InputCostPerToken, e.hasInput = p.InputCostPerToken, true
+	}
+	if p.hasOutput {
+		e.OutputCostPerToken, e.hasOutput = p.OutputCostPerToken, true
+	}
+	e.CacheReadInputTokenCost = cmp.Or(p.CacheReadInputTokenCost, e.CacheReadInputTokenCost)
+	e.CacheCreationInputTokenCost = cmp.Or(p.CacheCreationInputTokenCost, e.CacheCreationInputTokenCost)
+	e.CacheCreation1hInputTokenCost = cmp.Or(p.CacheCreation1hInputTokenCost, e.CacheCreation1hInputTokenCost)
+	e.tiers = append(slices.Clone(e.tiers), p.tiers...) // a later price wins in priceTiers
+	e.priority = nil
+	return e
+}
+
 // priceTiers builds the tiers from their prices (a later one wins for the same price and
 // threshold), as LiteLLM reads them: a threshold is a tier when it prices input; a price it
 // leaves out is the base price (cache prices: the base's own, else the tier's input price,
 // as cached tokens without a price of their own cost as much as other input).
-func priceTiers(costs []config.TierCost, base Price, cacheRead, cacheCreation *float64) []Tier {
+func priceTiers(costs []config.TierCost, base Price, cacheRead, cacheCreation, cacheCreation1h *float64) []Tier {
 	byAbove := map[int]map[string]float64{}
 	for _, c := range costs {
 		if byAbove[c.Above] == nil {
@@ -492,6 +565,12 @@ func priceTiers(costs []config.TierCost, base Price, cacheRead, cacheCreation *f
 			t.CacheCreation = v
 		} else if cacheCreation != nil {
 			t.CacheCreation = *cacheCreation
+		}
+		t.CacheCreation1h = t.CacheCreation
+		if v, ok := m["cache_creation_input_token_cost_above_1hr"]; ok {
+			t.CacheCreation1h = v
+		} else if cacheCreation1h != nil {
+			t.CacheCreation1h = *cacheCreation1h
 		}
 		out = append(out, t)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/tokens"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -242,6 +243,7 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		Output        *float64 `json:"output_cost_per_token"`
 		CacheRead     *float64 `json:"cache_read_input_token_cost"`
 		CacheCreation *float64 `json:"cache_creation_input_token_cost"`
+		Cache1h       *float64 `json:"cache_creation_input_token_cost_above_1hr"`
 		MaxInput      float64  `json:"max_input_tokens"`
 		MaxOutput     float64  `json:"max_output_tokens"`
 		Max           float64  `json:"max_tokens"`
@@ -259,7 +261,7 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		if json.Unmarshal(msg, &r) != nil {
 			continue
 		}
-		e := Entry{CacheReadInputTokenCost: r.CacheRead, CacheCreationInputTokenCost: r.CacheCreation,
+		e := Entry{CacheReadInputTokenCost: r.CacheRead, CacheCreationInputTokenCost: r.CacheCreation, CacheCreation1hInputTokenCost: r.Cache1h,
 			MaxInputTokens: int(r.MaxInput), MaxOutputTokens: int(r.MaxOutput), MaxTokens: int(r.Max), Mode: r.Mode, Provider: r.Provider,
 			SupportsReasoning: r.Reasoning, SupportsPDFInput: r.PDFInput}
 		if r.Input != nil {
@@ -280,10 +282,29 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 		var fields map[string]any
 		_ = json.Unmarshal(msg, &fields)
 		for k, v := range fields {
-			if base, above, ok := config.TierKey(k); ok {
-				if f, isNum := v.(float64); isNum {
-					e.tiers = append(e.tiers, config.TierCost{Base: base, Above: above, Cost: f})
+			f, isNum := v.(float64)
+			if !isNum {
+				continue
+			}
+			in := &e
+			if base, prio := strings.CutSuffix(k, "_priority"); prio {
+				if e.priority == nil {
+					e.priority = &Entry{}
 				}
+				in, k = e.priority, base
+			}
+			switch k {
+			case "input_cost_per_token":
+				in.InputCostPerToken, in.hasInput = f, true
+			case "output_cost_per_token":
+				in.OutputCostPerToken, in.hasOutput = f, true
+			case "cache_read_input_token_cost":
+				in.CacheReadInputTokenCost = &f
+			case "cache_creation_input_token_cost":
+				in.CacheCreationInputTokenCost = &f
+			}
+			if base, above, ok := config.TierKey(k); ok {
+				in.tiers = append(in.tiers, config.TierCost{Base: base, Above: above, Cost: f})
 			}
 		}
 		want[name] = e
@@ -302,22 +323,33 @@ func TestParse_ReadsEveryEntryAsEncodingJSONDoes(t *testing.T) {
 			t.Errorf("%s: missing", name)
 			continue
 		}
-		if !eqPtr(g.CacheReadInputTokenCost, w.CacheReadInputTokenCost) || !eqPtr(g.CacheCreationInputTokenCost, w.CacheCreationInputTokenCost) {
-			t.Errorf("%s: cache prices differ", name)
+		if (g.priority == nil) != (w.priority == nil) {
+			t.Errorf("%s: priority prices: Parse %v, encoding/json %v", name, g.priority, w.priority)
+			continue
 		}
-		byKey := func(a, b config.TierCost) int {
-			return cmp.Or(strings.Compare(a.Base, b.Base), cmp.Compare(a.Above, b.Above))
+		same := func(what string, g, w *Entry) {
+			if !eqPtr(g.CacheReadInputTokenCost, w.CacheReadInputTokenCost) || !eqPtr(g.CacheCreationInputTokenCost, w.CacheCreationInputTokenCost) ||
+				!eqPtr(g.CacheCreation1hInputTokenCost, w.CacheCreation1hInputTokenCost) {
+				t.Errorf("%s%s: cache prices differ", name, what)
+			}
+			byKey := func(a, b config.TierCost) int {
+				return cmp.Or(strings.Compare(a.Base, b.Base), cmp.Compare(a.Above, b.Above))
+			}
+			slices.SortFunc(g.tiers, byKey)
+			slices.SortFunc(w.tiers, byKey)
+			if !slices.Equal(g.tiers, w.tiers) {
+				t.Errorf("%s%s: tiers %v, encoding/json %v", name, what, g.tiers, w.tiers)
+			}
+			g.CacheReadInputTokenCost, g.CacheCreationInputTokenCost, g.CacheCreation1hInputTokenCost, g.tiers, g.priority = nil, nil, nil, nil, nil
+			w.CacheReadInputTokenCost, w.CacheCreationInputTokenCost, w.CacheCreation1hInputTokenCost, w.tiers, w.priority = nil, nil, nil, nil, nil
+			if !reflect.DeepEqual(*g, *w) {
+				t.Errorf("%s%s: Parse %+v, encoding/json %+v", name, what, *g, *w)
+			}
 		}
-		slices.SortFunc(g.tiers, byKey)
-		slices.SortFunc(w.tiers, byKey)
-		if !slices.Equal(g.tiers, w.tiers) {
-			t.Errorf("%s: tiers %v, encoding/json %v", name, g.tiers, w.tiers)
+		if g.priority != nil {
+			same(" (priority)", g.priority, w.priority)
 		}
-		g.CacheReadInputTokenCost, g.CacheCreationInputTokenCost, g.tiers = nil, nil, nil
-		w.CacheReadInputTokenCost, w.CacheCreationInputTokenCost, w.tiers = nil, nil, nil
-		if !reflect.DeepEqual(g, w) {
-			t.Errorf("%s: Parse %+v, encoding/json %+v", name, g, w)
-		}
+		same("", &g, &w)
 	}
 }
 
@@ -407,5 +439,63 @@ func TestPrice_TiersPriceTheWholeCallAboveTheirThreshold(t *testing.T) {
 	free := config.ModelInfo{InputCostPerToken: ptr(0.0), OutputCostPerToken: ptr(0.0), Other: map[string]any{"input_cost_per_token_above_1k_tokens": 1e-6}}
 	if p.Price(dep("openai/mine", free), "openai/mine").Free {
 		t.Error("a model with a priced tier is not free")
+	}
+}
+
+// TestPrice_OneHourCacheWritesAndThePriorityTier: cache writes with a 1-hour TTL are charged
+// at cache_creation_input_token_cost_above_1hr (the others at the 5-minute price), an answer
+// served at the priority service tier at the *_priority prices (tiers included, each price
+// falling back to its standard one), and the reservation covers both whatever the request
+// says. On the code before, neither price was read: every case below charged the standard
+// 5-minute price and the bound was 3,020.
+func TestPrice_OneHourCacheWritesAndThePriorityTier(t *testing.T) {
+	costs, err := Parse([]byte(`{"m": {"input_cost_per_token": 1, "output_cost_per_token": 2,
+		"cache_creation_input_token_cost": 1.5, "cache_creation_input_token_cost_above_1hr": 2,
+		"input_cost_per_token_above_10_tokens": 3, "cache_creation_input_token_cost_above_1hr_above_10_tokens": 4,
+		"input_cost_per_token_priority": 5, "input_cost_per_token_above_10_tokens_priority": 7}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewWithMap(costs, nil).Price(config.Deployment{}, "m")
+	usage := func(prompt, written, written1h int, tier string) openai.Usage {
+		return openai.Usage{PromptTokens: prompt, CompletionTokens: 1, CacheCreationInputTokens: written,
+			CacheCreation1hInputTokens: written1h, ServiceTier: tier}
+	}
+	tests := []struct {
+		name string
+		u    openai.Usage
+		want float64
+	}{
+		{"5-minute writes", usage(10, 4, 0, ""), 6*1 + 4*1.5 + 2},
+		{"1-hour writes at their price", usage(10, 4, 3, "default"), 6*1 + 1*1.5 + 3*2 + 2},
+		{"more 1-hour writes than writes: as many as the writes", usage(10, 4, 9, ""), 6*1 + 4*2 + 2},
+		{"above the tier: its 1-hour price", usage(20, 4, 3, ""), 16*3 + 1*1.5 + 3*4 + 2},
+		{"priority", usage(10, 4, 3, "priority"), 6*5 + 1*1.5 + 3*2 + 2},
+		{"priority above the tier", usage(20, 4, 3, "priority"), 16*7 + 1*1.5 + 3*4 + 2},
+	}
+	for _, tt := range tests {
+		if got := p.Cost(tt.u); got != tt.want {
+			t.Errorf("%s: cost %g, want %g", tt.name, got, tt.want)
+		}
+	}
+	b := tokens.Billable{Prompt: tokens.Prompt{TextBytes: 1000 - tokens.RequestOverhead}, MaxOutput: 10, Choices: 1}
+	if got, want := ReservationBound(b, []Target{{Model: "m", Price: p}}).Cost, 1000*7+10*2.0; got != want {
+		t.Errorf("reserved %g, want %g (prompt at the priority tier's input price)", got, want)
+	}
+
+	// The embedded map: Claude's 1-hour writes, gpt-4o's priority prices; a deployment that
+	// prices gpt-4o itself has no priority prices (the map's are for the map's prices).
+	emb := NewWithMap(Embedded(), nil)
+	claude := emb.Price(config.Deployment{}, "anthropic/claude-sonnet-4-20250514")
+	if got, want := claude.Cost(usage(1000, 600, 400, "")), 400*3e-6+200*3.75e-6+400*6e-6+1.5e-5; !near(got, want) {
+		t.Errorf("claude-sonnet-4: cost %g, want %g", got, want)
+	}
+	gpt := emb.Price(config.Deployment{}, "openai/gpt-4o")
+	if got, want := gpt.Cost(usage(1000, 0, 0, "priority")), 1000*4.25e-6+1.7e-5; !near(got, want) {
+		t.Errorf("gpt-4o at priority: cost %g, want %g", got, want)
+	}
+	own := emb.Price(config.Deployment{ModelInfo: config.ModelInfo{InputCostPerToken: ptr(1e-6), OutputCostPerToken: ptr(1e-6)}}, "openai/gpt-4o")
+	if own.Priority != nil {
+		t.Errorf("gpt-4o priced by the config: priority prices %+v, want none", *own.Priority)
 	}
 }

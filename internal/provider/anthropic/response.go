@@ -24,10 +24,17 @@ type usage struct {
 	OutputTokens             int `json:"output_tokens"`
 	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	// CacheCreation splits the cache writes by TTL (prompt caching with "ttl": "1h").
+	CacheCreation struct {
+		Ephemeral1hInputTokens int `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation"`
+	ServiceTier string `json:"service_tier"`
 }
 
 func (u usage) openAI() openai.Usage {
-	return translate.Usage(u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
+	o := translate.Usage(u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
+	o.CacheCreation1hInputTokens, o.ServiceTier = u.CacheCreation.Ephemeral1hInputTokens, u.ServiceTier
+	return o
 }
 
 // finishReason maps Anthropic's stop_reason to OpenAI's finish_reason.

@@ -139,4 +139,10 @@ func mergeUsage(dst *usage, u usage) {
 	if u.CacheCreationInputTokens > 0 {
 		dst.CacheCreationInputTokens = u.CacheCreationInputTokens
 	}
+	if u.CacheCreation.Ephemeral1hInputTokens > 0 {
+		dst.CacheCreation.Ephemeral1hInputTokens = u.CacheCreation.Ephemeral1hInputTokens
+	}
+	if u.ServiceTier != "" {
+		dst.ServiceTier = u.ServiceTier
+	}
 }

@@ -84,14 +84,15 @@ func TestMessages_InvokeModelKeepsTheClientsRequest(t *testing.T) {
 		Content []struct {
 			Text string `json:"text"`
 		} `json:"content"`
-		Usage map[string]int `json:"usage"`
+		Usage map[string]any `json:"usage"`
 	}
 	if err := json.Unmarshal(resp.Body, &msg); err != nil || msg.Type != "message" || msg.Content[0].Text != fakeanthropic.Answer {
 		t.Errorf("answer %s (%v)", resp.Body, err)
 	}
 	words := len(strings.Fields(fakeanthropic.Answer))
 	if u := resp.Usage; u.PromptTokens != fakeanthropic.InputTokens || u.CompletionTokens != words ||
-		u.PromptTokensDetails == nil || u.PromptTokensDetails.CachedTokens != fakeanthropic.CacheRead {
+		u.PromptTokensDetails == nil || u.PromptTokensDetails.CachedTokens != fakeanthropic.CacheRead ||
+		u.CacheCreation1hInputTokens != fakeanthropic.CacheWrite1h { // the system block is cached for an hour
 		t.Errorf("usage %+v", u)
 	}
 }

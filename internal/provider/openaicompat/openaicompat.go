@@ -122,7 +122,7 @@ func (c *Client) Do(ctx context.Context, call *provider.Call) (*provider.Respons
 	}
 	var u openai.Usage
 	if r := gjson.GetBytes(data, "usage"); r.IsObject() {
-		u = parseUsage(r)
+		u = parseUsage(r, gjson.GetBytes(data, "service_tier"))
 	}
 	return &provider.Response{Body: data, Usage: u}, nil
 }
@@ -321,10 +321,11 @@ func clientWantsUsage(call *provider.Call) bool {
 }
 
 // parseUsage reads an OpenAI usage object: chat's, or the Responses API's (input_tokens,
-// output_tokens, input_tokens_details.cached_tokens).
-func parseUsage(r gjson.Result) openai.Usage {
+// output_tokens, input_tokens_details.cached_tokens), with the answer's service_tier.
+func parseUsage(r, serviceTier gjson.Result) openai.Usage {
 	if in := r.Get("input_tokens"); in.Exists() {
-		u := openai.Usage{PromptTokens: int(in.Int()), CompletionTokens: int(r.Get("output_tokens").Int()), TotalTokens: int(r.Get("total_tokens").Int())}
+		u := openai.Usage{PromptTokens: int(in.Int()), CompletionTokens: int(r.Get("output_tokens").Int()), TotalTokens: int(r.Get("total_tokens").Int()),
+			ServiceTier: serviceTier.Str}
 		if ct := r.Get("input_tokens_details.cached_tokens"); ct.Int() > 0 {
 			u.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: int(ct.Int())}
 		}
@@ -338,6 +339,7 @@ func parseUsage(r gjson.Result) openai.Usage {
 		CompletionTokens:         int(r.Get("completion_tokens").Int()),
 		TotalTokens:              int(r.Get("total_tokens").Int()),
 		CacheCreationInputTokens: int(r.Get("cache_creation_input_tokens").Int()),
+		ServiceTier:              serviceTier.Str,
 	}
 	if ct := r.Get("prompt_tokens_details.cached_tokens"); ct.Exists() {
 		u.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: int(ct.Int())}

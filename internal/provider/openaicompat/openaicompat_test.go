@@ -61,9 +61,9 @@ func TestDo_ForwardsBodyWithOnlyModelReplaced(t *testing.T) {
 	if string(resp.Body) != chatResponse {
 		t.Errorf("response body changed:\ngot:  %s\nwant: %s", resp.Body, chatResponse)
 	}
-	wantUsage := openai.Usage{PromptTokens: 12, CompletionTokens: 3, TotalTokens: 15, PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 4}}
+	wantUsage := openai.Usage{PromptTokens: 12, CompletionTokens: 3, TotalTokens: 15, PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 4}, ServiceTier: "default"}
 	if got := resp.Usage; got.PromptTokens != 12 || got.CompletionTokens != 3 || got.TotalTokens != 15 ||
-		got.PromptTokensDetails == nil || got.PromptTokensDetails.CachedTokens != 4 {
+		got.PromptTokensDetails == nil || got.PromptTokensDetails.CachedTokens != 4 || got.ServiceTier != "default" { // the tier prices it
 		t.Errorf("usage = %+v, want %+v", got, wantUsage)
 	}
 

@@ -87,12 +87,12 @@ func (s *stream) Next() ([]byte, error) {
 		}
 		if hasObjectMember(data, `"usage":`) { // OpenAI sends "usage":null on every chunk
 			if u := gjson.GetBytes(data, "usage"); u.IsObject() {
-				s.usage = parseUsage(u)
+				s.usage = parseUsage(u, gjson.GetBytes(data, "service_tier"))
 				if !s.clientUsage && gjson.GetBytes(data, "choices.#").Int() == 0 {
 					continue // the usage chunk only the gateway asked for
 				}
 			} else if u := gjson.GetBytes(data, "x_groq.usage"); u.IsObject() {
-				s.usage = parseUsage(u) // Groq's own place for it
+				s.usage = parseUsage(u, gjson.GetBytes(data, "service_tier")) // Groq's own place for it
 			}
 		}
 		return data, nil
@@ -105,7 +105,7 @@ func (s *stream) responsesEvent(data []byte) ([]byte, error) {
 	case "response.completed", "response.incomplete", "response.failed":
 		s.finished = true
 		if u := gjson.GetBytes(data, "response.usage"); u.IsObject() {
-			s.usage = parseUsage(u)
+			s.usage = parseUsage(u, gjson.GetBytes(data, "response.service_tier"))
 		}
 	case "error":
 		s.err = fmt.Errorf("%w: %w", s.c.errorFromBody(0, nil, []byte(`{"error":`+string(data)+`}`), s.ep.Secret), io.ErrUnexpectedEOF)
