@@ -125,7 +125,8 @@ func TestDo_TranslatesAnswer(t *testing.T) {
 	up := providertest.NewUpstream(t, providertest.JSON(200, `{"output":{"message":{"role":"assistant","content":[
 		{"reasoningContent":{"reasoningText":{"text":"hmm","signature":"s"}}},{"text":"Checking."},
 		{"toolUse":{"toolUseId":"tooluse_1","name":"weather","input":{"city":"Paris"}}}]}},
-		"stopReason":"tool_use","usage":{"inputTokens":10,"outputTokens":5,"totalTokens":165,"cacheReadInputTokens":100,"cacheWriteInputTokens":50},
+		"stopReason":"tool_use","usage":{"inputTokens":10,"outputTokens":5,"totalTokens":165,"cacheReadInputTokens":100,"cacheWriteInputTokens":50,
+			"cacheDetails":[{"inputTokens":20,"ttl":"5m"},{"inputTokens":30,"ttl":"1h"}]},
 		"metrics":{"latencyMs":120}}`))
 	resp, err := new(Provider).Do(context.Background(), testCall(provider.Chat, up, claude, `{"messages":[{"role":"user","content":"Weather?"}]}`))
 	if err != nil {
@@ -139,8 +140,9 @@ func TestDo_TranslatesAnswer(t *testing.T) {
 	if !strings.HasPrefix(id, "chatcmpl-") {
 		t.Errorf("id = %q, want chatcmpl-…", id)
 	}
-	if u := resp.Usage; u.PromptTokens != 160 || u.CacheCreationInputTokens != 50 || u.PromptTokensDetails.CachedTokens != 100 {
-		t.Errorf("Usage = %+v, want 160 prompt tokens with 100 cached and 50 written", u)
+	if u := resp.Usage; u.PromptTokens != 160 || u.CacheCreationInputTokens != 50 || u.PromptTokensDetails.CachedTokens != 100 ||
+		u.CacheCreation1hInputTokens != 30 {
+		t.Errorf("Usage = %+v, want 160 prompt tokens with 100 cached and 50 written, 30 of them for an hour", u)
 	}
 }
 

@@ -103,13 +103,20 @@ func finishReason(r types.StopReason) string {
 	return translate.FinishStop // end_turn, stop_sequence
 }
 
-// usage converts Converse's token usage (input excludes cache reads and writes).
+// usage converts Converse's token usage (input excludes cache reads and writes; the
+// writes with a 1-hour TTL, priced apart, are in cacheDetails).
 func usage(u *types.TokenUsage) openai.Usage {
 	if u == nil {
 		return openai.Usage{}
 	}
 	n := func(p *int32) int { return int(aws.ToInt32(p)) }
-	return translate.Usage(n(u.InputTokens), n(u.OutputTokens), n(u.CacheReadInputTokens), n(u.CacheWriteInputTokens))
+	o := translate.Usage(n(u.InputTokens), n(u.OutputTokens), n(u.CacheReadInputTokens), n(u.CacheWriteInputTokens))
+	for _, d := range u.CacheDetails {
+		if d.Ttl == types.CacheTTLOneHour {
+			o.CacheCreation1hInputTokens += n(d.InputTokens)
+		}
+	}
+	return o
 }
 
 // documentJSON returns a tool input document as JSON ("{}" when absent).
