@@ -200,28 +200,11 @@ func binary(t *testing.T) string {
 // server is a running llmgate process.
 type server struct {
 	URL  string
-	logs *syncBuffer
+	logs *proctest.LogBuffer
 	cmd  *exec.Cmd
 	// exited is closed when the process has ended; exitErr is then cmd.Wait's result.
 	exited  chan struct{}
 	exitErr error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs llmgate with the config against the shared DynamoDB Local in a table of its
@@ -256,7 +239,7 @@ func launch(t *testing.T, config, endpoint, table string) *server {
 	// of a /key/regenerate without grace_period (none).
 	cmd.Env = append(os.Environ(), "LLMGATE_DYNAMODB_ENDPOINT="+endpoint, "LLMGATE_TABLE="+table,
 		"LITELLM_MASTER_KEY=", "LITELLM_KEY_ROTATION_GRACE_PERIOD=")
-	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, cmd: cmd, exited: make(chan struct{})}
+	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &proctest.LogBuffer{}, cmd: cmd, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := proctest.Run(cmd, s.URL+"/health/liveliness", 60*time.Second); err != nil {
 		t.Fatalf("%v\nllmgate output:\n%s", err, s.logs)

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/llmgate/llmgate/internal/dynamoproxy"
 	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/metrics/prom"
+	"github.com/llmgate/llmgate/internal/proctest"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -50,30 +50,16 @@ type server struct {
 	// metrics holds the Prometheus series, as the local server's /metrics serves them.
 	metrics *prom.Recorder
 	// logs holds every log line of the gateway, as JSON.
-	logs *lockedBuffer
-}
-
-// lockedBuffer is a buffer the gateway's handlers write to concurrently.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	logs *proctest.LogBuffer
 }
 
 // lines returns the log records whose msg starts with msg.
 func (g *server) logLines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	g.logs.mu.Lock()
-	defer g.logs.mu.Unlock()
 	var out []map[string]any
-	for line := range bytes.Lines(g.logs.buf.Bytes()) {
+	for line := range strings.Lines(g.logs.String()) {
 		var rec map[string]any
-		if err := json.Unmarshal(line, &rec); err != nil {
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line is not JSON (%v): %s", err, line)
 		}
 		if m, _ := rec["msg"].(string); strings.HasPrefix(m, msg) {
@@ -139,7 +125,7 @@ func (g *server) another(t *testing.T) *server {
 // serve starts a gateway on cfg (creating its table when create is set).
 func serve(t *testing.T, cfg *config.Config, create bool) *server {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &proctest.LogBuffer{}
 	log := slog.New(slog.NewMultiHandler(
 		slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}),
 		slog.NewJSONHandler(logs, nil)))

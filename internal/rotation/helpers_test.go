@@ -1,7 +1,6 @@
 package rotation_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/mototest"
+	"github.com/llmgate/llmgate/internal/proctest"
 	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -53,24 +53,6 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a log sink safe for concurrent runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func utc(y int, mo time.Month, d, h, mi, s int) time.Time {
 	return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
 }
@@ -97,8 +79,8 @@ func newStore(t *testing.T) *store.Store {
 }
 
 // newRotator returns a rotator on st with the clock c; change adjusts the options.
-func newRotator(st *store.Store, c *clock, rk *keyvault.Rekeyer, change func(*rotation.Options)) (*rotation.Rotator, *syncBuffer) {
-	logs := &syncBuffer{}
+func newRotator(st *store.Store, c *clock, rk *keyvault.Rekeyer, change func(*rotation.Options)) (*rotation.Rotator, *proctest.LogBuffer) {
+	logs := &proctest.LogBuffer{}
 	o := rotation.Options{
 		Store:   st,
 		Rekeyer: rk,
