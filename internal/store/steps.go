@@ -160,8 +160,7 @@ func (s *Store) reserveStep(ctx context.Context, p *plan, in *ReserveInput, w ty
 		}
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) && len(tce.CancellationReasons) == 1 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-			it := tce.CancellationReasons[0].Item
-			if _, done := it[attrHeld+in.RequestID]; done {
+			if heldOn(tce.CancellationReasons[0].Item, in.RequestID) {
 				return nil
 			}
 			reasons := make([]types.CancellationReason, i+1)
