@@ -709,7 +709,7 @@ func (g *Gateway) logCall(ctx context.Context, c *call) {
 		slog.Float64("cost", c.cost),
 		slog.Int("attempts", c.result.Attempts),
 		slog.String("error_type", c.errType),
-		slog.String("error", strings.ToValidUTF8(c.errMsg[:min(len(c.errMsg), maxLoggedError)], "")),
+		slog.String("error", prefix(c.errMsg, maxLoggedError)),
 	}
 	g.log.LogAttrs(ctx, level, "llm request", attrs[:]...)
 }

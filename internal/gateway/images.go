@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -59,9 +60,15 @@ func parseImages(body []byte, r *openai.Request) error {
 // truncate shortens a caller's value quoted in an error.
 func truncate(s string) string {
 	if len(s) > 64 {
-		return s[:64] + "..."
+		return prefix(s, 64) + "..."
 	}
 	return s
+}
+
+// prefix is s cut to at most n bytes, without a rune cut in half (s comes from callers and
+// upstreams and is written into JSON answers and log lines).
+func prefix(s string, n int) string {
+	return strings.ToValidUTF8(s[:min(len(s), n)], "")
 }
 
 // imageCall is what an image generation call asks for.
