@@ -314,16 +314,6 @@ func (h *handler) teamOf(r *http.Request, id string) (*store.Team, error) {
 	return t, err
 }
 
-// isTeamAdmin reports whether the caller is an admin of the team.
-func (h *handler) isTeamAdmin(r *http.Request, p *auth.Principal, teamID string) (bool, error) {
-	t, err := h.teamOf(r, teamID)
-	if t == nil || err != nil {
-		return false, err
-	}
-	role, ok := teamRole(t, p)
-	return ok && role == "admin", nil
-}
-
 // keyInfo is GET /key/info?key=.
 func (h *handler) keyInfo(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	key := r.URL.Query().Get("key")

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -25,13 +24,6 @@ import (
 
 // server is the moto server this binary shares between its tests.
 var server = &proctest.Shared{Env: "LLMGATE_MOTO_ENDPOINT", Start: start}
-
-// Main runs the tests and stops a moto server this binary started. Use it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	Stop()
-	os.Exit(code)
-}
 
 // Stop ends the moto server this binary started, if any.
 func Stop() { server.Stop() }

@@ -215,17 +215,6 @@ func (r *Router) pick(g *Group, tried []*Deployment) (*Deployment, time.Time) {
 	return r.shuffle(healthy, g.by), time.Time{}
 }
 
-// hasFresh reports whether g has a healthy deployment not tried yet.
-func (r *Router) hasFresh(g *Group, tried []*Deployment) bool {
-	now := r.clock.Now()
-	for _, d := range g.Deployments {
-		if cooled, _ := d.CooledDown(now); !cooled && !contains(tried, d) {
-			return true
-		}
-	}
-	return false
-}
-
 // shuffle picks at random, weighted as the group says (uniform when all weights are 0).
 func (r *Router) shuffle(ds []*Deployment, by weightBy) *Deployment {
 	total := 0.0
