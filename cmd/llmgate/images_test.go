@@ -186,6 +186,25 @@ func TestImages(t *testing.T) {
 		}
 	})
 
+	t.Run("case-duplicate, huge and non-finite fields are 400s before the upstream", func(t *testing.T) {
+		for _, raw := range []string{
+			`{"model": "dall-e-3", "prompt": "x", "n": 1, "N": 10}`,
+			`{"model": "dall-e-3", "prompt": "x", "size": "1024x1024", "Size": "1792x1024"}`,
+			`{"model": "dall-e-3", "prompt": "x", "n": 1e308}`,
+			`{"model": "dall-e-3", "prompt": "x", "n": -1}`,
+			`{"model": "dall-e-3", "prompt": "` + strings.Repeat("x", 10<<20) + `"}`,
+		} {
+			before := up.Requests()
+			resp, b := s.request(t, key, "POST", "/v1/images/generations", json.RawMessage(raw))
+			if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("%.80s: %d %s, want a 400 or 413", raw, resp.StatusCode, b)
+			}
+			if up.Requests() != before {
+				t.Errorf("%.80s reached the upstream", raw)
+			}
+		}
+	})
+
 	t.Run("access, unsupported and unpriced deployments", func(t *testing.T) {
 		other := s.admin(t, "POST", "/key/generate", map[string]any{"models": []string{"gpt-image-1"}})["key"].(string)
 		if resp, _, body := generate(other, "/v1/images/generations", map[string]any{"model": "dall-e-3", "prompt": "x"}); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "key not allowed to access model") {
