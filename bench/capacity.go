@@ -94,6 +94,9 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 		if strings.HasPrefix(u.SK, "MEMBER#") {
 			return "TEAM# MEMBER# membership", "user"
 		}
+		if strings.HasPrefix(u.SK, "TEAM#E") {
+			return "TEAM# " + u.SK + " escrow shard", "team"
+		}
 		return "TEAM# team record", "team"
 	case "RL":
 		sc, _, _ := strings.Cut(rest, "#")
@@ -383,10 +386,13 @@ type teamLoad struct {
 	RPS        float64 `json:"calls_per_second"`
 	// Hottest items: measured peak WCU/s at this run's rate, and WCU/s scaled to 2,000 calls/s
 	// (an item's WCU per call × 2,000 × the share of calls that reach it).
-	Hot         []hotItem `json:"hot_items"`
-	Budget      float64   `json:"team_max_budget"`
-	Spend       float64   `json:"team_spend"`
-	ElapsedSecs float64   `json:"elapsed_seconds"`
+	Hot    []hotItem `json:"hot_items"`
+	Budget float64   `json:"team_max_budget"`
+	// EscrowShards is llmgate_settings.escrow_shards (the team gets one shard per $1 of
+	// max_budget up to it).
+	EscrowShards int     `json:"escrow_shards"`
+	Spend        float64 `json:"team_spend"`
+	ElapsedSecs  float64 `json:"elapsed_seconds"`
 }
 
 type hotItem struct {
@@ -399,7 +405,8 @@ type hotItem struct {
 // teamLoadRun: keys keys in one team with a budget the load exhausts, calls spread over them
 // at concurrency conc, with faults injected at rate.
 func (e *environment) teamLoadRun(ctx context.Context, keys, calls, conc int, rate, budget float64) (*teamLoad, error) {
-	g, err := e.gateway(ctx, "teamload", "general_settings:\n  master_key: "+masterKey+"\n", dynamoproxy.Options{Price: true})
+	cfg := fmt.Sprintf("general_settings:\n  master_key: %s\nllmgate_settings:\n  escrow_shards: %d\n", masterKey, e.opts.teamEscrow)
+	g, err := e.gateway(ctx, "teamload", cfg, dynamoproxy.Options{Price: true})
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +438,7 @@ func (e *environment) teamLoadRun(ctx context.Context, keys, calls, conc int, ra
 	quiet(g.proxy)
 	g.proxy.Reset()
 	g.proxy.SetRate(rate)
-	tl := &teamLoad{Keys: keys, Calls: calls, FaultRate: rate, Budget: budget}
+	tl := &teamLoad{Keys: keys, Calls: calls, FaultRate: rate, Budget: budget, EscrowShards: e.opts.teamEscrow}
 	clients := make([]*client, keys)
 	for i, k := range ks {
 		clients[i] = &client{url: g.base + "/v1/chat/completions", header: http.Header{"Authorization": {"Bearer " + k}}, hc: http.DefaultClient}
@@ -469,7 +476,7 @@ func (e *environment) teamLoadRun(ctx context.Context, keys, calls, conc int, ra
 	// An item's WCU per call of the run already holds its share of the calls (a key's
 	// 1/keys, the team's all), the same share as at 2,000 calls/s over as many keys.
 	for _, m := range []map[string]*dynamoproxy.ItemUsage{u.Items, u.IndexKeys} {
-		for _, it := range dynamoproxy.Sorted(m)[:min(4, len(m))] {
+		for _, it := range dynamoproxy.Sorted(m)[:min(6, len(m))] {
 			class, scope := classify(it)
 			tl.Hot = append(tl.Hot, hotItem{Item: class, Scope: scope, PeakWCU: it.PeakWCU, At2000WCU: it.WCU / float64(calls) * 2000})
 		}

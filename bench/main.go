@@ -51,6 +51,7 @@ type options struct {
 	teamConc     int           // its concurrency
 	teamFaults   float64       // share of DynamoDB calls that fail during it
 	teamBudget   float64       // its team's max_budget (USD)
+	teamEscrow   int           // llmgate_settings.escrow_shards of the team load run
 }
 
 func main() {
@@ -81,6 +82,7 @@ func main() {
 	flag.IntVar(&o.teamConc, "team-c", 16, "concurrency of the team load run")
 	flag.Float64Var(&o.teamFaults, "team-faults", 0.2, "share of DynamoDB calls that fail with conflicts and throttles during the team load run")
 	flag.Float64Var(&o.teamBudget, "team-budget", 0.05, "the team load run's team max_budget in USD (the load is meant to exhaust it)")
+	flag.IntVar(&o.teamEscrow, "team-escrow-shards", 64, "llmgate_settings.escrow_shards of the team load run (a team gets one shard per $1 of budget up to this; 0: none)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -306,12 +308,6 @@ func checks(rep *report) []check {
 			ratio := g.MaxRPS / p.MaxRPS
 			cs = append(cs, check{What: name + " throughput >= 3x Portkey's", Got: fmt.Sprintf("%.1fx", ratio), OK: ratio >= 3})
 		}
-	}
-	if f := by["llmgate-full"]; f != nil && f.CPUPerRequest > 0 {
-		// The local server out of process, HTTP server and upstream client included; what a
-		// Lambda function spends is BenchmarkFullPath -cpu 1 (make bench-go).
-		cs = append(cs, check{What: "full path: gateway CPU <= 1 ms per call (llmgate-full)",
-			Got: fmt.Sprintf("%.0f µs", float64(f.CPUPerRequest)/float64(time.Microsecond)), OK: f.CPUPerRequest <= time.Millisecond})
 	}
 	if f := by["llmgate-full"]; f != nil && f.DynamoDB != nil {
 		d := f.DynamoDB

@@ -163,8 +163,8 @@ func printCapacity(w io.Writer, c *capacityResult) {
 		}
 	}
 	if t := c.Team; t != nil {
-		fmt.Fprintf(w, "\nteam load run: %d keys in one team (max_budget $%g), %d calls at %.0f calls/s, %.0f%% of DynamoDB calls failed by the proxy (%v)\n",
-			t.Keys, t.Budget, t.Calls, t.RPS, 100*t.FaultRate, t.Faults)
+		fmt.Fprintf(w, "\nteam load run: %d keys in one team (max_budget $%g, escrow_shards %d), %d calls at %.0f calls/s, %.0f%% of DynamoDB calls failed by the proxy (%v)\n",
+			t.Keys, t.Budget, t.EscrowShards, t.Calls, t.RPS, 100*t.FaultRate, t.Faults)
 		fmt.Fprintf(w, "  answers: %d ok, %d refused by the budget, %d unavailable (503), %d other; %.2f WCU per call\n", t.OK, t.Refused, t.Unavail, t.Other, t.WCUPerCall)
 		fmt.Fprintf(w, "  team spend $%.9f of max_budget $%g (spend <= budget: %v)\n", t.Spend, t.Budget, t.Spend <= t.Budget)
 		for _, h := range t.Hot {

@@ -68,6 +68,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Table:    cfg.Settings.TableName,
 		Region:   cfg.Settings.Region,
 		Endpoint: cfg.Settings.DynamoDBEndpoint,
+
+		EscrowShards: cfg.Settings.EscrowShards,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build store: %w", err)

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/llmgate/llmgate/internal/duration"
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 // Defaults for llmgate's own settings.
@@ -193,7 +194,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			f, ok := fields[key.Value]
-			if !ok && t == reflect.TypeFor[ModelInfo]() && isPriceKey(key.Value) {
+			if _, _, tier := TierKey(key.Value); !ok && tier && t == reflect.TypeFor[ModelInfo]() {
 				c.check(val, reflect.TypeFor[float64](), p) // into ModelInfo.Other
 				continue
 			}
@@ -479,6 +480,9 @@ func (c *Config) Validate() error {
 	if s.MaxRequestBodyBytes < 0 {
 		bad("llmgate_settings.max_request_body_bytes", "must not be negative")
 	}
+	if s.EscrowShards < 0 || s.EscrowShards > store.MaxEscrowShards {
+		bad("llmgate_settings.escrow_shards", fmt.Sprintf("%d is not between 0 and %d", s.EscrowShards, store.MaxEscrowShards))
+	}
 	return errors.Join(errs...)
 }
 
@@ -507,8 +511,10 @@ func validateDeployment(d Deployment, p string, bad func(path, reason string)) {
 		}
 	}
 	for k, v := range d.ModelInfo.Other {
-		if f, isNum := number(v); isNum && f < 0 && isPriceKey(k) {
-			bad(p+".model_info."+k, "must not be negative")
+		if f, isNum := v.(float64); isNum && f < 0 {
+			if _, _, tier := TierKey(k); tier {
+				bad(p+".model_info."+k, "must not be negative")
+			}
 		}
 	}
 }

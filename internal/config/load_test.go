@@ -169,6 +169,7 @@ llmgate_settings:
   reservation_ttl: 15m
   spend_log_retention: 90d
   rotator_schedule: 300
+  escrow_shards: 32
 general_settings:
   max_request_size_mb: 2
 `), env(nil))
@@ -190,6 +191,7 @@ general_settings:
 		{"spend log retention", s.SpendLogRetention.Std(), 90 * 24 * time.Hour},
 		{"rotator schedule in seconds", s.RotatorSchedule.Std(), 5 * time.Minute},
 		{"body limit from max_request_size_mb", s.MaxRequestBodyBytes, int64(2 << 20)},
+		{"escrow shards", s.EscrowShards, 32},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
@@ -215,8 +217,6 @@ func TestParse_Rejects(t *testing.T) {
 		{"fraction for an integer", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n  - model_name: b\n    litellm_params: {model: openai/y, tpm: 1.5}\n", nil, `model_list[1].litellm_params.tpm: must be a whole number, not "1.5" (line 5)`},
 		{"pointer field", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, max_retries: twice}\n", nil, `model_list[0].litellm_params.max_retries: must be a whole number, not "twice" (line 3)`},
 		{"negative tiered price", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {input_cost_per_token_above_200k_tokens: -1e-6}\n", nil, "model_list[0].model_info.input_cost_per_token_above_200k_tokens: must not be negative"},
-		{"negative priority price", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {output_cost_per_token_priority: -1}\n", nil, "model_list[0].model_info.output_cost_per_token_priority: must not be negative"},
-		{"priority price not a number", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {input_cost_per_token_priority: dear}\n", nil, `model_list[0].model_info.input_cost_per_token_priority: must be a number, not "dear" (line 4)`},
 		{"tiered price not a number", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {output_cost_per_token_above_128k_tokens: dear}\n", nil, `model_list[0].model_info.output_cost_per_token_above_128k_tokens: must be a number, not "dear" (line 4)`},
 		{"model_info price", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {input_cost_per_token: cheap}\n", nil, `model_list[0].model_info.input_cost_per_token: must be a number, not "cheap" (line 4)`},
 		{"list wanted", "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {access_groups: beta}\n", nil, `model_list[0].model_info.access_groups: must be a list, not "beta" (line 4)`},
@@ -239,6 +239,7 @@ func TestParse_Rejects(t *testing.T) {
 		{"negative proxy budget", "litellm_settings: {max_budget: -1}\n", nil, "litellm_settings.max_budget: must not be negative"},
 		{"bad timezone", "litellm_settings: {timezone: Mars/Olympus}\n", nil, `litellm_settings.timezone: unknown time zone "Mars/Olympus"`},
 		{"bad enforcement", "llmgate_settings: {budget_enforcement: maybe}\n", nil, `llmgate_settings.budget_enforcement: "maybe": want reserve or post_hoc`},
+		{"escrow shards over the cap", "llmgate_settings: {escrow_shards: 65}\n", nil, `llmgate_settings.escrow_shards: 65 is not between 0 and 64`},
 		{"bad port env", "", map[string]string{"LLMGATE_PORT": "http"}, `LLMGATE_PORT: "http" is not a port number`},
 		{"bad duration setting", "llmgate_settings:\n  auth_cache_ttl: soon\n", nil, `llmgate_settings.auth_cache_ttl: invalid duration "soon": want a number and a unit (s, m, h, d, w, mo) (line 2)`},
 		{"negative duration", "llmgate_settings: {reservation_ttl: -5}\n", nil, `llmgate_settings.reservation_ttl: duration "-5" must be between 0 and 100 years of seconds (line 1)`},

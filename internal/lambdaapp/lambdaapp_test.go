@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -84,49 +80,6 @@ func TestMain_InitFailureExits(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `"msg":"init failed"`) || !strings.Contains(stderr.String(), "missing.yaml") {
 		t.Errorf("stderr = %s, want a JSON \"init failed\" record naming missing.yaml", stderr.String())
-	}
-}
-
-// TestMain_SizesTheRuntimeToTheFunction runs Main in a child process with the memory size
-// Lambda sets: GOMAXPROCS 1 for 512 MB (the guest still shows two vCPUs) and 2 for 3,538 MB,
-// GOGC 400, a memory limit of three quarters of the memory; the Go runtime's own variables
-// win, and outside Lambda the runtime's defaults stay.
-func TestMain_SizesTheRuntimeToTheFunction(t *testing.T) {
-	if os.Getenv("LAMBDAAPP_TEST_MAIN") == "runtime" {
-		Main(func(*app.App, *slog.Logger) {
-			gc := debug.SetGCPercent(-1)
-			fmt.Print(runtime.GOMAXPROCS(0), " ", gc, " ", debug.SetMemoryLimit(-1))
-			os.Exit(0)
-		})
-		return
-	}
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs two CPUs to tell the sizes apart")
-	}
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(cfg, []byte("model_list:\n  - model_name: demo\n    litellm_params:\n      model: mock/demo\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		env  []string
-		want string
-	}{
-		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512"}, fmt.Sprint(1, " ", 400, " ", 384<<20)},
-		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=3538"}, fmt.Sprint(2, " ", 400, " ", 3538<<20/4*3)},
-		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "GOMAXPROCS=2", "GOGC=50", "GOMEMLIMIT=100MiB"}, fmt.Sprint(2, " ", 50, " ", 100<<20)},
-		{nil, fmt.Sprint(runtime.NumCPU(), " ", 100, " ", int64(math.MaxInt64))},
-	}
-	for _, tt := range tests {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMain_SizesTheRuntimeToTheFunction$")
-		cmd.Env = []string{"LAMBDAAPP_TEST_MAIN=runtime", EnvConfig + "=" + cfg, "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
-		cmd.Env = append(cmd.Env, tt.env...)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%v: %v", tt.env, err)
-		}
-		if got := strings.TrimSpace(string(out)); got != tt.want {
-			t.Errorf("%v: GOMAXPROCS, GOGC, memory limit = %s, want %s", tt.env, got, tt.want)
-		}
 	}
 }
 

@@ -13,6 +13,7 @@ const (
 	SortTeam    = "TEAM"
 	SortAlias   = "ALIAS"
 	SortMember  = "MEMBER#"
+	SortEscrow  = "TEAM#E" // TEAM#<team_id>, sk "TEAM#E<n>": an escrow shard of the team's budget
 )
 
 // Kinds (the "kind" attribute, partition key of the by_kind index).
@@ -169,6 +170,9 @@ type Team struct {
 	TeamMemberBudgetDur *string `dynamodbav:"team_member_budget_duration,omitempty" json:"team_member_budget_duration"`
 	// ModelSpend is the team's spend per model group, as the ledger adds it up.
 	ModelSpend map[string]float64 `dynamodbav:"model_spend,omitempty" json:"model_spend"`
+	// EscrowShards is how many escrow shards calls spread the team's budget over (see
+	// escrow.go); 0 or 1: none, calls charge the team record.
+	EscrowShards int `dynamodbav:"escrow_shards,omitempty" json:"-"`
 	Budget
 	Limits
 	Audit

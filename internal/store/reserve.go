@@ -236,6 +236,7 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 	// newMinute: the key record's rate counts start a new minute (see countKeyRate).
 	newMinute := in.Key != nil && s.minutes.newMinute(in.Key.Token, in.Now.Unix()/60)
 	spill := false // the key record holds maxHeld reservations: hold this one in a RES# item
+	swept := false // a split team's shards were swept back for a call charging its record
 	for attempt := 0; ; attempt++ {
 		p, err := newPlan(&in)
 		if err != nil {
@@ -246,6 +247,7 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		}
 		p.newMinute, p.spill = newMinute, spill
 		p.res.OnKey = p.res.OnKey && !spill
+		p.planEscrow(&in)
 		var res *Reservation
 		if p.stepwise() {
 			res, err = s.reserveSteps(ctx, p, &in, uncertain)
@@ -261,6 +263,15 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		case err == nil:
 			res.customer = in.Customer
 			return res, nil
+		case errors.As(err, &ref) && p.escrow == nil && !swept && ref.Scope == ScopeTeam && ref.Reason == ReasonBudget && in.Team != nil && in.Team.EscrowShards > 1:
+			// A call that charges a split team's record itself (a rate window or proxy
+			// budget makes it a transaction) sees only the headroom not lent to the shards:
+			// bring that back and try once more.
+			swept = true
+			if err := s.reclaimEscrow(ctx, in.Team.TeamID); err != nil {
+				return nil, fmt.Errorf("reserve %s: %w", in.RequestID, err)
+			}
+			continue
 		case errors.As(err, &ref):
 			return nil, err
 		case errors.Is(err, errReplan):
@@ -588,6 +599,8 @@ type plan struct {
 	keyRate   *rateWindow
 	newMinute bool
 	spill     bool // see spills
+	// escrow: the team's budget is charged on one of its escrow shards (see escrow.go).
+	escrow *escrowPlan
 	// kinds says what each transaction item is, to explain cancellations.
 	kinds []itemKind
 }
@@ -843,6 +856,13 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 		msp := e.name("model_spend")
 		e.set(msp + " = if_not_exists(" + msp + ", " + e.value(&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}) + ")")
 	}
+	if p.escrow != nil && p.escrow.i == i {
+		// A shard has none of the record's limits; closing it is how blocking and
+		// lowering the budget reach it.
+		e.cond("attribute_not_exists(" + e.name(attrClosed) + ")")
+		p.holdEntry(e, i, in.RequestID)
+		return e.update(table, a.pk, a.sk), nil
+	}
 	if a.isKey || a.isTeam || a.isCustomer {
 		blk := e.name("blocked")
 		e.cond("(attribute_not_exists(" + blk + ") OR " + blk + " = " + e.value(&types.AttributeValueMemberBOOL{Value: false}) + ")")
@@ -874,12 +894,17 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 			return nil, err
 		}
 	}
+	p.holdEntry(e, i, in.RequestID)
+	return e.update(table, a.pk, a.sk), nil
+}
+
+// holdEntry adds record i's own r#<request id> entry when the plan reserves step by step.
+func (p *plan) holdEntry(e *txExpr, i int, id string) {
 	if p.res.Targets[i].Held {
-		r := e.name(attrHeld + in.RequestID)
+		r := e.name(attrHeld + id)
 		e.set(r + " = " + e.num(strconv.FormatInt(p.res.ExpireAt, 10)))
 		e.cond("attribute_not_exists(" + r + ")")
 	}
-	return e.update(table, a.pk, a.sk), nil
 }
 
 // reserveProxy charges the proxy-wide budget; its max_budget must be the configured one
@@ -1732,13 +1757,7 @@ func usdFloat(f float64) float64 {
 
 // usdSub returns a - b of two decimals exactly.
 func usdSub(a, b string) string {
-	x, _ := new(big.Rat).SetString(a)
-	y, _ := new(big.Rat).SetString(b)
-	s := strings.TrimRight(strings.TrimRight(new(big.Rat).Sub(x, y).FloatString(usdDecimals), "0"), ".")
-	if s == "-0" || s == "" {
-		return "0"
-	}
-	return s
+	return ratString(new(big.Rat).Sub(ratOf(a), ratOf(b)))
 }
 
 func ptrOr(p *float64, d float64) float64 {

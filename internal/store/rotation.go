@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -185,8 +186,40 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 	if rec.raw["reset_at"] == nil {
 		return fmt.Errorf("reset %s %s: no budget of the record resets: %w", rec.PK, rec.SK, ErrConflict)
 	}
+	if n := int(ratAttr(rec.raw, "escrow_shards").Num().Int64()); n > 1 && r.Budget && rec.MaxBudget != nil && rec.SK == SortTeam && strings.HasPrefix(rec.PK, PrefixTeam) {
+		return s.resetEscrow(ctx, rec, n, rec.raw["reset_at"], func(held *big.Rat) (*types.Update, error) {
+			in, err := resetUpdate(s.table, rec, r, held)
+			if err != nil {
+				return nil, err
+			}
+			return &types.Update{
+				TableName: in.TableName, Key: in.Key, UpdateExpression: in.UpdateExpression,
+				ConditionExpression: in.ConditionExpression, ExpressionAttributeNames: in.ExpressionAttributeNames,
+				ExpressionAttributeValues: in.ExpressionAttributeValues,
+			}, nil
+		})
+	}
+	in, err := resetUpdate(s.table, rec, r, nil)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, in)
+	if isConditionFailed(err) {
+		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, err)
+	}
+	return nil
+}
+
+// resetUpdate is the write of ResetBudgets. held, for a team split into escrow shards, is
+// what the calls in flight on its shards reserved: the team record's budget then restarts
+// from its own reserved plus held (which the shards keep, see resetEscrow), under the
+// condition that its own reserved is still the one read, and the reset's hold on refills
+// is lifted.
+func resetUpdate(table string, rec *BudgetRecord, r BudgetReset, held *big.Rat) (*dynamodb.UpdateItemInput, error) {
 	e := newExpr()
-	zero := e.value(&types.AttributeValueMemberN{Value: "0"})
 	e.cond("%s = %s", e.name("reset_at"), e.value(rec.raw["reset_at"]))
 
 	// resetPart resets the budget at path (a list of names; an int is a list index).
@@ -196,7 +229,15 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 		}
 		p := func(attr string) string { return path + e.name(attr) }
 		e.cond("%s = %s", p(resetAttrOf(path)), e.value(at))
-		reserved := "if_not_exists(" + p("reserved") + ", " + zero + ")"
+		var reserved string
+		if path == "" && held != nil {
+			own := ratAttr(rec.raw, "reserved")
+			e.cond("(attribute_not_exists(%s) OR %s = %s)", p("reserved"), p("reserved"), e.value(&types.AttributeValueMemberN{Value: ratString(own)}))
+			reserved = e.value(&types.AttributeValueMemberN{Value: ratString(new(big.Rat).Add(own, held))})
+			e.remove(e.name(attrEscrowHold))
+		} else {
+			reserved = "if_not_exists(" + p("reserved") + ", " + e.value(&types.AttributeValueMemberN{Value: "0"}) + ")"
+		}
 		e.set("%s = %s", p("spend"), reserved)
 		if limitAttr != "" {
 			e.set("%s = %s - %s", p("remaining"), p(limitAttr), reserved)
@@ -223,7 +264,7 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 			e.cond("attribute_not_exists(%s)", e.name("max_budget"))
 		}
 		if err := resetPart("", limit, rec.raw["budget_reset_at"], r.Next); err != nil {
-			return err
+			return nil, err
 		}
 		left = append(left, r.Next)
 	} else {
@@ -237,7 +278,7 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 		}
 		path := e.name("budget_limits") + "[" + strconv.Itoa(i) + "]."
 		if err := resetPart(path, "max_budget", nested(rec.raw, "budget_limits", i, "reset_at"), next); err != nil {
-			return err
+			return nil, err
 		}
 		left = append(left, next)
 	}
@@ -249,7 +290,7 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 		}
 		path := e.name("model_max_budget") + "." + e.name(m) + "."
 		if err := resetPart(path, "budget_limit", nestedMap(rec.raw, "model_max_budget", m, "reset_at"), next); err != nil {
-			return err
+			return nil, err
 		}
 		left = append(left, next)
 	}
@@ -259,14 +300,7 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 		e.remove(e.name("reset_at"))
 		e.remove(e.name("reset_shard"))
 	}
-	_, err := s.db.UpdateItem(ctx, e.update(s.table, keyOf(rec.PK, rec.SK)))
-	if isConditionFailed(err) {
-		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, err)
-	}
-	return nil
+	return e.update(table, keyOf(rec.PK, rec.SK)), nil
 }
 
 // Defer moves an item that is still due in a due index (IndexDueReset, IndexDueRotate) to

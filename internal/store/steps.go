@@ -153,6 +153,7 @@ func stepError(errs []error) error {
 // is the step itself done already (the record holds the call's entry: an attempt whose
 // answer was lost committed; no other call can hold it, the key record's entry is unique).
 func (s *Store) reserveStep(ctx context.Context, p *plan, in *ReserveInput, w types.TransactWriteItem, i int, mu *sync.Mutex) error {
+	refills := 0
 	for attempt := 0; ; attempt++ {
 		err := s.write(ctx, []types.TransactWriteItem{w})
 		if err == nil {
@@ -162,6 +163,26 @@ func (s *Store) reserveStep(ctx context.Context, p *plan, in *ReserveInput, w ty
 		if errors.As(err, &tce) && len(tce.CancellationReasons) == 1 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
 			if heldOn(tce.CancellationReasons[0].Item, in.RequestID) {
 				return nil
+			}
+			if p.escrow != nil && p.escrow.i == i {
+				// The team's shard cannot pay: refill it and try again (a few times at once,
+				// then with backoff), or the team's refusal.
+				mu.Lock()
+				err = s.refill(ctx, p, in)
+				mu.Unlock()
+				if err == nil {
+					if refills++; refills < maxRefills {
+						continue
+					}
+					err = errTransient
+				}
+				if !retryable(err) {
+					return err
+				}
+				if werr := backoff(ctx, attempt); werr != nil {
+					return fmt.Errorf("reserve %s: gave up after %d attempts: %w", in.RequestID, attempt+1, err)
+				}
+				continue
 			}
 			reasons := make([]types.CancellationReason, i+1)
 			reasons[i] = tce.CancellationReasons[0]

@@ -207,22 +207,8 @@ func TestSettleStale_SettlesACallThatCrashedBetweenSteps(t *testing.T) {
 	if ids := entries(raw(t, c, table, store.PrefixUser+"u1", store.SortUser)); len(ids) != 1 {
 		t.Fatalf("user holds %v, want the entry the crash left", ids)
 	}
-	var wg sync.WaitGroup
-	var settled atomic.Int64
-	for range 3 { // overlapping rotator runs
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n, err := s.SettleStale(ctx, time.Now().Add(2*time.Minute), 100)
-			if err != nil {
-				t.Error(err)
-			}
-			settled.Add(int64(n))
-		}()
-	}
-	wg.Wait()
-	if settled.Load() != 1 {
-		t.Errorf("rotator runs settled %d, want 1", settled.Load())
+	if n := overlappingRotators(t, s, time.Now().Add(2*time.Minute)); n != 1 {
+		t.Errorf("rotator runs settled %d, want 1", n)
 	}
 	key, user, team, _ := a.spends(t, s)
 	if key != 0.7 || user != 0.7 || team != 0 {
@@ -239,4 +225,23 @@ func TestSettleStale_SettlesACallThatCrashedBetweenSteps(t *testing.T) {
 	if err != nil || l.Spend != 0.7 || l.Status != store.StatusFailure {
 		t.Errorf("spend log %+v, %v: want a failure log of 0.7", l, err)
 	}
+}
+
+// overlappingRotators runs SettleStale three times at once, as overlapping rotator runs
+// would, and returns how many reservations they settled together.
+func overlappingRotators(t *testing.T, s *store.Store, at time.Time) int64 {
+	t.Helper()
+	var wg sync.WaitGroup
+	var settled atomic.Int64
+	for range 3 {
+		wg.Go(func() {
+			n, err := s.SettleStale(context.Background(), at, 100)
+			if err != nil {
+				t.Error(err)
+			}
+			settled.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	return settled.Load()
 }

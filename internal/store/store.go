@@ -4,12 +4,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +27,8 @@ type Store struct {
 	// minutes remembers, per key hash, the last minute this process saw its key record count
 	// rpm/tpm in, to guess which form of the count a reservation takes (see countKeyRate).
 	minutes minuteMemo
+	// escrowCap is the most escrow shards a team budget is split into (see escrow.go).
+	escrowCap int
 }
 
 // Options say which table to use and how to reach DynamoDB.
@@ -39,6 +38,9 @@ type Options struct {
 	Endpoint string // a local DynamoDB; empty means AWS
 	// APIOptions are extra SDK middlewares (e.g. a round-trip counter in tests and benchmarks).
 	APIOptions []func(*dynamodb.Options)
+	// EscrowShards is llmgate_settings.escrow_shards: the most escrow shards a team budget
+	// is split into (0 or 1: none).
+	EscrowShards int
 }
 
 // New builds a Store from the default AWS credential chain, or for a local endpoint with
@@ -63,11 +65,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 			opts.DisableValidateResponseChecksum = true
 		}
 	}
-	// oneWrite goes last, around whatever HTTP client the options chose.
-	wrap := func(opts *dynamodb.Options) { opts.HTTPClient = oneWrite{opts.HTTPClient} }
-	opts := append(append([]func(*dynamodb.Options){local}, o.APIOptions...), wrap)
-	client := dynamodb.NewFromConfig(cfg, opts...)
-	return NewWithClient(client, o.Table), nil
+	client := dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){local}, o.APIOptions...)...)
+	s := NewWithClient(client, o.Table)
+	s.SetEscrowShards(o.EscrowShards)
+	return s, nil
 }
 
 // sdkAttempts bounds the SDK's attempts of one call: with 20 % of calls throttled, 1 in
@@ -86,29 +87,6 @@ func retryer() aws.Retryer {
 			return jitter(attempt), nil
 		})
 	})
-}
-
-// oneWrite sends each request's headers and body in one write. net/http writes a request
-// whose body it does not know to be in memory in two (the headers are flushed first), and the
-// SDK wraps its body so that net/http cannot tell: two syscalls and two TCP segments per
-// DynamoDB call, which the profile of the full path showed among its top costs (each call
-// makes about four DynamoDB requests). A body net/http sees as a *bytes.Reader goes out with
-// the headers. The SDK rewinds and rebuilds the body for every attempt, so a retry reads it
-// afresh.
-type oneWrite struct{ next aws.HTTPClient }
-
-func (c oneWrite) Do(r *http.Request) (*http.Response, error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength <= 0 {
-		return c.next.Do(r)
-	}
-	b := make([]byte, r.ContentLength)
-	_, err := io.ReadFull(r.Body, b)
-	r.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
-	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	return c.next.Do(r)
 }
 
 // NewWithClient wraps an existing client (tests pass one from dynamotest).

@@ -24,6 +24,9 @@ func (s *Store) GetTeam(ctx context.Context, id string) (*Team, error) {
 	if err := s.get(ctx, PrefixTeam+id, SortTeam, &t); err != nil {
 		return nil, err
 	}
+	if err := s.foldEscrow(ctx, &t); err != nil {
+		return nil, err
+	}
 	return &t, nil
 }
 
@@ -46,20 +49,36 @@ func (s *Store) GetTeams(ctx context.Context, ids []string) ([]Team, error) {
 	if err := attributevalue.UnmarshalListOfMaps(items, &out); err != nil {
 		return nil, fmt.Errorf("decode teams: %w", err)
 	}
-	return out, nil
+	return out, s.foldTeams(ctx, out)
+}
+
+// foldTeams adds the escrow shards of split teams into their figures (see foldEscrow).
+func (s *Store) foldTeams(ctx context.Context, ts []Team) error {
+	for i := range ts {
+		if err := s.foldEscrow(ctx, &ts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PutTeam adds the creation of a team to the transaction.
 func (t *Tx) PutTeam(team *Team) error {
 	fillHeadroom(&team.Budget, team.BudgetLimits, nil)
+	team.EscrowShards = t.s.escrowShards(team, 0)
 	team.index()
 	return t.put(PrefixTeam+team.TeamID, SortTeam, team, nil, fmt.Errorf("%w: %s", ErrTeamExists, team.TeamID))
 }
 
 // UpdateTeam adds the change of a team from old (as read) to new; windows new keeps (same
-// budget_duration) keep what calls in flight reserved on them.
+// budget_duration) keep what calls in flight reserved on them. A team whose budget grows is
+// split into more escrow shards; blocking a split team or lowering its budget closes them.
 func (t *Tx) UpdateTeam(old, new *Team) error {
 	carryReserved(old.BudgetLimits, new.BudgetLimits, nil, nil)
+	new.EscrowShards = t.s.escrowShards(new, old.EscrowShards)
+	if new.EscrowShards > 1 && escrowCloses(old, new) {
+		t.closeEscrow(old.TeamID, new.EscrowShards)
+	}
 	new.index()
 	return t.update(PrefixTeam+old.TeamID, SortTeam, old, new)
 }
@@ -132,5 +151,8 @@ func (s *Store) Memberships(ctx context.Context, teamID string) ([]Membership, e
 func (s *Store) ListTeams(ctx context.Context, p Page) ([]Team, int, error) {
 	var teams []Team
 	n, err := s.query(ctx, schema.IndexByKind, "kind", KindTeam, SortPrefixTeam, p, &teams)
-	return teams, n, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return teams, n, s.foldTeams(ctx, teams)
 }

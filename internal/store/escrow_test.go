@@ -1,0 +1,456 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/llmgate/llmgate/internal/dynamoproxy"
+	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// escrowTeam is a team split into escrow shards and keys that charge it (no user).
+type escrowTeam struct {
+	s     *store.Store
+	c     *dynamodb.Client
+	table string
+	team  *store.Team
+	keys  []*store.Key
+}
+
+// newEscrowTeam creates team "et" with budget max split into up to shards shards, and n
+// keys in it.
+func newEscrowTeam(t *testing.T, s *store.Store, c *dynamodb.Client, table string, shards int, max float64, n int, mods ...func(*store.Team)) *escrowTeam {
+	t.Helper()
+	s.SetEscrowShards(shards)
+	now := time.Now().UTC()
+	team := &store.Team{TeamID: "et", Admins: []string{}, Members: []string{}, MembersWithRoles: []store.Member{}, Models: []string{}, Metadata: map[string]any{}}
+	team.MaxBudget, team.CreatedAt, team.UpdatedAt = ptr(max), now, now
+	for _, m := range mods {
+		m(team)
+	}
+	tx := s.Tx()
+	if err := tx.PutTeam(team); err != nil {
+		t.Fatal(err)
+	}
+	e := &escrowTeam{s: s, c: c, table: table, team: team}
+	for i := range n {
+		k := newKey(fmt.Sprintf("h-%s-%d", t.Name(), i))
+		k.TeamID = ptr("et")
+		if err := tx.PutKey(k); err != nil {
+			t.Fatal(err)
+		}
+		e.keys = append(e.keys, k)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatalf("create team: %v", err)
+	}
+	if team.EscrowShards != min(shards, int(max)) {
+		t.Fatalf("team split into %d shards, want %d", team.EscrowShards, min(shards, int(max)))
+	}
+	return e
+}
+
+func (e *escrowTeam) input(i int, cost float64) store.ReserveInput {
+	now := time.Now()
+	k := e.keys[i%len(e.keys)]
+	id := fmt.Sprintf("req-%d-%d", i, now.UnixNano())
+	return store.ReserveInput{
+		RequestID: id, Key: k, Team: e.team, Model: "gpt-4o", Cost: cost, Estimate: cost,
+		Now: now, TTL: time.Minute, Check: store.CheckReserve,
+		Log: store.SpendLog{RequestID: id, APIKey: k.Token, TeamID: "et", Model: "gpt-4o", StartTime: now.UTC()},
+	}
+}
+
+func (e *escrowTeam) settle(t *testing.T, r *store.Reservation, cost float64) {
+	t.Helper()
+	log := store.SpendLog{RequestID: r.RequestID(), TeamID: "et", Model: "gpt-4o", StartTime: time.Now().UTC()}
+	if err := e.s.Settle(context.Background(), r, store.Settlement{Cost: cost, Log: &log}); err != nil {
+		t.Fatalf("settle %s: %v", r.RequestID(), err)
+	}
+}
+
+// update changes the team as an admin update does, and uses the result in later calls.
+func (e *escrowTeam) update(t *testing.T, change func(*store.Team)) {
+	t.Helper()
+	ctx := context.Background()
+	old, err := e.s.GetTeam(ctx, "et")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt, err := store.Clone(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(nt)
+	tx := e.s.Tx()
+	if err := tx.UpdateTeam(old, nt); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.team = nt
+}
+
+// shards reads the team's shard items.
+func (e *escrowTeam) shards(t *testing.T) []map[string]types.AttributeValue {
+	t.Helper()
+	out, err := e.c.Query(context.Background(), &dynamodb.QueryInput{
+		TableName: aws.String(e.table), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :s)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: store.PrefixTeam + "et"},
+			":s": &types.AttributeValueMemberS{Value: store.SortEscrow},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Items
+}
+
+// check asserts the team as admin reads it (shards added up) and the ledger's invariant:
+// team record remaining + Σ shard remaining = max_budget - spend, nothing reserved, no entry
+// left on a shard. model_spend (never reset) is spend unless given.
+func (e *escrowTeam) check(t *testing.T, wantSpend float64, modelSpend ...float64) {
+	t.Helper()
+	tm, err := e.s.GetTeam(context.Background(), "et")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(tm.Spend-wantSpend) > 1e-9 || tm.Reserved != 0 {
+		t.Errorf("team spend %v reserved %v, want %v and 0", tm.Spend, tm.Reserved, wantSpend)
+	}
+	if tm.Remaining == nil || math.Abs(*tm.Remaining-(*tm.MaxBudget-tm.Spend)) > 1e-9 {
+		t.Errorf("team remaining %v, want max %v - spend %v", tm.Remaining, *tm.MaxBudget, tm.Spend)
+	}
+	wantModel := wantSpend
+	if len(modelSpend) > 0 {
+		wantModel = modelSpend[0]
+	}
+	if ms := tm.ModelSpend["gpt-4o"]; math.Abs(ms-wantModel) > 1e-9 {
+		t.Errorf("team model_spend %v, want %v", ms, wantModel)
+	}
+	for _, sh := range e.shards(t) {
+		if ids := entries(sh); len(ids) > 0 {
+			t.Errorf("shard %v still holds %v", sh["sk"], ids)
+		}
+	}
+}
+
+// Many calls over many keys of one split team, most of them in flight at once, with and
+// without 20 % of DynamoDB calls failed (TransactionConflict, ProvisionedThroughputExceeded,
+// ThrottlingException): the team never spends more than its budget, its spend (added up
+// over the shards) is exactly what the settled calls cost, nothing stays reserved, and the
+// calls were spread over shards.
+func TestEscrow_ManyKeysOfOneTeamNeverPassItsBudget(t *testing.T) {
+	t.Parallel()
+	for _, rate := range []float64{0, 0.2} {
+		t.Run(fmt.Sprintf("faults %v", rate), func(t *testing.T) {
+			t.Parallel()
+			manyKeysOfOneTeam(t, rate)
+		})
+	}
+}
+
+func manyKeysOfOneTeam(t *testing.T, rate float64) {
+	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: dynamotest.Endpoint(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	c, table := dynamotest.NewTable(t, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(p.URL()) })
+	s := store.NewWithClient(c, table)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 50)
+	p.SetRate(rate)
+	var settled, refused atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range 240 {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := s.Reserve(context.Background(), e.input(i, 0.05))
+			var ref *store.Refusal
+			switch {
+			case errors.As(err, &ref) && ref.Reason == store.ReasonBudget && ref.Scope == store.ScopeTeam:
+				if ref.Spend > 8 || ref.Max != 8 {
+					t.Errorf("refusal reports spend %v of %v", ref.Spend, ref.Max)
+				}
+				refused.Add(1)
+				return
+			case err != nil:
+				t.Errorf("reserve %d: %v", i, err)
+				return
+			}
+			e.settle(t, r, 0.04)
+			settled.Add(1)
+		})
+	}
+	wg.Wait()
+	p.SetRate(0)
+	if u := p.Usage(); rate > 0 && (u.Faults[dynamoproxy.Conflict] == 0 || u.Faults[dynamoproxy.Throughput]+u.Faults[dynamoproxy.Throttling] == 0) {
+		t.Errorf("faults injected: %v; want conflicts and throttles", u.Faults)
+	}
+	spend := float64(settled.Load()) * 0.04
+	t.Logf("%d settled, %d refused, spend %v", settled.Load(), refused.Load(), spend)
+	if spend > 8+1e-9 || refused.Load() == 0 || settled.Load() < 190 {
+		t.Errorf("%d calls settled (spend %v of 8), %d refused", settled.Load(), spend, refused.Load())
+	}
+	e.check(t, spend)
+	used := 0
+	for _, sh := range e.shards(t) {
+		if num(sh, "spend") > 0 {
+			used++
+		}
+	}
+	if used < 4 {
+		t.Errorf("calls charged %d shards, want them spread over most of 8", used)
+	}
+	if rec := raw(t, c, table, store.PrefixTeam+"et", store.SortTeam); len(entries(rec)) > 0 || num(rec, "reserved") != 0 {
+		t.Errorf("the team record was charged by calls: %v", rec)
+	}
+}
+
+// Headroom spread over the shards is brought together for a call whose own shard is empty:
+// the calls of a budget that fits exactly eight of them are all admitted, in flight at once
+// or one after the other, and the ninth is refused with the team's summed spend.
+func TestEscrow_RefusesOnlyWhenTheShardsTogetherCannotPay(t *testing.T) {
+	t.Parallel()
+	for _, inFlight := range []bool{true, false} {
+		t.Run(fmt.Sprintf("in flight %v", inFlight), func(t *testing.T) {
+			t.Parallel()
+			s, c, table := newStore(t)
+			e := newEscrowTeam(t, s, c, table, 8, 8, 8)
+			var rs []*store.Reservation
+			errs := make([]error, 8)
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for i := range 8 {
+				run := func() {
+					r, err := s.Reserve(context.Background(), e.input(i, 1))
+					errs[i] = err
+					if err != nil {
+						return
+					}
+					if !inFlight {
+						e.settle(t, r, 1)
+						return
+					}
+					mu.Lock()
+					rs = append(rs, r)
+					mu.Unlock()
+				}
+				if inFlight {
+					wg.Go(run)
+				} else {
+					run()
+				}
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("call %d of 8 at $1 on a budget of $8: %v", i, err)
+				}
+			}
+			_, err := s.Reserve(context.Background(), e.input(8, 0.01))
+			var ref *store.Refusal
+			if !errors.As(err, &ref) || ref.Reason != store.ReasonBudget || ref.Spend != 8 || ref.Max != 8 {
+				t.Fatalf("ninth call: %v (%+v), want the team's budget refusal at spend 8", err, ref)
+			}
+			for _, r := range rs {
+				e.settle(t, r, 1)
+			}
+			e.check(t, 8)
+		})
+	}
+}
+
+// Lowering a split team's budget below what calls in flight hold: refunds of those calls
+// land on their shards, but no call is admitted until the team's budget has room again
+// (the shards were closed with the change); a budget raised again admits calls.
+func TestEscrow_LoweredBudgetClosesTheShards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 4)
+	var rs []*store.Reservation
+	for i := range 4 {
+		r, err := s.Reserve(ctx, e.input(i, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	setBudget := func(max float64) {
+		t.Helper()
+		e.update(t, func(tm *store.Team) { tm.MaxBudget = ptr(max) })
+	}
+	setBudget(2) // below the 4 reserved
+	for _, r := range rs {
+		e.settle(t, r, 0.5) // refunds of 0.5 each reach the shards
+	}
+	for i := range 5 {
+		_, err := s.Reserve(ctx, e.input(10+i, 0.1))
+		var ref *store.Refusal
+		if !errors.As(err, &ref) || ref.Reason != store.ReasonBudget {
+			t.Fatalf("call after the budget was lowered to the spend: %v, want a budget refusal", err)
+		}
+	}
+	e.check(t, 2)
+	setBudget(2.5)
+	// On a shard that holds refunds, closed: its headroom goes back to the team first.
+	in := e.input(20, 0.5)
+	for n := 0; !sameShard(in.RequestID, rs[0].RequestID(), e.team.EscrowShards); n++ {
+		in.RequestID = fmt.Sprintf("req-20-%d", n)
+	}
+	r, err := s.Reserve(ctx, in)
+	if err != nil {
+		t.Fatalf("call after the budget was raised: %v", err)
+	}
+	e.settle(t, r, 0.5)
+	if _, err := s.Reserve(ctx, e.input(21, 0.01)); err == nil {
+		t.Fatal("a call passed the raised budget")
+	}
+	e.check(t, 2.5)
+}
+
+// Blocking a split team refuses its next call at once, although its shard has headroom.
+func TestEscrow_BlockingTheTeamRefusesAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 1)
+	in := e.input(1, 0.01)
+	r, err := s.Reserve(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, r, 0.01)
+	cached := e.team
+	e.update(t, func(tm *store.Team) { tm.Blocked = true })
+	e.team = cached
+	again := e.input(1, 0.01) // the cached team is not blocked
+	for n := 0; ; n++ {       // a request id that hashes to the first call's shard
+		again.RequestID = fmt.Sprintf("%s-%d", in.RequestID, n)
+		if sameShard(in.RequestID, again.RequestID, e.team.EscrowShards) {
+			break
+		}
+	}
+	_, err = s.Reserve(ctx, again)
+	var ref *store.Refusal
+	if !errors.As(err, &ref) || ref.Reason != store.ReasonBlocked || ref.Scope != store.ScopeTeam {
+		t.Fatalf("call of a blocked team: %v, want the team's blocked refusal", err)
+	}
+}
+
+// A budget reset with calls in flight on the shards: the new period starts with what they
+// reserved, their settlements count in it, and the period's budget is then spent exactly.
+func TestEscrow_ResetKeepsWhatCallsInFlightReserved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 4, func(tm *store.Team) {
+		tm.BudgetDuration, tm.BudgetResetAt = "1d", ptr(time.Now().Add(-time.Minute).UTC())
+	})
+	var rs []*store.Reservation
+	for i := range 6 {
+		r, err := s.Reserve(ctx, e.input(i, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	for _, r := range rs[:3] {
+		e.settle(t, r, 1) // spent in the old period
+	}
+	rec, err := s.GetBudgetRecord(ctx, store.Ref{PK: store.PrefixTeam + "et", SK: store.SortTeam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ResetBudgets(ctx, rec, store.BudgetReset{Budget: true, Next: ptr(time.Now().Add(24 * time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	tm, err := s.GetTeam(ctx, "et")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Spend != 3 || tm.Reserved != 3 || *tm.Remaining != 5 {
+		t.Fatalf("after the reset: spend %v reserved %v remaining %v, want 3, 3, 5 (the calls in flight)", tm.Spend, tm.Reserved, *tm.Remaining)
+	}
+	for _, r := range rs[3:] {
+		e.settle(t, r, 0.5)
+	}
+	// 6.5 left: six calls of 1 pass, the seventh does not.
+	for i := range 7 {
+		r, err := s.Reserve(ctx, e.input(100+i, 1))
+		if i == 6 {
+			if err == nil {
+				t.Fatal("a call passed the budget after the reset")
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("call %d after the reset: %v", i, err)
+		}
+		e.settle(t, r, 1)
+	}
+	e.check(t, 7.5, 10.5)
+}
+
+// A call whose process died after its shard was charged is settled by the rotator, once,
+// on that shard.
+func TestEscrow_RotatorSettlesAShardOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 1)
+	in := e.input(1, 0.3)
+	in.TTL = time.Second
+	if _, err := s.Reserve(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if n := overlappingRotators(t, s, time.Now().Add(time.Hour)); n != 1 {
+		t.Fatalf("settled %d times, want once", n)
+	}
+	e.check(t, 0.3)
+}
+
+// sameShard reports whether two request ids charge the same one of n shards.
+func sameShard(a, b string, n int) bool {
+	return store.EscrowShardOf(a, n) == store.EscrowShardOf(b, n)
+}
+
+// A call of a split team that charges the team record itself (a proxy budget makes its
+// reservation a transaction) is not refused while the shards hold the headroom it needs:
+// their headroom is swept back into the team record first.
+func TestEscrow_ACallOnTheTeamRecordGetsTheShardsHeadroom(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 2, 1)
+	r, err := s.Reserve(ctx, e.input(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, r, 1) // the team record lent 1.5 to a shard, which holds 0.5 of it now
+	in := e.input(2, 0.8)
+	in.ProxyMaxBudget = ptr(100.0)
+	r, err = s.Reserve(ctx, in)
+	if err != nil {
+		t.Fatalf("a call of 0.8 with 1.0 of the team's budget left: %v", err)
+	}
+	e.settle(t, r, 0.8)
+	e.check(t, 1.8)
+}

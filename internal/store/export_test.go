@@ -1,0 +1,4 @@
+package store
+
+// EscrowShardOf exposes escrowShardOf to the tests.
+var EscrowShardOf = escrowShardOf
