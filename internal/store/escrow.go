@@ -398,7 +398,8 @@ func escrowCloses(old, new *Team) bool {
 // each shard's calls in flight reserved, then writes bank and shards in one transaction
 // (reset is the bank's update, which sets spend from held): each shard's spend becomes its
 // reserved and its remaining what it was lent (its reserved as read) less that, and the
-// bank's spend what all calls in flight hold. It returns the amount held by the shards.
+// bank's spend what all calls in flight hold. A run that finds the
+// reset done by another (reset_at moved) gets ErrConflict, as ResetBudgets does.
 func (s *Store) resetEscrow(ctx context.Context, rec *BudgetRecord, n int, resetAt types.AttributeValue, reset func(held *big.Rat) (*types.Update, error)) error {
 	id := strings.TrimPrefix(rec.PK, PrefixTeam)
 	hold := newTxExpr()
@@ -411,6 +412,10 @@ func (s *Store) resetEscrow(ctx context.Context, rec *BudgetRecord, n int, reset
 		items = append(items, types.TransactWriteItem{Update: e.update(s.table, rec.PK, escrowSK(i))})
 	}
 	if err := s.write(ctx, items); err != nil {
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) && !retryable(err) {
+			return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, ErrConflict)
+		}
 		return fmt.Errorf("hold escrow of team %s: %w", id, err)
 	}
 	st, err := s.readEscrow(ctx, id, false)

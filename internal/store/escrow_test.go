@@ -379,8 +379,12 @@ func TestEscrow_ResetKeepsWhatCallsInFlightReserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ResetBudgets(ctx, rec, store.BudgetReset{Budget: true, Next: ptr(time.Now().Add(24 * time.Hour))}); err != nil {
+	reset := store.BudgetReset{Budget: true, Next: ptr(time.Now().Add(24 * time.Hour))}
+	if err := s.ResetBudgets(ctx, rec, reset); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.ResetBudgets(ctx, rec, reset); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second rotator run resetting the same period: %v, want ErrConflict", err)
 	}
 	tm, err := s.GetTeam(ctx, "et")
 	if err != nil {
