@@ -733,8 +733,13 @@ func (h *handler) deleteTeam(r *http.Request, t *store.Team, now time.Time, by s
 		}
 		b.Add(g)
 	}
-	// With the team record's own delete, more than one transaction.
-	if b.Len() >= store.MaxTxItems && !t.Blocked {
+	last := h.Store.Tx()
+	if err := last.DeleteTeam(t); err != nil {
+		return err
+	}
+	// With the team record's own delete (and its escrow shards'), more than one transaction:
+	// block the team first, so that no call is admitted while its keys go.
+	if b.Len()+last.Len() > store.MaxTxItems && !t.Blocked {
 		blocked, err := store.Clone(t)
 		if err != nil {
 			return err
@@ -749,11 +754,10 @@ func (h *handler) deleteTeam(r *http.Request, t *store.Team, now time.Time, by s
 			return err
 		}
 		h.Auth.Invalidate()
-		t = blocked
-	}
-	last := h.Store.Tx()
-	if err := last.DeleteTeam(t); err != nil {
-		return err
+		last = h.Store.Tx()
+		if err := last.DeleteTeam(blocked); err != nil {
+			return err
+		}
 	}
 	b.Add(last)
 	return b.Commit(ctx)

@@ -458,3 +458,54 @@ func TestEscrow_ACallOnTheTeamRecordGetsTheShardsHeadroom(t *testing.T) {
 	e.settle(t, r, 0.8)
 	e.check(t, 1.8)
 }
+
+// A split team deleted and created again under its id starts from its new budget: the old
+// team's shards, which still held headroom it had lent them, go with it.
+func TestEscrow_ATeamCreatedAgainGetsNoneOfTheOldShards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 4)
+	for i := range 8 {
+		r, err := s.Reserve(ctx, e.input(i, 0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.settle(t, r, 0.1)
+	}
+	old, err := s.GetTeam(ctx, "et")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := s.Tx() // as /team/delete does: the team's keys and the team
+	for _, k := range e.keys {
+		if err := tx.DeleteKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.DeleteTeam(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.shards(t); len(left) > 0 {
+		t.Errorf("the deleted team left %d shards", len(left))
+	}
+
+	again := newEscrowTeam(t, s, c, table, 8, 2, 4)
+	again.check(t, 0)
+	admitted := 0
+	for i := range 8 {
+		r, err := s.Reserve(ctx, again.input(100+i, 0.5))
+		if err != nil {
+			continue
+		}
+		again.settle(t, r, 0.5)
+		admitted++
+	}
+	if admitted != 4 {
+		t.Errorf("%d calls of 0.5 admitted on the new team's budget of 2, want 4", admitted)
+	}
+	again.check(t, 2)
+}

@@ -83,8 +83,13 @@ func (t *Tx) UpdateTeam(old, new *Team) error {
 	return t.update(PrefixTeam+old.TeamID, SortTeam, old, new)
 }
 
-// DeleteTeam adds the deletion of a team record as read (ErrConflict if it changed since).
+// DeleteTeam adds the deletion of a team record as read (ErrConflict if it changed since)
+// and of its escrow shards: they hold headroom the team lent them, which a team created
+// again under the same id would otherwise spend on top of its own budget.
 func (t *Tx) DeleteTeam(team *Team) error {
+	for i := range team.EscrowShards {
+		t.del(PrefixTeam+team.TeamID, escrowSK(i), "", nil, nil)
+	}
 	return t.delUnchanged(PrefixTeam+team.TeamID, SortTeam, team.Audit)
 }
 
