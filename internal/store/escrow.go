@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -387,10 +388,25 @@ func (t *Tx) closeEscrow(id string, n int) {
 }
 
 // escrowCloses reports whether changing a split team from old to new must close its shards:
-// it is blocked, or its budget is lowered (the shards may hold headroom it no longer has).
+// it is blocked, its budget is lowered (the shards may hold headroom it no longer has), or
+// a limit besides its budget is set or changed (a call on a shard checks none of them; on
+// a closed shard it re-plans with the team as it now is).
 func escrowCloses(old, new *Team) bool {
 	lowered := old.MaxBudget != nil && (new.MaxBudget == nil || *new.MaxBudget < *old.MaxBudget)
-	return new.Blocked && !old.Blocked || lowered
+	return new.Blocked && !old.Blocked || lowered || !reflect.DeepEqual(perCallLimits(old), perCallLimits(new))
+}
+
+// teamLimits are the limits a team checks on each call besides its budget.
+type teamLimits struct {
+	Limits
+	windows              []BudgetWindow
+	memberRPM, memberTPM *int64
+}
+
+func perCallLimits(t *Team) teamLimits {
+	l := teamLimits{t.Limits, t.BudgetLimits, t.TeamMemberRPM, t.TeamMemberTPM}
+	l.Inflight = 0 // a count, not a limit
+	return l
 }
 
 // resetEscrow is the budget reset of a split team's bank and shards (see ResetBudgets): it

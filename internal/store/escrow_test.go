@@ -509,3 +509,36 @@ func TestEscrow_ATeamCreatedAgainGetsNoneOfTheOldShards(t *testing.T) {
 	}
 	again.check(t, 2)
 }
+
+// A limit given to a split team besides its budget binds at once, although calls on the
+// shards do not write the team record and other instances still hold the team without it.
+func TestEscrow_ANewLimitBindsAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 2)
+	first := e.input(0, 0.1)
+	r, err := s.Reserve(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, r, 0.1)
+	cached := e.team
+	e.update(t, func(tm *store.Team) { tm.MaxParallelRequests = ptr(int64(1)) })
+	e.team = cached // as another instance still holds it
+	held, err := s.Reserve(ctx, e.input(1, 0.1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := e.input(2, 0.1)
+	for n := 0; !sameShard(first.RequestID, second.RequestID, cached.EscrowShards); n++ {
+		second.RequestID = fmt.Sprintf("%s-%d", first.RequestID, n) // the shard lent to first
+	}
+	_, err = s.Reserve(ctx, second)
+	var ref *store.Refusal
+	if !errors.As(err, &ref) || ref.Scope != store.ScopeTeam || ref.Reason != store.ReasonParallel {
+		t.Fatalf("a second call in flight on a team now limited to one: %v, want the team's parallel-request refusal", err)
+	}
+	e.settle(t, held, 0.1)
+	e.check(t, 0.2)
+}
