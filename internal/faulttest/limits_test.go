@@ -3,8 +3,10 @@ package faulttest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,7 +191,7 @@ func waitForMinuteStart(t *testing.T) {
 func TestBudget_ExactUnderFaults(t *testing.T) {
 	t.Parallel()
 	const calls = 40
-	g, faults, up, open := gatedFaultyGateway(t)
+	g, faults, up, open := gatedFaultyGateway(t, false)
 	// A reservation is about 0.002 USD (1,000 output tokens at 0.000002): room for about 5.
 	const budget = 0.0105
 	key, token := g.generateKey(t, `{"max_budget": 0.0105}`)
@@ -223,7 +225,7 @@ const heldBody = `{"model":"chat","messages":[{"role":"user","content":"Hello"}]
 
 // gatedFaultyGateway is a gateway behind the fault proxy whose upstream holds every call
 // until open is called (the test's end opens it too), with a 60 s deployment timeout.
-func gatedFaultyGateway(t *testing.T) (*server, *dynamoproxy.Proxy, *fakeopenai.Server, func()) {
+func gatedFaultyGateway(t *testing.T, split bool) (*server, *dynamoproxy.Proxy, *fakeopenai.Server, func()) {
 	t.Helper()
 	release := make(chan struct{})
 	up := fakeopenai.Start(fakeopenai.Options{OnRequest: func() { <-release }})
@@ -232,6 +234,14 @@ func gatedFaultyGateway(t *testing.T) (*server, *dynamoproxy.Proxy, *fakeopenai.
 	open := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(open)
 	cfg := strings.ReplaceAll(configYAML([]deployment{{"chat", "chat-1", up.BaseURL}}, ""), "timeout: 1\n", "timeout: 60\n")
+	if split {
+		// Teams with budgets of $2 or more split into escrow shards ($1 each); calls 30
+		// times dearer fill such a budget with fewer calls than the burst sends, and are
+		// cheap enough to be charged on the shards.
+		cfg = strings.ReplaceAll(cfg, fmt.Sprintf("output_cost_per_token: %g", outputPrice), fmt.Sprintf("output_cost_per_token: %g", 30*outputPrice))
+		cfg = strings.ReplaceAll(cfg, fmt.Sprintf("input_cost_per_token: %g", inputPrice), fmt.Sprintf("input_cost_per_token: %g", 30*inputPrice))
+		cfg += "llmgate_settings:\n  escrow_shards: 8\n"
+	}
 	g, faults := startFaultyGateway(t, cfg)
 	return g, faults, up, open
 }
@@ -292,23 +302,42 @@ func countAnswers(t *testing.T, statuses []int, bodies [][]byte) int {
 
 // TestBudget_TeamExactUnderFaults: 40 simultaneous calls on 4 keys of one user in a team
 // whose budget pays for a few of them (the key's, user's and team's records are reserved and
-// settled step by step, one single-item write each), at 20 % injected conflicts and
-// throttles. While the admitted calls are held the team's spend is within its budget with
-// no room for one more call; once all have settled the team's, the user's and each key's
-// spend equal their spend logs exactly, and nothing stays reserved or held.
+// settled step by step, one single-item write each; for a team split into escrow shards,
+// the team's charge is on a shard that borrows from the team record), at 20 % injected
+// conflicts and throttles. While the admitted calls are held the team's spend is within its
+// budget with no room for one more call; once all have settled the team's, the user's and
+// each key's spend equal their spend logs exactly, and nothing stays reserved or held.
 func TestBudget_TeamExactUnderFaults(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		split  bool
+		budget float64
+	}{
+		{"one team record", false, 0.0105}, // about 5 reservations of 0.002
+		{"escrow shards", true, 2.1},       // 2 shards; about 33 reservations of 0.064
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			teamExactUnderFaults(t, tc.split, tc.budget)
+		})
+	}
+}
+
+func teamExactUnderFaults(t *testing.T, split bool, budget float64) {
 	const calls, keys = 40, 4
-	g, faults, up, open := gatedFaultyGateway(t)
-	const budget = 0.0105 // about 5 reservations of 0.002
+	g, faults, up, open := gatedFaultyGateway(t, split)
 	ctx := context.Background()
-	if status, _, b, err := g.do(ctx, http.MethodPost, "/user/new", masterKey, `{"user_id":"u-fault","max_budget":1}`); err != nil || status != http.StatusOK {
+	if status, _, b, err := g.do(ctx, http.MethodPost, "/user/new", masterKey, `{"user_id":"u-fault","max_budget":1000}`); err != nil || status != http.StatusOK {
 		t.Fatalf("POST /user/new: %d %v %s", status, err, b)
 	}
-	team := g.newTeam(t, `{"max_budget":0.0105,"members_with_roles":[{"role":"user","user_id":"u-fault"}]}`)
+	team := g.newTeam(t, fmt.Sprintf(`{"max_budget":%g,"members_with_roles":[{"role":"user","user_id":"u-fault"}]}`, budget))
+	if tm, err := g.reader.GetTeam(ctx, team); err != nil || (tm.EscrowShards > 1) != split {
+		t.Fatalf("team %v split into %d escrow shards, want split %v", err, tm.EscrowShards, split)
+	}
 	var vkeys, tokens []string
 	for range keys {
-		k, tok := g.generateKey(t, `{"user_id":"u-fault","team_id":"`+team+`","max_budget":1}`)
+		k, tok := g.generateKey(t, `{"user_id":"u-fault","team_id":"`+team+`","max_budget":1000}`)
 		vkeys, tokens = append(vkeys, k), append(tokens, tok)
 	}
 	faults.SetRate(faultRate)
@@ -324,7 +353,14 @@ func TestBudget_TeamExactUnderFaults(t *testing.T) {
 	if reached == 0 {
 		t.Fatal("no call was admitted")
 	}
-	if per := held / float64(reached); held > budget+1e-12 || budget-held >= per {
+	// A call refused with a 503 (its reservation gave up under the faults, before the
+	// upstream) may have held headroom for a while that a call refused meanwhile would have
+	// had: the budget is then not full. Shards that borrow from the team record under
+	// faults give up more often than one record does (more writes per refusal).
+	unavailable := slices.Index(statuses, http.StatusServiceUnavailable) >= 0
+	t.Logf("%d calls admitted, %d refused with a 503", reached, countOf(statuses, http.StatusServiceUnavailable))
+	per := held / float64(reached)
+	if held > budget+1e-12 || budget-held >= per && !unavailable {
 		t.Errorf("%d calls admitted holding %.10f of the team's %.4f budget (%.10f each); want it full to within one call", reached, held, budget, per)
 	}
 	ok := countAnswers(t, statuses, bodies)
@@ -367,4 +403,15 @@ func TestBudget_TeamExactUnderFaults(t *testing.T) {
 	if u := faults.Usage(); u.Faults[dynamoproxy.Conflict] == 0 || u.Faults[dynamoproxy.Throughput]+u.Faults[dynamoproxy.Throttling] == 0 {
 		t.Errorf("faults injected: %v; want conflicts and throttles", u.Faults)
 	}
+}
+
+// countOf counts v in xs.
+func countOf(xs []int, v int) int {
+	n := 0
+	for _, x := range xs {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }

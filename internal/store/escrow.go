@@ -111,6 +111,39 @@ func (p *plan) planEscrow(in *ReserveInput) {
 	}
 }
 
+// escrowSnapshot reads team id's record and its n shards in one TransactGetItems, which no
+// transaction interleaves with (n < MaxTxItems, see MaxEscrowShards).
+func (s *Store) escrowSnapshot(ctx context.Context, id string, n int) (*escrowState, error) {
+	gets := []types.TransactGetItem{{Get: &types.Get{TableName: aws.String(s.table), Key: keyOf(PrefixTeam+id, SortTeam)}}}
+	for i := range n {
+		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: keyOf(PrefixTeam+id, escrowSK(i))}})
+	}
+	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: gets})
+	if err != nil {
+		return nil, fmt.Errorf("read escrow of team %s: %w", id, err)
+	}
+	st := &escrowState{shards: map[string]item{}}
+	for i, r := range out.Responses {
+		switch {
+		case len(r.Item) == 0:
+		case i == 0:
+			st.team = r.Item
+		default:
+			st.shards[escrowSK(i-1)] = r.Item
+		}
+	}
+	return st, nil
+}
+
+// headroom is what the team record and its shards together can still pay.
+func (st *escrowState) headroom() *big.Rat {
+	h := new(big.Rat).Set(ratAttr(st.team, "remaining"))
+	for _, sh := range st.shards {
+		h.Add(h, ratAttr(sh, "remaining"))
+	}
+	return h
+}
+
 // escrowState is a team record and its shards as one strongly consistent Query read them.
 type escrowState struct {
 	team   item
@@ -231,16 +264,12 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 	bank := ratAttr(st.team, "remaining")
 	mine := st.shards[es.sk]
 	rem := ratAttr(mine, "remaining")
-	closed := false
-	if c, ok := mine[attrClosed].(*types.AttributeValueMemberBOOL); ok {
-		closed = c.Value
-	}
+	closed := isClosed(mine)
 	cost := ratOf(usd(in.Cost))
-	total, debts := new(big.Rat).Set(bank), new(big.Rat)
+	total, debts := st.headroom(), new(big.Rat)
 	var sweep []shardAmount
 	for sk, sh := range st.shards {
 		r := ratAttr(sh, "remaining")
-		total.Add(total, r)
 		switch {
 		case sk == es.sk && closed && r.Sign() > 0:
 			// Reopened only with a lend the bank can pay: its headroom goes back first.
@@ -256,8 +285,17 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 		return nil // refilled meanwhile
 	}
 	if total.Cmp(cost) < 0 {
-		lentRem, _, _ := st.lent()
-		spend := ratFloat(new(big.Rat).Sub(ratAttr(st.team, "spend"), lentRem))
+		// A Query is not isolated from transactions: it may see headroom moved between
+		// two items on one of them only. A refusal is decided on a snapshot that is.
+		snap, err := s.escrowSnapshot(ctx, a.id, es.n)
+		if err != nil {
+			return err
+		}
+		if snap.headroom().Cmp(cost) >= 0 {
+			return nil // read again
+		}
+		lentRem, _, _ := snap.lent()
+		spend := ratFloat(new(big.Rat).Sub(ratAttr(snap.team, "spend"), lentRem))
 		return &Refusal{Reason: ReasonBudget, Scope: ScopeTeam, ID: a.id, Spend: spend, Max: *t.MaxBudget}
 	}
 	need := new(big.Rat).Sub(cost, rem)
@@ -293,6 +331,12 @@ func (s *Store) reclaimEscrow(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// isClosed reports whether a shard item is closed (see closeEscrow).
+func isClosed(sh item) bool {
+	c, ok := sh[attrClosed].(*types.AttributeValueMemberBOOL)
+	return ok && c.Value
 }
 
 // shardAmount is an amount on a shard.
