@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -241,6 +242,10 @@ func (s *Store) foldEscrow(ctx context.Context, ts ...*Team) error {
 // team changed since it was cached (in.Team is then the fresh copy), or errTransient.
 func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 	es, a := p.escrow, p.accounts[p.escrow.i]
+	cost := ratOf(usd(in.Cost))
+	if ref := s.spent.refusal(a.id, cost, time.Now()); ref != nil {
+		return ref
+	}
 	st, err := s.readEscrow(ctx, a.id, true)
 	if err != nil {
 		return err
@@ -265,7 +270,6 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 	mine := st.shards[es.sk]
 	rem := ratAttr(mine, "remaining")
 	closed := isClosed(mine)
-	cost := ratOf(usd(in.Cost))
 	total, debts := st.headroom(), new(big.Rat)
 	var sweep []shardAmount
 	for sk, sh := range st.shards {
@@ -296,7 +300,9 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 		}
 		lentRem, _, _ := snap.lent()
 		spend := ratFloat(new(big.Rat).Sub(ratAttr(snap.team, "spend"), lentRem))
-		return &Refusal{Reason: ReasonBudget, Scope: ScopeTeam, ID: a.id, Spend: spend, Max: *t.MaxBudget}
+		ref := &Refusal{Reason: ReasonBudget, Scope: ScopeTeam, ID: a.id, Spend: spend, Max: *t.MaxBudget}
+		s.spent.remember(a.id, snap.headroom(), ref, time.Now())
+		return ref
 	}
 	need := new(big.Rat).Sub(cost, rem)
 	if closed && rem.Sign() > 0 {
@@ -337,6 +343,53 @@ func (s *Store) reclaimEscrow(ctx context.Context, id string) error {
 func isClosed(sh item) bool {
 	c, ok := sh[attrClosed].(*types.AttributeValueMemberBOOL)
 	return ok && c.Value
+}
+
+// refusalMemo remembers, per split team, for refusalFor, the headroom a snapshot found too
+// small for a call: at the end of a team's budget every call would otherwise read all its
+// shards twice before its refusal (about 2 × (N + 1) read units), which at 2,000 calls/s is
+// far more than the team's partition serves. A call that headroom cannot pay is refused
+// without a read meanwhile; headroom that comes back (refunds, a raised budget) is seen
+// within refusalFor.
+type refusalMemo struct {
+	mu sync.Mutex
+	m  map[string]spentTeam
+}
+
+type spentTeam struct {
+	until    time.Time
+	headroom *big.Rat
+	ref      Refusal
+}
+
+const refusalFor = time.Second
+
+// refusal is the team's remembered refusal when cost is more than the headroom it found.
+func (m *refusalMemo) refusal(id string, cost *big.Rat, now time.Time) *Refusal {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[id]
+	if !ok || now.After(e.until) || cost.Cmp(e.headroom) <= 0 {
+		return nil
+	}
+	ref := e.ref
+	return &ref
+}
+
+// forget drops what is remembered of team id (its budget or limits change).
+func (m *refusalMemo) forget(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, id)
+}
+
+func (m *refusalMemo) remember(id string, headroom *big.Rat, ref *Refusal, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= maxMemo {
+		m.m = map[string]spentTeam{}
+	}
+	m.m[id] = spentTeam{until: now.Add(refusalFor), headroom: headroom, ref: *ref}
 }
 
 // shardAmount is an amount on a shard.
@@ -523,6 +576,7 @@ func (s *Store) resetEscrow(ctx context.Context, rec *BudgetRecord, n int, reset
 	if err != nil {
 		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, err)
 	}
+	s.spent.forget(id) // a process that serves calls too (the local server)
 	return nil
 }
 

@@ -165,13 +165,7 @@ func TestEscrow_ManyKeysOfOneTeamNeverPassItsBudget(t *testing.T) {
 }
 
 func manyKeysOfOneTeam(t *testing.T, rate float64) {
-	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: dynamotest.Endpoint(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	c, table := dynamotest.NewTable(t, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(p.URL()) })
-	s := store.NewWithClient(c, table)
+	p, s, c, table := proxiedStore(t)
 	e := newEscrowTeam(t, s, c, table, 8, 8, 50)
 	p.SetRate(rate)
 	var settled, refused atomic.Int64
@@ -541,4 +535,57 @@ func TestEscrow_ANewLimitBindsAtOnce(t *testing.T) {
 	}
 	e.settle(t, held, 0.1)
 	e.check(t, 0.2)
+}
+
+// At the end of a split team's budget, calls refused one after another do not each read all
+// the shards: the first refusal's snapshot serves the others for a moment, and a raised
+// budget is seen at once by the process that raised it.
+func TestEscrow_RefusalsAtTheEndOfTheBudgetDoNotReadEveryShard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, s, c, table := proxiedStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 4)
+	for i := range 8 {
+		r, err := s.Reserve(ctx, e.input(i, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.settle(t, r, 1)
+	}
+	reads := func() int64 {
+		u := p.Usage()
+		return u.Calls["Query"] + u.Calls["TransactGetItems"]
+	}
+	before := reads()
+	const refused = 20
+	for i := range refused {
+		_, err := s.Reserve(ctx, e.input(100+i, 0.5))
+		var ref *store.Refusal
+		if !errors.As(err, &ref) || ref.Reason != store.ReasonBudget || ref.Scope != store.ScopeTeam || ref.Spend != 8 {
+			t.Fatalf("call %d on a spent team: %v, want the team's budget refusal at spend 8", i, err)
+		}
+	}
+	if n := reads() - before; n > 4 {
+		t.Errorf("%d refused calls read the shards %d times, want the first refusal's read to serve the rest", refused, n)
+	}
+	e.update(t, func(tm *store.Team) { tm.MaxBudget = ptr(9.0) })
+	r, err := s.Reserve(ctx, e.input(200, 0.5))
+	if err != nil {
+		t.Fatalf("a call right after the budget was raised: %v", err)
+	}
+	e.settle(t, r, 0.5)
+	e.check(t, 8.5)
+}
+
+// proxiedStore is a store on a fresh table behind a dynamoproxy (which counts requests and
+// injects faults when told).
+func proxiedStore(t *testing.T) (*dynamoproxy.Proxy, *store.Store, *dynamodb.Client, string) {
+	t.Helper()
+	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: dynamotest.Endpoint(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	c, table := dynamotest.NewTable(t, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(p.URL()) })
+	return p, store.NewWithClient(c, table), c, table
 }

@@ -29,6 +29,8 @@ type Store struct {
 	minutes minuteMemo
 	// escrowCap is the most escrow shards a team budget is split into (see escrow.go).
 	escrowCap int
+	// spent remembers split teams found unable to pay (see refusalMemo).
+	spent refusalMemo
 }
 
 // Options say which table to use and how to reach DynamoDB.

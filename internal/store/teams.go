@@ -76,6 +76,7 @@ func (t *Tx) PutTeam(team *Team) error {
 func (t *Tx) UpdateTeam(old, new *Team) error {
 	carryReserved(old.BudgetLimits, new.BudgetLimits, nil, nil)
 	new.EscrowShards = t.s.escrowShards(new, old.EscrowShards)
+	t.s.spent.forget(old.TeamID)
 	if new.EscrowShards > 1 && escrowCloses(old, new) {
 		t.closeEscrow(old.TeamID, new.EscrowShards)
 	}
