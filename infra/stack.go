@@ -340,7 +340,7 @@ func newFunction(scope constructs.Construct, id string, sp Props, p functionProp
 }
 
 // Actions each function needs on the state table. Transactions are authorized per item
-// action, so TransactWriteItems needs the actions its parts use.
+// action, so TransactWriteItems needs the actions its parts use, and TransactGetItems GetItem.
 var (
 	completionsTableActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
 	adminTableActions       = append([]string{"dynamodb:DescribeTable"}, completionsTableActions...) // DescribeTable: /health/readiness
