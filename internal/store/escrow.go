@@ -138,11 +138,8 @@ func (s *Store) escrowSnapshot(ctx context.Context, id string, n int) (*escrowSt
 
 // headroom is what the team record and its shards together can still pay.
 func (st *escrowState) headroom() *big.Rat {
-	h := new(big.Rat).Set(ratAttr(st.team, "remaining"))
-	for _, sh := range st.shards {
-		h.Add(h, ratAttr(sh, "remaining"))
-	}
-	return h
+	lent, _, _ := st.lent()
+	return lent.Add(lent, ratAttr(st.team, "remaining"))
 }
 
 // escrowState is a team record and its shards as one strongly consistent Query read them.
@@ -157,30 +154,19 @@ func (s *Store) readEscrow(ctx context.Context, id string, withTeam bool) (*escr
 	if withTeam {
 		prefix = SortTeam // "TEAM" and "TEAM#E…", not "MEMBER#…"
 	}
-	pager := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :s)"),
-		ExpressionAttributeValues: item{
-			":p": &types.AttributeValueMemberS{Value: PrefixTeam + id},
-			":s": &types.AttributeValueMemberS{Value: prefix},
-		},
-		ConsistentRead: aws.Bool(true),
-	})
+	items, err := s.partition(ctx, PrefixTeam+id, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("read escrow of team %s: %w", id, err)
+	}
 	st := &escrowState{shards: map[string]item{}}
-	for pager.HasMorePages() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read escrow of team %s: %w", id, err)
-		}
-		for _, it := range page.Items {
-			sk, _ := it["sk"].(*types.AttributeValueMemberS)
-			switch {
-			case sk == nil:
-			case sk.Value == SortTeam:
-				st.team = it
-			case strings.HasPrefix(sk.Value, SortEscrow):
-				st.shards[sk.Value] = it
-			}
+	for _, it := range items {
+		sk, _ := it["sk"].(*types.AttributeValueMemberS)
+		switch {
+		case sk == nil:
+		case sk.Value == SortTeam:
+			st.team = it
+		case strings.HasPrefix(sk.Value, SortEscrow):
+			st.shards[sk.Value] = it
 		}
 	}
 	return st, nil

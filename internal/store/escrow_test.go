@@ -305,10 +305,7 @@ func TestEscrow_LoweredBudgetClosesTheShards(t *testing.T) {
 	e.check(t, 2)
 	setBudget(2.5)
 	// On a shard that holds refunds, closed: its headroom goes back to the team first.
-	in := e.input(20, 0.5)
-	for n := 0; !sameShard(in.RequestID, rs[0].RequestID(), e.team.EscrowShards); n++ {
-		in.RequestID = fmt.Sprintf("req-20-%d", n)
-	}
+	in := onShardOf(e.input(20, 0.5), rs[0].RequestID(), e.team.EscrowShards)
 	r, err := s.Reserve(ctx, in)
 	if err != nil {
 		t.Fatalf("call after the budget was raised: %v", err)
@@ -335,13 +332,7 @@ func TestEscrow_BlockingTheTeamRefusesAtOnce(t *testing.T) {
 	cached := e.team
 	e.update(t, func(tm *store.Team) { tm.Blocked = true })
 	e.team = cached
-	again := e.input(1, 0.01) // the cached team is not blocked
-	for n := 0; ; n++ {       // a request id that hashes to the first call's shard
-		again.RequestID = fmt.Sprintf("%s-%d", in.RequestID, n)
-		if sameShard(in.RequestID, again.RequestID, e.team.EscrowShards) {
-			break
-		}
-	}
+	again := onShardOf(e.input(1, 0.01), in.RequestID, e.team.EscrowShards) // the cached team is not blocked
 	_, err = s.Reserve(ctx, again)
 	var ref *store.Refusal
 	if !errors.As(err, &ref) || ref.Reason != store.ReasonBlocked || ref.Scope != store.ScopeTeam {
@@ -425,9 +416,14 @@ func TestEscrow_RotatorSettlesAShardOnce(t *testing.T) {
 	e.check(t, 0.3)
 }
 
-// sameShard reports whether two request ids charge the same one of n shards.
-func sameShard(a, b string, n int) bool {
-	return store.EscrowShardOf(a, n) == store.EscrowShardOf(b, n)
+// onShardOf is in with a request id that charges the same one of n shards as request id of.
+func onShardOf(in store.ReserveInput, of string, n int) store.ReserveInput {
+	id := in.RequestID
+	for i := 0; store.EscrowShardOf(in.RequestID, n) != store.EscrowShardOf(of, n); i++ {
+		in.RequestID = fmt.Sprintf("%s-%d", id, i)
+	}
+	in.Log.RequestID = in.RequestID
+	return in
 }
 
 // A call of a split team that charges the team record itself (a proxy budget makes its
@@ -524,10 +520,7 @@ func TestEscrow_ANewLimitBindsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := e.input(2, 0.1)
-	for n := 0; !sameShard(first.RequestID, second.RequestID, cached.EscrowShards); n++ {
-		second.RequestID = fmt.Sprintf("%s-%d", first.RequestID, n) // the shard lent to first
-	}
+	second := onShardOf(e.input(2, 0.1), first.RequestID, cached.EscrowShards) // the shard lent to first
 	_, err = s.Reserve(ctx, second)
 	var ref *store.Refusal
 	if !errors.As(err, &ref) || ref.Scope != store.ScopeTeam || ref.Reason != store.ReasonParallel {

@@ -499,6 +499,29 @@ func (s *Store) indexItems(ctx context.Context, index string, entries []item) ([
 	return items, nil
 }
 
+// partition reads, strongly consistent, every item of partition pk whose sort key begins
+// with skPrefix (all pages).
+func (s *Store) partition(ctx context.Context, pk, skPrefix string) ([]item, error) {
+	pager := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :s)"),
+		ExpressionAttributeValues: item{
+			":p": &types.AttributeValueMemberS{Value: pk},
+			":s": &types.AttributeValueMemberS{Value: skPrefix},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	var out []item
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+	}
+	return out, nil
+}
+
 // Page is one page of a list, counted as LiteLLM's list endpoints count (1-based pages).
 type Page struct {
 	Number int // 1-based

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
@@ -128,27 +125,16 @@ func (t *Tx) DeleteMembership(teamID, userID string) {
 
 // Memberships returns the membership items of a team.
 func (s *Store) Memberships(ctx context.Context, teamID string) ([]Membership, error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :m)"),
-		ExpressionAttributeValues: item{
-			":p": &types.AttributeValueMemberS{Value: PrefixTeam + teamID},
-			":m": &types.AttributeValueMemberS{Value: SortMember},
-		},
-		ConsistentRead: aws.Bool(true),
+	items, err := s.partition(ctx, PrefixTeam+teamID, SortMember)
+	if err != nil {
+		return nil, fmt.Errorf("query memberships of team %s: %w", teamID, err)
 	}
 	var out []Membership
-	pager := dynamodb.NewQueryPaginator(s.db, in)
-	for pager.HasMorePages() {
-		res, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query memberships of team %s: %w", teamID, err)
-		}
-		var page []Membership
-		if err := attributevalue.UnmarshalListOfMaps(res.Items, &page); err != nil {
-			return nil, fmt.Errorf("decode memberships of team %s: %w", teamID, err)
-		}
-		out = append(out, page...)
+	if len(items) == 0 {
+		return out, nil
+	}
+	if err := attributevalue.UnmarshalListOfMaps(items, &out); err != nil {
+		return nil, fmt.Errorf("decode memberships of team %s: %w", teamID, err)
 	}
 	return out, nil
 }
