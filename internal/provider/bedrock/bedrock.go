@@ -85,7 +85,7 @@ func (p *Provider) client(ctx context.Context, params config.LiteLLMParams) (*be
 		if hc == nil {
 			hc = awshttp.NewBuildableClient()
 		}
-		o.HTTPClient = readOnlyBodies{hc}
+		o.HTTPClient = boundedEvents{readOnlyBodies{hc}}
 		o.Retryer = aws.NopRetryer{}
 	})
 	if p.clients == nil {

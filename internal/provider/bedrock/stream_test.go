@@ -3,7 +3,9 @@ package bedrock
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/fakebedrock"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/providertest"
 )
@@ -106,6 +109,49 @@ func TestStream_Failures(t *testing.T) {
 			}
 			if pe := providertest.DrainFailure(t, s); pe.Status != tt.wantStatus || pe.Retryable != tt.wantRetryable || pe.ContextWindow != tt.wantContext {
 				t.Fatalf("err = %v, want *provider.Error %d retryable=%v context=%v", pe, tt.wantStatus, tt.wantRetryable, tt.wantContext)
+			}
+		})
+	}
+}
+
+// A frame over maxFrameSize fails the stream with a retryable 502 before the SDK buffers it:
+// a whole one (the old decoder took it, and the text reached the client), and one whose
+// prelude claims 4 GiB and whose bytes never come (the old decoder waited for them until
+// the call timed out).
+func TestStream_FramesOverTheLimitFail(t *testing.T) {
+	big := event{typ: "contentBlockDelta", payload: `{"contentBlockIndex":0,"delta":{"text":"` + strings.Repeat("x", maxFrameSize) + `"}}`}
+	claim := encodeEvents(toolStream[1])
+	binary.BigEndian.PutUint32(claim, 0xFFFFFFF0)
+	binary.BigEndian.PutUint32(claim[8:], crc32.ChecksumIEEE(claim[:8])) // the prelude's own CRC
+	tests := []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"a whole frame", streamAnswer(toolStream[0], big, toolStream[8], toolStream[9])},
+		{"a prelude claiming 4 GiB", func(w http.ResponseWriter, r *http.Request) {
+			fakebedrock.Stream(w, toolStream[0].frame())
+			_, _ = w.Write(claim[:12])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := providertest.NewUpstream(t, tt.answer)
+			c := testCall(provider.Chat, up, claude, `{"stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+			c.Timeout = 10 * time.Second
+			start := time.Now()
+			s, err := new(Provider).Stream(context.Background(), c)
+			if err != nil {
+				t.Fatalf("Stream: %v", err)
+			}
+			defer s.Close()
+			pe := providertest.DrainFailure(t, s)
+			if pe.Status != http.StatusBadGateway || !pe.Retryable || !strings.Contains(pe.Message, "limit") {
+				t.Errorf("err = %v, want a retryable 502 naming the limit", pe)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the stream failed after %v, want at once", d)
 			}
 		})
 	}

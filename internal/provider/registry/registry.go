@@ -110,8 +110,8 @@ func NewHTTPClient() *http.Client {
 
 // LimitAnswers makes hc refuse upstream answers over limit bytes (0: no limit) with a
 // *provider.AnswerTooLarge, so no answer is buffered whole however large the upstream
-// makes it. Event streams are exempt: they are read event by event (each bounded by
-// sse.MaxEventSize) and may legitimately run long.
+// makes it. Event streams are exempt: they are read event by event (each bounded: SSE events
+// by sse.MaxEventSize, Bedrock's frames by the bedrock provider) and may legitimately run long.
 func LimitAnswers(hc *http.Client, limit int64) *http.Client {
 	if limit <= 0 {
 		return hc

@@ -118,7 +118,8 @@ func TestNewHTTPClient_IsTunedForAGateway(t *testing.T) {
 }
 
 // An upstream answer over the limit is refused whatever the provider, with and without a
-// Content-Length, and never read whole (the old client buffered a 60 MB answer); streams
+// Content-Length, and never read whole (the old client buffered a 60 MB answer): Bedrock's
+// Converse and InvokeModel answers too, read by the AWS SDK through the same client. Streams
 // are exempt.
 func TestLimitAnswers_RefusesLargeAnswers(t *testing.T) {
 	const limit = 64 << 10
@@ -132,18 +133,34 @@ func TestLimitAnswers_RefusesLargeAnswers(t *testing.T) {
 			_, _ = io.WriteString(w, big)
 		}))
 		r := registry.New(registry.LimitAnswers(srv.Client(), limit))
-		for _, prefix := range []string{"openai", "azure", "anthropic", "gemini"} {
-			p, err := r.Lookup(prefix)
+		chat := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+		calls := []struct {
+			prefix string
+			kind   provider.Kind
+			model  string
+			body   string
+		}{
+			{"openai", provider.Chat, "m", chat},
+			{"azure", provider.Chat, "m", chat},
+			{"anthropic", provider.Chat, "m", chat},
+			{"gemini", provider.Chat, "m", chat},
+			{"bedrock", provider.Chat, "m", chat}, // Converse
+			{"bedrock", provider.Messages, "anthropic.claude-3-haiku", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`}, // InvokeModel
+			{"bedrock", provider.Embedding, "cohere.embed-english-v3", `{"model":"m","input":"hi"}`},                                               // InvokeModel
+		}
+		for _, call := range calls {
+			p, err := r.Lookup(call.prefix)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &provider.Call{Kind: provider.Chat, Body: []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`), Model: "m",
+			c := &provider.Call{Kind: call.kind, Body: []byte(call.body), Model: call.model,
 				Request: &openai.Request{Model: "m", Messages: []byte(`[{"role":"user","content":"hi"}]`)},
-				Params:  config.LiteLLMParams{APIBase: srv.URL, APIKey: "k", APIVersion: "2024-10-21"}}
+				Params: config.LiteLLMParams{APIBase: srv.URL, APIKey: "k", APIVersion: "2024-10-21",
+					AWSRegionName: "us-west-2", AWSAccessKeyID: "AKIDTEST", AWSSecretAccessKey: "secret"}}
 			_, err = p.Do(context.Background(), c)
 			var pe *provider.Error
 			if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest || !strings.Contains(pe.Message, "max_response_body_bytes") {
-				t.Errorf("%s (chunked %v): err = %v, want a 400 naming max_response_body_bytes", prefix, chunked, err)
+				t.Errorf("%s %s (chunked %v): err = %v, want a 400 naming max_response_body_bytes", call.prefix, call.kind, chunked, err)
 			}
 		}
 		srv.Close()
