@@ -3,6 +3,8 @@ package admin_test
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,5 +151,43 @@ func TestCustomers_DailyActivity(t *testing.T) {
 		if code, m := e.call("GET", c.path, c.key, nil); code != c.code {
 			t.Errorf("%s: %d %v, want %d", c.name, code, m, c.code)
 		}
+	}
+}
+
+// /global/spend/report?group_by=customer (LiteLLM's) is each day's spend per customer (a
+// log's end_user), highest first, from the end_user rollups: a rolled day and the open hours
+// of today. Calls without a customer are left out. The old code refused it with a 400.
+func TestGlobalSpendReport_GroupsByCustomer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	now := e.clock()
+	yesterday := now.AddDate(0, 0, -1)
+	for _, l := range []store.SpendLog{
+		{RequestID: "y-c1", Model: "gpt-4o", EndUser: "c1", Spend: 1.5, Status: store.StatusSuccess, StartTime: yesterday},
+		{RequestID: "c1-a", Model: "gpt-4o", EndUser: "c1", Spend: 0.5, Status: store.StatusSuccess, StartTime: now},
+		{RequestID: "c1-b", Model: "gpt-4o", EndUser: "c1", Spend: 0.25, Status: store.StatusFailure, StartTime: now},
+		{RequestID: "c2-a", Model: "gpt-4o", EndUser: "c2", Spend: 2, Status: store.StatusSuccess, StartTime: now},
+		{RequestID: "none", Model: "gpt-4o", Spend: 8, Status: store.StatusSuccess, StartTime: now},
+	} {
+		e.logSpend(l)
+	}
+	if _, _, err := e.st.RollUp(t.Context(), now.Truncate(24*time.Hour), yesterday.Truncate(24*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	}
+	q := "&start_date=" + yesterday.UTC().Format(time.DateOnly) + "&end_date=" + now.UTC().Format(time.DateOnly)
+	got := e.list("/global/spend/report?group_by=customer"+q, master)
+	row := func(id string, spend float64) any {
+		return map[string]any{"customer": id, "total_spend": spend, "metadata": []any{}}
+	}
+	want := []map[string]any{
+		{"group_by_day": yesterday.UTC().Format(time.DateOnly), "customers": []any{row("c1", 1.5)}},
+		{"group_by_day": now.UTC().Format(time.DateOnly), "customers": []any{row("c2", 2), row("c1", 0.75)}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("group_by=customer = %v\nwant %v", got, want)
+	}
+	code, m := e.call("GET", "/global/spend/report?group_by=planet"+q, master, nil)
+	if code != http.StatusBadRequest || errOf(t, m)["param"] != "group_by" || !strings.Contains(errOf(t, m)["message"].(string), "customer") {
+		t.Errorf("group_by=planet: %d %v, want a 400 naming group_by and its values", code, m)
 	}
 }

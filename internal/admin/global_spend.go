@@ -140,22 +140,25 @@ func (h *handler) globalSpendTeams(w http.ResponseWriter, r *http.Request, _ *au
 	return writeJSON(w, map[string]any{"daily_spend": daily, "teams": teams, "total_spend_per_team": perTeam})
 }
 
-// reportGroups are /global/spend/report's group_by values and their rollup kinds.
-var reportGroups = map[string]string{"": store.ScopeTeam, "team": store.ScopeTeam, "api_key": store.ScopeKey}
+// reportGroups are /global/spend/report's group_by values: the rollup kind, and the field
+// that holds a day's rows.
+var reportGroups = map[string]struct{ kind, rows string }{
+	"":         {store.ScopeTeam, "teams"},
+	"team":     {store.ScopeTeam, "teams"},
+	"customer": {store.ScopeEndUser, "customers"},
+	"api_key":  {store.ScopeKey, "api_keys"},
+}
 
-// globalSpendReport is GET /global/spend/report?start_date=&end_date=&group_by=team|api_key:
-// per day, each team's (or key's) spend and tokens.
+// globalSpendReport is GET /global/spend/report?start_date=&end_date=&group_by=team|customer|api_key:
+// per day, each team's (customer's, key's) spend, and tokens for keys. A customer is a log's
+// end_user (the request's user field). LiteLLM's per-model metadata is left empty: the
+// rollups hold no id-by-model figures.
 func (h *handler) globalSpendReport(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
-	group := r.URL.Query().Get("group_by")
-	if group == "customer" {
-		return badRequest("group_by=customer is not served: a customer's days are on /customer/daily/activity, " +
-			"its spend on its record (/customer/info) and each log's end_user (/spend/logs)").WithParam("group_by")
-	}
-	kind, ok := reportGroups[group]
+	group, ok := reportGroups[r.URL.Query().Get("group_by")]
 	if !ok {
-		return badRequest("group_by must be team or api_key; got %q", group).WithParam("group_by")
+		return badRequest("group_by must be team, customer or api_key; got %q", r.URL.Query().Get("group_by")).WithParam("group_by")
 	}
-	days, _, err := h.rollupTotals(r, kind)
+	days, _, err := h.rollupTotals(r, group.kind)
 	if err != nil {
 		return err
 	}
@@ -165,18 +168,17 @@ func (h *handler) globalSpendReport(w http.ResponseWriter, r *http.Request, _ *a
 		rows := make([]any, 0, len(ids))
 		for _, id := range ids {
 			f := d.IDs[id]
-			if kind == store.ScopeTeam {
+			switch group.kind {
+			case store.ScopeTeam:
 				rows = append(rows, map[string]any{"team_name": id, "total_spend": f.Spend, "metadata": []any{}})
-				continue
+			case store.ScopeEndUser:
+				rows = append(rows, map[string]any{"customer": id, "total_spend": f.Spend, "metadata": []any{}})
+			default:
+				rows = append(rows, map[string]any{"api_key": id, "total_cost": f.Spend,
+					"total_input_tokens": f.PromptTokens, "total_output_tokens": f.CompletionTokens, "model_details": []any{}})
 			}
-			rows = append(rows, map[string]any{"api_key": id, "total_cost": f.Spend,
-				"total_input_tokens": f.PromptTokens, "total_output_tokens": f.CompletionTokens, "model_details": []any{}})
 		}
-		key := "teams"
-		if kind == store.ScopeKey {
-			key = "api_keys"
-		}
-		out = append(out, map[string]any{"group_by_day": d.Day, key: rows})
+		out = append(out, map[string]any{"group_by_day": d.Day, group.rows: rows})
 	}
 	return writeJSON(w, out)
 }
