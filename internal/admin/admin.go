@@ -78,11 +78,14 @@ var routes = []route{
 	// Organization admins create teams in their organization (teamNew checks which).
 	{"POST /team/new", permission{roles: writers, grants: grantOrgAdmin}, (*handler).teamNew},
 	{"GET /team/info", readTeam, (*handler).teamInfo},
-	{"POST /team/update", teamAdminWrite(""), (*handler).teamUpdate},
-	{"POST /team/delete", permission{roles: adminOnly}, (*handler).teamDelete},
-	{"POST /team/member_add", teamMembersWrite, (*handler).teamMemberAdd},
-	{"POST /team/member_delete", teamMembersWrite, (*handler).teamMemberDelete},
-	{"POST /team/member_update", teamMembersWrite, (*handler).teamMemberUpdate},
+	{"POST /team/update", teamManagers, (*handler).teamUpdate},
+	// Deleting a team drops its keys and its spend history's name: its organization's admins
+	// may, its own admins may not.
+	{"POST /team/delete", permission{roles: writers, grants: grantOrgAdmin,
+		denied: "Only proxy admins and the admins of the team's organization can delete a team."}, (*handler).teamDelete},
+	{"POST /team/member_add", teamManagers, (*handler).teamMemberAdd},
+	{"POST /team/member_delete", teamManagers, (*handler).teamMemberDelete},
+	{"POST /team/member_update", teamManagers, (*handler).teamMemberUpdate},
 	{"POST /team/block", permission{roles: adminOnly}, (*handler).teamBlock},
 	{"POST /team/unblock", permission{roles: adminOnly}, (*handler).teamUnblock},
 	{"GET /team/list", permission{all: adminViewers, grants: grantOwner}, (*handler).teamList},

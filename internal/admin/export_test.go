@@ -6,6 +6,7 @@ type Row struct {
 	Roles, All         []string
 	Owner, KeyUser     bool
 	TeamAdmin, Members bool
+	OrgAdmin           bool
 	Member             string
 }
 
@@ -17,7 +18,7 @@ func Permissions() []Row {
 			Pattern: rt.pattern, Roles: rt.roles, All: rt.all,
 			Owner: rt.grants&grantOwner != 0, KeyUser: rt.grants&grantKeyUser != 0,
 			TeamAdmin: rt.grants&grantTeamAdmin != 0, Members: rt.grants&grantTeamMember != 0,
-			Member: rt.member,
+			OrgAdmin: rt.grants&grantOrgAdmin != 0, Member: rt.member,
 		})
 	}
 	return out

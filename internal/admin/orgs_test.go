@@ -114,9 +114,10 @@ func TestOrganizations_BadInput(t *testing.T) {
 }
 
 // An org_admin member of an organization manages the teams in it (LiteLLM's organization
-// admin): creates teams there (within the organization's ceiling), adds, changes and
-// removes their members, reads them, its organization and its team list; and no more: not
-// teams elsewhere, not the teams' settings, not the organization itself.
+// admin): creates teams there (within the organization's ceiling), changes their settings
+// (narrowing only, as every non-admin) and members, deletes them, reads them, its
+// organization and its team list; and no more: not teams elsewhere, not the organization
+// itself. The team settings and deletion of teams it did not create were refused before.
 func TestOrganizations_OrgAdminManagesTheTeamsInItsOrganization(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -147,6 +148,12 @@ func TestOrganizations_OrgAdminManagesTheTeamsInItsOrganization(t *testing.T) {
 	if code, raw := e.raw("GET", "/team/list?organization_id=acme", olga, nil); code != 200 || !jsonArrayLen(t, raw, 2) {
 		t.Errorf("/team/list?organization_id=acme as its admin: %d %s, want its two teams", code, raw)
 	}
+	// acme-ops was created by the master key: olga is no admin of it, only of its organization.
+	if got := e.ok("POST", "/team/update", olga, map[string]any{"team_id": "acme-ops", "max_budget": 1, "team_alias": "ops"}); got["data"].(map[string]any)["max_budget"] != 1.0 {
+		t.Errorf("/team/update of a team of its organization = %v, want max_budget 1", got)
+	}
+	e.ok("POST", "/team/new", master, map[string]any{"team_id": "acme-old", "organization_id": "acme", "models": []string{"gpt-4o"}, "max_budget": 1,
+		"members_with_roles": []any{map[string]any{"user_id": "ivan", "role": "admin"}}})
 
 	for _, c := range []struct {
 		name, method, path, key string
@@ -160,8 +167,11 @@ func TestOrganizations_OrgAdminManagesTheTeamsInItsOrganization(t *testing.T) {
 		{"members of another organization's team", "POST", "/team/member_add", olga, map[string]any{"team_id": "elsewhere", "member": map[string]any{"user_id": "x", "role": "user"}}, 404},
 		{"members of a team in no organization", "POST", "/team/member_add", olga, map[string]any{"team_id": "no-org", "member": map[string]any{"user_id": "x", "role": "user"}}, 404},
 		{"another organization's team", "GET", "/team/info?team_id=elsewhere", olga, nil, 404},
-		{"the settings of a team it is not an admin of", "POST", "/team/update", olga, map[string]any{"team_id": "acme-ops", "max_budget": 1}, 404},
-		{"a team's deletion", "POST", "/team/delete", olga, map[string]any{"team_ids": []string{"acme-dev"}}, 403},
+		{"a raise of a team's budget", "POST", "/team/update", olga, map[string]any{"team_id": "acme-ops", "max_budget": 2}, 403},
+		{"another organization's team's settings", "POST", "/team/update", olga, map[string]any{"team_id": "elsewhere", "max_budget": 1}, 404},
+		{"a team moved out of the organization", "POST", "/team/update", olga, map[string]any{"team_id": "acme-ops", "organization_id": "other"}, 403},
+		{"another organization's team's deletion", "POST", "/team/delete", olga, map[string]any{"team_ids": []string{"acme-dev", "elsewhere"}}, 404},
+		{"a team's deletion by its own admin", "POST", "/team/delete", ivan, map[string]any{"team_ids": []string{"acme-old"}}, 403},
 		{"the organization itself", "POST", "/organization/update", olga, map[string]any{"organization_id": "acme", "max_budget": 100}, 403},
 		{"the organization's members", "POST", "/organization/member_add", olga, map[string]any{"organization_id": "acme", "member": map[string]any{"user_id": "y"}}, 403},
 		{"another organization", "GET", "/organization/info?organization_id=other", olga, nil, 404},
@@ -173,4 +183,13 @@ func TestOrganizations_OrgAdminManagesTheTeamsInItsOrganization(t *testing.T) {
 			t.Errorf("%s: %s %s = %d %v, want %d", c.name, c.method, c.path, code, m, c.code)
 		}
 	}
+	// A refused deletion deleted nothing; an allowed one deletes every team named.
+	e.ok("GET", "/team/info?team_id=acme-dev", master, nil)
+	e.ok("POST", "/team/delete", olga, map[string]any{"team_ids": []string{"acme-dev", "acme-ops", "acme-old"}})
+	for _, id := range []string{"acme-dev", "acme-ops", "acme-old"} {
+		if code, m := e.call("GET", "/team/info?team_id="+id, master, nil); code != 404 {
+			t.Errorf("%s after its deletion by the org admin: %d %v, want 404", id, code, m)
+		}
+	}
+	e.ok("GET", "/team/info?team_id=elsewhere", master, nil)
 }

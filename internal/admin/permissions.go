@@ -94,9 +94,10 @@ func teamAdminWrite(denied string) permission {
 	return permission{roles: writers, grants: grantTeamAdmin, denied: denied}
 }
 
-// teamMembersWrite is the row of the routes that change a team's members: its admins and
-// the admins of its organization.
-var teamMembersWrite = permission{roles: writers, grants: grantTeamAdmin | grantOrgAdmin}
+// teamManagers is the row of the routes that change a team, its settings or its members:
+// its admins and the admins of its organization (LiteLLM's rule: proxy admin, team admin,
+// or org admin of the team's organization).
+var teamManagers = permission{roles: writers, grants: grantTeamAdmin | grantOrgAdmin}
 
 // mayAct checks that p may act on obj through the route of r (its pattern names the row).
 // A caller with no relation to obj gets missing, the route's answer for an object that

@@ -22,6 +22,7 @@ const (
 	relTeamAdmin = "team admin"       // admin of the team (of the key)
 	relMember    = "team member"      // plain member of a team that grants nothing
 	relPermitted = "permitted member" // plain member of a team that grants every key route
+	relOrgAdmin  = "org admin"        // org_admin of the team's organization, not in the team
 )
 
 // fixture is one case's world: a caller with a role and a relation to the objects.
@@ -94,6 +95,11 @@ func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 	if rel == relPermitted {
 		team.TeamMemberPermissions = admin.TeamMemberPermissions
 	}
+	orgMembers := []store.OrgMember{{UserID: f.other, UserRole: auth.RoleInternalUser}}
+	if rel == relOrgAdmin {
+		team.OrganizationID = aws.String(f.org)
+		orgMembers = append(orgMembers, store.OrgMember{UserID: f.self, UserRole: auth.RoleOrgAdmin})
+	}
 	var callerKey, objectKey *store.Key
 	f.caller, callerKey = key(f.self, "")
 	switch rel {
@@ -119,7 +125,7 @@ func (e *env) newFixture(t *testing.T, role, rel string) *fixture {
 		},
 		func() error {
 			return tx.PutOrg(&store.Org{OrganizationID: f.org, OrganizationAlias: "org", Models: []string{},
-				Members: []store.OrgMember{{UserID: f.other, UserRole: auth.RoleInternalUser}}, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}})
+				Members: orgMembers, Audit: store.Audit{CreatedAt: now, UpdatedAt: now}})
 		},
 	} {
 		if err := put(); err != nil {
@@ -142,7 +148,7 @@ func (f *fixture) subject(rel string) string {
 
 // probe is a request that a route serves with 200 when the caller may make it.
 type probe struct {
-	kind         string // what the route acts on: "key", "user", "team" or "" (nothing owned)
+	kind         string // what the route acts on: "key", "user", "team", "org" or "" (nothing owned)
 	method, path string
 	body         any
 }
@@ -212,7 +218,7 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"team", "POST", "/team/update", map[string]any{"team_id": f.team, "metadata": map[string]any{"a": 1}}}
 	},
 	"POST /team/delete": func(f *fixture, _ string) probe {
-		return probe{"", "POST", "/team/delete", map[string]any{"team_ids": []string{f.team}}}
+		return probe{"team", "POST", "/team/delete", map[string]any{"team_ids": []string{f.team}}}
 	},
 	"POST /team/member_add": func(f *fixture, _ string) probe {
 		return probe{"team", "POST", "/team/member_add", map[string]any{"team_id": f.team,
@@ -291,7 +297,7 @@ var probes = map[string]func(f *fixture, rel string) probe{
 		return probe{"", "PATCH", "/organization/update", map[string]any{"organization_id": f.org, "max_budget": 5}}
 	},
 	"GET /organization/info": func(f *fixture, _ string) probe {
-		return probe{"", "GET", "/organization/info?organization_id=" + f.org, nil}
+		return probe{"org", "GET", "/organization/info?organization_id=" + f.org, nil}
 	},
 	"GET /organization/list": func(*fixture, string) probe { return probe{"", "GET", "/organization/list", nil} },
 	"POST /organization/member_add": func(f *fixture, _ string) probe {
@@ -359,6 +365,8 @@ func allowed(row admin.Row, role, rel, kind string) bool {
 	switch {
 	case rel == relOwner:
 		return (kind == "key" || kind == "user") && (row.Owner || row.KeyUser)
+	case rel == relOrgAdmin: // of the team's organization, and of the organization itself
+		return (kind == "team" || kind == "org") && row.OrgAdmin
 	case kind != "key" && kind != "team":
 		return false
 	case rel == relTeamAdmin: // an admin is a member too
@@ -378,7 +386,7 @@ func TestPermissionTable_EveryRoleOnEveryRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	roles := []string{auth.RoleProxyAdmin, auth.RoleProxyAdminViewer, auth.RoleInternalUser, auth.RoleInternalUserViewer}
-	rels := []string{relStranger, relOwner, relTeamAdmin, relMember, relPermitted}
+	rels := []string{relStranger, relOwner, relTeamAdmin, relMember, relPermitted, relOrgAdmin}
 	for _, row := range admin.Permissions() {
 		mk, ok := probes[row.Pattern]
 		if !ok {

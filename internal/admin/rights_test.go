@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 // rightsCases give, for every field of the rights table, a record an admin set up (old), a
 // change that gives a right (widen: refused to non-admins) and one that only narrows
 // (allowed). kind is the record: a key (changed by its owner), a user (by itself) or a team
-// (by its admin). mint is what a key with old asks /key/generate for beyond itself, when
+// (by its admin, and by an admin of its organization). mint is what a key with old asks /key/generate for beyond itself, when
 // widen does not say it.
 var rightsCases = []struct {
 	field, kind        string
@@ -86,6 +87,9 @@ func TestRightsTable_NonAdminsOnlyNarrow(t *testing.T) {
 	alice := e.user("alice", auth.RoleInternalUser)
 	e.user("bob", auth.RoleInternalUser)
 	e.ok("POST", "/team/new", master, m{"team_id": "led", "members_with_roles": []any{m{"user_id": "alice", "role": "admin"}}})
+	olga := e.user("olga", auth.RoleInternalUser)
+	e.ok("POST", "/organization/new", master, m{"organization_id": "acme", "organization_alias": "Acme"})
+	e.ok("POST", "/organization/member_add", master, m{"organization_id": "acme", "member": m{"user_id": "olga", "role": "org_admin"}})
 	covered := map[string]bool{}
 	for i, tc := range rightsCases {
 		covered[tc.field] = true
@@ -127,19 +131,28 @@ func TestRightsTable_NonAdminsOnlyNarrow(t *testing.T) {
 				}
 				e.ok("POST", "/user/update", key, merge(tc.narrow, m{"user_id": id}))
 			case "team":
-				id := "team-" + string(rune('a'+i%26)) + tc.field
-				e.ok("POST", "/team/new", master, merge(tc.old, m{"team_id": id, "members_with_roles": []any{m{"user_id": "alice", "role": "admin"}}}))
-				before, err := e.st.GetTeam(t.Context(), id)
-				if err != nil {
-					t.Fatal(err)
+				// By the team's admin, and by an admin of its organization who is not in it.
+				for j, by := range []struct {
+					key  string
+					team m
+				}{
+					{alice, m{"members_with_roles": []any{m{"user_id": "alice", "role": "admin"}}}},
+					{olga, m{"organization_id": "acme"}},
+				} {
+					id := fmt.Sprintf("team-%c%s-%d", 'a'+i%26, tc.field, j)
+					e.ok("POST", "/team/new", master, merge(tc.old, merge(by.team, m{"team_id": id})))
+					before, err := e.st.GetTeam(t.Context(), id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if code, body := e.call("POST", "/team/update", by.key, merge(tc.widen, m{"team_id": id})); code != 403 {
+						t.Errorf("%s widening %v: %d %v, want 403", id, tc.widen, code, body)
+					}
+					if after, _ := e.st.GetTeam(t.Context(), id); !reflect.DeepEqual(before, after) {
+						t.Errorf("%s: refused change wrote the team:\nbefore %+v\nafter  %+v", id, before, after)
+					}
+					e.ok("POST", "/team/update", by.key, merge(tc.narrow, m{"team_id": id}))
 				}
-				if code, body := e.call("POST", "/team/update", alice, merge(tc.widen, m{"team_id": id})); code != 403 {
-					t.Errorf("widening %v: %d %v, want 403", tc.widen, code, body)
-				}
-				if after, _ := e.st.GetTeam(t.Context(), id); !reflect.DeepEqual(before, after) {
-					t.Errorf("refused change wrote the team:\nbefore %+v\nafter  %+v", before, after)
-				}
-				e.ok("POST", "/team/update", alice, merge(tc.narrow, m{"team_id": id}))
 			}
 		})
 	}

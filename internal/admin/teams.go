@@ -555,7 +555,8 @@ type updateTeamRequest struct {
 	TeamID string `json:"team_id"`
 }
 
-// teamUpdate is POST /team/update: proxy admins and the team's admins.
+// teamUpdate is POST /team/update: proxy admins, the team's admins and the admins of its
+// organization; those who are not proxy admins only narrow (narrowsOnly).
 func (h *handler) teamUpdate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	var req updateTeamRequest
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
@@ -670,7 +671,8 @@ type deleteTeamsRequest struct {
 }
 
 // teamDelete is POST /team/delete: the teams, their keys and memberships, and the team ids
-// in their members' user records.
+// in their members' user records. The caller must be allowed every team before any is
+// deleted (a proxy admin, or an admin of each team's organization).
 func (h *handler) teamDelete(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	var req deleteTeamsRequest
 	if err := decode(w, r, h.bodyLimit, &req); err != nil {
@@ -684,8 +686,16 @@ func (h *handler) teamDelete(w http.ResponseWriter, r *http.Request, p *auth.Pri
 			return err
 		}
 	}
+	const missing = "Team not found, passed team_id=%s"
+	getAllowed := func(ctx context.Context, id string) (*store.Team, error) {
+		t, err := h.Store.GetTeam(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return t, h.mayActOnTeam(r, p, t, notFound(fmt.Sprintf(missing, id)))
+	}
 	now := h.Now().UTC()
-	err := deleteAll(h, r.Context(), req.TeamIDs, h.Store.GetTeam, "Team not found, passed team_id=%s", func(_ string, t *store.Team) error {
+	err := deleteAll(h, r.Context(), req.TeamIDs, getAllowed, missing, func(_ string, t *store.Team) error {
 		return h.deleteTeam(r, t, now, p.UserID)
 	})
 	if err != nil {
