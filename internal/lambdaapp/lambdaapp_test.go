@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -80,6 +82,47 @@ func TestMain_InitFailureExits(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `"msg":"init failed"`) || !strings.Contains(stderr.String(), "missing.yaml") {
 		t.Errorf("stderr = %s, want a JSON \"init failed\" record naming missing.yaml", stderr.String())
+	}
+}
+
+// TestMain_SizesGOMAXPROCSToTheFunctionsCPU runs Main in a child process with the memory
+// size Lambda sets: one P for 512 MB (the guest still shows two vCPUs), two for 3,538 MB,
+// and GOMAXPROCS from the environment wins; outside Lambda the runtime's default stays.
+func TestMain_SizesGOMAXPROCSToTheFunctionsCPU(t *testing.T) {
+	if os.Getenv("LAMBDAAPP_TEST_MAIN") == "procs" {
+		Main(func(*app.App, *slog.Logger) {
+			fmt.Print(runtime.GOMAXPROCS(0))
+			os.Exit(0)
+		})
+		return
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs to tell the sizes apart")
+	}
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("model_list:\n  - model_name: demo\n    litellm_params:\n      model: mock/demo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		env  []string
+		want int
+	}{
+		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512"}, 1},
+		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=3538"}, 2},
+		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "GOMAXPROCS=2"}, 2},
+		{nil, runtime.NumCPU()},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMain_SizesGOMAXPROCSToTheFunctionsCPU$")
+		cmd.Env = []string{"LAMBDAAPP_TEST_MAIN=procs", EnvConfig + "=" + cfg, "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
+		cmd.Env = append(cmd.Env, tt.env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", tt.env, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != fmt.Sprint(tt.want) {
+			t.Errorf("%v: GOMAXPROCS %s, want %d", tt.env, got, tt.want)
+		}
 	}
 }
 
