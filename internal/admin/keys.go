@@ -697,9 +697,14 @@ func listedKeys(keys []store.Key, full bool) []any {
 	return out
 }
 
+// keyCountLimit is how many keys /key/list?cursor=&count=true counts at most.
+const keyCountLimit = 1000
+
 // keyListAfter is /key/list?cursor= (llmgate's own; "" for the first page): one page of
 // keys ordered by created_at and next_cursor (null after the last), without total_count,
-// which costs a read of every key: a page takes the same time at 10 keys or 100,000.
+// which costs a read of every key: a page takes the same time at 10 keys or 100,000. With
+// count=true it adds total_count counted up to keyCountLimit, and total_count_capped: true
+// when there are more (total_count is then a lower bound): the console's Keys card.
 func (h *handler) keyListAfter(w http.ResponseWriter, r *http.Request, f store.KeyFilter, desc bool, size int) error {
 	q := r.URL.Query()
 	if sb := q.Get("sort_by"); sb != "" && sb != "created_at" {
@@ -708,6 +713,10 @@ func (h *handler) keyListAfter(w http.ResponseWriter, r *http.Request, f store.K
 	if q.Get("key_hash") != "" || q.Get("key_alias") != "" {
 		return badRequest("key_hash and key_alias find one key: ask without cursor").WithParam("cursor")
 	}
+	count := q.Get("count")
+	if count != "" && count != "true" && count != "false" {
+		return badRequest("count must be true or false; got %q", count).WithParam("count")
+	}
 	keys, next, err := h.Store.ListKeysAfter(r.Context(), f, desc, q.Get("cursor"), size)
 	if errors.Is(err, store.ErrBadCursor) {
 		return badCursor()
@@ -715,7 +724,15 @@ func (h *handler) keyListAfter(w http.ResponseWriter, r *http.Request, f store.K
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, map[string]any{"keys": listedKeys(keys, q.Get("return_full_object") == "true"), "next_cursor": nullable(next)})
+	out := map[string]any{"keys": listedKeys(keys, q.Get("return_full_object") == "true"), "next_cursor": nullable(next)}
+	if count == "true" {
+		n, more, err := h.Store.CountKeys(r.Context(), f, keyCountLimit)
+		if err != nil {
+			return err
+		}
+		out["total_count"], out["total_count_capped"] = n, more
+	}
+	return writeJSON(w, out)
 }
 
 func badCursor() error {

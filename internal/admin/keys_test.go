@@ -18,6 +18,7 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/mototest"
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 func TestKeyGenerate_ResponseHasLiteLLMFields(t *testing.T) {
@@ -432,6 +433,42 @@ func TestKeyList_CursorPagesWithoutTotal(t *testing.T) {
 	wantError(t, code, body, 400, "invalid_request_error", "cursor is not one this list handed out; start again without it")
 	code, body = e.call("GET", "/key/list?cursor=&sort_by=spend", master, nil)
 	wantError(t, code, body, 400, "invalid_request_error", "")
+}
+
+// A cursor page with count=true counts the keys it lists from up to 1,000 without reading
+// them, and says when there are more (the console's Keys card; the numbered pages' total_count
+// reads every key, 0.9 s at 10,000). The old code had no count on cursor pages.
+func TestKeyList_CursorPageCountsUpToALimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.keysOfTwoUsers(5)
+	u0 := e.generate(map[string]any{"user_id": "u0"})
+	for _, c := range []struct {
+		name, key string
+		want      float64
+	}{{"an admin, every key", master, 6}, {"a user, its own keys", u0, 4}} {
+		m := e.ok("GET", "/key/list?cursor=&size=2&count=true", c.key, nil)
+		if m["total_count"] != c.want || m["total_count_capped"] != false || len(m["keys"].([]any)) != 2 {
+			t.Errorf("%s: %v, want total_count %v, not capped, a page of 2", c.name, m, c.want)
+		}
+	}
+	batch := e.st.Batch()
+	now := e.clock()
+	for i := range 1000 {
+		tx := e.st.Tx()
+		if err := tx.PutKey(&store.Key{Token: fmt.Sprintf("%064x", i), KeyName: "sk-...many", Audit: store.Audit{CreatedAt: now, UpdatedAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+		batch.Add(tx)
+	}
+	if err := batch.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.ok("GET", "/key/list?cursor=&size=1&count=true", master, nil); m["total_count"] != 1000.0 || m["total_count_capped"] != true {
+		t.Errorf("1,006 keys: %v, want total_count 1000, capped", m)
+	}
+	code, body := e.call("GET", "/key/list?cursor=&count=yes", master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", `count must be true or false; got "yes"`)
 }
 
 func TestKeyResetSpend(t *testing.T) {

@@ -217,6 +217,46 @@ func (s *Store) ListKeys(ctx context.Context, f KeyFilter, p Page) ([]Key, int, 
 	return keysOfTeam(keys, f), n, nil
 }
 
+// CountKeys counts the keys f selects (rotated-out hashes are not keys) from the by_kind,
+// by_user or by_team index without reading them (Select COUNT), and stops after limit index
+// entries: more reports that some were left uncounted, and n (at most limit) is then a lower
+// bound. A count costs at most one read of limit index entries (keys only), not one of
+// every key.
+func (s *Store) CountKeys(ctx context.Context, f KeyFilter, limit int) (n int, more bool, err error) {
+	index, attr, value := keyIndex(f)
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		IndexName:                aws.String(index),
+		KeyConditionExpression:   aws.String("#p = :p AND begins_with(gsi_sort, :s)"),
+		ExpressionAttributeNames: map[string]string{"#p": attr},
+		ExpressionAttributeValues: item{
+			":p": &types.AttributeValueMemberS{Value: value},
+			":s": &types.AttributeValueMemberS{Value: SortPrefixKey},
+		},
+		Select: types.SelectCount,
+	}
+	if f.UserID != "" && f.TeamID != "" { // by_user projects gsi_team
+		in.FilterExpression = aws.String("gsi_team = :t")
+		in.ExpressionAttributeValues[":t"] = &types.AttributeValueMemberS{Value: f.TeamID}
+	}
+	// One entry past limit tells "exactly limit" from "more".
+	for read := 0; ; {
+		in.Limit = aws.Int32(int32(limit + 1 - read))
+		res, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, false, fmt.Errorf("count keys: %w", err)
+		}
+		n, read = n+int(res.Count), read+int(res.ScannedCount)
+		if read > limit {
+			return min(n, limit), true, nil
+		}
+		if res.LastEvaluatedKey == nil {
+			return n, false, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+}
+
 // keyIndex is the index partition that lists the keys f selects.
 func keyIndex(f KeyFilter) (index, attr, value string) {
 	switch {

@@ -280,24 +280,29 @@ func TestRotateKey_WithoutGraceDeletesOldHash(t *testing.T) {
 	}
 }
 
+// createKeys creates n keys k0..k<n-1>, each changed by edit first.
+func createKeys(t *testing.T, s *store.Store, n int, edit func(i int, k *store.Key)) {
+	t.Helper()
+	for i := range n {
+		if err := s.CreateKey(t.Context(), newKey("k"+fmtInt(i), func(k *store.Key) { edit(i, k) })); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestListKeys_PagesByOwnerNewestFirst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _, _ := newStore(t)
 	base := time.Now().UTC()
-	for i := range 5 {
-		k := newKey("k"+fmtInt(i), func(k *store.Key) {
-			k.CreatedAt = base.Add(time.Duration(i) * time.Second)
-			if i%2 == 0 {
-				k.UserID = ptr("u")
-			} else {
-				k.TeamID = ptr("t")
-			}
-		})
-		if err := s.CreateKey(ctx, k); err != nil {
-			t.Fatal(err)
+	createKeys(t, s, 5, func(i int, k *store.Key) {
+		k.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if i%2 == 0 {
+			k.UserID = ptr("u")
+		} else {
+			k.TeamID = ptr("t")
 		}
-	}
+	})
 	tests := []struct {
 		name  string
 		f     store.KeyFilter
@@ -322,6 +327,45 @@ func TestListKeys_PagesByOwnerNewestFirst(t *testing.T) {
 			}
 			if total != tt.total || !equal(got, tt.want) {
 				t.Errorf("got %v (total %d), want %v (total %d)", got, total, tt.want, tt.total)
+			}
+		})
+	}
+}
+
+// CountKeys counts the keys of a filter without reading them, up to a limit: past it, it
+// says there are more (the console's Keys card shows "1,000+" rather than reading every key).
+func TestCountKeys_CountsUpToTheLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	createKeys(t, s, 5, func(i int, k *store.Key) {
+		if i%2 == 0 {
+			k.UserID = ptr("u")
+		}
+		if i%2 == 1 || i == 4 {
+			k.TeamID = ptr("t")
+		}
+	})
+	tests := []struct {
+		name     string
+		f        store.KeyFilter
+		limit    int
+		want     int
+		wantMore bool
+	}{
+		{"all, under the limit", store.KeyFilter{}, 10, 5, false},
+		{"all, exactly the limit", store.KeyFilter{}, 5, 5, false},
+		{"all, over the limit", store.KeyFilter{}, 3, 3, true},
+		{"by user", store.KeyFilter{UserID: "u"}, 10, 3, false},
+		{"by team", store.KeyFilter{TeamID: "t"}, 10, 3, false},
+		{"by user and team", store.KeyFilter{UserID: "u", TeamID: "t"}, 10, 1, false},
+		{"nobody's", store.KeyFilter{UserID: "nobody"}, 10, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, more, err := s.CountKeys(ctx, tt.f, tt.limit)
+			if err != nil || n != tt.want || more != tt.wantMore {
+				t.Errorf("CountKeys(%+v, %d) = %d, %v, %v; want %d, %v", tt.f, tt.limit, n, more, err, tt.want, tt.wantMore)
 			}
 		})
 	}

@@ -12,7 +12,7 @@ import (
 
 // BenchmarkListKeys_10k measures one /key/list page of 25 keys in an account of 10,000 on
 // DynamoDB Local: numbered pages (which count every key for total_count) against cursor
-// pages (which read the page only).
+// pages (which read the page only), and a count up to 1,000 (the console's Keys card).
 //
 //	go test -run '^$' -bench ListKeys_10k -benchtime 10x ./internal/store/
 func BenchmarkListKeys_10k(b *testing.B) {
@@ -43,6 +43,13 @@ func BenchmarkListKeys_10k(b *testing.B) {
 		for b.Loop() {
 			if keys, _, err := st.ListKeys(ctx, store.KeyFilter{}, store.Page{Number: 200, Size: size, Desc: true}); err != nil || len(keys) != size {
 				b.Fatalf("%d keys: %v", len(keys), err)
+			}
+		}
+	})
+	b.Run("count up to 1,000", func(b *testing.B) {
+		for b.Loop() {
+			if got, more, err := st.CountKeys(ctx, store.KeyFilter{}, 1000); err != nil || got != 1000 || !more {
+				b.Fatalf("counted %d (more %v): %v", got, more, err)
 			}
 		}
 	})

@@ -351,7 +351,9 @@ async function overviewPage() {
   const charts = el("div", { class: "charts" });
   let keys, teams, drawCharts, note;
   if (me.admin) {
-    const keyPage = await api("GET", "key/list" + qs({ return_full_object: "true", size: 100 }));
+    // The newest 100 keys, and their number counted up to 1,000 (a cursor page: counting every
+    // key would read them all).
+    const keyPage = await api("GET", withCursor("key/list" + qs({ return_full_object: "true", size: 100, count: "true" }), ""));
     keys = keyPage.keys || [];
     const [global, proxy, keyDays, teamDays] = await Promise.all([daily(range, { group_by: "global" }), api("GET", "global/spend"),
       daily(range, { group_by: "api_key" }), daily(range, { group_by: "team" })]);
@@ -359,7 +361,8 @@ async function overviewPage() {
       period("Spend this month", global.results, range.month),
       proxy.max_budget === null ? stat("Proxy budget", money(proxy.spend), undefined, undefined, "none set · spend of the last 30 days")
         : stat("Proxy budget", money(proxy.spend), proxy.spend, proxy.max_budget, proxy.budget_reset_at ? "resets " + date(proxy.budget_reset_at) : "never resets"),
-      stat("Keys", num(keyPage.total_count)));
+      keyPage.total_count_capped ? stat("Keys", num(keyPage.total_count) + "+", undefined, undefined, "counted up to " + num(keyPage.total_count))
+        : stat("Keys", num(keyPage.total_count)));
     // Keys and teams nearest their budgets: among the 20 that spent most over the range (from
     // the rollups) and the 100 newest keys and first 100 teams, so no request reads them all.
     const knownKeys = new Set(keys.map((k) => k.token));
