@@ -194,7 +194,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			f, ok := fields[key.Value]
-			if _, _, tier := TierKey(key.Value); !ok && tier && t == reflect.TypeFor[ModelInfo]() {
+			if !ok && t == reflect.TypeFor[ModelInfo]() && isPriceKey(key.Value) {
 				c.check(val, reflect.TypeFor[float64](), p) // into ModelInfo.Other
 				continue
 			}
@@ -511,10 +511,8 @@ func validateDeployment(d Deployment, p string, bad func(path, reason string)) {
 		}
 	}
 	for k, v := range d.ModelInfo.Other {
-		if f, isNum := v.(float64); isNum && f < 0 {
-			if _, _, tier := TierKey(k); tier {
-				bad(p+".model_info."+k, "must not be negative")
-			}
+		if f, isNum := number(v); isNum && f < 0 && isPriceKey(k) {
+			bad(p+".model_info."+k, "must not be negative")
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -52,15 +53,74 @@ func (mi ModelInfo) PriceTiers() []TierCost {
 	var out []TierCost
 	for k, v := range mi.Other {
 		base, above, ok := TierKey(k)
-		if !ok {
-			continue
-		}
-		switch f := v.(type) {
-		case float64:
+		if f, isNum := number(v); ok && isNum {
 			out = append(out, TierCost{base, above, f})
-		case int:
-			out = append(out, TierCost{base, above, float64(f)})
 		}
 	}
 	return out
+}
+
+// PriorityKey reads the name of a price at the priority service tier, "<price>_priority", as
+// the cost map names them: <price> is a token price (input_cost_per_token_priority) or a
+// tiered one (input_cost_per_token_above_200k_tokens_priority).
+func PriorityKey(key string) (base string, ok bool) {
+	base, ok = strings.CutSuffix(key, "_priority")
+	if !ok {
+		return "", false
+	}
+	if _, _, tier := TierKey(base); tier || tierBases[base] {
+		return base, true
+	}
+	return "", false
+}
+
+// WithPriority is mi with the prices of the priority service tier (its *_priority keys) in
+// place of the standard prices they name, and whether mi has any. A price without a
+// priority key stays the standard one, as LiteLLM falls back.
+func (mi ModelInfo) WithPriority() (ModelInfo, bool) {
+	out, found := mi, false
+	for k, v := range mi.Other {
+		base, ok := PriorityKey(k)
+		f, isNum := number(v)
+		if !ok || !isNum {
+			continue
+		}
+		if !found {
+			out.Other, found = maps.Clone(mi.Other), true
+		}
+		switch base {
+		case "input_cost_per_token":
+			out.InputCostPerToken = &f
+		case "output_cost_per_token":
+			out.OutputCostPerToken = &f
+		case "cache_read_input_token_cost":
+			out.CacheReadInputTokenCost = &f
+		case "cache_creation_input_token_cost":
+			out.CacheCreationInputTokenCost = &f
+		case "cache_creation_input_token_cost_above_1hr":
+			out.CacheCreationInputTokenCostAbove1hr = &f
+		default: // a tiered price (see PriceTiers)
+			out.Other[base] = f
+		}
+	}
+	return out, found
+}
+
+// isPriceKey reports whether a model_info key without a field of its own is a price (tiered,
+// or of the priority service tier): it is read into ModelInfo.Other.
+func isPriceKey(key string) bool {
+	_, _, tier := TierKey(key)
+	_, priority := PriorityKey(key)
+	return tier || priority
+}
+
+// number is a YAML number decoded into an any.
+func number(v any) (float64, bool) {
+	switch f := v.(type) {
+	case float64:
+		return f, true
+	case int:
+		return float64(f), true
+	}
+	return 0, false
 }

@@ -52,3 +52,50 @@ func TestParse_ModelInfoTieredPrices(t *testing.T) {
 		t.Errorf("PriceTiers %v, want %v", got, want)
 	}
 }
+
+func TestPriorityKey(t *testing.T) {
+	tests := []struct{ key, base string }{
+		{"input_cost_per_token_priority", "input_cost_per_token"},
+		{"output_cost_per_token_priority", "output_cost_per_token"},
+		{"cache_read_input_token_cost_priority", "cache_read_input_token_cost"},
+		{"cache_creation_input_token_cost_above_1hr_priority", "cache_creation_input_token_cost_above_1hr"},
+		{"input_cost_per_token_above_200k_tokens_priority", "input_cost_per_token_above_200k_tokens"},
+		{"input_cost_per_token", ""},
+		{"input_cost_per_character_priority", ""},
+		{"input_cost_per_token_flex", ""},
+		{"priority", ""},
+	}
+	for _, tt := range tests {
+		base, ok := PriorityKey(tt.key)
+		if base != tt.base || ok != (tt.base != "") {
+			t.Errorf("PriorityKey(%q) = %q %v, want %q", tt.key, base, ok, tt.base)
+		}
+	}
+}
+
+// model_info's *_priority prices are read (whole numbers too) without a warning, and
+// WithPriority puts them in place of the standard prices they name. The old code warned
+// "unknown or unsupported setting, ignored" for each.
+func TestParse_ModelInfoPriorityPrices(t *testing.T) {
+	cfg, warnings, err := Parse([]byte("model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n"+
+		"    model_info: {input_cost_per_token: 1, output_cost_per_token: 2, input_cost_per_token_priority: 5,\n"+
+		"      cache_read_input_token_cost_priority: 0.5, input_cost_per_token_above_10_tokens_priority: 7}\n"),
+		func(string) (string, bool) { return "", false })
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Parse: %v, warnings %q; want neither", err, warnings)
+	}
+	mi := cfg.ModelList[0].ModelInfo
+	prio, ok := mi.WithPriority()
+	if !ok || *prio.InputCostPerToken != 5 || *prio.OutputCostPerToken != 2 || *prio.CacheReadInputTokenCost != 0.5 {
+		t.Errorf("WithPriority = %+v, %v; want input 5, output 2 (standard), cache read 0.5", prio, ok)
+	}
+	if got := prio.PriceTiers(); len(got) != 1 || got[0] != (TierCost{"input_cost_per_token", 10, 7}) {
+		t.Errorf("priority tiers %v, want input above 10 tokens at 7", got)
+	}
+	if *mi.InputCostPerToken != 1 || len(mi.PriceTiers()) != 0 {
+		t.Errorf("WithPriority changed the standard prices: %+v", mi)
+	}
+	if _, ok := (ModelInfo{InputCostPerToken: mi.InputCostPerToken}).WithPriority(); ok {
+		t.Error("WithPriority of model_info without priority prices reports some")
+	}
+}

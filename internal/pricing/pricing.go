@@ -431,10 +431,18 @@ func (p *Pricer) Price(d config.Deployment, model string) Price {
 	}
 	mi, lp := d.ModelInfo, d.LiteLLMParams
 	pr.TierAtThreshold = e.Provider == "xai"
-	// A config that prices the model itself prices it at every service tier: the map's
-	// priority prices are for the map's standard ones.
-	if e.priority != nil && !pricedByConfig(mi, lp) {
-		prio, _, _ := tokenPrices(e.withPriority(), found, mi, lp)
+	// The priority service tier's prices: model_info's *_priority keys, over the map's. A
+	// config that prices the model itself prices it at every service tier (its standard
+	// prices where it has no priority ones): the map's priority prices are for the map's
+	// standard ones.
+	prioInfo, configPrio := mi.WithPriority()
+	mapPrio := e.priority != nil && !pricedByConfig(mi, lp)
+	if mapPrio || configPrio {
+		pe := e
+		if mapPrio {
+			pe = e.withPriority()
+		}
+		prio, _, _ := tokenPrices(pe, found, prioInfo, lp)
 		prio.TierAtThreshold = pr.TierAtThreshold
 		pr.Priority = &prio
 	}

@@ -499,3 +499,50 @@ func TestPrice_OneHourCacheWritesAndThePriorityTier(t *testing.T) {
 		t.Errorf("gpt-4o priced by the config: priority prices %+v, want none", *own.Priority)
 	}
 }
+
+// model_info's *_priority prices price an answer served at the priority service tier, as the
+// cost map's do: over the config's own prices (a price without a priority key stays the
+// standard one), over the map's priority prices, tiers included; and the reservation covers
+// them. On the old code they were ignored: the priority answers cost the standard prices.
+func TestPrice_ConfigPriorityPrices(t *testing.T) {
+	info := func(kv ...any) config.ModelInfo {
+		mi := config.ModelInfo{Other: map[string]any{}}
+		for i := 0; i < len(kv); i += 2 {
+			mi.Other[kv[i].(string)] = kv[i+1]
+		}
+		return mi
+	}
+	own := info("input_cost_per_token_priority", 5, "output_cost_per_token_priority", 6.0,
+		"input_cost_per_token_above_10_tokens", 3.0, "input_cost_per_token_above_10_tokens_priority", 7.0)
+	own.InputCostPerToken, own.OutputCostPerToken = ptr(1.0), ptr(2.0)
+	inputOnly := info("input_cost_per_token_priority", 5.0)
+	inputOnly.InputCostPerToken, inputOnly.OutputCostPerToken = ptr(1.0), ptr(2.0)
+	emb := NewWithMap(Embedded(), nil)
+	usage := func(prompt int, tier string) openai.Usage {
+		return openai.Usage{PromptTokens: prompt, CompletionTokens: 1, ServiceTier: tier}
+	}
+	tests := []struct {
+		name  string
+		mi    config.ModelInfo
+		model string
+		u     openai.Usage
+		want  float64
+	}{
+		{"the config's prices, standard", own, "openai/mine", usage(10, ""), 10*1 + 2},
+		{"the config's priority prices", own, "openai/mine", usage(10, "priority"), 10*5 + 6},
+		{"the config's priority tier", own, "openai/mine", usage(20, "priority"), 20*7 + 6},
+		{"a price without a priority key: the standard one", inputOnly, "openai/mine", usage(10, "priority"), 10*5 + 2},
+		{"over the map's priority prices", info("input_cost_per_token_priority", 1e-5), "openai/gpt-4o", usage(1000, "priority"), 1000*1e-5 + 1.7e-5},
+	}
+	for _, tt := range tests {
+		p := emb.Price(config.Deployment{ModelInfo: tt.mi}, tt.model)
+		if got := p.Cost(tt.u); !near(got, tt.want) {
+			t.Errorf("%s: cost %g, want %g", tt.name, got, tt.want)
+		}
+	}
+	b := tokens.Billable{Prompt: tokens.Prompt{TextBytes: 1000 - tokens.RequestOverhead}, MaxOutput: 10, Choices: 1}
+	p := emb.Price(config.Deployment{ModelInfo: own}, "openai/mine")
+	if got, want := ReservationBound(b, []Target{{Model: "openai/mine", Price: p}}).Cost, 1000*7+10*6.0; got != want {
+		t.Errorf("reserved %g, want %g (at the priority tier's prices)", got, want)
+	}
+}
