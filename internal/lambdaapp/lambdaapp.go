@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -112,33 +113,49 @@ func New(ctx context.Context, log *slog.Logger) (*app.App, error) {
 // proportional to memory, while the guest shows two vCPUs up to 3,008 MB.
 const mbPerVCPU = 1769
 
-// procs is the GOMAXPROCS of a function: the whole vCPUs its memory
-// (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) pays for, at least one; false outside Lambda or when
-// GOMAXPROCS is set. An execution environment serves one invocation at a time, whose work
-// waits on DynamoDB and the upstream; with a second P, each hand-off between the goroutines
-// of an HTTP round trip wakes and parks another thread, which costs a 512 MB function's
-// 0.29 vCPU-second per second for nothing: a full-path call used ~30 % less CPU with one
-// (BenchmarkFullPath -cpu 1 vs 2, about four DynamoDB requests per call).
-func procs(lookup func(string) (string, bool)) (int, bool) {
-	if _, set := lookup("GOMAXPROCS"); set {
-		return 0, false
-	}
+// gcPercent is a function's GOGC. A full-path call allocates ~185 KB, most of it in the AWS
+// SDK, on a live heap of a few MB, so at the default 100 the collector ran every few dozen
+// calls and took 110-140 µs of a call's CPU; at 400, 25-30 µs (BenchmarkFullPath,
+// gc-cpu-µs/op). The heap may grow to five times the live heap instead of twice; memoryLimit
+// bounds it.
+const gcPercent = 400
+
+// tuneRuntime sizes the Go runtime to the Lambda function it runs in, from the memory Lambda
+// gives it (AWS_LAMBDA_FUNCTION_MEMORY_SIZE); outside Lambda it does nothing, and an
+// environment variable the Go runtime reads (GOMAXPROCS, GOGC, GOMEMLIMIT) wins over its
+// setting:
+//   - GOMAXPROCS: the whole vCPUs the memory pays for, at least one. An execution environment
+//     serves one invocation at a time, whose work waits on DynamoDB and the upstream; with a
+//     second P, each hand-off between the goroutines of an HTTP round trip wakes and parks
+//     another thread, which costs a 512 MB function's 0.29 vCPU-second per second for
+//     nothing: a full-path call used ~30 % less CPU with one (BenchmarkFullPath -cpu 1 vs 2,
+//     about four DynamoDB requests per call).
+//   - GOGC: gcPercent.
+//   - GOMEMLIMIT: three quarters of the memory, so the collector works harder before a larger
+//     heap could run the function out of memory.
+func tuneRuntime(lookup func(string) (string, bool)) {
 	v, ok := lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
 	mb, err := strconv.Atoi(v)
 	if !ok || err != nil || mb <= 0 {
-		return 0, false
+		return
 	}
-	return max(1, mb/mbPerVCPU), true
+	if _, set := lookup("GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(max(1, mb/mbPerVCPU))
+	}
+	if _, set := lookup("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
+	if _, set := lookup("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(int64(mb) << 20 / 4 * 3)
+	}
 }
 
-// Main is a Lambda function's main: it sizes GOMAXPROCS to the function's CPU (see procs),
+// Main is a Lambda function's main: it sizes the Go runtime to the function (tuneRuntime),
 // builds the app with Logger and New and hands both to start (which calls lambda.Start or
 // lambdahttp.Start). When the app cannot be built it logs the error and exits with status 1,
 // so Lambda reports the init failure.
 func Main(start func(a *app.App, log *slog.Logger)) {
-	if n, ok := procs(os.LookupEnv); ok {
-		runtime.GOMAXPROCS(n)
-	}
+	tuneRuntime(os.LookupEnv)
 	log := Logger()
 	a, err := New(context.Background(), log)
 	if err != nil {

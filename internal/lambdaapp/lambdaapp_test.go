@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -85,13 +87,15 @@ func TestMain_InitFailureExits(t *testing.T) {
 	}
 }
 
-// TestMain_SizesGOMAXPROCSToTheFunctionsCPU runs Main in a child process with the memory
-// size Lambda sets: one P for 512 MB (the guest still shows two vCPUs), two for 3,538 MB,
-// and GOMAXPROCS from the environment wins; outside Lambda the runtime's default stays.
-func TestMain_SizesGOMAXPROCSToTheFunctionsCPU(t *testing.T) {
-	if os.Getenv("LAMBDAAPP_TEST_MAIN") == "procs" {
+// TestMain_SizesTheRuntimeToTheFunction runs Main in a child process with the memory size
+// Lambda sets: GOMAXPROCS 1 for 512 MB (the guest still shows two vCPUs) and 2 for 3,538 MB,
+// GOGC 400, a memory limit of three quarters of the memory; the Go runtime's own variables
+// win, and outside Lambda the runtime's defaults stay.
+func TestMain_SizesTheRuntimeToTheFunction(t *testing.T) {
+	if os.Getenv("LAMBDAAPP_TEST_MAIN") == "runtime" {
 		Main(func(*app.App, *slog.Logger) {
-			fmt.Print(runtime.GOMAXPROCS(0))
+			gc := debug.SetGCPercent(-1)
+			fmt.Print(runtime.GOMAXPROCS(0), " ", gc, " ", debug.SetMemoryLimit(-1))
 			os.Exit(0)
 		})
 		return
@@ -105,23 +109,23 @@ func TestMain_SizesGOMAXPROCSToTheFunctionsCPU(t *testing.T) {
 	}
 	tests := []struct {
 		env  []string
-		want int
+		want string
 	}{
-		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512"}, 1},
-		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=3538"}, 2},
-		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "GOMAXPROCS=2"}, 2},
-		{nil, runtime.NumCPU()},
+		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512"}, fmt.Sprint(1, " ", 400, " ", 384<<20)},
+		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=3538"}, fmt.Sprint(2, " ", 400, " ", 3538<<20/4*3)},
+		{[]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "GOMAXPROCS=2", "GOGC=50", "GOMEMLIMIT=100MiB"}, fmt.Sprint(2, " ", 50, " ", 100<<20)},
+		{nil, fmt.Sprint(runtime.NumCPU(), " ", 100, " ", int64(math.MaxInt64))},
 	}
 	for _, tt := range tests {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMain_SizesGOMAXPROCSToTheFunctionsCPU$")
-		cmd.Env = []string{"LAMBDAAPP_TEST_MAIN=procs", EnvConfig + "=" + cfg, "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMain_SizesTheRuntimeToTheFunction$")
+		cmd.Env = []string{"LAMBDAAPP_TEST_MAIN=runtime", EnvConfig + "=" + cfg, "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
 		cmd.Env = append(cmd.Env, tt.env...)
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("%v: %v", tt.env, err)
 		}
-		if got := strings.TrimSpace(string(out)); got != fmt.Sprint(tt.want) {
-			t.Errorf("%v: GOMAXPROCS %s, want %d", tt.env, got, tt.want)
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("%v: GOMAXPROCS, GOGC, memory limit = %s, want %s", tt.env, got, tt.want)
 		}
 	}
 }
