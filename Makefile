@@ -40,7 +40,8 @@ bench: deps ## gateway overhead: direct vs llmgate (auth off, full path) vs Port
 bench-go: ## the gateway's Go benchmarks: overhead vs a direct call, stream TTFB, allocations, latency at 500 rps, memory per stream, full-path CPU per call
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x ./internal/gateway/
 	$(GO) test -run '^$$' -bench 'Chat|StreamTTFB|GatewayHandler' -benchmem -benchtime=3000x ./internal/gateway/
-	scripts/with-dynamodb.sh $(GO) test -run '^$$' -bench FullPath -benchmem -benchtime=2000x ./internal/app/
+	scripts/with-dynamodb.sh $(GO) test -run '^$$' -bench FullPath -benchmem -benchtime=2000x -cpu 2 ./internal/app/
+	GOGC=400 scripts/with-dynamodb.sh $(GO) test -run '^$$' -bench FullPath -benchmem -benchtime=2000x -cpu 1 ./internal/app/ # as a Lambda function runs
 
 # Lambda packages and the CDK app (infra/ is its own Go module; its CLI and Node 22 come from
 # infra/_tools/package.json). CONFIG is the config.yaml bundled with the functions and read
