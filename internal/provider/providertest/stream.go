@@ -109,7 +109,9 @@ func CheckChunksUntilEnd(t testing.TB, s provider.Stream) {
 func CheckIdleTimeout(t *testing.T, contentType string, frames [][]byte, open func(up *Upstream, timeout time.Duration) (provider.Stream, error)) {
 	t.Helper()
 	const (
-		timeout = 300 * time.Millisecond
+		// A gap 400 ms short of the timeout: a loaded CI machine running the suite with
+		// -race delays the fake upstream's writes by more than 100 ms at times.
+		timeout = time.Second
 		gap     = timeout * 3 / 5 // twice that is longer than timeout
 		stall   = 10 * time.Second
 	)
