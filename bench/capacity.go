@@ -76,6 +76,8 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 			return "index by_user", "user"
 		case "by_team":
 			return "index by_team", "team"
+		case "by_response":
+			return "index by_response (a call's response id)", "call"
 		case "by_kind":
 			if strings.HasPrefix(u.PK, "LOG#") {
 				return "index by_kind LOG#<day>#<shard> (spend logs by day)", "deployment"
@@ -106,8 +108,6 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 		return "RES# reservation", "call"
 	case "LOG":
 		return "LOG# spend log", "call"
-	case "LOGREF":
-		return "LOGREF# response id", "call"
 	case "PROXY":
 		return "PROXY#BUDGET", "deployment"
 	}

@@ -273,12 +273,12 @@ func settledOnKey(it map[string]types.AttributeValue, id string) bool {
 	return len(it) > 0 && !ptr && !held
 }
 
-// putLogFirst writes a settlement's spend log, and its response id's pointer, before the
-// counters are settled in a single-item write: the log is put only if there is none, and
-// the cost the settlement then charges is the one the log records. So when the call and the
-// rotator race, or a settle is retried after a lost answer, whichever log was written first
-// decides the charge, once (the counter update is exactly-once by itself), and a crash
-// between the two writes leaves a log that the rotator charges when the entry expires.
+// putLogFirst writes a settlement's spend log before the counters are settled in a
+// single-item write: the log is put only if there is none, and the cost the settlement then
+// charges is the one the log records. So when the call and the rotator race, or a settle is
+// retried after a lost answer, whichever log was written first decides the charge, once (the
+// counter update is exactly-once by itself), and a crash between the two writes leaves a log
+// that the rotator charges when the entry expires.
 func (s *Store) putLogFirst(ctx context.Context, log *SpendLog) (float64, error) {
 	put, err := spendLogPut(s.table, log)
 	if err != nil {
@@ -302,17 +302,6 @@ func (s *Store) putLogFirst(ctx context.Context, log *SpendLog) (float64, error)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("spend log %s: %w", log.RequestID, err)
-	}
-	ref, err := logRefPut(s.table, log)
-	if err != nil || ref == nil {
-		return cost, err
-	}
-	err = retryWrite(ctx, func() error {
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: ref.TableName, Item: ref.Item})
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("response id of spend log %s: %w", log.RequestID, err)
 	}
 	return cost, nil
 }

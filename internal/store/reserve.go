@@ -1343,8 +1343,7 @@ func (s *Store) settleWrites(ctx context.Context, r *resItem, st Settlement) err
 }
 
 // settleItems builds the settlement transaction; kinds[i] is the target index of item i
-// (-1 the RES# item, -2 the proxy budget, -3 a rate window, -4 the spend log, -5 its
-// response id's pointer).
+// (-1 the RES# item, -2 the proxy budget, -3 a rate window, -4 the spend log).
 func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWriteItem, []int, error) {
 	var items []types.TransactWriteItem
 	var kinds []int
@@ -1395,13 +1394,6 @@ func settleItems(table string, res *resItem, st Settlement) ([]types.TransactWri
 			return nil, nil, err
 		}
 		add(types.TransactWriteItem{Put: put}, -4)
-		ref, err := logRefPut(table, &log)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ref != nil {
-			add(types.TransactWriteItem{Put: ref}, -5)
-		}
 	}
 	if len(items) > MaxTxItems {
 		return nil, nil, fmt.Errorf("settlement of %d writes is over DynamoDB's limit of %d", len(items), MaxTxItems)

@@ -133,8 +133,11 @@ func TestReserve_KeyUserTeamInSingleItemSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cr.ops.take(); got["UpdateItem"] != 3 || got["PutItem"] != 2 || got["TransactWriteItems"] != 0 {
-		t.Errorf("settle sent %v, want 2 PutItem (log, response id) and 3 UpdateItem, no transaction", got)
+	if got := cr.ops.take(); got["UpdateItem"] != 3 || got["PutItem"] != 1 || got["TransactWriteItems"] != 0 {
+		t.Errorf("settle sent %v, want 1 PutItem (the log, which by_response indexes) and 3 UpdateItem, no transaction", got)
+	}
+	if l, err := s.SpendLogByID(ctx, "chatcmpl-1"); err != nil || l.RequestID != "r1" {
+		t.Errorf("spend log by response id: %+v, %v; want r1's", l, err)
 	}
 	key, user, team, _ := a.spends(t, s)
 	if key != 0.2 || user != 0.2 || team != 0.2 {
