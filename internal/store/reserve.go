@@ -1250,10 +1250,14 @@ func (s *Store) EnsureProxyBudget(ctx context.Context, max float64) error {
 	e.set(rem + " = " + m + " - if_not_exists(" + spend + ", " + e.num("0") + ")")
 	e.cond("attribute_not_exists(" + mb + ") OR " + mb + " <> " + m)
 	u := e.update(s.table, ProxyBudgetPK, SortProxyBudget)
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-		ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-		ExpressionAttributeValues: u.ExpressionAttributeValues,
+	// Retried: calls reserving on the item in transactions make this write conflict.
+	err := retryWrite(ctx, func() error {
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+			ExpressionAttributeValues: u.ExpressionAttributeValues,
+		})
+		return err
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
