@@ -29,8 +29,9 @@ import (
 //	real spend = bank spend - Σ shard remaining,  headroom = bank remaining + Σ shard remaining
 //
 // whatever calls do: headroom is only ever moved, never created. A call reserves on its
-// shard under the shard's remaining >= cost (a single-item step, see steps.go) and settles
-// there (its key record's entry names the shard). A shard that cannot pay is refilled from
+// shard under the shard's remaining >= cost (a single-item step, see steps.go, or an item of
+// its reservation's transaction) and settles there (its key record's entry or its RES# item
+// names the shard, so the rotator settles a crashed call there too). A shard that cannot pay is refilled from
 // the bank; when the bank cannot pay either, the other shards' headroom is swept back into
 // it first; a call is refused only when the bank and all shards together cannot pay, with
 // the team's summed spend. Admin reads add the shards up (foldEscrow).
@@ -93,11 +94,14 @@ type escrowPlan struct {
 	sk   string
 }
 
-// planEscrow moves the team's charge to its shard when the team is split and the plan
-// reserves step by step with the team's budget as its only limit there (budget windows,
-// rate limits and leases stay on the team record).
+// planEscrow moves the team's charge to its shard when the team is split and its budget is
+// the only limit the call checks on the team record (budget windows and a parallel-request
+// lease stay there; rate limits are RL# items). It does so on both paths: step by step, and
+// in the transaction of a call with rate windows, a proxy budget, or a key record that holds
+// maxHeld entries already (a busy key's 5th+ call in flight), so the team record is written
+// by lends and sweeps only, however many calls a key has in flight.
 func (p *plan) planEscrow(in *ReserveInput) {
-	if in.Team == nil || in.Team.EscrowShards < 2 || in.Check != CheckReserve || !p.stepwise() {
+	if in.Team == nil || in.Team.EscrowShards < 2 || in.Check != CheckReserve {
 		return
 	}
 	for i, a := range p.accounts {
@@ -221,7 +225,7 @@ func (s *Store) foldEscrow(ctx context.Context, ts ...*Team) error {
 	return nil
 }
 
-// refill is what a reservation step does when its shard refused it: it reads the team and
+// refill is what a reservation does when its shard refused it: it reads the team and
 // its shards and returns nil once the shard can pay (moving headroom to it from the bank,
 // or first sweeping the other shards' headroom into the bank when the bank alone cannot),
 // the team's refusal when the bank and all shards together cannot pay, errReplan when the
@@ -271,7 +275,7 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 			sweep = append(sweep, shardAmount{sk, r})
 		}
 	}
-	if !closed && rem.Cmp(cost) >= 0 {
+	if mine != nil && !closed && rem.Cmp(cost) >= 0 {
 		return nil // refilled meanwhile
 	}
 	if total.Cmp(cost) < 0 {

@@ -156,10 +156,16 @@ func (e *escrowTeam) check(t *testing.T, wantSpend float64, modelSpend ...float6
 // calls were spread over shards.
 func TestEscrow_ManyKeysOfOneTeamNeverPassItsBudget(t *testing.T) {
 	t.Parallel()
+	withAndWithoutFaults(t, manyKeysOfOneTeam)
+}
+
+// withAndWithoutFaults runs run in parallel subtests without faults and with 20 % of
+// DynamoDB calls failed.
+func withAndWithoutFaults(t *testing.T, run func(t *testing.T, rate float64)) {
 	for _, rate := range []float64{0, 0.2} {
 		t.Run(fmt.Sprintf("faults %v", rate), func(t *testing.T) {
 			t.Parallel()
-			manyKeysOfOneTeam(t, rate)
+			run(t, rate)
 		})
 	}
 }
@@ -416,6 +422,111 @@ func TestEscrow_RotatorSettlesAShardOnce(t *testing.T) {
 	e.check(t, 0.3)
 }
 
+// A busy key has more calls in flight than its record holds entries (maxHeld): its 5th and
+// later calls hold their reservations in RES# items and reserve in a transaction, and they
+// charge the team's shards as the key's first four do, with and without 20 % of DynamoDB
+// calls failed. No call writes the team record (while they are in flight it holds nothing
+// reserved; after they settle it has no model_spend): only lends do. The spend is exact.
+func TestEscrow_ABusyKeysSpilledCallsChargeShards(t *testing.T) {
+	t.Parallel()
+	withAndWithoutFaults(t, busyKeyOfASplitTeam)
+}
+
+func busyKeyOfASplitTeam(t *testing.T, rate float64) {
+	ctx := context.Background()
+	p, s, c, table := proxiedStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 1)
+	p.SetRate(rate)
+	const calls = 16
+	rs := make([]*store.Reservation, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			in := e.input(i, 0.05)
+			if i%2 == 0 {
+				in.ProxyMaxBudget = ptr(100.0) // a transaction, also while held on the key record
+			}
+			r, err := s.Reserve(ctx, in)
+			if err != nil {
+				t.Errorf("reserve %d: %v", i, err)
+				return
+			}
+			rs[i] = r
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	p.SetRate(0) // while the test reads
+	spilled := 0
+	for _, r := range rs {
+		if len(raw(t, c, table, store.PrefixReservation+r.RequestID(), store.SortReservation)) > 0 {
+			spilled++
+		}
+	}
+	if spilled < calls-4 {
+		t.Errorf("%d of %d calls in flight hold RES# items, want all but the key record's 4", spilled, calls)
+	}
+	reserved := 0.0
+	for _, sh := range e.shards(t) {
+		reserved += num(sh, "reserved")
+	}
+	if rec := raw(t, c, table, store.PrefixTeam+"et", store.SortTeam); num(rec, "reserved") != 0 || math.Abs(reserved-calls*0.05) > 1e-9 {
+		t.Errorf("calls in flight reserved %v on the team record and %v on its shards, want 0 and %v", num(rec, "reserved"), reserved, calls*0.05)
+	}
+	p.SetRate(rate)
+	for _, r := range rs {
+		e.settle(t, r, 0.04)
+	}
+	p.SetRate(0)
+	if u := p.Usage(); rate > 0 && u.Faults[dynamoproxy.Conflict] == 0 {
+		t.Errorf("faults injected: %v; want conflicts", u.Faults)
+	}
+	e.check(t, calls*0.04)
+	if ms := teamModelSpend(t, c, table); ms != 0 {
+		t.Errorf("calls settled on the team record: its model_spend is %v", ms)
+	}
+}
+
+// teamModelSpend is the model_spend of gpt-4o on team et's record (the bank): calls that
+// charge shards add theirs to the shards.
+func teamModelSpend(t *testing.T, c *dynamodb.Client, table string) float64 {
+	t.Helper()
+	ms, _ := raw(t, c, table, store.PrefixTeam+"et", store.SortTeam)["model_spend"].(*types.AttributeValueMemberM)
+	if ms == nil {
+		return 0
+	}
+	return num(ms.Value, "gpt-4o")
+}
+
+// A busy key's spilled call (its RES# item names the shard) whose process died is settled
+// by the rotator once, on that shard, as are the key's calls held on its record.
+func TestEscrow_RotatorSettlesASpilledCallOnItsShard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	e := newEscrowTeam(t, s, c, table, 8, 8, 1)
+	var fifth string
+	for i := range 5 { // none settled: the first four fill the key record's entries
+		in := e.input(i, 0.3)
+		fifth = in.RequestID
+		if _, err := s.Reserve(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(raw(t, c, table, store.PrefixReservation+fifth, store.SortReservation)) == 0 {
+		t.Fatal("the fifth call in flight of a key holds no RES# item")
+	}
+	if n := overlappingRotators(t, s, time.Now().Add(time.Hour)); n != 5 {
+		t.Fatalf("settled %d calls, want each of 5 once", n)
+	}
+	e.check(t, 1.5)
+	if ms := teamModelSpend(t, c, table); ms != 0 {
+		t.Errorf("the rotator settled on the team record: its model_spend is %v", ms)
+	}
+}
+
 // onShardOf is in with a request id that charges the same one of n shards as request id of.
 func onShardOf(in store.ReserveInput, of string, n int) store.ReserveInput {
 	id := in.RequestID
@@ -426,9 +537,10 @@ func onShardOf(in store.ReserveInput, of string, n int) store.ReserveInput {
 	return in
 }
 
-// A call of a split team that charges the team record itself (a proxy budget makes its
-// reservation a transaction) is not refused while the shards hold the headroom it needs:
-// their headroom is swept back into the team record first.
+// A call of a split team that charges the team record itself (a parallel limit given to
+// the team since its shards were lent headroom keeps its calls there) is not refused while
+// the shards hold the headroom it needs: their headroom is swept back into the team record
+// first.
 func TestEscrow_ACallOnTheTeamRecordGetsTheShardsHeadroom(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -439,9 +551,8 @@ func TestEscrow_ACallOnTheTeamRecordGetsTheShardsHeadroom(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.settle(t, r, 1) // the team record lent 1.5 to a shard, which holds 0.5 of it now
-	in := e.input(2, 0.8)
-	in.ProxyMaxBudget = ptr(100.0)
-	r, err = s.Reserve(ctx, in)
+	e.update(t, func(tm *store.Team) { tm.MaxParallelRequests = ptr(int64(10)) })
+	r, err = s.Reserve(ctx, e.input(2, 0.8))
 	if err != nil {
 		t.Fatalf("a call of 0.8 with 1.0 of the team's budget left: %v", err)
 	}
@@ -549,7 +660,7 @@ func TestEscrow_RefusalsAtTheEndOfTheBudgetDoNotReadEveryShard(t *testing.T) {
 		u := p.Usage()
 		return u.Calls["Query"] + u.Calls["TransactGetItems"]
 	}
-	before := reads()
+	before, start := reads(), time.Now()
 	const refused = 20
 	for i := range refused {
 		_, err := s.Reserve(ctx, e.input(100+i, 0.5))
@@ -558,8 +669,10 @@ func TestEscrow_RefusalsAtTheEndOfTheBudgetDoNotReadEveryShard(t *testing.T) {
 			t.Fatalf("call %d on a spent team: %v, want the team's budget refusal at spend 8", i, err)
 		}
 	}
-	if n := reads() - before; n > 4 {
-		t.Errorf("%d refused calls read the shards %d times, want the first refusal's read to serve the rest", refused, n)
+	// A read (a Query and a snapshot) serves the refusals of the next second: on a loaded
+	// machine the calls may take a few.
+	if n, most := reads()-before, 2*(2+int64(time.Since(start)/time.Second)); n > most {
+		t.Errorf("%d refused calls read the shards %d times in %v, want the first refusal's read to serve the rest of its second (at most %d)", refused, n, time.Since(start), most)
 	}
 	e.update(t, func(tm *store.Team) { tm.MaxBudget = ptr(9.0) })
 	r, err := s.Reserve(ctx, e.input(200, 0.5))

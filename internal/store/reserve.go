@@ -264,9 +264,9 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 			res.customer = in.Customer
 			return res, nil
 		case errors.As(err, &ref) && p.escrow == nil && !swept && ref.Scope == ScopeTeam && ref.Reason == ReasonBudget && in.Team != nil && in.Team.EscrowShards > 1:
-			// A call that charges a split team's record itself (a rate window or proxy
-			// budget makes it a transaction) sees only the headroom not lent to the shards:
-			// bring that back and try once more.
+			// A call that charges a split team's record itself (its budget windows or
+			// parallel limit are there, or it is checked post hoc) sees only the headroom
+			// not lent to the shards: bring that back and try once more.
 			swept = true
 			if err := s.reclaimEscrow(ctx, in.Team.TeamID); err != nil {
 				return nil, fmt.Errorf("reserve %s: %w", in.RequestID, err)
@@ -335,20 +335,37 @@ var errReplan = errors.New("record changed since it was read")
 // headroom, a minute ended); trying again may succeed.
 var errTransient = errors.New("condition failed transiently")
 
+// errShard: the split team's shard the transaction charged cannot pay (see refill).
+var errShard = errors.New("escrow shard cannot pay")
+
+// reserveOnce writes the plan's transaction. When it failed only on the team's escrow
+// shard, the shard is refilled and the transaction tried again, a few times at once (as a
+// reservation step does, see reserveStep), then with the caller's backoff.
 func (s *Store) reserveOnce(ctx context.Context, p *plan, in *ReserveInput, uncertain bool) (*Reservation, error) {
 	items, err := p.reserveItems(s.table, in)
 	if err != nil {
 		return nil, err
 	}
-	err = s.write(ctx, items)
-	if err == nil {
-		return &Reservation{res: p.res}, nil
+	for refills := 0; ; refills++ {
+		err = s.write(ctx, items)
+		if err == nil {
+			return &Reservation{res: p.res}, nil
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return nil, err
+		}
+		res, err := p.explain(in, tce.CancellationReasons, uncertain)
+		if !errors.Is(err, errShard) {
+			return res, err
+		}
+		if refills == maxRefills {
+			return nil, errTransient
+		}
+		if err := s.refill(ctx, p, in); err != nil {
+			return nil, err
+		}
 	}
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return nil, err
-	}
-	return p.explain(in, tce.CancellationReasons, uncertain)
 }
 
 // write runs the writes in one TransactWriteItems, or as a single-item write (half the write
@@ -946,11 +963,12 @@ func reserveWindow(table string, w rateWindow, ttl int64) *types.Update {
 }
 
 // explain turns a cancelled reservation into a *Refusal (the most important one, in
-// LiteLLM's order of checks), errReplan (the input now holds fresh records),
-// errTransient, or the reservation itself when an earlier attempt of this call committed.
+// LiteLLM's order of checks), errReplan (the input now holds fresh records), errShard (no
+// refusal, but the team's escrow shard could not pay), errTransient, or the reservation
+// itself when an earlier attempt of this call committed.
 func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, uncertain bool) (*Reservation, error) {
 	var refusals []*Refusal
-	replan, transient := false, false
+	replan, transient, shard := false, false, false
 	for i, r := range reasons {
 		code := aws.ToString(r.Code)
 		if code != "ConditionalCheckFailed" {
@@ -974,6 +992,10 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 		case kindLog:
 			refusals = append(refusals, &Refusal{Reason: ReasonDuplicate, ID: in.RequestID})
 		case kindAccount:
+			if p.escrow != nil && p.escrow.i == k.index {
+				shard = true // the item is the shard, not the team record
+				continue
+			}
 			if _, dup := r.Item[attrHeld+in.RequestID]; dup && p.accounts[k.index].isKey {
 				if uncertain {
 					return &Reservation{res: p.res}, nil // an earlier attempt committed but its answer was lost
@@ -1041,6 +1063,8 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 			}
 		}
 		return nil, best
+	case shard:
+		return nil, errShard
 	case transient:
 		return nil, errTransient
 	}
