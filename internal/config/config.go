@@ -197,8 +197,9 @@ type Settings struct {
 	// models stored in DynamoDB (store_model_in_db): an added, changed or deleted model is
 	// served by every instance at most this long after the write.
 	ModelRefreshInterval Duration `yaml:"model_refresh_interval"`
-	// EscrowShards is the most escrow shards a team budget is split into, so that one team's
-	// calls do not all write its record (0 or 1: never split; at most 64). A team gets one
+	// EscrowShards is the most escrow shards a team or key budget is split into, so that one
+	// team's or key's calls do not all write its record (0 or 1: never split; at most 64, a
+	// key at most 32). A team, or a key whose budget is its only per-call limit, gets one
 	// shard per $1 of max_budget up to this many.
 	EscrowShards int `yaml:"escrow_shards"`
 }

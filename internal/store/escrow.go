@@ -41,6 +41,13 @@ import (
 // admits no call until a refill from the bank reopens it, and the bank then has the
 // headroom, or is blocked); a budget reset holds refills, closes the shards, and then resets
 // the bank and every shard in one transaction, keeping what calls in flight reserved.
+//
+// A key whose budget is its only per-call limit is split the same way (KEY#<hash> /
+// KEY#E<n>, its record the bank; see bank): a call's reservation entry, the full heldEntry
+// with the other records it charged, is held on its shard instead of the key record, so
+// reserve and settle are one single-item write each there, and the shard checks the key's
+// expiry as the last lend copied it. A rotation moves the shards to the new hash (see
+// Tx.moveEscrow); a deletion deletes them, handing their entries over (see DeleteKey).
 const (
 	attrClosed = "closed"
 	// attrEscrowHold on the team record holds refills while a budget reset runs (unix
@@ -55,25 +62,58 @@ const (
 	// shard in one transaction (at most 100 items), and an admin change that closes them
 	// shares a transaction with the team's other writes.
 	MaxEscrowShards = 64
+	// MaxKeyEscrowShards bounds a key's shards lower: a rotation moves them (a put and a
+	// delete each) in the transaction that moves the key record.
+	MaxKeyEscrowShards = 32
 	// maxRefills bounds the refills a reservation step tries before it backs off.
 	maxRefills = 4
 )
 
-// SetEscrowShards sets the most escrow shards a team budget is split into (0 or 1: none).
+// SetEscrowShards sets the most escrow shards a team or key budget is split into (0 or 1:
+// none).
 func (s *Store) SetEscrowShards(n int) { s.escrowCap = min(max(n, 0), MaxEscrowShards) }
 
-// escrowShards is the number of shards for team t: one per escrowPerShard of its budget, up
-// to the cap, and never fewer than it had (shards hold entries of calls in flight and
-// headroom; fewer would strand them).
-func (s *Store) escrowShards(t *Team, had int) int {
+// escrowShards is the number of shards for a budget of max (nil: none) at most most: one per
+// escrowPerShard of it, up to the cap, and never fewer than it had (shards hold entries of
+// calls in flight and headroom; fewer would strand them).
+func (s *Store) escrowShards(budget *float64, most, had int) int {
 	n := 0
-	if t.MaxBudget != nil && s.escrowCap > 1 {
-		n = int(min(float64(s.escrowCap), *t.MaxBudget/escrowPerShard))
+	if budget != nil && s.escrowCap > 1 {
+		n = int(min(float64(min(s.escrowCap, most)), *budget/escrowPerShard))
 	}
 	if n < 2 {
 		n = 0
 	}
 	return max(n, had)
+}
+
+// bank is a record whose budget is split into escrow shards, in its own partition: a team
+// record (shards TEAM#<id> / TEAM#E<n>) or a key record (KEY#<hash> / KEY#E<n>).
+type bank struct {
+	scope, id, pk, sk string
+	shard             string // sort key prefix of its shards
+	// copies are attributes of the bank that a lend copies onto the shard, because a call
+	// on the shard checks them there (a key's expiry) or the rotator reads them (its hash).
+	copies []string
+}
+
+func teamBank(id string) bank {
+	return bank{scope: ScopeTeam, id: id, pk: PrefixTeam + id, sk: SortTeam, shard: SortEscrow}
+}
+
+func keyBank(token string) bank {
+	return bank{scope: ScopeKey, id: token, pk: PrefixKey + token, sk: SortKey, shard: SortKeyEscrow, copies: []string{"token", "expires_at"}}
+}
+
+// bankOf is the bank of a record (pk, sk), if it is a team or a key record.
+func bankOf(pk, sk string) (bank, bool) {
+	switch {
+	case sk == SortTeam && strings.HasPrefix(pk, PrefixTeam):
+		return teamBank(strings.TrimPrefix(pk, PrefixTeam)), true
+	case sk == SortKey && strings.HasPrefix(pk, PrefixKey):
+		return keyBank(strings.TrimPrefix(pk, PrefixKey)), true
+	}
+	return bank{}, false
 }
 
 // escrowShardOf is the shard of n that request id charges: spread evenly, and the same on
@@ -84,92 +124,110 @@ func escrowShardOf(id string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// escrowSK is the sort key of shard n.
-func escrowSK(n int) string { return SortEscrow + strconv.Itoa(n) }
+// shardSK is the sort key of the bank's shard n.
+func (b bank) shardSK(n int) string { return b.shard + strconv.Itoa(n) }
 
-// escrowPlan is a team budget charged on a shard: the team's index in the plan's accounts,
-// the team's shard count as planned, and the shard.
+// escrowPlan is a budget charged on a shard: the bank's index in the plan's accounts, its
+// shard count as planned, the shard, and the bank.
 type escrowPlan struct {
 	i, n int
 	sk   string
+	b    bank
 }
 
-// planEscrow moves the team's charge to its shard when the team is split and its budget is
-// the only limit the call checks on the team record (budget windows and a parallel-request
-// lease stay there; rate limits are RL# items). It does so on both paths: step by step, and
-// in the transaction of a call with rate windows, a proxy budget, or a key record that holds
-// maxHeld entries already (a busy key's 5th+ call in flight), so the team record is written
-// by lends and sweeps only, however many calls a key has in flight.
+// planEscrow moves the charges of a split team and of a split key to their shards (see
+// escrowOn). A team's moves on both paths: step by step, and in the transaction of a call
+// with rate windows, a proxy budget, or a key record that holds maxHeld entries already (a
+// busy key's 5th+ call in flight), so the team record is written by lends and sweeps only,
+// however many calls a key has in flight. A key's moves while the key holds the call's
+// entry (a shard holding maxHeld entries spills the call to a RES# item on the key record).
 func (p *plan) planEscrow(in *ReserveInput) {
-	if in.Team == nil || in.Team.EscrowShards < 2 || in.Check != CheckReserve {
+	if in.Check != CheckReserve {
+		return
+	}
+	if in.Key != nil && in.Key.EscrowShards > 1 && p.res.OnKey && len(p.accounts) > 0 && p.accounts[0].isKey {
+		p.keyEscrow = p.escrowOn(0, in.Key.EscrowShards, keyBank(in.Key.Token), in.RequestID)
+	}
+	if in.Team == nil || in.Team.EscrowShards < 2 {
 		return
 	}
 	for i, a := range p.accounts {
-		sh := p.shapes[i]
-		if !a.isTeam || !sh.budget || sh.windows > 0 || sh.maxParallel.set {
-			continue
+		if a.isTeam {
+			p.escrow = p.escrowOn(i, in.Team.EscrowShards, teamBank(a.id), in.RequestID)
 		}
-		n := in.Team.EscrowShards
-		p.escrow = &escrowPlan{i: i, n: n, sk: escrowSK(escrowShardOf(in.RequestID, n))}
-		p.accounts[i].sk = p.escrow.sk
-		p.res.Targets[i].SK = p.escrow.sk
 	}
 }
 
-// escrowSnapshot reads team id's record and its n shards in one TransactGetItems, which no
+// escrowOn moves account i's charge to the shard of n that request id picks, when its budget
+// is the only limit the call checks on the record: budget windows and a parallel-request
+// lease stay on it; a team's rate limits are RL# items, but a key's are counted on its
+// record (and a key that has any limit besides its budget is not split). nil when it stays
+// on the record.
+func (p *plan) escrowOn(i, n int, b bank, id string) *escrowPlan {
+	sh := p.shapes[i]
+	if !sh.budget || sh.windows > 0 || sh.maxParallel.set || p.accounts[i].isKey && sh != (shape{budget: true}) {
+		return nil
+	}
+	es := &escrowPlan{i: i, n: n, sk: b.shardSK(escrowShardOf(id, n)), b: b}
+	p.accounts[i].sk = es.sk
+	p.res.Targets[i].SK = es.sk
+	return es
+}
+
+// escrowSnapshot reads bank b and its n shards in one TransactGetItems, which no
 // transaction interleaves with (n < MaxTxItems, see MaxEscrowShards).
-func (s *Store) escrowSnapshot(ctx context.Context, id string, n int) (*escrowState, error) {
-	gets := []types.TransactGetItem{{Get: &types.Get{TableName: aws.String(s.table), Key: keyOf(PrefixTeam+id, SortTeam)}}}
+func (s *Store) escrowSnapshot(ctx context.Context, b bank, n int) (*escrowState, error) {
+	gets := []types.TransactGetItem{{Get: &types.Get{TableName: aws.String(s.table), Key: keyOf(b.pk, b.sk)}}}
 	for i := range n {
-		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: keyOf(PrefixTeam+id, escrowSK(i))}})
+		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: keyOf(b.pk, b.shardSK(i))}})
 	}
 	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: gets})
 	if err != nil {
-		return nil, fmt.Errorf("read escrow of team %s: %w", id, err)
+		return nil, fmt.Errorf("read escrow of %s %s: %w", b.scope, b.id, err)
 	}
 	st := &escrowState{shards: map[string]item{}}
 	for i, r := range out.Responses {
 		switch {
 		case len(r.Item) == 0:
 		case i == 0:
-			st.team = r.Item
+			st.bank = r.Item
 		default:
-			st.shards[escrowSK(i-1)] = r.Item
+			st.shards[b.shardSK(i-1)] = r.Item
 		}
 	}
 	return st, nil
 }
 
-// headroom is what the team record and its shards together can still pay.
+// headroom is what the bank and its shards together can still pay.
 func (st *escrowState) headroom() *big.Rat {
 	lent, _, _ := st.lent()
-	return lent.Add(lent, ratAttr(st.team, "remaining"))
+	return lent.Add(lent, ratAttr(st.bank, "remaining"))
 }
 
-// escrowState is a team record and its shards as one strongly consistent Query read them.
+// escrowState is a bank and its shards as one strongly consistent Query read them.
 type escrowState struct {
-	team   item
+	bank   item
 	shards map[string]item // by sort key
 }
 
-// readEscrow reads team id's record (when withTeam) and its shards in one Query.
-func (s *Store) readEscrow(ctx context.Context, id string, withTeam bool) (*escrowState, error) {
-	prefix := SortEscrow
-	if withTeam {
-		prefix = SortTeam // "TEAM" and "TEAM#E…", not "MEMBER#…"
+// readEscrow reads bank b (when withBank) and its shards in one Query.
+func (s *Store) readEscrow(ctx context.Context, b bank, withBank bool) (*escrowState, error) {
+	prefix := b.shard
+	if withBank {
+		prefix = b.sk // "TEAM" and "TEAM#E…", not "MEMBER#…"; "KEY" and "KEY#E…"
 	}
-	items, err := s.partition(ctx, PrefixTeam+id, prefix)
+	items, err := s.partition(ctx, b.pk, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("read escrow of team %s: %w", id, err)
+		return nil, fmt.Errorf("read escrow of %s %s: %w", b.scope, b.id, err)
 	}
 	st := &escrowState{shards: map[string]item{}}
 	for _, it := range items {
 		sk, _ := it["sk"].(*types.AttributeValueMemberS)
 		switch {
 		case sk == nil:
-		case sk.Value == SortTeam:
-			st.team = it
-		case strings.HasPrefix(sk.Value, SortEscrow):
+		case sk.Value == b.sk:
+			st.bank = it
+		case strings.HasPrefix(sk.Value, b.shard):
 			st.shards[sk.Value] = it
 		}
 	}
@@ -197,66 +255,73 @@ func (st *escrowState) lent() (remaining, reserved *big.Rat, models map[string]*
 	return remaining, reserved, models
 }
 
-// foldEscrow adds the shards of the split teams among ts into their figures (one Query
-// each), so spend, remaining and model_spend read as one counter would.
-func (s *Store) foldEscrow(ctx context.Context, ts ...*Team) error {
-	for _, t := range ts {
-		if t == nil || t.EscrowShards < 2 {
-			continue
+// foldEscrow adds the shards of a split team into its figures (one Query), so spend,
+// remaining and model_spend read as one counter would.
+func (s *Store) foldEscrow(ctx context.Context, t *Team) error {
+	if t == nil || t.EscrowShards < 2 {
+		return nil
+	}
+	return s.foldShards(ctx, teamBank(t.TeamID), &t.Budget, &t.ModelSpend)
+}
+
+// foldKeyEscrow adds the shards of a split key into its figures, as foldEscrow does a team's.
+func (s *Store) foldKeyEscrow(ctx context.Context, k *Key) error {
+	if k == nil || k.EscrowShards < 2 || k.IsPointer() {
+		return nil
+	}
+	return s.foldShards(ctx, keyBank(k.Token), &k.Budget, &k.ModelSpend)
+}
+
+// foldShards adds what bank b's shards hold into its budget and model spend as read.
+func (s *Store) foldShards(ctx context.Context, b bank, bud *Budget, modelSpend *map[string]float64) error {
+	st, err := s.readEscrow(ctx, b, false)
+	if err != nil {
+		return err
+	}
+	rem, rsv, models := st.lent()
+	bud.Spend = ratFloat(new(big.Rat).Sub(ratOf(usd(bud.Spend)), rem))
+	if bud.Remaining != nil {
+		r := ratFloat(new(big.Rat).Add(ratOf(usd(*bud.Remaining)), rem))
+		bud.Remaining = &r
+	}
+	bud.Reserved = ratFloat(new(big.Rat).Add(ratOf(usd(bud.Reserved)), rsv))
+	for m, v := range models {
+		if *modelSpend == nil {
+			*modelSpend = map[string]float64{}
 		}
-		st, err := s.readEscrow(ctx, t.TeamID, false)
-		if err != nil {
-			return err
-		}
-		rem, rsv, models := st.lent()
-		t.Spend = ratFloat(new(big.Rat).Sub(ratOf(usd(t.Spend)), rem))
-		if t.Remaining != nil {
-			r := ratFloat(new(big.Rat).Add(ratOf(usd(*t.Remaining)), rem))
-			t.Remaining = &r
-		}
-		t.Reserved = ratFloat(new(big.Rat).Add(ratOf(usd(t.Reserved)), rsv))
-		for m, v := range models {
-			if t.ModelSpend == nil {
-				t.ModelSpend = map[string]float64{}
-			}
-			t.ModelSpend[m] = ratFloat(new(big.Rat).Add(ratOf(usd(t.ModelSpend[m])), v))
-		}
+		(*modelSpend)[m] = ratFloat(new(big.Rat).Add(ratOf(usd((*modelSpend)[m])), v))
 	}
 	return nil
 }
 
-// refill is what a reservation does when its shard refused it: it reads the team and
+// refill is what a reservation does when its shard es refused it: it reads the bank and
 // its shards and returns nil once the shard can pay (moving headroom to it from the bank,
 // or first sweeping the other shards' headroom into the bank when the bank alone cannot),
-// the team's refusal when the bank and all shards together cannot pay, errReplan when the
-// team changed since it was cached (in.Team is then the fresh copy), or errTransient.
-func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
-	es, a := p.escrow, p.accounts[p.escrow.i]
+// the bank's refusal when the bank and all shards together cannot pay (or it is blocked,
+// expired, gone), errReplan when the bank changed since it was cached (the input then holds
+// the fresh copy), or errTransient.
+func (s *Store) refill(ctx context.Context, p *plan, es *escrowPlan, in *ReserveInput) error {
 	cost := ratOf(usd(in.Cost))
-	if ref := s.spent.refusal(a.id, cost, time.Now()); ref != nil {
+	if ref := s.spent.refusal(es.b.pk, cost, time.Now()); ref != nil {
 		return ref
 	}
-	st, err := s.readEscrow(ctx, a.id, true)
+	st, err := s.readEscrow(ctx, es.b, true)
 	if err != nil {
 		return err
 	}
-	if st.team == nil {
-		in.replace(ScopeTeam, nil)
-		return errReplan
-	}
-	acct, rec, err := decodeAccount(ScopeTeam, st.team)
-	if err != nil {
-		return err
-	}
-	t := rec.(*Team)
+	acct, rec, ref, replan, err := p.recordState(in, es.i, st.bank)
 	switch {
-	case t.Blocked:
-		return &Refusal{Reason: ReasonBlocked, Scope: ScopeTeam, ID: a.id}
-	case t.EscrowShards != es.n || acct.shape(in.Model) != p.shapes[es.i]:
-		in.replace(ScopeTeam, t)
+	case err != nil:
+		return err
+	case ref != nil:
+		return ref
+	case replan:
+		return errReplan
+	case int(ratAttr(st.bank, "escrow_shards").Num().Int64()) != es.n:
+		in.replace(es.b.scope, rec)
 		return errReplan
 	}
-	bank := ratAttr(st.team, "remaining")
+	bank := ratAttr(st.bank, "remaining")
 	mine := st.shards[es.sk]
 	rem := ratAttr(mine, "remaining")
 	closed := isClosed(mine)
@@ -281,7 +346,7 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 	if total.Cmp(cost) < 0 {
 		// A Query is not isolated from transactions: it may see headroom moved between
 		// two items on one of them only. A refusal is decided on a snapshot that is.
-		snap, err := s.escrowSnapshot(ctx, a.id, es.n)
+		snap, err := s.escrowSnapshot(ctx, es.b, es.n)
 		if err != nil {
 			return err
 		}
@@ -289,9 +354,9 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 			return nil // read again
 		}
 		lentRem, _, _ := snap.lent()
-		spend := ratFloat(new(big.Rat).Sub(ratAttr(snap.team, "spend"), lentRem))
-		ref := &Refusal{Reason: ReasonBudget, Scope: ScopeTeam, ID: a.id, Spend: spend, Max: *t.MaxBudget}
-		s.spent.remember(a.id, snap.headroom(), ref, time.Now())
+		spend := ratFloat(new(big.Rat).Sub(ratAttr(snap.bank, "spend"), lentRem))
+		ref := &Refusal{Reason: ReasonBudget, Scope: es.b.scope, ID: es.b.id, Spend: spend, Max: *acct.budget.MaxBudget}
+		s.spent.remember(es.b.pk, snap.headroom(), ref, time.Now())
 		return ref
 	}
 	need := new(big.Rat).Sub(cost, rem)
@@ -300,20 +365,20 @@ func (s *Store) refill(ctx context.Context, p *plan, in *ReserveInput) error {
 	}
 	free := new(big.Rat).Sub(bank, debts)
 	if free.Cmp(need) < 0 {
-		return s.sweepEscrow(ctx, a.id, sweep)
+		return s.sweepEscrow(ctx, es.b, sweep)
 	}
 	// Move what the call needs and a share of the budget for the calls that follow.
-	x := new(big.Rat).Quo(ratOf(usd(*t.MaxBudget)), big.NewRat(int64(2*es.n), 1))
+	x := new(big.Rat).Quo(ratOf(usd(*acct.budget.MaxBudget)), big.NewRat(int64(2*es.n), 1))
 	x.Add(x, need)
 	if x.Cmp(free) > 0 {
 		x.Set(free)
 	}
-	return s.lend(ctx, a.id, es, x, new(big.Rat).Add(x, debts), in.Now)
+	return s.lend(ctx, st.bank, es, x, new(big.Rat).Add(x, debts), in.Now)
 }
 
-// reclaimEscrow sweeps the headroom of all of team id's shards back into its record.
-func (s *Store) reclaimEscrow(ctx context.Context, id string) error {
-	st, err := s.readEscrow(ctx, id, false)
+// reclaimEscrow sweeps the headroom of all of bank b's shards back into it.
+func (s *Store) reclaimEscrow(ctx context.Context, b bank) error {
+	st, err := s.readEscrow(ctx, b, false)
 	if err != nil {
 		return err
 	}
@@ -323,7 +388,7 @@ func (s *Store) reclaimEscrow(ctx context.Context, id string) error {
 			from = append(from, shardAmount{sk, r})
 		}
 	}
-	if err := s.sweepEscrow(ctx, id, from); err != nil && !errors.Is(err, errTransient) {
+	if err := s.sweepEscrow(ctx, b, from); err != nil && !errors.Is(err, errTransient) {
 		return err
 	}
 	return nil
@@ -335,7 +400,7 @@ func isClosed(sh item) bool {
 	return ok && c.Value
 }
 
-// refusalMemo remembers, per split team, for refusalFor, the headroom a snapshot found too
+// refusalMemo remembers, per split team or key (by its bank's pk), for refusalFor, the headroom a snapshot found too
 // small for a call: at the end of a team's budget every call would otherwise read all its
 // shards twice before its refusal (about 2 × (N + 1) read units), which at 2,000 calls/s is
 // far more than the team's partition serves. A call that headroom cannot pay is refused
@@ -366,7 +431,7 @@ func (m *refusalMemo) refusal(id string, cost *big.Rat, now time.Time) *Refusal 
 	return &ref
 }
 
-// forget drops what is remembered of team id (its budget or limits change).
+// forget drops what is remembered of bank pk id (its budget or limits change).
 func (m *refusalMemo) forget(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -388,10 +453,12 @@ type shardAmount struct {
 	v  *big.Rat
 }
 
-// lend moves x from team id's bank to shard es.sk (reopening it) in one transaction, under
-// the bank's remaining >= atLeast, not blocked, split as planned and not held by a reset.
-// A failed condition returns nil: the caller reads again.
-func (s *Store) lend(ctx context.Context, id string, es *escrowPlan, x, atLeast *big.Rat, now time.Time) error {
+// lend moves x from bank es.b (as read: raw) to shard es.sk (reopening it) in one
+// transaction, under the bank's remaining >= atLeast, not blocked, split as planned and not
+// held by a reset; the bank's attributes that a call on the shard checks are copied onto it
+// (under the condition that they are still the ones read). A failed condition returns nil:
+// the caller reads again.
+func (s *Store) lend(ctx context.Context, raw item, es *escrowPlan, x, atLeast *big.Rat, now time.Time) error {
 	b := newTxExpr()
 	bx := b.num(ratString(x))
 	rem, spend := b.name("remaining"), b.name("spend")
@@ -414,15 +481,25 @@ func (s *Store) lend(ctx context.Context, id string, es *escrowPlan, x, atLeast 
 	ms := sh.name("model_spend")
 	sh.set(ms + " = if_not_exists(" + ms + ", " + sh.value(&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}) + ")")
 	sh.remove(sh.name(attrClosed))
+	for _, a := range es.b.copies {
+		v, ok := raw[a]
+		if !ok {
+			b.cond("attribute_not_exists(" + b.name(a) + ")")
+			sh.remove(sh.name(a))
+			continue
+		}
+		b.cond(b.name(a) + " = " + b.value(v))
+		sh.set(sh.name(a) + " = " + sh.value(v))
+	}
 	return s.escrowWrite(ctx, []types.TransactWriteItem{
-		{Update: b.update(s.table, PrefixTeam+id, SortTeam)},
-		{Update: sh.update(s.table, PrefixTeam+id, es.sk)},
+		{Update: b.update(s.table, es.b.pk, es.b.sk)},
+		{Update: sh.update(s.table, es.b.pk, es.sk)},
 	})
 }
 
-// sweepEscrow moves the headroom of shards back to team id's bank, each under its
-// remaining >= what is moved, in one transaction. A failed condition returns nil.
-func (s *Store) sweepEscrow(ctx context.Context, id string, from []shardAmount) error {
+// sweepEscrow moves the headroom of shards back to bank bk, each under its remaining >= what
+// is moved, in one transaction. A failed condition returns nil.
+func (s *Store) sweepEscrow(ctx context.Context, bk bank, from []shardAmount) error {
 	if len(from) == 0 {
 		return errTransient // the headroom is in flight: it comes back as calls settle
 	}
@@ -434,7 +511,7 @@ func (s *Store) sweepEscrow(ctx context.Context, id string, from []shardAmount) 
 		rem, v := e.name("remaining"), e.num(ratString(f.v))
 		e.set(rem + " = " + rem + " - " + v)
 		e.cond(rem + " >= " + v)
-		items = append(items, types.TransactWriteItem{Update: e.update(s.table, PrefixTeam+id, f.sk)})
+		items = append(items, types.TransactWriteItem{Update: e.update(s.table, bk.pk, f.sk)})
 		sum.Add(sum, f.v)
 	}
 	b := newTxExpr()
@@ -443,7 +520,7 @@ func (s *Store) sweepEscrow(ctx context.Context, id string, from []shardAmount) 
 	b.set(spend + " = " + spend + " - " + v)
 	b.cond("attribute_exists(" + rem + ")")
 	b.notHeld(time.Now())
-	items = append(items, types.TransactWriteItem{Update: b.update(s.table, PrefixTeam+id, SortTeam)})
+	items = append(items, types.TransactWriteItem{Update: b.update(s.table, bk.pk, bk.sk)})
 	return s.escrowWrite(ctx, items)
 }
 
@@ -458,19 +535,19 @@ func (s *Store) escrowWrite(ctx context.Context, items []types.TransactWriteItem
 	return err
 }
 
-// notHeld requires the team record not to be held by a budget reset in progress.
+// notHeld requires the bank not to be held by a budget reset in progress.
 func (e *txExpr) notHeld(now time.Time) {
 	h := e.name(attrEscrowHold)
 	e.cond("(attribute_not_exists(" + h + ") OR " + h + " < " + e.num(strconv.FormatInt(now.Add(-escrowHoldFor).Unix(), 10)) + ")")
 }
 
-// closeEscrow adds to an admin change of a split team the closing of its shards: a shard
-// then admits no call until a refill from the bank reopens it (see refill).
-func (t *Tx) closeEscrow(id string, n int) {
+// closeEscrow adds to an admin change of a split team or key the closing of its shards: a
+// shard then admits no call until a refill from the bank reopens it (see refill).
+func (t *Tx) closeEscrow(b bank, n int) {
 	for i := range n {
 		e := newTxExpr()
 		e.set(e.name(attrClosed) + " = " + e.value(&types.AttributeValueMemberBOOL{Value: true}))
-		t.add(types.TransactWriteItem{Update: e.update(t.s.table, PrefixTeam+id, escrowSK(i))}, ErrConflict)
+		t.add(types.TransactWriteItem{Update: e.update(t.s.table, b.pk, b.shardSK(i))}, ErrConflict)
 	}
 }
 
@@ -479,8 +556,46 @@ func (t *Tx) closeEscrow(id string, n int) {
 // a limit besides its budget is set or changed (a call on a shard checks none of them; on
 // a closed shard it re-plans with the team as it now is).
 func escrowCloses(old, new *Team) bool {
-	lowered := old.MaxBudget != nil && (new.MaxBudget == nil || *new.MaxBudget < *old.MaxBudget)
-	return new.Blocked && !old.Blocked || lowered || !reflect.DeepEqual(perCallLimits(old), perCallLimits(new))
+	return closes(old.Blocked, new.Blocked, old.MaxBudget, new.MaxBudget, perCallLimits(old), perCallLimits(new))
+}
+
+// keyEscrowCloses is escrowCloses of a split key: its expiry is one of its limits too (a
+// lend copies it onto the shard, which checks it).
+func keyEscrowCloses(old, new *Key) bool {
+	return closes(old.Blocked, new.Blocked, old.MaxBudget, new.MaxBudget, keyLimitsOf(old), keyLimitsOf(new))
+}
+
+func closes(oldBlocked, newBlocked bool, oldMax, newMax *float64, oldLimits, newLimits any) bool {
+	lowered := oldMax != nil && (newMax == nil || *newMax < *oldMax)
+	return newBlocked && !oldBlocked || lowered || !reflect.DeepEqual(oldLimits, newLimits)
+}
+
+// keyLimits are the limits a key checks on each call besides its budget: a key that has
+// none is split into shards (see Tx.PutKey), a split key that gets one has its shards
+// closed.
+type keyLimits struct {
+	Limits
+	windows   []BudgetWindow
+	models    map[string]ModelBudget
+	expiresAt int64
+}
+
+func keyLimitsOf(k *Key) keyLimits {
+	l := keyLimits{k.Limits, k.BudgetLimits, k.ModelMaxBudget, k.ExpiresAt}
+	l.Inflight = 0 // a count, not a limit
+	return l
+}
+
+// keyShards is the number of escrow shards of key k as it is now written, having had had.
+// Only a key whose budget is its only per-call limit is split (an expiry is copied onto the
+// shards); its shards must fit a rotation's transaction, which moves them.
+func (s *Store) keyShards(k *Key, had int) int {
+	l := keyLimitsOf(k)
+	l.expiresAt = 0
+	if !reflect.DeepEqual(l, keyLimits{}) || k.IsPointer() {
+		return had
+	}
+	return s.escrowShards(k.MaxBudget, MaxKeyEscrowShards, had)
 }
 
 // teamLimits are the limits a team checks on each call besides its budget.
@@ -496,32 +611,32 @@ func perCallLimits(t *Team) teamLimits {
 	return l
 }
 
-// resetEscrow is the budget reset of a split team's bank and shards (see ResetBudgets): it
-// holds refills and closes the shards (so what they reserve can only fall), reads what
-// each shard's calls in flight reserved, then writes bank and shards in one transaction
-// (reset is the bank's update, which sets spend from held): each shard's spend becomes its
-// reserved and its remaining what it was lent (its reserved as read) less that, and the
-// bank's spend what all calls in flight hold. A run that finds the
-// reset done by another (reset_at moved) gets ErrConflict, as ResetBudgets does.
-func (s *Store) resetEscrow(ctx context.Context, rec *BudgetRecord, n int, resetAt types.AttributeValue, reset func(held *big.Rat) (*types.Update, error)) error {
-	id := strings.TrimPrefix(rec.PK, PrefixTeam)
+// resetEscrow is the budget reset of a split team's or key's bank b and shards (see
+// ResetBudgets, ResetKeySpend): it holds refills and closes the shards (so what they reserve
+// can only fall), reads what each shard's calls in flight reserved, then writes bank and
+// shards in one transaction (reset is the bank's update, which sets spend from held): each
+// shard's spend becomes its reserved and its remaining what it was lent (its reserved as
+// read) less that, and the bank's spend what all calls in flight hold. guard is the hold's
+// condition that the bank is as the reset read it: a run that finds it changed (the reset
+// done by another: reset_at moved) gets ErrConflict, as ResetBudgets does.
+func (s *Store) resetEscrow(ctx context.Context, b bank, n int, guard func(*txExpr), reset func(held *big.Rat) (*types.Update, error)) error {
 	hold := newTxExpr()
 	hold.set(hold.name(attrEscrowHold) + " = " + hold.num(strconv.FormatInt(time.Now().Unix(), 10)))
-	hold.cond(hold.name("reset_at") + " = " + hold.value(resetAt))
-	items := []types.TransactWriteItem{{Update: hold.update(s.table, rec.PK, rec.SK)}}
+	guard(hold)
+	items := []types.TransactWriteItem{{Update: hold.update(s.table, b.pk, b.sk)}}
 	for i := range n {
 		e := newTxExpr()
 		e.set(e.name(attrClosed) + " = " + e.value(&types.AttributeValueMemberBOOL{Value: true}))
-		items = append(items, types.TransactWriteItem{Update: e.update(s.table, rec.PK, escrowSK(i))})
+		items = append(items, types.TransactWriteItem{Update: e.update(s.table, b.pk, b.shardSK(i))})
 	}
 	if err := s.write(ctx, items); err != nil {
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) && !retryable(err) {
-			return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, ErrConflict)
+			return fmt.Errorf("reset %s %s: %w", b.pk, b.sk, ErrConflict)
 		}
-		return fmt.Errorf("hold escrow of team %s: %w", id, err)
+		return fmt.Errorf("hold escrow of %s %s: %w", b.scope, b.id, err)
 	}
-	st, err := s.readEscrow(ctx, id, false)
+	st, err := s.readEscrow(ctx, b, false)
 	if err != nil {
 		return err
 	}
@@ -543,7 +658,7 @@ func (s *Store) resetEscrow(ctx context.Context, rec *BudgetRecord, n int, reset
 			e.set(rem + " = " + zero)
 			e.cond("attribute_not_exists(" + rsv + ")")
 		}
-		items = append(items, types.TransactWriteItem{Update: e.update(s.table, rec.PK, sk)})
+		items = append(items, types.TransactWriteItem{Update: e.update(s.table, b.pk, sk)})
 	}
 	u, err := reset(held)
 	if err != nil {
@@ -551,22 +666,22 @@ func (s *Store) resetEscrow(ctx context.Context, rec *BudgetRecord, n int, reset
 	}
 	items[0] = types.TransactWriteItem{Update: u}
 	if len(items) > MaxTxItems {
-		return fmt.Errorf("reset %s: %d shards are over a transaction's limit", rec.PK, len(items)-1)
+		return fmt.Errorf("reset %s: %d shards are over a transaction's limit", b.pk, len(items)-1)
 	}
 	err = s.write(ctx, items)
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) && !retryable(err) {
 		// Reopen refills at once rather than after the hold times out.
 		_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: keyOf(rec.PK, rec.SK),
+			TableName: aws.String(s.table), Key: keyOf(b.pk, b.sk),
 			UpdateExpression: aws.String("REMOVE #h"), ExpressionAttributeNames: map[string]string{"#h": attrEscrowHold},
 		})
-		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, ErrConflict)
+		return fmt.Errorf("reset %s %s: %w", b.pk, b.sk, ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("reset %s %s: %w", rec.PK, rec.SK, err)
+		return fmt.Errorf("reset %s %s: %w", b.pk, b.sk, err)
 	}
-	s.spent.forget(id) // a process that serves calls too (the local server)
+	s.spent.forget(b.pk) // a process that serves calls too (the local server)
 	return nil
 }
 

@@ -687,7 +687,14 @@ func TestEscrow_RefusalsAtTheEndOfTheBudgetDoNotReadEveryShard(t *testing.T) {
 // injects faults when told).
 func proxiedStore(t *testing.T) (*dynamoproxy.Proxy, *store.Store, *dynamodb.Client, string) {
 	t.Helper()
-	p, err := dynamoproxy.Start(dynamoproxy.Options{Target: dynamotest.Endpoint(t)})
+	return proxiedStoreWith(t, dynamoproxy.Options{})
+}
+
+// proxiedStoreWith is proxiedStore with the proxy's options o (its target set here).
+func proxiedStoreWith(t *testing.T, o dynamoproxy.Options) (*dynamoproxy.Proxy, *store.Store, *dynamodb.Client, string) {
+	t.Helper()
+	o.Target = dynamotest.Endpoint(t)
+	p, err := dynamoproxy.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,10 +111,11 @@ func (r *resItem) entry() heldEntry {
 	}
 }
 
-// reservation rebuilds the reservation of request id held on the record of key token.
-func (e *heldEntry) reservation(id, token string) resItem {
+// reservation rebuilds the reservation of request id held on the record of key token, or
+// on its escrow shard sk.
+func (e *heldEntry) reservation(id, token, sk string) resItem {
 	k := target{
-		PK: PrefixKey + token, SK: SortKey, Scope: ScopeKey, ModelSpend: true,
+		PK: PrefixKey + token, SK: sk, Scope: ScopeKey, ModelSpend: true,
 		Budget: e.Key.Budget, Windows: e.Key.Windows, ModelBudget: e.Key.ModelBudget, Lease: e.Key.Lease,
 		RateMinute: e.Key.RateMinute, RateTokens: e.Key.RateTokens,
 	}
@@ -325,13 +326,14 @@ func (r *resItem) soleKey() bool {
 	return r.OnKey && len(r.Targets) == 1 && r.Targets[0].Scope == ScopeKey && !r.Proxy && len(r.Windows) == 0
 }
 
-// settleHeld settles the expired entries of a key record (at most limit), as SettleStale
-// settles RES# items, then moves the record's due time to its next entry's expiry, or out of
-// the index when it holds none (only if none was added meanwhile; else it stays due and the
-// next run looks again).
+// settleHeld settles the expired entries of a key record or escrow shard (at most limit),
+// as SettleStale settles RES# items, then moves the item's due time to its next entry's
+// expiry, or out of the index when it holds none (only if none was added meanwhile; else it
+// stays due and the next run looks again).
 func (s *Store) settleHeld(ctx context.Context, it item, now time.Time, limit int) (int, error) {
 	tok, ok := it["token"].(*types.AttributeValueMemberS)
-	if !ok {
+	sk, _ := it["sk"].(*types.AttributeValueMemberS)
+	if !ok || sk == nil {
 		return 0, errors.New("key record without token")
 	}
 	settled, next := 0, int64(0)
@@ -342,7 +344,7 @@ func (s *Store) settleHeld(ctx context.Context, it item, now time.Time, limit in
 			}
 			return nil
 		}
-		res := e.reservation(id, tok.Value)
+		res := e.reservation(id, tok.Value, sk.Value)
 		n, err := s.settleExpired(ctx, &res, now)
 		settled += n
 		return err
@@ -351,7 +353,7 @@ func (s *Store) settleHeld(ctx context.Context, it item, now time.Time, limit in
 		return settled, err
 	}
 	in := &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: keyOf(PrefixKey+tok.Value, SortKey),
+		TableName: aws.String(s.table), Key: keyOf(PrefixKey+tok.Value, sk.Value),
 		ExpressionAttributeNames: map[string]string{"#x": attrExpireAt, "#n": attrHeldN},
 	}
 	if next > 0 {
@@ -408,22 +410,15 @@ func carryHeld(raw, m item) {
 // record goes, but those calls must still settle once, or be settled by the rotator. It
 // returns the deletion's condition: those entries are still held (ErrConflict otherwise, and
 // the caller reads again). A call that reserves between the read and the deletion is the
-// one case left uncovered.
-func (t *Tx) handOver(ctx context.Context, token string) (string, map[string]string, error) {
-	raw, err := t.s.getItem(ctx, PrefixKey+token, SortKey)
-	if errors.Is(err, ErrNotFound) {
-		return "", nil, nil
-	}
-	if err != nil {
-		return "", nil, err
-	}
+// one case left uncovered. raw is the key record or escrow shard as read (nil: none).
+func (t *Tx) handOver(raw item, token string) (string, map[string]string, error) {
 	var conds []string
 	names := map[string]string{}
-	err = eachHeld(raw, func(id string, e *heldEntry) error {
+	err := eachHeld(raw, func(id string, e *heldEntry) error {
 		if len(e.Others)+len(e.Legacy) == 0 && !e.Proxy && len(e.Windows) == 0 {
 			return nil // it charged only the key: nothing left to settle
 		}
-		res := e.reservation(id, token)
+		res := e.reservation(id, token, SortKey)
 		res.Targets, res.OnKey = res.Targets[1:], false
 		pk := PrefixReservation + id
 		res.ExpireShard, res.TTL = Shard(pk), res.ExpireAt+int64(reservationGrace/time.Second)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
@@ -58,10 +60,14 @@ func (k *Key) index() {
 }
 
 // GetKey reads the key record with the given hash (a rotated-out hash comes back as a
-// pointer: IsPointer, ActiveToken, RevokeAt). ErrNotFound if there is none.
+// pointer: IsPointer, ActiveToken, RevokeAt), with the escrow shards of a split key added
+// up. ErrNotFound if there is none.
 func (s *Store) GetKey(ctx context.Context, token string) (*Key, error) {
 	var k Key
 	if err := s.get(ctx, PrefixKey+token, SortKey, &k); err != nil {
+		return nil, err
+	}
+	if err := s.foldKeyEscrow(ctx, &k); err != nil {
 		return nil, err
 	}
 	return &k, nil
@@ -93,16 +99,24 @@ func (t *Tx) PutKey(k *Key) error {
 func (t *Tx) putKeyItem(k *Key) error {
 	fillHeadroom(&k.Budget, k.BudgetLimits, k.ModelMaxBudget)
 	k.index()
+	k.EscrowShards = t.s.keyShards(k, 0)
 	return t.put(PrefixKey+k.Token, SortKey, k, nil, ErrKeyExists)
 }
 
 // UpdateKey adds the change of a key from old (as read) to new; see Tx.update. A changed
 // key_alias moves the ALIAS# item in the same transaction. Windows and model budgets that
 // new keeps (same budget_duration, same model and time_period) keep what calls in flight
-// reserved on them.
+// reserved on them. A key whose budget grows is split into more escrow shards; blocking a
+// split key, lowering its budget or changing another of its limits closes them.
 func (t *Tx) UpdateKey(old, new *Key) error {
 	carryReserved(old.BudgetLimits, new.BudgetLimits, old.ModelMaxBudget, new.ModelMaxBudget)
 	new.index()
+	new.EscrowShards = t.s.keyShards(new, old.EscrowShards)
+	b := keyBank(old.Token)
+	t.s.spent.forget(b.pk)
+	if new.EscrowShards > 1 && keyEscrowCloses(old, new) {
+		t.closeEscrow(b, new.EscrowShards)
+	}
 	if err := t.update(PrefixKey+old.Token, SortKey, old, new); err != nil {
 		return err
 	}
@@ -119,17 +133,39 @@ func (t *Tx) UpdateKey(old, new *Key) error {
 	return nil
 }
 
-// DeleteKey adds the deletion of a key (and its alias) to the transaction. Reservations
-// that calls in flight hold on the record and that charged other records too move into RES#
-// items in the same transaction (see handOver), so they still settle once.
+// DeleteKey adds the deletion of a key (and its alias, and the escrow shards of a split
+// key) to the transaction. Reservations that calls in flight hold on the record or a shard
+// and that charged other records too move into RES# items in the same transaction (see
+// handOver), so they still settle once.
 func (t *Tx) DeleteKey(ctx context.Context, k *Key) error {
-	cond, names, err := t.handOver(ctx, k.Token)
-	if err != nil {
-		return err
+	b := keyBank(k.Token)
+	raw := map[string]item{}
+	if k.EscrowShards > 1 {
+		st, err := t.s.readEscrow(ctx, b, true)
+		if err != nil {
+			return err
+		}
+		raw, raw[b.sk] = st.shards, st.bank
+	} else {
+		it, err := t.s.getItem(ctx, b.pk, b.sk)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		raw[b.sk] = it
 	}
-	t.del(PrefixKey+k.Token, SortKey, cond, nil, ErrConflict)
-	if names != nil {
-		t.items[len(t.items)-1].Delete.ExpressionAttributeNames = names
+	sks := []string{b.sk}
+	for i := range k.EscrowShards {
+		sks = append(sks, b.shardSK(i))
+	}
+	for _, sk := range sks {
+		cond, names, err := t.handOver(raw[sk], k.Token)
+		if err != nil {
+			return err
+		}
+		t.del(b.pk, sk, cond, nil, ErrConflict)
+		if names != nil {
+			t.items[len(t.items)-1].Delete.ExpressionAttributeNames = names
+		}
 	}
 	if a := aws.ToString(k.KeyAlias); a != "" {
 		t.delAlias(a, k.Token)
@@ -213,6 +249,11 @@ func (s *Store) ListKeys(ctx context.Context, f KeyFilter, p Page) ([]Key, int, 
 	n, err := s.query(ctx, index, attr, value, SortPrefixKey, p, &keys)
 	if err != nil {
 		return nil, 0, err
+	}
+	for i := range keys {
+		if err := s.foldKeyEscrow(ctx, &keys[i]); err != nil {
+			return nil, 0, err
+		}
 	}
 	return keysOfTeam(keys, f), n, nil
 }
@@ -411,6 +452,11 @@ func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) 
 			return err
 		}
 		tx.add(types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: mv}}, nil)
+		if old.EscrowShards > 1 {
+			if err := tx.moveEscrow(ctx, old.Token, k.Token); err != nil {
+				return err
+			}
+		}
 		if err := tx.Commit(ctx); err != nil {
 			return err
 		}
@@ -418,6 +464,33 @@ func (s *Store) RotateKey(ctx context.Context, in RotateKeyInput) (*Key, error) 
 		return err
 	})
 	return out, err
+}
+
+// moveEscrow adds to a key's rotation the move of its escrow shards from hash from to hash
+// to, each as read (the delete is conditioned on it) and closed: a refill reopens it,
+// copying the key's hash and expiry as they are then (see lend). Calls in flight that settle
+// on the old hash find no shard there and follow the MOVED# item to their entry on the new
+// one (see followMoved), as a settle of the key record does.
+func (t *Tx) moveEscrow(ctx context.Context, from, to string) error {
+	st, err := t.s.readEscrow(ctx, keyBank(from), false)
+	if err != nil {
+		return err
+	}
+	for sk, raw := range st.shards {
+		m := maps.Clone(raw)
+		m[schema.AttrPK] = &types.AttributeValueMemberS{Value: PrefixKey + to}
+		m["token"] = &types.AttributeValueMemberS{Value: to}
+		m[attrClosed] = &types.AttributeValueMemberBOOL{Value: true}
+		t.add(types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(t.s.table), Item: m, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}}, ErrKeyExists)
+		guard, names, values := unchangedSince(raw, raw)
+		t.add(types.TransactWriteItem{Delete: &types.Delete{
+			TableName: aws.String(t.s.table), Key: keyOf(PrefixKey+from, sk), ConditionExpression: aws.String(guard),
+			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}}, ErrConflict)
+	}
+	return nil
 }
 
 // PrefixMoved is the partition key prefix of MOVED#<old hash> (sk MOVED): the hash a key was
@@ -629,6 +702,15 @@ func (s *Store) ResetKeySpend(ctx context.Context, token string, check func(*Key
 		if err := check(k); err != nil {
 			return err
 		}
+		if k.EscrowShards > 1 {
+			if err := s.resetKeyEscrow(ctx, k, to); err != nil {
+				return err
+			}
+			prev, out = k.Spend, k
+			out.Spend = to + k.Reserved
+			out.Remaining = remaining(k.MaxBudget, out.Spend)
+			return nil
+		}
 		spend := to + k.Reserved
 		reserved := "reserved = :rsv"
 		if k.Reserved == 0 {
@@ -664,4 +746,37 @@ func (s *Store) ResetKeySpend(ctx context.Context, token string, check func(*Key
 		return nil
 	})
 	return prev, out, err
+}
+
+// resetKeyEscrow is ResetKeySpend of a split key (k as read, its shards added up): the bank
+// and the shards are reset in one transaction that keeps what calls in flight reserved (see
+// resetEscrow); the bank's spend becomes to plus what they hold.
+func (s *Store) resetKeyEscrow(ctx context.Context, k *Key, to float64) error {
+	b := keyBank(k.Token)
+	raw, err := s.getItem(ctx, b.pk, b.sk)
+	if err != nil {
+		return err
+	}
+	guard := func(e *txExpr) {
+		e.cond("attribute_not_exists(" + e.name("active_token") + ")")
+		if mb, ok := raw["max_budget"]; ok {
+			e.cond(e.name("max_budget") + " = " + e.value(mb))
+		} else {
+			e.cond("attribute_not_exists(" + e.name("max_budget") + ")")
+		}
+	}
+	return s.resetEscrow(ctx, b, k.EscrowShards, guard, func(held *big.Rat) (*types.Update, error) {
+		e := newTxExpr()
+		guard(e)
+		own, rsv := ratAttr(raw, "reserved"), e.name("reserved")
+		e.cond("(attribute_not_exists(" + rsv + ") OR " + rsv + " = " + e.num(ratString(own)) + ")")
+		spend := new(big.Rat).Add(ratOf(usd(to)), own)
+		spend.Add(spend, held)
+		e.set(e.name("spend") + " = " + e.num(ratString(spend)))
+		if mb, ok := raw["max_budget"].(*types.AttributeValueMemberN); ok {
+			e.set(e.name("remaining") + " = " + e.num(ratString(new(big.Rat).Sub(ratOf(mb.Value), spend))))
+		}
+		e.remove(e.name(attrEscrowHold))
+		return e.update(s.table, b.pk, b.sk), nil
+	})
 }

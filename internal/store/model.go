@@ -14,6 +14,8 @@ const (
 	SortAlias   = "ALIAS"
 	SortMember  = "MEMBER#"
 	SortEscrow  = "TEAM#E" // TEAM#<team_id>, sk "TEAM#E<n>": an escrow shard of the team's budget
+	// SortKeyEscrow: KEY#<hash>, sk "KEY#E<n>": an escrow shard of the key's budget.
+	SortKeyEscrow = "KEY#E"
 )
 
 // Kinds (the "kind" attribute, partition key of the by_kind index).
@@ -123,6 +125,9 @@ type Key struct {
 	ModelMaxBudget map[string]ModelBudget `dynamodbav:"model_max_budget,omitempty" json:"model_max_budget"`
 	ModelSpend     map[string]float64     `dynamodbav:"model_spend,omitempty" json:"model_spend"`
 	BudgetID       *string                `dynamodbav:"budget_id,omitempty" json:"budget_id"` // the budget tier whose limits it took
+	// EscrowShards is how many escrow shards calls spread the key's budget over (see
+	// escrow.go); 0 or 1: none, calls charge the key record.
+	EscrowShards int `dynamodbav:"escrow_shards,omitempty" json:"-"`
 	Budget
 	Limits
 	Audit

@@ -236,7 +236,8 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 	// newMinute: the key record's rate counts start a new minute (see countKeyRate).
 	newMinute := in.Key != nil && s.minutes.newMinute(in.Key.Token, in.Now.Unix()/60)
 	spill := false // the key record holds maxHeld reservations: hold this one in a RES# item
-	swept := false // a split team's shards were swept back for a call charging its record
+	swept := false // a split team's or key's shards were swept back for a call charging its record
+	refills := 0   // refills of a split key's shard (see refill)
 	for attempt := 0; ; attempt++ {
 		p, err := newPlan(&in)
 		if err != nil {
@@ -258,20 +259,33 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		if err == nil && p.keyRate != nil {
 			s.minutes.saw(in.Key.Token, p.minute)
 		}
+		if errors.Is(err, errShardRefused) {
+			// The split key's shard cannot pay: refill it and try again (a few times at
+			// once, then with backoff), or the key's refusal.
+			if err = s.refill(ctx, p, p.keyEscrow, &in); err == nil {
+				if refills++; refills%maxRefills != 0 {
+					continue
+				}
+				err = errTransient
+			}
+		}
 		var ref *Refusal
 		switch {
 		case err == nil:
 			res.customer = in.Customer
 			return res, nil
-		case errors.As(err, &ref) && p.escrow == nil && !swept && ref.Scope == ScopeTeam && ref.Reason == ReasonBudget && in.Team != nil && in.Team.EscrowShards > 1:
-			// A call that charges a split team's record itself (its budget windows or
-			// parallel limit are there, or it is checked post hoc) sees only the headroom
-			// not lent to the shards: bring that back and try once more.
-			swept = true
-			if err := s.reclaimEscrow(ctx, in.Team.TeamID); err != nil {
+		case errors.As(err, &ref) && !swept && ref.Reason == ReasonBudget && p.lentOut(&in, ref) != nil:
+			// A call that charges a split team's or key's record itself (its budget windows
+			// or parallel limit are there, it is checked post hoc, or a key's shard spilled
+			// it) sees only the headroom not lent to the shards: bring that back and try once
+			// more (a sweep that met a conflict or throttle is tried again after a backoff).
+			if err = s.reclaimEscrow(ctx, *p.lentOut(&in, ref)); err == nil {
+				swept = true
+				continue
+			}
+			if !retryable(err) {
 				return nil, fmt.Errorf("reserve %s: %w", in.RequestID, err)
 			}
-			continue
 		case errors.As(err, &ref):
 			return nil, err
 		case errors.Is(err, errReplan):
@@ -294,6 +308,25 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 		}
 	}
 }
+
+// lentOut is the bank whose record refused a call with ref while it charged the record
+// itself (not a shard) and the record lends headroom to shards; nil otherwise.
+func (p *plan) lentOut(in *ReserveInput, ref *Refusal) *bank {
+	var b bank
+	switch {
+	case ref.Scope == ScopeTeam && p.escrow == nil && in.Team != nil && in.Team.EscrowShards > 1:
+		b = teamBank(in.Team.TeamID)
+	case ref.Scope == ScopeKey && p.keyEscrow == nil && in.Key != nil && in.Key.EscrowShards > 1:
+		b = keyBank(in.Key.Token)
+	default:
+		return nil
+	}
+	return &b
+}
+
+// errShardRefused: the shard of a split key refused the call; Reserve refills it (see
+// refill).
+var errShardRefused = errors.New("key escrow shard cannot pay")
 
 // lost reports whether a failed attempt may have committed: it got no answer, and the
 // request was not refused before it was sent (a connection that could not be dialled).
@@ -362,7 +395,7 @@ func (s *Store) reserveOnce(ctx context.Context, p *plan, in *ReserveInput, unce
 		if refills == maxRefills {
 			return nil, errTransient
 		}
-		if err := s.refill(ctx, p, in); err != nil {
+		if err := s.refill(ctx, p, p.escrow, in); err != nil {
 			return nil, err
 		}
 	}
@@ -616,8 +649,9 @@ type plan struct {
 	keyRate   *rateWindow
 	newMinute bool
 	spill     bool // see spills
-	// escrow: the team's budget is charged on one of its escrow shards (see escrow.go).
-	escrow *escrowPlan
+	// escrow: the team's budget is charged on one of its escrow shards (see escrow.go);
+	// keyEscrow: the key's.
+	escrow, keyEscrow *escrowPlan
 	// kinds says what each transaction item is, to explain cancellations.
 	kinds []itemKind
 }
@@ -873,10 +907,18 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 		msp := e.name("model_spend")
 		e.set(msp + " = if_not_exists(" + msp + ", " + e.value(&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}) + ")")
 	}
-	if p.escrow != nil && p.escrow.i == i {
+	if p.escrowAt(i) != nil {
 		// A shard has none of the record's limits; closing it is how blocking and
-		// lowering the budget reach it.
+		// lowering the budget reach it. A key's shard has the key's expiry (see lend) and
+		// holds the call's entry.
 		e.cond("attribute_not_exists(" + e.name(attrClosed) + ")")
+		if a.isKey {
+			exp := e.name("expires_at")
+			e.cond("(attribute_not_exists(" + exp + ") OR " + exp + " > " + e.num(strconv.FormatInt(in.Now.Unix(), 10)) + ")")
+			if err := p.holdOnKey(e); err != nil {
+				return nil, err
+			}
+		}
 		p.holdEntry(e, i, in.RequestID)
 		return e.update(table, a.pk, a.sk), nil
 	}
@@ -913,6 +955,16 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 	}
 	p.holdEntry(e, i, in.RequestID)
 	return e.update(table, a.pk, a.sk), nil
+}
+
+// escrowAt is the escrow plan of account i, if it is charged on a shard.
+func (p *plan) escrowAt(i int) *escrowPlan {
+	for _, es := range []*escrowPlan{p.escrow, p.keyEscrow} {
+		if es != nil && es.i == i {
+			return es
+		}
+	}
+	return nil
 }
 
 // holdEntry adds record i's own r#<request id> entry when the plan reserves step by step.
@@ -964,11 +1016,11 @@ func reserveWindow(table string, w rateWindow, ttl int64) *types.Update {
 
 // explain turns a cancelled reservation into a *Refusal (the most important one, in
 // LiteLLM's order of checks), errReplan (the input now holds fresh records), errShard (no
-// refusal, but the team's escrow shard could not pay), errTransient, or the reservation
+// refusal, but the team's escrow shard could not pay), errShardRefused (the key's), errTransient, or the reservation
 // itself when an earlier attempt of this call committed.
 func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, uncertain bool) (*Reservation, error) {
 	var refusals []*Refusal
-	replan, transient, shard := false, false, false
+	replan, transient, shard, keyShard := false, false, false, false
 	for i, r := range reasons {
 		code := aws.ToString(r.Code)
 		if code != "ConditionalCheckFailed" {
@@ -1001,6 +1053,13 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 					return &Reservation{res: p.res}, nil // an earlier attempt committed but its answer was lost
 				}
 				refusals = append(refusals, &Refusal{Reason: ReasonDuplicate, ID: in.RequestID})
+				continue
+			}
+			if p.keyEscrow != nil && p.keyEscrow.i == k.index {
+				// A shard holding maxHeld entries spills the call to a RES# item on the key
+				// record; else it is refilled.
+				replan = replan || p.spills(r.Item)
+				keyShard = keyShard || !p.spill
 				continue
 			}
 			ref, rp, err := p.explainAccount(in, k.index, r.Item)
@@ -1065,50 +1124,63 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 		return nil, best
 	case shard:
 		return nil, errShard
+	case keyShard:
+		return nil, errShardRefused
 	case transient:
 		return nil, errTransient
 	}
 	return nil, errors.New("reservation cancelled without a reason")
 }
 
-// explainAccount reads a refusing record. A record that changed shape is put into the input
-// (replan); a deleted user, team or membership is dropped from it.
-func (p *plan) explainAccount(in *ReserveInput, i int, it map[string]types.AttributeValue) (*Refusal, bool, error) {
+// recordState checks record i as a failed write (or a refill) read it, before its budgets:
+// a deleted key is refused, a rotated one followed to its new hash (replan), a blocked or
+// expired record refused; a record that changed shape is put into the input (replan), a
+// deleted user, team or membership dropped from it.
+func (p *plan) recordState(in *ReserveInput, i int, it map[string]types.AttributeValue) (account, any, *Refusal, bool, error) {
 	old := p.accounts[i]
 	if len(it) == 0 {
 		if old.scope == ScopeKey {
-			return &Refusal{Reason: ReasonKeyMissing, Scope: ScopeKey, ID: old.id}, false, nil
+			return account{}, nil, &Refusal{Reason: ReasonKeyMissing, Scope: ScopeKey, ID: old.id}, false, nil
 		}
 		in.replace(old.scope, nil)
-		return nil, true, nil
+		return account{}, nil, nil, true, nil
 	}
 	a, rec, err := decodeAccount(old.scope, it)
 	if err != nil {
-		return nil, false, err
+		return account{}, nil, nil, false, err
 	}
 	if k, ok := rec.(*Key); ok && k.IsPointer() {
 		// The key was rotated since it was cached: charge the record where it lives now,
 		// while the old secret is still in its grace period.
 		if k.RevokeAt == nil || !in.Now.Before(*k.RevokeAt) {
-			return &Refusal{Reason: ReasonKeyMissing, Scope: ScopeKey, ID: old.id}, false, nil
+			return a, rec, &Refusal{Reason: ReasonKeyMissing, Scope: ScopeKey, ID: old.id}, false, nil
 		}
 		moved := *in.Key
 		moved.Token = k.ActiveToken
 		in.Key = &moved
-		return nil, true, nil
+		return a, rec, nil, true, nil
 	}
 	if a.isKey && a.blocked {
-		return &Refusal{Reason: ReasonBlocked, Scope: ScopeKey, ID: a.id}, false, nil
+		return a, rec, &Refusal{Reason: ReasonBlocked, Scope: ScopeKey, ID: a.id}, false, nil
 	}
 	if a.isKey && a.expiresAt != 0 && a.expiresAt <= in.Now.Unix() {
-		return &Refusal{Reason: ReasonExpired, Scope: ScopeKey, ID: a.id, Expires: time.Unix(a.expiresAt, 0).UTC()}, false, nil
+		return a, rec, &Refusal{Reason: ReasonExpired, Scope: ScopeKey, ID: a.id, Expires: time.Unix(a.expiresAt, 0).UTC()}, false, nil
 	}
 	if (a.isTeam || a.isCustomer) && a.blocked {
-		return &Refusal{Reason: ReasonBlocked, Scope: a.scope, ID: a.id}, false, nil
+		return a, rec, &Refusal{Reason: ReasonBlocked, Scope: a.scope, ID: a.id}, false, nil
 	}
 	if a.shape(in.Model) != p.shapes[i] {
 		in.replace(old.scope, rec)
-		return nil, true, nil
+		return a, rec, nil, true, nil
+	}
+	return a, rec, nil, false, nil
+}
+
+// explainAccount reads a refusing record (see recordState), then its budgets and limits.
+func (p *plan) explainAccount(in *ReserveInput, i int, it map[string]types.AttributeValue) (*Refusal, bool, error) {
+	a, rec, ref, replan, err := p.recordState(in, i, it)
+	if err != nil || ref != nil || replan {
+		return ref, replan, err
 	}
 	cost := usdFloat(in.Cost)
 	check := in.Check
@@ -1126,7 +1198,7 @@ func (p *plan) explainAccount(in *ReserveInput, i int, it map[string]types.Attri
 		}
 		return true
 	}
-	ref := &Refusal{Scope: a.scope, ID: a.id}
+	ref = &Refusal{Scope: a.scope, ID: a.id}
 	if a.scope == ScopeMember {
 		m := rec.(*Membership)
 		ref.UserID, ref.TeamID = m.UserID, m.TeamID

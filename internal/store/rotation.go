@@ -186,8 +186,10 @@ func (s *Store) ResetBudgets(ctx context.Context, rec *BudgetRecord, r BudgetRes
 	if rec.raw["reset_at"] == nil {
 		return fmt.Errorf("reset %s %s: no budget of the record resets: %w", rec.PK, rec.SK, ErrConflict)
 	}
-	if n := int(ratAttr(rec.raw, "escrow_shards").Num().Int64()); n > 1 && r.Budget && rec.MaxBudget != nil && rec.SK == SortTeam && strings.HasPrefix(rec.PK, PrefixTeam) {
-		return s.resetEscrow(ctx, rec, n, rec.raw["reset_at"], func(held *big.Rat) (*types.Update, error) {
+	b, isBank := bankOf(rec.PK, rec.SK)
+	if n := int(ratAttr(rec.raw, "escrow_shards").Num().Int64()); n > 1 && r.Budget && rec.MaxBudget != nil && isBank {
+		guard := func(e *txExpr) { e.cond(e.name("reset_at") + " = " + e.value(rec.raw["reset_at"])) }
+		return s.resetEscrow(ctx, b, n, guard, func(held *big.Rat) (*types.Update, error) {
 			in, err := resetUpdate(s.table, rec, r, held)
 			if err != nil {
 				return nil, err

@@ -168,7 +168,7 @@ func (s *Store) reserveStep(ctx context.Context, p *plan, in *ReserveInput, w ty
 				// The team's shard cannot pay: refill it and try again (a few times at once,
 				// then with backoff), or the team's refusal.
 				mu.Lock()
-				err = s.refill(ctx, p, in)
+				err = s.refill(ctx, p, p.escrow, in)
 				mu.Unlock()
 				if err == nil {
 					if refills++; refills < maxRefills {

@@ -43,8 +43,8 @@ type Options struct {
 	Endpoint string // a local DynamoDB; empty means AWS
 	// APIOptions are extra SDK middlewares (e.g. a round-trip counter in tests and benchmarks).
 	APIOptions []func(*dynamodb.Options)
-	// EscrowShards is llmgate_settings.escrow_shards: the most escrow shards a team budget
-	// is split into (0 or 1: none).
+	// EscrowShards is llmgate_settings.escrow_shards: the most escrow shards a team or key
+	// budget is split into (0 or 1: none).
 	EscrowShards int
 }
 

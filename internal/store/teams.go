@@ -62,7 +62,7 @@ func (s *Store) foldTeams(ctx context.Context, ts []Team) error {
 // PutTeam adds the creation of a team to the transaction.
 func (t *Tx) PutTeam(team *Team) error {
 	fillHeadroom(&team.Budget, team.BudgetLimits, nil)
-	team.EscrowShards = t.s.escrowShards(team, 0)
+	team.EscrowShards = t.s.escrowShards(team.MaxBudget, MaxEscrowShards, 0)
 	team.index()
 	return t.put(PrefixTeam+team.TeamID, SortTeam, team, nil, fmt.Errorf("%w: %s", ErrTeamExists, team.TeamID))
 }
@@ -72,10 +72,11 @@ func (t *Tx) PutTeam(team *Team) error {
 // split into more escrow shards; blocking a split team or lowering its budget closes them.
 func (t *Tx) UpdateTeam(old, new *Team) error {
 	carryReserved(old.BudgetLimits, new.BudgetLimits, nil, nil)
-	new.EscrowShards = t.s.escrowShards(new, old.EscrowShards)
-	t.s.spent.forget(old.TeamID)
+	new.EscrowShards = t.s.escrowShards(new.MaxBudget, MaxEscrowShards, old.EscrowShards)
+	b := teamBank(old.TeamID)
+	t.s.spent.forget(b.pk)
 	if new.EscrowShards > 1 && escrowCloses(old, new) {
-		t.closeEscrow(old.TeamID, new.EscrowShards)
+		t.closeEscrow(b, new.EscrowShards)
 	}
 	new.index()
 	return t.update(PrefixTeam+old.TeamID, SortTeam, old, new)
@@ -86,7 +87,7 @@ func (t *Tx) UpdateTeam(old, new *Team) error {
 // again under the same id would otherwise spend on top of its own budget.
 func (t *Tx) DeleteTeam(team *Team) error {
 	for i := range team.EscrowShards {
-		t.del(PrefixTeam+team.TeamID, escrowSK(i), "", nil, nil)
+		t.del(PrefixTeam+team.TeamID, teamBank(team.TeamID).shardSK(i), "", nil, nil)
 	}
 	return t.delUnchanged(PrefixTeam+team.TeamID, SortTeam, team.Audit)
 }
