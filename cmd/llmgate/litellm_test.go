@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/fakeopenai"
 )
@@ -351,7 +352,6 @@ func TestLiteLLM(t *testing.T) {
 				t.Fatalf("call: %d %s", code, b)
 			}
 		}
-		keySpend := s.admin(t, "GET", "/key/info?key="+teamKey, nil)["info"].(map[string]any)["spend"].(float64)
 		get := func(path string, out any) int {
 			resp, b := s.request(t, masterKey, "GET", path, nil)
 			if resp.StatusCode == http.StatusOK {
@@ -361,11 +361,19 @@ func TestLiteLLM(t *testing.T) {
 			}
 			return resp.StatusCode
 		}
-		var keys []map[string]any
-		get("/global/spend/keys?limit=200", &keys)
-		if i := slices.IndexFunc(keys, func(k map[string]any) bool { return k["api_key"] == hash }); i < 0 || keys[i]["total_spend"] != keySpend || keySpend <= 0 {
-			t.Errorf("/global/spend/keys = %v, want %s at %v", keys, hash, keySpend)
-		}
+		// A call settles after its answer is sent: wait until both calls' logs are written
+		// and the key's spend, from its record, agrees with the spend from its logs.
+		var keySpend float64
+		eventually(t, 10*time.Second, func() string {
+			keySpend = s.admin(t, "GET", "/key/info?key="+teamKey, nil)["info"].(map[string]any)["spend"].(float64)
+			var logs, keys []map[string]any
+			get("/spend/logs?summarize=false&api_key="+hash, &logs)
+			get("/global/spend/keys?limit=200", &keys)
+			if i := slices.IndexFunc(keys, func(k map[string]any) bool { return k["api_key"] == hash }); len(logs) != 2 || i < 0 || keys[i]["total_spend"] != keySpend || keySpend <= 0 {
+				return fmt.Sprintf("%d logs; /global/spend/keys = %v, want %s at %v", len(logs), keys, hash, keySpend)
+			}
+			return ""
+		})
 		var report []map[string]any
 		get("/global/spend/report?group_by=team", &report)
 		found := false
