@@ -46,7 +46,10 @@ import (
 // KEY#E<n>, its record the bank; see bank): a call's reservation entry, the full heldEntry
 // with the other records it charged, is held on its shard instead of the key record, so
 // reserve and settle are one single-item write each there, and the shard checks the key's
-// expiry as the last lend copied it. A rotation moves the shards to the new hash (see
+// expiry as the last lend copied it. A call that finds its shard holding maxHeld entries
+// (a key with many calls in flight: LLM latencies) holds a RES# item naming the shard and
+// charges the shard in a transaction, so the key record is written by lends and sweeps only
+// however many calls are in flight. A rotation moves the shards to the new hash (see
 // Tx.moveEscrow); a deletion deletes them, handing their entries over (see DeleteKey).
 const (
 	attrClosed = "closed"
@@ -139,13 +142,13 @@ type escrowPlan struct {
 // escrowOn). A team's moves on both paths: step by step, and in the transaction of a call
 // with rate windows, a proxy budget, or a key record that holds maxHeld entries already (a
 // busy key's 5th+ call in flight), so the team record is written by lends and sweeps only,
-// however many calls a key has in flight. A key's moves while the key holds the call's
-// entry (a shard holding maxHeld entries spills the call to a RES# item on the key record).
+// however many calls a key has in flight. A key's moves too, whether its shard holds the
+// call's entry or (a shard holding maxHeld entries already) a RES# item does.
 func (p *plan) planEscrow(in *ReserveInput) {
 	if in.Check != CheckReserve {
 		return
 	}
-	if in.Key != nil && in.Key.EscrowShards > 1 && p.res.OnKey && len(p.accounts) > 0 && p.accounts[0].isKey {
+	if in.Key != nil && in.Key.EscrowShards > 1 && len(p.accounts) > 0 && p.accounts[0].isKey {
 		p.keyEscrow = p.escrowOn(0, in.Key.EscrowShards, keyBank(in.Key.Token), in.RequestID)
 	}
 	if in.Team == nil || in.Team.EscrowShards < 2 {

@@ -433,39 +433,22 @@ func TestEscrow_ABusyKeysSpilledCallsChargeShards(t *testing.T) {
 }
 
 func busyKeyOfASplitTeam(t *testing.T, rate float64) {
-	ctx := context.Background()
 	p, s, c, table := proxiedStore(t)
 	e := newEscrowTeam(t, s, c, table, 8, 8, 1)
 	p.SetRate(rate)
 	const calls = 16
-	rs := make([]*store.Reservation, calls)
-	var wg sync.WaitGroup
-	for i := range calls {
-		wg.Go(func() {
-			in := e.input(i, 0.05)
-			if i%2 == 0 {
-				in.ProxyMaxBudget = ptr(100.0) // a transaction, also while held on the key record
-			}
-			r, err := s.Reserve(ctx, in)
-			if err != nil {
-				t.Errorf("reserve %d: %v", i, err)
-				return
-			}
-			rs[i] = r
-		})
-	}
-	wg.Wait()
+	rs := reserveAtOnce(t, s, calls, func(i int) store.ReserveInput {
+		in := e.input(i, 0.05)
+		if i%2 == 0 {
+			in.ProxyMaxBudget = ptr(100.0) // a transaction, also while held on the key record
+		}
+		return in
+	})
 	if t.Failed() {
 		return
 	}
 	p.SetRate(0) // while the test reads
-	spilled := 0
-	for _, r := range rs {
-		if len(raw(t, c, table, store.PrefixReservation+r.RequestID(), store.SortReservation)) > 0 {
-			spilled++
-		}
-	}
-	if spilled < calls-4 {
+	if spilled := spilledOf(t, c, table, rs); spilled < calls-4 {
 		t.Errorf("%d of %d calls in flight hold RES# items, want all but the key record's 4", spilled, calls)
 	}
 	reserved := 0.0

@@ -476,3 +476,170 @@ func TestKeyEscrow_DeleteHandsOverCallsInFlight(t *testing.T) {
 		t.Errorf("user spend %v reserved %v, want 1.25 (3 × 0.25 and the crashed call's 0.5) and 0", got.Spend, got.Reserved)
 	}
 }
+
+// A busy split key has more calls in flight than its shards hold entries (4 each), as a key
+// does at a high call rate with LLM latencies: the calls past that hold RES# items and charge
+// the shards too, so the key record holds nothing and is written by lends only. With and
+// without 20 % faults the spend is exactly what the settled calls cost, and a crashed
+// spilled call is settled once by overlapping rotators, on its shard.
+func TestKeyEscrow_ABusyKeysSpilledCallsChargeShards(t *testing.T) {
+	t.Parallel()
+	withAndWithoutFaults(t, busyKey)
+}
+
+func busyKey(t *testing.T, rate float64) {
+	p, s, c, table := proxiedStoreWith(t, dynamoproxy.Options{Price: true})
+	e := newEscrowKey(t, s, c, table, 4, 8) // a lend ($1 and the call) pays for 20 calls
+	p.Reset()
+	p.SetRate(rate)
+	const calls = 40 // 10 per shard in flight at once: 6 or more of them spill
+	rs := reserveAtOnce(t, s, calls, func(i int) store.ReserveInput {
+		in := e.input(i, 0.05)
+		if i == 0 {
+			in.TTL = time.Second // this one crashes
+		}
+		return in
+	})
+	if t.Failed() {
+		return
+	}
+	p.SetRate(0) // while the test reads
+	spilled := spilledOf(t, c, table, rs)
+	if spilled < calls-4*4 {
+		t.Errorf("%d of %d calls in flight on 4 shards hold RES# items, want all but the shards' 16 entries", spilled, calls)
+	}
+	rec := raw(t, c, table, store.PrefixKey+e.key.Token, store.SortKey)
+	reserved := 0.0
+	for _, sh := range e.shards(t) {
+		reserved += num(sh, "reserved")
+	}
+	if ids := entries(rec); len(ids) > 0 || num(rec, "reserved") != 0 || math.Abs(reserved-calls*0.05) > 1e-9 {
+		t.Errorf("the key record holds %v and reserved %v, its shards %v; want nothing, 0 and %v", ids, num(rec, "reserved"), reserved, calls*0.05)
+	}
+	p.SetRate(rate)
+	for _, r := range rs[1:] {
+		e.settle(t, r, 0.04)
+	}
+	p.SetRate(0)
+	u := p.Usage()
+	if rate > 0 && (u.Faults[dynamoproxy.Conflict] == 0 || u.Faults[dynamoproxy.Throughput]+u.Faults[dynamoproxy.Throttling] == 0) {
+		t.Errorf("faults injected: %v; want conflicts and throttles", u.Faults)
+	}
+	// Past every call's expiry: a shard's due time is its first entry's.
+	if n := overlappingRotators(t, s, time.Now().Add(2*time.Minute)); n != 1 {
+		t.Errorf("the crashed call was settled %d times, want once", n)
+	}
+	e.check(t, (calls-1)*0.04+0.05)
+	ms, _ := raw(t, c, table, store.PrefixKey+e.key.Token, store.SortKey)["model_spend"].(*types.AttributeValueMemberM)
+	if ms != nil && num(ms.Value, "gpt-4o") != 0 {
+		t.Errorf("calls settled on the key record: its model_spend is %v", num(ms.Value, "gpt-4o"))
+	}
+	var writes int64
+	for _, it := range u.Items {
+		if it.PK == store.PrefixKey+e.key.Token && it.SK == store.SortKey {
+			writes += it.Writes
+		}
+	}
+	t.Logf("%d of %d calls in flight held RES# items; the key record was written %d times (lends and sweeps)", spilled, calls, writes)
+	// Lends race at the start (each call that finds its shard empty lends) and sweeps follow
+	// under faults; calls charging the record would write it about 1.5 times per call.
+	if writes > calls*3/4 {
+		t.Errorf("the key record was written %d times for %d calls, want it written by lends and sweeps only", writes, calls)
+	}
+}
+
+// At the end of a busy split key's budget, with most calls in flight held in RES# items, the
+// shards' headroom is brought together: with and without 20 % faults exactly the calls the
+// budget pays for are admitted, and the others refused with the key's summed spend.
+func TestKeyEscrow_ABusyKeyIsRefusedOnlyAtItsBudget(t *testing.T) {
+	t.Parallel()
+	withAndWithoutFaults(t, busyKeyAtItsBudget)
+}
+
+func busyKeyAtItsBudget(t *testing.T, rate float64) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, s, c, table := proxiedStore(t)
+	e := newEscrowKey(t, s, c, table, 4, 4)
+	p.SetRate(rate)
+	const calls, fit = 48, 40 // $4 pays for 40 calls of $0.1
+	var admitted []*store.Reservation
+	var mu sync.Mutex
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			r, err := s.Reserve(ctx, e.input(i, 0.1))
+			switch {
+			case budgetRefusal(t, err, store.ScopeKey, 4):
+				refused.Add(1)
+			case err != nil:
+				t.Errorf("reserve %d: %v", i, err)
+			default:
+				mu.Lock()
+				admitted = append(admitted, r)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	p.SetRate(0)
+	if len(admitted) != fit || refused.Load() != calls-fit {
+		t.Fatalf("%d calls admitted and %d refused, want %d and %d", len(admitted), refused.Load(), fit, calls-fit)
+	}
+	if spilled := spilledOf(t, c, table, admitted); spilled < fit-4*4 {
+		t.Errorf("%d of %d calls in flight on 4 shards hold RES# items, want all but the shards' 16 entries", spilled, fit)
+	}
+	p.SetRate(rate)
+	for _, r := range admitted {
+		e.settle(t, r, 0.1)
+	}
+	p.SetRate(0)
+	e.check(t, 4)
+}
+
+// reserveAtOnce reserves the n calls that in makes all at once; a call that fails fails the
+// test (its reservation is nil).
+func reserveAtOnce(t *testing.T, s *store.Store, n int, in func(i int) store.ReserveInput) []*store.Reservation {
+	t.Helper()
+	rs := make([]*store.Reservation, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := s.Reserve(context.Background(), in(i))
+			if err != nil {
+				t.Errorf("reserve %d: %v", i, err)
+				return
+			}
+			rs[i] = r
+		})
+	}
+	wg.Wait()
+	return rs
+}
+
+// spilledOf counts the reservations of rs held in RES# items (not on a key record or shard).
+func spilledOf(t *testing.T, c *dynamodb.Client, table string, rs []*store.Reservation) int {
+	t.Helper()
+	n := 0
+	for _, r := range rs {
+		if len(raw(t, c, table, store.PrefixReservation+r.RequestID(), store.SortReservation)) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// budgetRefusal reports whether err is the budget refusal of scope, and checks that it
+// reports a spend within max and max.
+func budgetRefusal(t *testing.T, err error, scope string, max float64) bool {
+	t.Helper()
+	var ref *store.Refusal
+	if !errors.As(err, &ref) || ref.Reason != store.ReasonBudget || ref.Scope != scope {
+		return false
+	}
+	if ref.Spend > max || ref.Max != max {
+		t.Errorf("refusal reports spend %v of %v", ref.Spend, ref.Max)
+	}
+	return true
+}

@@ -276,9 +276,9 @@ func (s *Store) Reserve(ctx context.Context, in ReserveInput) (*Reservation, err
 			return res, nil
 		case errors.As(err, &ref) && !swept && ref.Reason == ReasonBudget && p.lentOut(&in, ref) != nil:
 			// A call that charges a split team's or key's record itself (its budget windows
-			// or parallel limit are there, it is checked post hoc, or a key's shard spilled
-			// it) sees only the headroom not lent to the shards: bring that back and try once
-			// more (a sweep that met a conflict or throttle is tried again after a backoff).
+			// or parallel limit are there, or it is checked post hoc) sees only the headroom
+			// not lent to the shards: bring that back and try once more (a sweep that met a
+			// conflict or throttle is tried again after a backoff).
 			if err = s.reclaimEscrow(ctx, *p.lentOut(&in, ref)); err == nil {
 				swept = true
 				continue
@@ -910,11 +910,13 @@ func (p *plan) reserveAccount(table string, i int, in *ReserveInput, cost string
 	if p.escrowAt(i) != nil {
 		// A shard has none of the record's limits; closing it is how blocking and
 		// lowering the budget reach it. A key's shard has the key's expiry (see lend) and
-		// holds the call's entry.
+		// holds the call's entry, unless a RES# item does.
 		e.cond("attribute_not_exists(" + e.name(attrClosed) + ")")
 		if a.isKey {
 			exp := e.name("expires_at")
 			e.cond("(attribute_not_exists(" + exp + ") OR " + exp + " > " + e.num(strconv.FormatInt(in.Now.Unix(), 10)) + ")")
+		}
+		if a.isKey && p.res.OnKey {
 			if err := p.holdOnKey(e); err != nil {
 				return nil, err
 			}
@@ -1056,10 +1058,14 @@ func (p *plan) explain(in *ReserveInput, reasons []types.CancellationReason, unc
 				continue
 			}
 			if p.keyEscrow != nil && p.keyEscrow.i == k.index {
-				// A shard holding maxHeld entries spills the call to a RES# item on the key
-				// record; else it is refilled.
-				replan = replan || p.spills(r.Item)
-				keyShard = keyShard || !p.spill
+				// A shard holding maxHeld entries spills the call to a RES# item that charges
+				// the same shard; a shard that cannot pay (whichever holds the call) is
+				// refilled. A spilled plan's shard never spills again (see spills).
+				if p.spills(r.Item) {
+					replan = true
+				} else {
+					keyShard = true
+				}
 				continue
 			}
 			ref, rp, err := p.explainAccount(in, k.index, r.Item)
