@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/dynamoproxy"
+	"github.com/llmgate/llmgate/internal/fakeopenai"
 )
 
 // Per-partition write limit of DynamoDB (an item lives in one partition; so does each index
@@ -26,10 +27,11 @@ import (
 const partitionWCU = 1000
 
 // capacityResult is what one call consumes in DynamoDB, priced as DynamoDB bills it, per
-// scenario; the capacity model built from it; and the team load run.
+// scenario; the capacity model built from it; and the team and one-key load runs.
 type capacityResult struct {
 	Scenarios []*scenarioCapacity `json:"scenarios"`
 	Team      *teamLoad           `json:"team_load,omitempty"`
+	Key       *teamLoad           `json:"key_load,omitempty"`
 }
 
 // scenarioCapacity is one kind of caller's calls, one at a time, priced per item.
@@ -89,6 +91,9 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 	head, rest, _ := strings.Cut(u.PK, "#")
 	switch head {
 	case "KEY":
+		if strings.HasPrefix(u.SK, "KEY#E") {
+			return "KEY# " + u.SK + " escrow shard", "key"
+		}
 		return "KEY# key record", "key"
 	case "USER":
 		return "USER# user record", "user"
@@ -114,7 +119,7 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 	return head + "#", "deployment"
 }
 
-// capacitySection runs the priced scenarios and the team load run the options ask for.
+// capacitySection runs the priced scenarios and the load runs the options ask for.
 func (e *environment) capacitySection(ctx context.Context) (*capacityResult, error) {
 	res := &capacityResult{}
 	if n := e.opts.capacityN; n > 0 {
@@ -131,6 +136,14 @@ func (e *environment) capacitySection(ctx context.Context) (*capacityResult, err
 			return res, fmt.Errorf("team load run: %w", err)
 		}
 		res.Team = tl
+	}
+	if o := e.opts; o.keyCalls > 0 {
+		fmt.Fprintf(os.Stderr, "bench: one-key load run (%d calls at concurrency %d, upstream latency %v)\n", o.keyCalls, o.keyConc, o.keyLatency)
+		kl, err := e.keyLoadRun(ctx, o.keyCalls, o.keyConc, o.keyFaults, o.keyBudget, o.keyLatency)
+		if err != nil {
+			return res, fmt.Errorf("one-key load run: %w", err)
+		}
+		res.Key = kl
 	}
 	return res, nil
 }
@@ -250,8 +263,13 @@ func (g *llmgateProc) close() {
 }
 
 // gateway builds cmd/llmgate (once) and starts it on a generated config plus extra YAML, on
-// its own table behind a dynamoproxy with options o.
+// its own table behind a dynamoproxy with options o, in front of the fake upstream.
 func (e *environment) gateway(ctx context.Context, name, extra string, o dynamoproxy.Options) (*llmgateProc, error) {
+	return e.gatewayOn(ctx, e.upstream.BaseURL, name, extra, o)
+}
+
+// gatewayOn is gateway in front of the upstream at base URL up.
+func (e *environment) gatewayOn(ctx context.Context, up, name, extra string, o dynamoproxy.Options) (*llmgateProc, error) {
 	o.Target = os.Getenv("LLMGATE_DYNAMODB_ENDPOINT")
 	if o.Target == "" {
 		return nil, errors.New("LLMGATE_DYNAMODB_ENDPOINT is not set (run make bench, or scripts/with-dynamodb.sh go run ./bench)")
@@ -265,7 +283,7 @@ func (e *environment) gateway(ctx context.Context, name, extra string, o dynamop
 		return nil, err
 	}
 	cfgPath := filepath.Join(e.tmp, name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(llmgateConfig(e.upstream.BaseURL)+extra), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(llmgateConfig(up)+extra), 0o600); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("write config: %w", err)
 	}
@@ -371,9 +389,30 @@ func (a *adminClient) key(ctx context.Context, params string) (string, error) {
 	return out.Key, nil
 }
 
-// teamLoad is the load scenario of many keys under one team budget, through a pricing
-// proxy that also injects faults.
+// spend is the spend of the record an info endpoint (path) answers with under field.
+func (a *adminClient) spend(ctx context.Context, path, field string) (float64, error) {
+	b, err := a.do(ctx, path, "")
+	if err != nil {
+		return 0, err
+	}
+	var info map[string]json.RawMessage
+	var rec struct {
+		Spend float64 `json:"spend"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := json.Unmarshal(info[field], &rec); err != nil {
+		return 0, fmt.Errorf("%s %s: %w", path, field, err)
+	}
+	return rec.Spend, nil
+}
+
+// teamLoad is a load scenario of calls under one budget through a pricing proxy that also
+// injects faults: many keys under one team budget (the team load run), or one key's budget
+// (the one-key load run: Scope "key", Keys 1, Budget and Spend the key's).
 type teamLoad struct {
+	Scope      string  `json:"scope"`
 	Keys       int     `json:"keys"`
 	Calls      int     `json:"calls"`
 	OK         int     `json:"ok"`
@@ -383,16 +422,23 @@ type teamLoad struct {
 	FaultRate  float64 `json:"fault_rate"`
 	Faults     map[dynamoproxy.Fault]int64
 	WCUPerCall float64 `json:"wcu_per_call"`
-	RPS        float64 `json:"calls_per_second"`
+	// Spilled counts the RES# items written: calls whose key record or key escrow shard held
+	// 4 entries already (held reservations, README "Escrow shards").
+	Spilled int     `json:"spilled"`
+	RPS     float64 `json:"calls_per_second"`
 	// Hottest items: measured peak WCU/s at this run's rate, and WCU/s scaled to 2,000 calls/s
 	// (an item's WCU per call × 2,000 × the share of calls that reach it).
 	Hot    []hotItem `json:"hot_items"`
-	Budget float64   `json:"team_max_budget"`
-	// EscrowShards is llmgate_settings.escrow_shards (the team gets one shard per $1 of
-	// max_budget up to it).
+	Budget float64   `json:"max_budget"`
+	// EscrowShards is llmgate_settings.escrow_shards in the team run (the team gets one
+	// shard per $1 of max_budget up to it), the shards the calls wrote in the one-key run
+	// (one per $1 of the key's max_budget up to that setting and 32).
 	EscrowShards int     `json:"escrow_shards"`
-	Spend        float64 `json:"team_spend"`
-	ElapsedSecs  float64 `json:"elapsed_seconds"`
+	Spend        float64 `json:"spend"`
+	// Latency is the fake upstream's latency in the one-key run: how long calls stay in
+	// flight.
+	Latency     string  `json:"upstream_latency,omitempty"`
+	ElapsedSecs float64 `json:"elapsed_seconds"`
 }
 
 type hotItem struct {
@@ -435,21 +481,63 @@ func (e *environment) teamLoadRun(ctx context.Context, keys, calls, conc int, ra
 	if p := firstErr.Load(); p != nil {
 		return nil, *p
 	}
+	tl := &teamLoad{Scope: "team", Keys: keys, Calls: calls, FaultRate: rate, Budget: budget, EscrowShards: e.opts.teamEscrow}
+	if err := g.loadRun(ctx, tl, ks, conc); err != nil {
+		return nil, err
+	}
+	tl.Spend, err = admin.spend(ctx, "/team/info?team_id=load-team", "team_info")
+	return tl, err
+}
+
+// keyLoadRun: one key whose budget is its only limit (so it is split into escrow shards),
+// calls at concurrency conc held in flight for latency by an upstream of their own, with
+// faults injected at rate.
+func (e *environment) keyLoadRun(ctx context.Context, calls, conc int, rate, budget float64, latency time.Duration) (*teamLoad, error) {
+	up := fakeopenai.Start(fakeopenai.Options{Latency: latency})
+	defer up.Close()
+	cfg := fmt.Sprintf("general_settings:\n  master_key: %s\nllmgate_settings:\n  escrow_shards: %d\n", masterKey, e.opts.teamEscrow)
+	g, err := e.gatewayOn(ctx, up.BaseURL, "keyload", cfg, dynamoproxy.Options{Price: true})
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	admin := &adminClient{base: g.base}
+	key, err := admin.key(ctx, fmt.Sprintf(`{"models":["bench"],"max_budget":%g}`, budget))
+	if err != nil {
+		return nil, err
+	}
+	tl := &teamLoad{Scope: "key", Keys: 1, Calls: calls, FaultRate: rate, Budget: budget, Latency: latency.String()}
+	if err := g.loadRun(ctx, tl, []string{key}, conc); err != nil {
+		return nil, err
+	}
+	for _, it := range g.proxy.Usage().Items {
+		if strings.HasPrefix(it.SK, "KEY#E") {
+			tl.EscrowShards++ // the shards the calls wrote
+		}
+	}
+	tl.Spend, err = admin.spend(ctx, "/key/info?key="+key, "info")
+	return tl, err
+}
+
+// loadRun sends tl.Calls calls spread over keys at concurrency conc with faults injected at
+// tl.FaultRate, and fills in tl the answers, faults, WCU per call and the hottest items (the
+// bank, the team or key record, always among them).
+func (g *llmgateProc) loadRun(ctx context.Context, tl *teamLoad, keys []string, conc int) error {
 	quiet(g.proxy)
 	g.proxy.Reset()
-	g.proxy.SetRate(rate)
-	tl := &teamLoad{Keys: keys, Calls: calls, FaultRate: rate, Budget: budget, EscrowShards: e.opts.teamEscrow}
-	clients := make([]*client, keys)
-	for i, k := range ks {
+	g.proxy.SetRate(tl.FaultRate)
+	clients := make([]*client, len(keys))
+	for i, k := range keys {
 		clients[i] = &client{url: g.base + "/v1/chat/completions", header: http.Header{"Authorization": {"Bearer " + k}}, hc: http.DefaultClient}
 	}
 	var mu sync.Mutex
-	next.Store(0)
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	start := time.Now()
 	for range conc {
 		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < calls; i = int(next.Add(1)) - 1 {
-				s := clients[i%keys].do(ctx, chatBody, time.Now())
+			for i := int(next.Add(1)) - 1; i < tl.Calls; i = int(next.Add(1)) - 1 {
+				s := clients[i%len(keys)].do(ctx, chatBody, time.Now())
 				mu.Lock()
 				switch {
 				case s.err == nil:
@@ -467,33 +555,35 @@ func (e *environment) teamLoadRun(ctx context.Context, keys, calls, conc int, ra
 	}
 	wg.Wait()
 	tl.ElapsedSecs = time.Since(start).Seconds()
-	tl.RPS = float64(calls) / tl.ElapsedSecs
+	tl.RPS = float64(tl.Calls) / tl.ElapsedSecs
 	quiet(g.proxy)
 	g.proxy.SetRate(0)
 	u := g.proxy.Usage()
 	tl.Faults = u.Faults
-	tl.WCUPerCall = u.WCU / float64(calls)
+	tl.WCUPerCall = u.WCU / float64(tl.Calls)
 	// An item's WCU per call of the run already holds its share of the calls (a key's
 	// 1/keys, the team's all), the same share as at 2,000 calls/s over as many keys.
-	for _, m := range []map[string]*dynamoproxy.ItemUsage{u.Items, u.IndexKeys} {
-		for _, it := range dynamoproxy.Sorted(m)[:min(6, len(m))] {
-			class, scope := classify(it)
-			tl.Hot = append(tl.Hot, hotItem{Item: class, Scope: scope, PeakWCU: it.PeakWCU, At2000WCU: it.WCU / float64(calls) * 2000})
+	hot := func(it *dynamoproxy.ItemUsage) {
+		class, scope := classify(it)
+		tl.Hot = append(tl.Hot, hotItem{Item: class, Scope: scope, PeakWCU: it.PeakWCU, At2000WCU: it.WCU / float64(tl.Calls) * 2000})
+	}
+	for _, it := range u.Items {
+		if strings.HasPrefix(it.PK, "RES#") {
+			tl.Spilled++
 		}
 	}
-	b, err := admin.do(ctx, "/team/info?team_id=load-team", "")
-	if err != nil {
-		return nil, err
+	isBank := func(it *dynamoproxy.ItemUsage) bool { return it.Index == "" && it.SK == strings.ToUpper(tl.Scope) }
+	bank := false
+	for _, m := range []map[string]*dynamoproxy.ItemUsage{u.Items, u.IndexKeys} {
+		for _, it := range dynamoproxy.Sorted(m)[:min(6, len(m))] {
+			hot(it)
+			bank = bank || isBank(it)
+		}
 	}
-	var info struct {
-		TeamInfo struct {
-			Spend     float64 `json:"spend"`
-			MaxBudget float64 `json:"max_budget"`
-		} `json:"team_info"`
+	for _, it := range u.Items {
+		if !bank && isBank(it) {
+			hot(it)
+		}
 	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, fmt.Errorf("/team/info: %w", err)
-	}
-	tl.Spend = info.TeamInfo.Spend
-	return tl, nil
+	return nil
 }

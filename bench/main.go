@@ -51,7 +51,12 @@ type options struct {
 	teamConc     int           // its concurrency
 	teamFaults   float64       // share of DynamoDB calls that fail during it
 	teamBudget   float64       // its team's max_budget (USD)
-	teamEscrow   int           // llmgate_settings.escrow_shards of the team load run
+	teamEscrow   int           // llmgate_settings.escrow_shards of the team and one-key load runs
+	keyCalls     int           // calls of the one-key load run (0: none)
+	keyConc      int           // its concurrency
+	keyFaults    float64       // share of DynamoDB calls that fail during it
+	keyBudget    float64       // its key's max_budget (USD)
+	keyLatency   time.Duration // its upstream's latency: how long its calls stay in flight
 }
 
 func main() {
@@ -82,7 +87,12 @@ func main() {
 	flag.IntVar(&o.teamConc, "team-c", 16, "concurrency of the team load run")
 	flag.Float64Var(&o.teamFaults, "team-faults", 0.2, "share of DynamoDB calls that fail with conflicts and throttles during the team load run")
 	flag.Float64Var(&o.teamBudget, "team-budget", 0.05, "the team load run's team max_budget in USD (the load is meant to exhaust it)")
-	flag.IntVar(&o.teamEscrow, "team-escrow-shards", 64, "llmgate_settings.escrow_shards of the team load run (a team gets one shard per $1 of budget up to this; 0: none)")
+	flag.IntVar(&o.teamEscrow, "team-escrow-shards", 64, "llmgate_settings.escrow_shards of the team and one-key load runs (a team or key gets one shard per $1 of budget up to this, a key up to 32; 0: none)")
+	flag.IntVar(&o.keyCalls, "key-calls", 0, "calls of the one-key load run (one key whose budget is its only limit); 0 skips it")
+	flag.IntVar(&o.keyConc, "key-c", 256, "concurrency of the one-key load run (calls in flight on the key)")
+	flag.Float64Var(&o.keyFaults, "key-faults", 0.2, "share of DynamoDB calls that fail with conflicts and throttles during the one-key load run")
+	flag.Float64Var(&o.keyBudget, "key-budget", 32, "the one-key load run's key max_budget in USD (one escrow shard per $1, up to 32)")
+	flag.DurationVar(&o.keyLatency, "key-latency", time.Second, "upstream latency of the one-key load run: how long its calls stay in flight")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -238,7 +248,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		}
 		rep.Allocs = a
 	}
-	if o.capacityN > 0 || o.teamKeys > 0 {
+	if o.capacityN > 0 || o.teamKeys > 0 || o.keyCalls > 0 {
 		fmt.Fprintln(os.Stderr, "bench: capacity")
 		c, err := env.capacitySection(ctx)
 		if err != nil {

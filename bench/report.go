@@ -165,10 +165,20 @@ func printCapacity(w io.Writer, c *capacityResult) {
 	if t := c.Team; t != nil {
 		fmt.Fprintf(w, "\nteam load run: %d keys in one team (max_budget $%g, escrow_shards %d), %d calls at %.0f calls/s, %.0f%% of DynamoDB calls failed by the proxy (%v)\n",
 			t.Keys, t.Budget, t.EscrowShards, t.Calls, t.RPS, 100*t.FaultRate, t.Faults)
-		fmt.Fprintf(w, "  answers: %d ok, %d refused by the budget, %d unavailable (503), %d other; %.2f WCU per call\n", t.OK, t.Refused, t.Unavail, t.Other, t.WCUPerCall)
-		fmt.Fprintf(w, "  team spend $%.9f of max_budget $%g (spend <= budget: %v)\n", t.Spend, t.Budget, t.Spend <= t.Budget)
-		for _, h := range t.Hot {
-			fmt.Fprintf(w, "  hot: %-50s shared by %-10s peak %6.1f WCU/s here, %7.1f WCU/s at 2,000 calls/s\n", h.Item, h.Scope, h.PeakWCU, h.At2000WCU)
-		}
+		printLoad(w, t)
+	}
+	if t := c.Key; t != nil {
+		fmt.Fprintf(w, "\none-key load run: one key (max_budget $%g, %d escrow shards written), %d calls held %s by the upstream at %.0f calls/s, %.0f%% of DynamoDB calls failed by the proxy (%v)\n",
+			t.Budget, t.EscrowShards, t.Calls, t.Latency, t.RPS, 100*t.FaultRate, t.Faults)
+		printLoad(w, t)
+	}
+}
+
+// printLoad writes a load run's answers, spend and hottest items.
+func printLoad(w io.Writer, t *teamLoad) {
+	fmt.Fprintf(w, "  answers: %d ok, %d refused by the budget, %d unavailable (503), %d other; %.2f WCU per call; %d calls held RES# items\n", t.OK, t.Refused, t.Unavail, t.Other, t.WCUPerCall, t.Spilled)
+	fmt.Fprintf(w, "  %s spend $%.9f of max_budget $%g (spend <= budget: %v)\n", t.Scope, t.Spend, t.Budget, t.Spend <= t.Budget)
+	for _, h := range t.Hot {
+		fmt.Fprintf(w, "  hot: %-50s shared by %-10s peak %6.1f WCU/s here, %7.1f WCU/s at 2,000 calls/s\n", h.Item, h.Scope, h.PeakWCU, h.At2000WCU)
 	}
 }
