@@ -371,7 +371,10 @@ func teamExactUnderFaults(t *testing.T, split bool, budget float64, keys int) {
 	if int64(ok) != reached {
 		t.Errorf("%d calls answered 200, %d reached the upstream; want the same", ok, reached)
 	}
+	// A 503 whose reservation could not be undone in time is released in the background:
+	// wait for those releases too (the user's reservations), not only the settlements.
 	var tm *store.Team
+	var u *store.User
 	var logs []store.SpendLog
 	if !eventually(15*time.Second, func() bool {
 		var err error
@@ -381,25 +384,24 @@ func teamExactUnderFaults(t *testing.T, split bool, budget float64, keys int) {
 		if tm, err = g.reader.GetTeam(ctx, team); err != nil {
 			t.Fatal(err)
 		}
-		return len(logs) == ok && tm.Reserved == 0
+		if u, err = g.reader.GetUser(ctx, "u-fault"); err != nil {
+			t.Fatal(err)
+		}
+		return len(logs) == ok && tm.Reserved == 0 && u.Reserved == 0
 	}) {
-		t.Fatalf("calls not settled after 15 s: team reserved %g, %d spend logs; want 0 and %d", tm.Reserved, len(logs), ok)
+		t.Fatalf("calls not settled after 15 s: team reserved %g, user reserved %g, %d spend logs; want 0, 0 and %d", tm.Reserved, u.Reserved, len(logs), ok)
 	}
 	sum := 0.0
 	for _, l := range logs {
 		sum += l.Spend
-	}
-	u, err := g.reader.GetUser(ctx, "u-fault")
-	if err != nil {
-		t.Fatal(err)
 	}
 	for name, got := range map[string]float64{"team": tm.Spend, "user": u.Spend} {
 		if math.Abs(got-sum) > 1e-9 {
 			t.Errorf("%s spend %.10f, spend logs add up to %.10f (%d logs); want equal", name, got, sum, len(logs))
 		}
 	}
-	if tm.Spend > budget || u.Reserved != 0 {
-		t.Errorf("team spend %.10f of %.4f, user reserved %g; want within the budget and nothing reserved", tm.Spend, budget, u.Reserved)
+	if tm.Spend > budget {
+		t.Errorf("team spend %.10f of %.4f; want within the budget", tm.Spend, budget)
 	}
 	for _, tok := range tokens {
 		g.ledger(t, tok).checkReconciled(t)
