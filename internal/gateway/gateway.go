@@ -15,10 +15,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
+	"github.com/llmgate/llmgate/internal/callid"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/llmcall"
 	"github.com/llmgate/llmgate/internal/metrics"
@@ -183,7 +183,8 @@ type call struct {
 
 func (g *Gateway) llm(wf *wire, route string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{id: uuid.NewString(), route: route, kind: wf.kind, wire: wf, start: time.Now(), status: http.StatusOK}
+		start := time.Now()
+		c := &call{id: callid.New(start), route: route, kind: wf.kind, wire: wf, start: start, status: http.StatusOK}
 		w.Header().Set(HeaderCallID, c.id)
 		defer g.logCall(r.Context(), c)
 		defer g.record(c)

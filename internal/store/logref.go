@@ -42,11 +42,12 @@ func (s *Store) SpendLogByID(ctx context.Context, id string) (*SpendLog, error) 
 		return nil, fmt.Errorf("spend log of %s: %w", id, ErrNotFound)
 	}
 	pk, _ := res.Items[0][schema.AttrPK].(*types.AttributeValueMemberS)
-	if pk == nil {
-		return nil, fmt.Errorf("spend log of response %s: index entry without %s", id, schema.AttrPK)
+	sk, _ := res.Items[0][schema.AttrSK].(*types.AttributeValueMemberS)
+	if pk == nil || sk == nil {
+		return nil, fmt.Errorf("spend log of response %s: index entry without its table key", id)
 	}
 	var found SpendLog
-	if err := s.get(ctx, pk.Value, SortSpendLog, &found); err != nil {
+	if err := s.get(ctx, pk.Value, sk.Value, &found); err != nil {
 		return nil, err
 	}
 	return &found, nil

@@ -805,8 +805,9 @@ func (p *plan) reserveItems(table string, in *ReserveInput) ([]types.TransactWri
 			ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}, itemKind{what: kindRes})
+		logPK, logSK, _ := spendLogKey(in.RequestID)
 		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(table), Key: keyOf(PrefixSpendLog+in.RequestID, SortSpendLog),
+			TableName: aws.String(table), Key: keyOf(logPK, logSK),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		}}, itemKind{what: kindLog})
 	}

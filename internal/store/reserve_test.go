@@ -403,18 +403,7 @@ func TestSpendLogs_QueriesByKeyUserTeamRequestAndDate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ids := func(ls []store.SpendLog) []string {
-		var out []string
-		for _, l := range ls {
-			out = append(out, l.RequestID)
-		}
-		return out
-	}
-	tests := []struct {
-		name string
-		f    store.SpendLogFilter
-		want []string
-	}{
+	checkSpendLogs(t, s, []spendLogQuery{
 		{"by key, newest first", store.SpendLogFilter{APIKey: "k1"}, []string{"b", "a"}},
 		{"by user", store.SpendLogFilter{UserID: "u2"}, []string{"d", "c"}},
 		{"by team", store.SpendLogFilter{TeamID: "t1"}, []string{"c", "a"}},
@@ -422,16 +411,7 @@ func TestSpendLogs_QueriesByKeyUserTeamRequestAndDate(t *testing.T) {
 		{"by date range", store.SpendLogFilter{Start: day.Add(30 * time.Minute), End: day.AddDate(0, 0, 2)}, []string{"c", "b"}},
 		{"by key and date", store.SpendLogFilter{APIKey: "k2", Start: day.AddDate(0, 0, 2), End: day.AddDate(0, 0, 5)}, []string{"d"}},
 		{"with a limit", store.SpendLogFilter{Start: day, End: day.AddDate(0, 0, 5), Limit: 3}, []string{"d", "c", "b"}},
-	}
-	for _, tt := range tests {
-		got, err := s.SpendLogs(ctx, tt.f)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if !equal(ids(got), tt.want) {
-			t.Errorf("%s: got %v, want %v", tt.name, ids(got), tt.want)
-		}
-	}
+	})
 	if l, err := s.GetSpendLog(ctx, "c"); err != nil || l.Spend != 4 || l.TeamID != "t1" {
 		t.Errorf("GetSpendLog(c) = %+v, %v", l, err)
 	}

@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
 // Spend rollups. The rotator adds up the spend logs of every closed hour into one item per
@@ -201,8 +199,8 @@ func (s *Store) RollupState(ctx context.Context) (RollupState, error) {
 // stale reservations are settled). It reports how many hours it rolled and whether closed
 // hours are left. Overlapping or repeated runs write the same items.
 //
-// Each hour is read shard by shard (the LogShards partitions of the day's log index, and
-// the unsharded one), rollupWorkers shards at a time, and each shard's part is stored as it
+// Each hour is read shard by shard (the day's partitions of logs, see daySources, that hold
+// one), rollupWorkers shards at a time, and each shard's part is stored as it
 // is done, so a run cut short (a Lambda's timeout) leaves what it read for the next run. A
 // run stops starting hours, and stops its shards, rollupMargin before ctx's deadline, and
 // then reports more hours left instead of an error.
@@ -247,24 +245,20 @@ func (s *Store) RollUp(ctx context.Context, closed, since time.Time, maxHours in
 	return rolled, !next.After(last), nil
 }
 
-// busyShards returns the log index keys of the day of first that hold a log of the hours
-// first..last (hour starts).
-func (s *Store) busyShards(ctx context.Context, first, last time.Time) ([]string, error) {
-	values := shardValues(logDay(first))
-	busy := make([]bool, len(values))
+// busyShards returns the partitions of the logs of the day of first (see daySources) that
+// hold a log of the hours first..last (hour starts).
+func (s *Store) busyShards(ctx context.Context, first, last time.Time) ([]logSource, error) {
+	sources := daySources(first)
+	busy := make([]bool, len(sources))
 	var wg sync.WaitGroup
-	errs := make([]error, len(values))
-	for i, v := range values {
+	errs := make([]error, len(sources))
+	for i, src := range sources {
 		wg.Go(func() {
-			out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 aws.String(s.table),
-				IndexName:                 aws.String(schema.IndexByKind),
-				KeyConditionExpression:    aws.String("kind = :p AND gsi_sort BETWEEN :lo AND :hi"),
-				ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: v}, ":lo": &types.AttributeValueMemberS{Value: logSort(first)}, ":hi": &types.AttributeValueMemberS{Value: logSort(last.Add(time.Hour-time.Microsecond)) + "~"}},
-				Limit:                     aws.Int32(1),
-			})
+			in := src.query(s.table, logSort(first), logSort(last.Add(time.Hour-time.Microsecond))+"~")
+			in.Limit = aws.Int32(1)
+			out, err := s.db.Query(ctx, in)
 			if err != nil {
-				errs[i] = fmt.Errorf("query spend logs (%s): %w", v, err)
+				errs[i] = fmt.Errorf("query spend logs (%s %s): %w", src.index, src.value, err)
 				return
 			}
 			busy[i] = len(out.Items) > 0
@@ -274,10 +268,10 @@ func (s *Store) busyShards(ctx context.Context, first, last time.Time) ([]string
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var out []string
-	for i, v := range values {
+	var out []logSource
+	for i, src := range sources {
 		if busy[i] {
-			out = append(out, v)
+			out = append(out, src)
 		}
 	}
 	return out, nil
@@ -302,18 +296,17 @@ type hourPart map[string]Rollup
 // partTTL is how long a stored part is kept (DynamoDB's TTL deletes it).
 const partTTL = 7 * 24 * time.Hour
 
-// rollHour rolls the hour starting at st.Through: the parts of its log index keys values
+// rollHour rolls the hour starting at st.Through: the parts of its log partitions sources
 // (rollupSlices each, stored by an earlier run that was cut short, else read from the logs
-// and stored), merged
-// into an item per kind; the day's items when the hour is the day's last and every hour of
+// and stored), merged into an item per kind; the day's items when the hour is the day's last and every hour of
 // the day is rolled; then st.
-func (s *Store) rollHour(ctx context.Context, st RollupState, values []string) error {
+func (s *Store) rollHour(ctx context.Context, st RollupState, sources []logSource) error {
 	h := st.Through
 	pk := PrefixRollup + "PART#" + h.Format(rollupHourFormat)
 	var units []partUnit
-	for _, v := range values {
+	for _, src := range sources {
 		for k := range rollupSlices {
-			units = append(units, partUnit{v, h.Add(time.Duration(k) * time.Hour / rollupSlices)})
+			units = append(units, partUnit{src, h.Add(time.Duration(k) * time.Hour / rollupSlices)})
 		}
 	}
 	parts, err := s.storedParts(ctx, pk, units)
@@ -404,7 +397,7 @@ func (s *Store) rollHour(ctx context.Context, st RollupState, values []string) e
 	return nil
 }
 
-// partItem is a stored hourPart: pk AGG#PART#<hour>, sk the shard's index key.
+// partItem is a stored hourPart: pk AGG#PART#<hour>, sk its partUnit's.
 type partItem struct {
 	Kinds hourPart `dynamodbav:"kinds"`
 	TTL   int64    `dynamodbav:"ttl"`
@@ -414,14 +407,21 @@ type partItem struct {
 // stores in one go: at 2,000 calls/s one holds ~70,000 logs (docs/cost.md).
 const rollupSlices = 6
 
-// partUnit is one part of an hour: the logs under a log index key from a time on, for an
-// hour / rollupSlices.
+// partUnit is one part of an hour: the logs of a partition from a time on, for an hour /
+// rollupSlices.
 type partUnit struct {
-	value string
-	from  time.Time
+	src  logSource
+	from time.Time
 }
 
-func (u partUnit) sk() string { return u.value + "@" + u.from.Format("04") }
+// sk names the part: "<by_kind key>@<minute>" as builds before dated logs stored them, and
+// "TABLE#" before a day's shard in the table (the same string as its undated by_kind key).
+func (u partUnit) sk() string {
+	if u.src.index == "" {
+		return "TABLE#" + u.src.value + "@" + u.from.Format("04")
+	}
+	return u.src.value + "@" + u.from.Format("04")
+}
 
 // storedParts reads the parts of the hour stored under pk (by an earlier run that was cut
 // short), in the order of units; nil where none is stored.
@@ -456,7 +456,7 @@ func (s *Store) readPart(ctx context.Context, pk string, u partUnit) (hourPart, 
 	for _, k := range RollupKinds {
 		open[k] = &Rollup{}
 	}
-	stream := s.logStream(schema.IndexByKind, "kind", u.value, logSort(u.from), logSort(u.from.Add(time.Hour/rollupSlices-time.Microsecond))+"~")
+	stream := s.logStream(u.src, logSort(u.from), logSort(u.from.Add(time.Hour/rollupSlices-time.Microsecond))+"~")
 	for {
 		if err := stream.fill(ctx); err != nil {
 			return nil, fmt.Errorf("read logs of %s: %w", u.sk(), err)

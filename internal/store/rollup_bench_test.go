@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/llmgate/llmgate/internal/callid"
 	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -35,9 +36,10 @@ func BenchmarkRollUpHour(b *testing.B) {
 	for w := range 16 {
 		wg.Go(func() {
 			for i := w; i < n; i += 16 {
-				l := store.SpendLog{RequestID: "r" + strconv.Itoa(i), APIKey: "key" + strconv.Itoa(i%5000), User: "u" + strconv.Itoa(i%500),
+				start := hour.Add(time.Duration(i) * time.Hour / time.Duration(n)).Truncate(time.Millisecond)
+				l := store.SpendLog{RequestID: callid.New(start), APIKey: "key" + strconv.Itoa(i%5000), User: "u" + strconv.Itoa(i%500),
 					TeamID: "t" + strconv.Itoa(i%50), ModelGroup: "m" + strconv.Itoa(i%5), RequestTags: []string{"tag" + strconv.Itoa(i%20)},
-					Spend: 1e-4, PromptTokens: 100, CompletionTokens: 20, Status: store.StatusSuccess, StartTime: hour.Add(time.Duration(i) * time.Hour / time.Duration(n))}
+					Spend: 1e-4, PromptTokens: 100, CompletionTokens: 20, Status: store.StatusSuccess, StartTime: start}
 				r, err := s.Reserve(ctx, store.ReserveInput{RequestID: l.RequestID, Model: l.ModelGroup, Now: l.StartTime, TTL: time.Minute, Log: l})
 				if err == nil {
 					err = s.Settle(ctx, r, store.Settlement{Cost: l.Spend, Log: &l})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strconv"
 	"time"
 
@@ -12,13 +13,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/llmgate/llmgate/internal/callid"
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
-// Spend log items: pk LOG#<request id>, sk "LOG". Each is in by_key (gsi_key = key hash),
-// by_user and by_team (gsi_user, gsi_team) and by_kind under kind "LOG#<UTC date>", each
-// value with a shard suffix "#<n>" (see LogShards), all sorted by gsi_sort
-// "LOG#<start time>#<request id>", so every query path is a Query.
+// Spend log items. A log whose request id is a call id (callid: a UUIDv7 of the call's
+// start) is stored in the day's listing itself: pk "LOG#<UTC date>#<shard>" (see LogShards),
+// sk "LOG#<start time>#<request id>", both derived from the id, so listing a day or rolling
+// up an hour is a Query on the table, and a log is read by its id alone. Any other id (the
+// logs of builds before call ids carried their time, and the rotator's failure logs of
+// their reservations) keeps pk "LOG#<request id>", sk "LOG", and an entry in by_kind under
+// kind "LOG#<UTC date>#<shard>"; readers of a day read both. Every log is in by_key
+// (gsi_key = key hash), by_user and by_team (gsi_user, gsi_team), each value with the same
+// shard suffix "#<n>", and in by_response, all sorted by gsi_sort "LOG#<start time>#<request
+// id>" (its sk when dated), so every query path is a Query.
 const (
 	PrefixSpendLog     = "LOG#"
 	SortSpendLog       = "LOG"
@@ -67,7 +75,7 @@ type SpendLog struct {
 
 // spendLogIndex are the index attributes of a spend log item.
 type spendLogIndex struct {
-	Kind    string `dynamodbav:"kind"`
+	Kind    string `dynamodbav:"kind,omitempty"`
 	GSISort string `dynamodbav:"gsi_sort"`
 	GSIKey  string `dynamodbav:"gsi_key,omitempty"`
 	GSIUser string `dynamodbav:"gsi_user,omitempty"`
@@ -81,13 +89,14 @@ func logSort(t time.Time) string { return SortPrefixSpendLog + t.UTC().Format(lo
 
 func logDay(t time.Time) string { return PrefixSpendLog + t.UTC().Format(time.DateOnly) }
 
-// LogShards spreads each index partition of spend logs (a day's, a key's, a user's, a team's)
-// over this many index keys, "<value>#<n>" with n from the request id: an index partition
-// takes at most 1,000 WCU/s, and one entry costs 1, so a day, key or team of 2,000 logs/s
-// puts 125 WCU/s on each. Readers query every shard and merge them, newest first.
+// LogShards spreads each partition of spend logs (a day's, and the index partitions of a
+// key's, a user's, a team's) over this many keys, "<value>#<n>" with n from the request id:
+// a partition takes at most 1,000 WCU/s, and a log or index entry costs 1, so a day, key or
+// team of 2,000 logs/s puts 125 WCU/s on each. Readers query every shard and merge them,
+// newest first.
 const LogShards = 16
 
-// logShard is the suffix of a spend log's index keys.
+// logShard is the suffix of a spend log's partition and index keys.
 func logShard(requestID string) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(requestID))
@@ -102,29 +111,46 @@ func shardValue(v, shard string) string {
 	return v + shard
 }
 
-// spendLogPut is the Put of a new spend log item with its index attributes.
+// spendLogKey is the table key of the spend log of request id and, when the id is a call id
+// that dates the log, the start time it carries (else zero).
+func spendLogKey(id string) (pk, sk string, start time.Time) {
+	start, dated := callid.Time(id)
+	if !dated {
+		return PrefixSpendLog + id, SortSpendLog, time.Time{}
+	}
+	return logDay(start) + logShard(id), logSort(start) + "#" + id, start
+}
+
+// spendLogPut is the Put of a new spend log item with its index attributes. A dated log's
+// StartTime is its id's time (the call's start to the millisecond, which the caller may
+// have taken a moment later), so it is listed in the same hour and day whichever way it is
+// read.
 func spendLogPut(table string, l *SpendLog) (*types.Put, error) {
-	m, err := marshal(l)
+	pk, sk, start := spendLogKey(l.RequestID)
+	lg := *l
+	if !start.IsZero() {
+		lg.StartTime = start
+	}
+	m, err := marshal(&lg)
 	if err != nil {
 		return nil, err
 	}
-	shard := logShard(l.RequestID)
-	ix, err := marshal(spendLogIndex{
-		Kind:    logDay(l.StartTime) + shard,
-		GSISort: logSort(l.StartTime) + "#" + l.RequestID,
-		GSIKey:  shardValue(l.APIKey, shard),
-		GSIUser: shardValue(l.User, shard),
-		GSITeam: shardValue(l.TeamID, shard),
-	})
+	shard := logShard(lg.RequestID)
+	ix := spendLogIndex{
+		GSISort: logSort(lg.StartTime) + "#" + lg.RequestID,
+		GSIKey:  shardValue(lg.APIKey, shard),
+		GSIUser: shardValue(lg.User, shard),
+		GSITeam: shardValue(lg.TeamID, shard),
+	}
+	if start.IsZero() {
+		ix.Kind = logDay(lg.StartTime) + shard
+	}
+	ixm, err := marshal(ix)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range ix {
-		m[k] = v
-	}
-	for k, v := range keyOf(PrefixSpendLog+l.RequestID, SortSpendLog) {
-		m[k] = v
-	}
+	maps.Copy(m, ixm)
+	maps.Copy(m, keyOf(pk, sk))
 	return &types.Put{
 		TableName:           aws.String(table),
 		Item:                m,
@@ -135,7 +161,8 @@ func spendLogPut(table string, l *SpendLog) (*types.Put, error) {
 // GetSpendLog reads the spend log of a request. ErrNotFound if there is none.
 func (s *Store) GetSpendLog(ctx context.Context, requestID string) (*SpendLog, error) {
 	var l SpendLog
-	if err := s.get(ctx, PrefixSpendLog+requestID, SortSpendLog, &l); err != nil {
+	pk, sk, _ := spendLogKey(requestID)
+	if err := s.get(ctx, pk, sk, &l); err != nil {
 		return nil, err
 	}
 	return &l, nil
@@ -173,14 +200,14 @@ func (s *Store) SpendLogs(ctx context.Context, f SpendLogFilter) ([]SpendLog, er
 
 // eachSpendLog calls visit for each matching log, newest first, until it returns false.
 func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(SpendLog) bool) error {
-	var index, attr, value string
+	var owner []logSource
 	switch {
 	case f.APIKey != "":
-		index, attr, value = schema.IndexByKey, "gsi_key", f.APIKey
+		owner = indexSources(schema.IndexByKey, "gsi_key", f.APIKey)
 	case f.UserID != "":
-		index, attr, value = schema.IndexByUser, "gsi_user", f.UserID
+		owner = indexSources(schema.IndexByUser, "gsi_user", f.UserID)
 	case f.TeamID != "":
-		index, attr, value = schema.IndexByTeam, "gsi_team", f.TeamID
+		owner = indexSources(schema.IndexByTeam, "gsi_team", f.TeamID)
 	}
 	// The index keys carry a shard suffix, so a log of another id can share a value ("a#1"
 	// of id "a#1" and of id "a", shard 1): keep only the logs of the ids asked for.
@@ -194,8 +221,8 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 	if !f.End.IsZero() {
 		hi = logSort(f.End) + "~"
 	}
-	if index != "" {
-		_, err := s.mergeLogs(ctx, index, attr, value, lo, hi, match, visit)
+	if owner != nil {
+		_, err := s.mergeLogs(ctx, owner, lo, hi, match, visit)
 		return err
 	}
 	end, start := f.End, f.Start
@@ -206,7 +233,7 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 		start = end.AddDate(0, 0, -DefaultSpendLogDays)
 	}
 	for day := end.UTC().Truncate(24 * time.Hour); !day.Before(start.UTC().Truncate(24 * time.Hour)); day = day.AddDate(0, 0, -1) {
-		more, err := s.mergeLogs(ctx, schema.IndexByKind, "kind", logDay(day), lo, hi, match, visit)
+		more, err := s.mergeLogs(ctx, daySources(day), lo, hi, match, visit)
 		if err != nil || !more {
 			return err
 		}
@@ -214,19 +241,44 @@ func (s *Store) eachSpendLog(ctx context.Context, f SpendLogFilter, visit func(S
 	return nil
 }
 
-// mergeLogs visits the logs of an index partition, newest first: its LogShards shards (and
-// the unsharded value, which logs written before sharding carry), merged by sort key. It
-// reports false when visit stopped it.
-func (s *Store) mergeLogs(ctx context.Context, index, attr, value, lo, hi string, match func(*SpendLog) bool, visit func(SpendLog) bool) (bool, error) {
-	streams := make([]*logStream, 0, LogShards+1)
-	for _, v := range shardValues(value) {
-		streams = append(streams, s.logStream(index, attr, v, lo, hi))
+// logSource is one partition of spend logs: a day's shard in the table (index ""), or an
+// index key.
+type logSource struct {
+	index, attr, value string
+}
+
+// indexSources are the index keys of value's logs: value itself (logs written before
+// sharding) and its LogShards shards.
+func indexSources(index, attr, value string) []logSource {
+	out := []logSource{{index, attr, value}}
+	for n := range LogShards {
+		out = append(out, logSource{index, attr, value + "#" + strconv.Itoa(n)})
+	}
+	return out
+}
+
+// daySources are the partitions of the logs of day: its LogShards shards in the table, and
+// the by_kind keys of its logs with undated ids (see PrefixSpendLog).
+func daySources(day time.Time) []logSource {
+	out := make([]logSource, 0, 2*LogShards+1)
+	for n := range LogShards {
+		out = append(out, logSource{"", schema.AttrPK, logDay(day) + "#" + strconv.Itoa(n)})
+	}
+	return append(out, indexSources(schema.IndexByKind, "kind", logDay(day))...)
+}
+
+// mergeLogs visits the logs of sources, newest first, merged by sort key. It reports false
+// when visit stopped it.
+func (s *Store) mergeLogs(ctx context.Context, sources []logSource, lo, hi string, match func(*SpendLog) bool, visit func(SpendLog) bool) (bool, error) {
+	streams := make([]*logStream, 0, len(sources))
+	for _, src := range sources {
+		streams = append(streams, s.logStream(src, lo, hi))
 	}
 	for {
 		var newest *logStream
 		for _, st := range streams {
 			if err := st.fill(ctx); err != nil {
-				return false, fmt.Errorf("query spend logs (%s %s): %w", index, value, err)
+				return false, fmt.Errorf("query spend logs (%s %s): %w", st.src.index, st.src.value, err)
 			}
 			if len(st.buf) > 0 && (newest == nil || st.sortKey() > newest.sortKey()) {
 				newest = st
@@ -243,34 +295,33 @@ func (s *Store) mergeLogs(ctx context.Context, index, attr, value, lo, hi string
 	}
 }
 
-// shardValues are the index keys of value's logs: value itself (logs written before
-// sharding) and its LogShards shards.
-func shardValues(value string) []string {
-	out := []string{value}
-	for n := range LogShards {
-		out = append(out, value+"#"+strconv.Itoa(n))
-	}
-	return out
-}
-
-// logStream returns the stream of the logs under one index key with sort keys from lo to hi.
-func (s *Store) logStream(index, attr, value, lo, hi string) *logStream {
-	return &logStream{s: s, index: index, pager: dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName:                 aws.String(s.table),
-		IndexName:                 aws.String(index),
-		KeyConditionExpression:    aws.String("#p = :p AND gsi_sort BETWEEN :lo AND :hi"),
-		ExpressionAttributeNames:  map[string]string{"#p": attr},
-		ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: value}, ":lo": &types.AttributeValueMemberS{Value: lo}, ":hi": &types.AttributeValueMemberS{Value: hi}},
+// query is the Query of src's logs with sort keys from lo to hi, newest first.
+func (src logSource) query(table, lo, hi string) *dynamodb.QueryInput {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("#p = :p AND #s BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames:  map[string]string{"#p": src.attr, "#s": schema.AttrSK},
+		ExpressionAttributeValues: item{":p": &types.AttributeValueMemberS{Value: src.value}, ":lo": &types.AttributeValueMemberS{Value: lo}, ":hi": &types.AttributeValueMemberS{Value: hi}},
 		ScanIndexForward:          aws.Bool(false),
-	})}
+	}
+	if src.index != "" {
+		in.IndexName = aws.String(src.index)
+		in.ExpressionAttributeNames["#s"] = "gsi_sort"
+	}
+	return in
 }
 
-// logStream reads one index key's logs, newest first, a page at a time; indexes that
+// logStream returns the stream of src's logs with sort keys from lo to hi.
+func (s *Store) logStream(src logSource, lo, hi string) *logStream {
+	return &logStream{s: s, src: src, pager: dynamodb.NewQueryPaginator(s.db, src.query(s.table, lo, hi))}
+}
+
+// logStream reads one partition's logs, newest first, a page at a time; indexes that
 // project only keys are read maxBatchGet logs at a time, so a visit that stops early reads
 // little more than it needed.
 type logStream struct {
 	s       *Store
-	index   string
+	src     logSource
 	pager   *dynamodb.QueryPaginator
 	entries []item     // index entries not read yet
 	buf     []SpendLog // logs read, not visited yet
@@ -290,9 +341,12 @@ func (st *logStream) fill(ctx context.Context) error {
 			continue
 		}
 		n := min(len(st.entries), maxBatchGet)
-		items, err := st.s.indexItems(ctx, st.index, st.entries[:n])
-		if err != nil {
-			return fmt.Errorf("spend logs: %w", err)
+		items := st.entries[:n]
+		if st.src.index != "" {
+			var err error
+			if items, err = st.s.indexItems(ctx, st.src.index, items); err != nil {
+				return fmt.Errorf("spend logs: %w", err)
+			}
 		}
 		st.entries = st.entries[n:]
 		if err := attributevalue.UnmarshalListOfMaps(items, &st.buf); err != nil {
@@ -302,7 +356,7 @@ func (st *logStream) fill(ctx context.Context) error {
 	return nil
 }
 
-// sortKey is the index sort key of the stream's next log.
+// sortKey is the sort key of the stream's next log.
 func (st *logStream) sortKey() string {
 	return logSort(st.buf[0].StartTime) + "#" + st.buf[0].RequestID
 }

@@ -80,7 +80,8 @@ const (
 	// IndexByResponse finds the spend log of a call by the id of the upstream's response
 	// (response_id), which LiteLLM's clients look logs up by.
 	IndexByResponse = "by_response"
-	// IndexByKind lists records of one kind ("KEY", "USER", "TEAM", ...) for paged list endpoints.
+	// IndexByKind lists records of one kind ("KEY", "USER", "TEAM", ...) for paged list
+	// endpoints, and the spend logs of ids that carry no time by day (store.PrefixSpendLog).
 	IndexByKind = "by_kind"
 	// IndexDueReset finds records whose budget_reset_at has passed (reset_at, unix seconds).
 	IndexDueReset = "due_reset"
