@@ -81,12 +81,12 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 		case "by_response":
 			return "index by_response (a call's response id)", "call"
 		case "by_kind":
-			if strings.HasPrefix(u.PK, "LOG#") {
-				return "index by_kind LOG#<day>#<shard> (spend logs by day)", "deployment"
-			}
 			return "index by_kind " + u.PK, "deployment"
 		}
 		return "index " + u.Index + " (shard " + u.PK + ")", "deployment"
+	}
+	if logDayShard(u.PK) {
+		return "LOG#<day>#<shard> spend logs by day (partition)", "deployment"
 	}
 	head, rest, _ := strings.Cut(u.PK, "#")
 	switch head {
@@ -117,6 +117,32 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 		return "PROXY#BUDGET", "deployment"
 	}
 	return head + "#", "deployment"
+}
+
+// logDayShard reports whether pk is a day's shard of spend logs, LOG#<UTC date>#<n>.
+func logDayShard(pk string) bool {
+	rest, ok := strings.CutPrefix(pk, "LOG#")
+	day, _, sharded := strings.Cut(rest, "#")
+	_, err := time.Parse(time.DateOnly, day)
+	return ok && sharded && err == nil
+}
+
+// priced are the usages the capacity model prices: the table's items and the index
+// partitions, but a day's shard of spend logs as its partition, which takes a deployment's
+// logs / LogShards (each log item is written once).
+func priced(u dynamoproxy.Usage) []map[string]*dynamoproxy.ItemUsage {
+	items, days := map[string]*dynamoproxy.ItemUsage{}, map[string]*dynamoproxy.ItemUsage{}
+	for k, it := range u.Items {
+		if !logDayShard(it.PK) {
+			items[k] = it
+		}
+	}
+	for k, it := range u.Partitions {
+		if logDayShard(it.PK) {
+			days[k] = it
+		}
+	}
+	return []map[string]*dynamoproxy.ItemUsage{items, days, u.IndexKeys}
 }
 
 // capacitySection runs the priced scenarios and the load runs the options ask for.
@@ -170,8 +196,9 @@ func price(name string, u dynamoproxy.Usage, calls int) *scenarioCapacity {
 			}
 		}
 	}
-	add(u.Items)
-	add(u.IndexKeys)
+	for _, m := range priced(u) {
+		add(m)
+	}
 	for _, c := range by {
 		sc.Items = append(sc.Items, *c)
 	}
@@ -574,7 +601,7 @@ func (g *llmgateProc) loadRun(ctx context.Context, tl *teamLoad, keys []string, 
 	}
 	isBank := func(it *dynamoproxy.ItemUsage) bool { return it.Index == "" && it.SK == strings.ToUpper(tl.Scope) }
 	bank := false
-	for _, m := range []map[string]*dynamoproxy.ItemUsage{u.Items, u.IndexKeys} {
+	for _, m := range priced(u) {
 		for _, it := range dynamoproxy.Sorted(m)[:min(6, len(m))] {
 			hot(it)
 			bank = bank || isBank(it)

@@ -35,6 +35,9 @@ type Usage struct {
 	Items map[string]*ItemUsage
 	// IndexKeys are the index partitions written, by "table/index pk".
 	IndexKeys map[string]*ItemUsage
+	// Partitions are the table's partition keys written (all their items), by "table/ pk":
+	// a partition of many items written once each (spend logs by day) is as hot as their sum.
+	Partitions map[string]*ItemUsage
 }
 
 // ItemUsage is what one item (or one index partition key) consumed.
@@ -58,7 +61,7 @@ type ItemUsage struct {
 }
 
 func (u *Usage) reset() {
-	*u = Usage{Calls: map[string]int64{}, Faults: map[Fault]int64{}, Items: map[string]*ItemUsage{}, IndexKeys: map[string]*ItemUsage{}}
+	*u = Usage{Calls: map[string]int64{}, Faults: map[Fault]int64{}, Items: map[string]*ItemUsage{}, IndexKeys: map[string]*ItemUsage{}, Partitions: map[string]*ItemUsage{}}
 }
 
 // Usage returns a copy of what the proxy has counted.
@@ -67,16 +70,18 @@ func (p *Proxy) Usage() Usage {
 	defer p.mu.Unlock()
 	u := p.usage
 	u.Calls, u.Faults = maps.Clone(u.Calls), maps.Clone(u.Faults)
-	u.Items, u.IndexKeys = make(map[string]*ItemUsage, len(u.Items)), make(map[string]*ItemUsage, len(u.IndexKeys))
-	for k, v := range p.usage.Items {
-		c := *v
-		u.Items[k] = &c
-	}
-	for k, v := range p.usage.IndexKeys {
-		c := *v
-		u.IndexKeys[k] = &c
-	}
+	u.Items, u.IndexKeys, u.Partitions = clone(u.Items), clone(u.IndexKeys), clone(u.Partitions)
 	return u
+}
+
+// clone copies m and its usages.
+func clone(m map[string]*ItemUsage) map[string]*ItemUsage {
+	out := make(map[string]*ItemUsage, len(m))
+	for k, v := range m {
+		c := *v
+		out[k] = &c
+	}
+	return out
 }
 
 // Reset clears the counts.
@@ -268,10 +273,14 @@ func (p *Proxy) priceWrite(now int64, wr *write, after attrs) {
 		units *= 2
 	}
 	p.usage.WCU += units
-	it := p.usage.item(p.usage.Items, wr.table, "", render(wr.key[ts.pk]), render(wr.key[ts.sk]))
-	it.Writes++
-	it.Bytes = size
-	it.add(now, units)
+	for _, it := range []*ItemUsage{
+		p.usage.item(p.usage.Items, wr.table, "", render(wr.key[ts.pk]), render(wr.key[ts.sk])),
+		p.usage.item(p.usage.Partitions, wr.table, "", render(wr.key[ts.pk]), ""),
+	} {
+		it.Writes++
+		it.Bytes = size
+		it.add(now, units)
+	}
 	if wr.check {
 		return
 	}

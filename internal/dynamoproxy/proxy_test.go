@@ -213,3 +213,27 @@ func TestPrice_AsDynamoDBBills(t *testing.T) {
 		})
 	}
 }
+
+func TestPrice_APartitionIsTheSumOfItsItems(t *testing.T) {
+	ctx := context.Background()
+	p, c, table := start(t, dynamoproxy.Options{Price: true})
+	for _, sk := range []string{"1", "2", "3"} {
+		it := map[string]types.AttributeValue{"pk": s("day"), "sk": s(sk)}
+		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: key("other")}); err != nil {
+		t.Fatal(err)
+	}
+	u := p.Usage()
+	if day := u.Partitions[table+"/ day "]; day == nil || day.Writes != 3 || day.WCU != 3 {
+		t.Errorf("partition day: %+v, want 3 writes of 1 WCU", day)
+	}
+	if it := u.Items[table+"/ day 2"]; it == nil || it.WCU != 1 {
+		t.Errorf("item day/2: %+v, want 1 WCU", it)
+	}
+	if other := u.Partitions[table+"/ other "]; other == nil || other.WCU != 1 || len(u.Partitions) != 2 {
+		t.Errorf("partitions %v, want day and other", u.Partitions)
+	}
+}
