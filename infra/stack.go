@@ -351,9 +351,12 @@ var (
 	// interface, so a call added there fails the infra tests until it is granted here.
 	storedKeyActions = []string{"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"}
 	bedrockActions   = []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
-	// rotatorIndexes are the sparse "due" indexes the rotator queries; the admin API lists
+	// dueIndexes are the sparse "due" indexes only the rotator queries; the admin API lists
 	// through the others; the completions path reads items by key only.
-	rotatorIndexes = []string{schema.IndexDueReset, schema.IndexDueRotate, schema.IndexDueExpire}
+	dueIndexes = []string{schema.IndexDueReset, schema.IndexDueRotate, schema.IndexDueExpire}
+	// rotatorIndexes are the indexes the rotator queries: the due ones, and by_kind, where its
+	// hourly rollups read the spend logs whose ids carry no time (store.PrefixSpendLog).
+	rotatorIndexes = append([]string{schema.IndexByKind}, dueIndexes...)
 )
 
 // grant gives each function exactly what it uses: its table actions on the table and the
@@ -371,6 +374,7 @@ func (s *Stack) grant(p Props, needs configNeeds) {
 		return out
 	}
 	isRotatorIndex := func(name string) bool { return slices.Contains(rotatorIndexes, name) }
+	isDueIndex := func(name string) bool { return slices.Contains(dueIndexes, name) }
 	allow := func(fn awslambda.Function, actions []string, resources []*string) {
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings(actions...),
@@ -378,7 +382,7 @@ func (s *Stack) grant(p Props, needs configNeeds) {
 		}))
 	}
 	allow(s.Completions, completionsTableActions, tableAnd(func(string) bool { return false }))
-	allow(s.Admin, adminTableActions, tableAnd(func(ix string) bool { return !isRotatorIndex(ix) }))
+	allow(s.Admin, adminTableActions, tableAnd(func(ix string) bool { return !isDueIndex(ix) }))
 	allow(s.Rotator, rotatorTableActions, tableAnd(isRotatorIndex))
 
 	s.MasterKey.GrantRead(s.Completions, nil)

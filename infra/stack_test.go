@@ -365,7 +365,7 @@ func TestIAM_EachFunctionGetsOnlyWhatItUses(t *testing.T) {
 	failures, _ := tpl.one(t, "AWS::SQS::Queue", "RotatorFailures")
 	var adminIdx []string
 	for _, ix := range schema.State.Indexes {
-		if !slices.Contains(rotatorIndexes, ix.Name) {
+		if !slices.Contains(dueIndexes, ix.Name) {
 			adminIdx = append(adminIdx, ix.Name)
 		}
 	}
