@@ -27,6 +27,22 @@ type escrowKey struct {
 	key   *store.Key
 }
 
+// newEscrowUserKey creates user (budget $1,000) and a key of theirs with budget max split
+// into up to shards shards.
+func newEscrowUserKey(t *testing.T, s *store.Store, c *dynamodb.Client, table, user string, shards int, max float64) (*store.User, *escrowKey) {
+	t.Helper()
+	u := &store.User{UserID: user, UserRole: "internal_user", Models: []string{}, Teams: []string{}, Metadata: map[string]any{}}
+	u.MaxBudget = ptr(1000.0)
+	tx := s.Tx()
+	if err := tx.PutUser(u); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return u, newEscrowKey(t, s, c, table, shards, max, func(k *store.Key) { k.UserID = ptr(user) })
+}
+
 // newEscrowKey creates a key with budget max split into up to shards shards.
 func newEscrowKey(t *testing.T, s *store.Store, c *dynamodb.Client, table string, shards int, max float64, mods ...func(*store.Key)) *escrowKey {
 	t.Helper()
@@ -420,16 +436,7 @@ func TestKeyEscrow_DeleteHandsOverCallsInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, c, table := newStore(t)
-	u := &store.User{UserID: "keu", UserRole: "internal_user", Models: []string{}, Teams: []string{}, Metadata: map[string]any{}}
-	u.MaxBudget = ptr(100.0)
-	tx := s.Tx()
-	if err := tx.PutUser(u); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := newEscrowKey(t, s, c, table, 4, 4, func(k *store.Key) { k.UserID = ptr("keu") })
+	u, e := newEscrowUserKey(t, s, c, table, "keu", 4, 4)
 	input := func(i int, cost float64) store.ReserveInput {
 		in := e.input(i, cost)
 		in.User = u
@@ -474,6 +481,61 @@ func TestKeyEscrow_DeleteHandsOverCallsInFlight(t *testing.T) {
 	}
 	if math.Abs(got.Spend-1.25) > 1e-9 || got.Reserved != 0 {
 		t.Errorf("user spend %v reserved %v, want 1.25 (3 × 0.25 and the crashed call's 0.5) and 0", got.Spend, got.Reserved)
+	}
+}
+
+// A busy split key's shards may hold more reservations charging its user than one
+// transaction can hand over with the shards' deletion (32 shards × 4 entries, and DynamoDB's
+// 100 writes): the key is then blocked and its shards deleted one at a time before its
+// record. Every call in flight still settles once on the user.
+func TestKeyEscrow_DeleteABusyKeyPastOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c, table := newStore(t)
+	u, e := newEscrowUserKey(t, s, c, table, "keu-busy", 32, 100)
+	var rs []*store.Reservation
+	for i := range 300 {
+		in := e.input(i, 0.01)
+		in.User = u
+		r, err := s.Reserve(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	held := 0
+	for _, sh := range e.shards(t) {
+		for a := range sh {
+			if strings.HasPrefix(a, "r#") {
+				held++
+			}
+		}
+	}
+	if held <= 70 {
+		t.Fatalf("the shards hold %d calls; want more than one transaction hands over with them", held)
+	}
+	k, err := s.GetKey(ctx, e.key.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteKeys(ctx, []*store.Key{k}); err != nil {
+		t.Fatalf("delete a key whose shards hold %d calls: %v", held, err)
+	}
+	if _, err := s.GetKey(ctx, e.key.Token); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the key after its deletion: %v, want not found", err)
+	}
+	if left := e.shards(t); len(left) > 0 {
+		t.Errorf("the deleted key left %d shards", len(left))
+	}
+	for _, r := range rs {
+		e.settle(t, r, 0.005)
+	}
+	got, err := s.GetUser(ctx, "keu-busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got.Spend-1.5) > 1e-9 || got.Reserved != 0 {
+		t.Errorf("user spend %v reserved %v, want 1.5 (300 × 0.005) and 0", got.Spend, got.Reserved)
 	}
 }
 

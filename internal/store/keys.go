@@ -158,19 +158,62 @@ func (t *Tx) DeleteKey(ctx context.Context, k *Key) error {
 		sks = append(sks, b.shardSK(i))
 	}
 	for _, sk := range sks {
-		cond, names, err := t.handOver(raw[sk], k.Token)
-		if err != nil {
+		if err := t.deleteHolding(b.pk, sk, raw[sk], k.Token); err != nil {
 			return err
-		}
-		t.del(b.pk, sk, cond, nil, ErrConflict)
-		if names != nil {
-			t.items[len(t.items)-1].Delete.ExpressionAttributeNames = names
 		}
 	}
 	if a := aws.ToString(k.KeyAlias); a != "" {
 		t.delAlias(a, k.Token)
 	}
 	return nil
+}
+
+// deleteHolding adds the deletion of key token's record or escrow shard pk/sk, read as raw
+// (nil: none), handing the reservations it holds over to RES# items (see handOver).
+func (t *Tx) deleteHolding(pk, sk string, raw item, token string) error {
+	cond, names, err := t.handOver(raw, token)
+	if err != nil {
+		return err
+	}
+	t.del(pk, sk, cond, nil, ErrConflict)
+	if names != nil {
+		t.items[len(t.items)-1].Delete.ExpressionAttributeNames = names
+	}
+	return nil
+}
+
+// retireKeyShards deletes the escrow shards of a split key ahead of its record, a
+// transaction per shard, when the key's deletion with all the reservations its shards hand
+// over would pass MaxTxItems writes (a busy key: 32 shards holding 4 calls each, every one
+// charging a user or team too). The key is blocked first, so that no call refills (and so
+// recreates) a shard meanwhile: a deletion that fails after that leaves the key blocked,
+// and a retry finishes it.
+func (s *Store) retireKeyShards(ctx context.Context, k *Key) error {
+	if !k.Blocked {
+		if _, err := s.UpdateKey(ctx, k.Token, func(k *Key) error {
+			k.Blocked = true
+			return nil
+		}); err != nil {
+			return fmt.Errorf("block key before deleting its escrow shards: %w", err)
+		}
+	}
+	b := keyBank(k.Token)
+	return Retry(ctx, func() error {
+		st, err := s.readEscrow(ctx, b, false)
+		if err != nil {
+			return err
+		}
+		for sk, sh := range st.shards {
+			t := s.Tx()
+			if err := t.deleteHolding(b.pk, sk, sh, k.Token); err != nil {
+				return err
+			}
+			if err := t.Commit(ctx); err != nil {
+				return fmt.Errorf("delete escrow shard %s of key: %w", sk, err)
+			}
+		}
+		return nil
+	})
 }
 
 // delAlias deletes an ALIAS# item if it still names token.

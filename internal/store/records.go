@@ -340,11 +340,22 @@ func (b *Batch) Add(g *Tx) {
 	}
 }
 
-// DeleteKey adds the deletion of a key and its alias, as a group of its own.
+// DeleteKey adds the deletion of a key and its alias, as a group of its own. A split key
+// whose group would be too large for a transaction has its escrow shards deleted first (see
+// retireKeyShards).
 func (b *Batch) DeleteKey(ctx context.Context, k *Key) error {
 	g := b.s.Tx()
 	if err := g.DeleteKey(ctx, k); err != nil {
 		return err
+	}
+	if g.Len() > MaxTxItems && k.EscrowShards > 1 {
+		if err := b.s.retireKeyShards(ctx, k); err != nil {
+			return err
+		}
+		g = b.s.Tx()
+		if err := g.DeleteKey(ctx, k); err != nil {
+			return err
+		}
 	}
 	b.Add(g)
 	return nil
