@@ -18,6 +18,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/llmgate/llmgate/internal/lambdahttp"
+	"github.com/llmgate/llmgate/internal/rotation"
 	"github.com/llmgate/llmgate/internal/secretenv"
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
@@ -354,9 +355,9 @@ var (
 	// dueIndexes are the sparse "due" indexes only the rotator queries; the admin API lists
 	// through the others; the completions path reads items by key only.
 	dueIndexes = []string{schema.IndexDueReset, schema.IndexDueRotate, schema.IndexDueExpire}
-	// rotatorIndexes are the indexes the rotator queries: the due ones, and by_kind, where its
-	// hourly rollups read the spend logs whose ids carry no time (store.PrefixSpendLog).
-	rotatorIndexes = append([]string{schema.IndexByKind}, dueIndexes...)
+	// rotatorIndexes are the indexes the rotator queries (a test of internal/rotation runs it
+	// and fails on a Query of any other).
+	rotatorIndexes = rotation.Indexes
 )
 
 // grant gives each function exactly what it uses: its table actions on the table and the

@@ -27,6 +27,11 @@ import (
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
 
+// Indexes are the indexes a run queries: the sparse due ones, and by_kind, where the rollups
+// read the spend logs of older builds (ids without a time). The rotator's IAM policy (infra)
+// grants exactly these.
+var Indexes = []string{schema.IndexDueReset, schema.IndexDueRotate, schema.IndexDueExpire, schema.IndexByKind}
+
 // DefaultLimit is how many items of each kind a run handles when Options.Limit is 0.
 const DefaultLimit = 500
 
