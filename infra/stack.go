@@ -353,7 +353,8 @@ var (
 	storedKeyActions = []string{"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"}
 	bedrockActions   = []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
 	// dueIndexes are the sparse "due" indexes only the rotator queries; the admin API lists
-	// through the others; the completions path reads items by key only.
+	// through the others; the completions path reads items by key and queries no index
+	// (faulttest's TestCalls_QueryNoIndex fails on a call that queries one).
 	dueIndexes = []string{schema.IndexDueReset, schema.IndexDueRotate, schema.IndexDueExpire}
 	// rotatorIndexes are the indexes the rotator queries (a test of internal/rotation runs it
 	// and fails on a Query of any other).

@@ -38,6 +38,9 @@ type Usage struct {
 	// Partitions are the table's partition keys written (all their items), by "table/ pk":
 	// a partition of many items written once each (spend logs by day) is as hot as their sum.
 	Partitions map[string]*ItemUsage
+	// Queries counts Query and Scan requests by index name ("" for the table itself),
+	// faulted ones included, priced or not.
+	Queries map[string]int64
 }
 
 // ItemUsage is what one item (or one index partition key) consumed.
@@ -61,7 +64,7 @@ type ItemUsage struct {
 }
 
 func (u *Usage) reset() {
-	*u = Usage{Calls: map[string]int64{}, Faults: map[Fault]int64{}, Items: map[string]*ItemUsage{}, IndexKeys: map[string]*ItemUsage{}, Partitions: map[string]*ItemUsage{}}
+	*u = Usage{Calls: map[string]int64{}, Faults: map[Fault]int64{}, Items: map[string]*ItemUsage{}, IndexKeys: map[string]*ItemUsage{}, Partitions: map[string]*ItemUsage{}, Queries: map[string]int64{}}
 }
 
 // Usage returns a copy of what the proxy has counted.
@@ -69,7 +72,7 @@ func (p *Proxy) Usage() Usage {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u := p.usage
-	u.Calls, u.Faults = maps.Clone(u.Calls), maps.Clone(u.Faults)
+	u.Calls, u.Faults, u.Queries = maps.Clone(u.Calls), maps.Clone(u.Faults), maps.Clone(u.Queries)
 	u.Items, u.IndexKeys, u.Partitions = clone(u.Items), clone(u.IndexKeys), clone(u.Partitions)
 	return u
 }

@@ -167,6 +167,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, "com.amazon.coral.validate#ValidationException", "dynamoproxy: request is not JSON: "+err.Error(), nil)
 		return
 	}
+	if op == "Query" || op == "Scan" {
+		p.mu.Lock()
+		p.usage.Queries[req.IndexName]++
+		p.mu.Unlock()
+	}
 	if f, ok := p.fault(op, &req); ok {
 		p.count(op, f)
 		p.answerFault(w, op, f, &req)
