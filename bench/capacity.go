@@ -78,8 +78,6 @@ func classify(u *dynamoproxy.ItemUsage) (class, scope string) {
 			return "index by_user", "user"
 		case "by_team":
 			return "index by_team", "team"
-		case "by_response":
-			return "index by_response (a call's response id)", "call"
 		case "by_kind":
 			return "index by_kind " + u.PK, "deployment"
 		}

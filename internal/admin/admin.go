@@ -16,6 +16,7 @@ import (
 	"github.com/llmgate/llmgate/internal/console"
 	"github.com/llmgate/llmgate/internal/keyvault"
 	"github.com/llmgate/llmgate/internal/openai"
+	"github.com/llmgate/llmgate/internal/responseid"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 type handler struct {
 	Options
 	bodyLimit int64
+	// ids reads the response ids the gateway answers with (same master key): the call a
+	// /spend/logs?request_id= names.
+	ids *responseid.Codec
 }
 
 // route is one management route: who may call it (its row of the permission model) and
@@ -151,7 +155,7 @@ func New(o Options) http.Handler {
 	if o.Keys == nil {
 		o.Keys = keyvault.NewRekeyer(o.Store, nil)
 	}
-	h := &handler{Options: o, bodyLimit: o.Config.Settings.MaxRequestBodyBytes}
+	h := &handler{Options: o, bodyLimit: o.Config.Settings.MaxRequestBodyBytes, ids: responseid.New(o.Config.GeneralSettings.MasterKey)}
 	if h.bodyLimit <= 0 {
 		h.bodyLimit = config.DefaultMaxRequestBodyBytes
 	}

@@ -56,7 +56,10 @@ func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return err
 	}
 	if id := q.Get("request_id"); id != "" {
-		l, err := h.Store.SpendLogByID(r.Context(), id)
+		if call, ok := h.ids.CallOf(id); ok {
+			id = call // a response id llmgate answered with names its call
+		}
+		l, err := h.Store.GetSpendLog(r.Context(), id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return writeJSON(w, []store.SpendLog{})

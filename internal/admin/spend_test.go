@@ -17,8 +17,10 @@ import (
 
 	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/auth"
+	"github.com/llmgate/llmgate/internal/callid"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/dynamotest"
+	"github.com/llmgate/llmgate/internal/responseid"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -413,5 +415,38 @@ func TestTeamList_TeamIDs(t *testing.T) {
 	code, m := e.call("GET", "/team/list?team_ids="+strings.Repeat("t,", 100)+"t", master, nil)
 	if code != http.StatusBadRequest || errOf(t, m)["param"] != "team_ids" {
 		t.Errorf("101 team ids: %d %v, want 400 naming team_ids", code, m)
+	}
+}
+
+// A call's log is found by the response id its client got: llmgate's chat or message id
+// (the upstream's prefix and the call id) or a sealed Responses id. An upstream's own id, or
+// a sealed id of another master key, finds nothing.
+func TestSpendLogs_ByTheResponseIDTheClientGot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	start := time.Now().UTC().Add(-time.Minute)
+	chat, resp := callid.New(start), callid.New(start.Add(time.Second))
+	chatID := responseid.For("chatcmpl-upstream1", chat)
+	sealed := responseid.New(master).Seal(responseid.Ref{Deployment: "d1", ID: "resp_upstream2", Call: resp})
+	for _, l := range []store.SpendLog{
+		{RequestID: chat, ResponseID: chatID, Model: "gpt-4o", StartTime: start, Spend: 0.5, Status: store.StatusSuccess},
+		{RequestID: resp, ResponseID: sealed, Model: "gpt-5", StartTime: start.Add(time.Second), Spend: 0.25, Status: store.StatusSuccess},
+	} {
+		e.logSpend(l)
+	}
+	for _, tc := range []struct {
+		name, id string
+		want     []string
+	}{
+		{"chat id", chatID, []string{chat}},
+		{"call id", chat, []string{chat}},
+		{"sealed id", sealed, []string{resp}},
+		{"the upstream's id", "chatcmpl-upstream1", []string{}},
+		{"another master key's sealed id", responseid.New("sk-other").Seal(responseid.Ref{Deployment: "d1", ID: "resp_upstream2", Call: resp}), []string{}},
+		{"another prefix", "Chat-" + chat, []string{}},
+	} {
+		if got := requestIDs(e.list("/spend/logs?request_id="+url.QueryEscape(tc.id), master)); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

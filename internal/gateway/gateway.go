@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/callid"
@@ -163,7 +164,8 @@ type call struct {
 	prompt tokens.Prompt
 	bound  pricing.Bound
 	model  string // model group after aliases
-	// responseID is the id of the upstream's answer, which LiteLLM logs as the request_id.
+	// responseID is the id of the answer as the client got it (the upstream's made llmgate's:
+	// responseid), which LiteLLM's clients look the spend log up by.
 	responseID string
 	// seal turns a Responses call's upstream ids into the ids the client sees.
 	seal   *sealing
@@ -287,8 +289,10 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	if c.kind == provider.Responses {
 		resp.Body = g.sealIDs(c.sealing(), resp.Body, "")
+		c.responseID = responseID(resp.Body)
+	} else {
+		resp.Body = c.ownID(resp.Body, "id")
 	}
-	c.responseID = responseID(resp.Body)
 	if c.kind == provider.ImageGeneration {
 		c.accountImages(resp.Body, result.Price, resp.Usage)
 	} else {
@@ -652,6 +656,25 @@ func responseID(body []byte) string {
 	}
 	_ = json.Unmarshal(body, &v)
 	return v.ID
+}
+
+// ownID gives the answer or stream event obj the call's own id (responseid.For) in place of
+// the upstream's id at path, so the id a client holds names the call and finds its spend
+// log: no index of upstream ids is written on every call. Every event of a stream gets the
+// same id. obj is returned as it is if it has no id there.
+func (c *call) ownID(obj []byte, path string) []byte {
+	v := gjson.GetBytes(obj, path)
+	if v.Type != gjson.String || v.Str == "" {
+		return obj
+	}
+	if c.responseID == "" {
+		c.responseID = responseid.For(v.Str, c.id)
+	}
+	out, err := sjson.SetBytes(obj, path, c.responseID)
+	if err != nil {
+		return obj
+	}
+	return out
 }
 
 // fail records the error a call ended with.

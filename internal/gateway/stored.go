@@ -70,12 +70,12 @@ func (g *Gateway) continued(c *call, rt router.Route) (router.Route, error) {
 	c.body = body
 	// The answer names the previous response by the id the client sent.
 	key, team := owner(c.caller)
-	c.seal = &sealing{owner: responseid.Ref{Deployment: ref.Deployment, Key: key, Team: team}, done: map[string]string{ref.ID: prev.Str}}
+	c.seal = &sealing{owner: responseid.Ref{Deployment: ref.Deployment, Key: key, Team: team, Call: c.id}, done: map[string]string{ref.ID: prev.Str}}
 	return pinned, nil
 }
 
-// sealing is how one call's upstream ids become sealed ids: each with the deployment, key
-// and team of owner, the same sealed id for an upstream id each time.
+// sealing is how one call's upstream ids become sealed ids: each with the deployment, key,
+// team and call of owner, the same sealed id for an upstream id each time.
 type sealing struct {
 	owner responseid.Ref // ID unused
 	done  map[string]string
@@ -85,7 +85,7 @@ type sealing struct {
 func (c *call) sealing() *sealing {
 	if c.seal == nil && c.result.Deployment != nil {
 		key, team := owner(c.caller)
-		c.seal = &sealing{owner: responseid.Ref{Deployment: c.result.Deployment.ID, Key: key, Team: team}, done: map[string]string{}}
+		c.seal = &sealing{owner: responseid.Ref{Deployment: c.result.Deployment.ID, Key: key, Team: team, Call: c.id}, done: map[string]string{}}
 	}
 	return c.seal
 }

@@ -92,8 +92,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 			if c.responseID == "" {
 				c.responseID = gjson.GetBytes(chunk, "response.id").String()
 			}
-		} else if n == 0 {
-			c.responseID = responseID(chunk)
+		} else if c.wire.streamID != "" {
+			chunk = c.ownID(chunk, c.wire.streamID)
 		}
 		if gone {
 			continue

@@ -34,11 +34,14 @@ type wire struct {
 	appendErrorEvent func(b []byte, e *openai.Error) []byte
 	// headers are the client headers a pass-through provider forwards.
 	headers []string
+	// streamID is the path of the response id in a stream event, which llmgate replaces
+	// with its own (call.ownID); "" where the ids are sealed (Responses).
+	streamID string
 }
 
 // openAIWire is the format of the chat, completion and embedding routes.
 func openAIWire(kind provider.Kind) *wire {
-	return &wire{kind: kind, parse: parseOpenAI, writeError: openai.WriteError, appendErrorEvent: appendErrorEvent}
+	return &wire{kind: kind, parse: parseOpenAI, writeError: openai.WriteError, appendErrorEvent: appendErrorEvent, streamID: "id"}
 }
 
 func parseOpenAI(body []byte, r *openai.Request) error {
@@ -64,7 +67,8 @@ func messagesWire(kind provider.Kind) *wire {
 		appendErrorEvent: func(b []byte, e *openai.Error) []byte {
 			return frame(b, anthropic.EventError, anthropic.AppendError(nil, anthropic.FromOpenAI(e)))
 		},
-		headers: []string{"anthropic-version", "anthropic-beta"},
+		headers:  []string{"anthropic-version", "anthropic-beta"},
+		streamID: "message.id", // in message_start only
 	}
 }
 

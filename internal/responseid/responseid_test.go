@@ -64,3 +64,49 @@ func TestRef_ReadableBy(t *testing.T) {
 		}
 	}
 }
+
+func TestFor_KeepsTheUpstreamsPrefix(t *testing.T) {
+	const call = "019af3c2-7d4e-7a1b-9c3d-2e5f6a7b8c9d"
+	for _, tc := range []struct{ upstream, want string }{
+		{"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", "chatcmpl-" + call},
+		{"cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7", "cmpl-" + call},
+		{"msg_013Zva2CMHLNnXjNJJKqJ2EF", "msg_" + call},
+		{"modr-0d9740456c391e43c445bf0f010940c7", "modr-" + call},
+		{"gen-1742381211-X8dFydFzOf7c", "gen-" + call},
+		{"3f8a2b1c-9d4e-4f5a-8b6c-7d8e9f0a1b2c", call}, // a UUID: no prefix
+		{"Chatcmpl-abc", call},                         // not lowercase
+		{"-abc", call},
+		{"averyveryverylongprefix-abc", call}, // past maxIDPrefix
+		{"", call},
+	} {
+		if got := For(tc.upstream, call); got != tc.want {
+			t.Errorf("For(%q) = %q, want %q", tc.upstream, got, tc.want)
+		}
+	}
+}
+
+func TestCodec_CallOf(t *testing.T) {
+	c := New("sk-master")
+	call := "019af3c2-7d4e-7a1b-9c3d-2e5f6a7b8c9d"
+	for _, tc := range []struct {
+		name, id string
+		want     string // "" for none
+	}{
+		{"a call id", call, call},
+		{"a chat id", For("chatcmpl-abc", call), call},
+		{"a message id", For("msg_01abc", call), call},
+		{"a sealed id", c.Seal(Ref{Deployment: "d", ID: "resp_1", Key: "k", Call: call}), call},
+		{"a sealed id of an older build (no call)", c.Seal(Ref{Deployment: "d", ID: "resp_1", Key: "k"}), ""},
+		{"another secret's sealed id", New("sk-other").Seal(Ref{Deployment: "d", ID: "resp_1", Call: call}), ""},
+		{"an upstream's id", "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", ""},
+		{"a prefix For never keeps", "Chat-" + call, ""},
+		{"a UUIDv4", "chatcmpl-3f8a2b1c-9d4e-4f5a-8b6c-7d8e9f0a1b2c", ""},
+		{"uppercase call id", strings.ToUpper(call), ""},
+		{"empty", "", ""},
+	} {
+		got, ok := c.CallOf(tc.id)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("%s: CallOf(%q) = %q, %v; want %q", tc.name, tc.id, got, ok, tc.want)
+		}
+	}
+}

@@ -25,8 +25,10 @@ import (
 // their reservations) keeps pk "LOG#<request id>", sk "LOG", and an entry in by_kind under
 // kind "LOG#<UTC date>#<shard>"; readers of a day read both. Every log is in by_key
 // (gsi_key = key hash), by_user and by_team (gsi_user, gsi_team), each value with the same
-// shard suffix "#<n>", and in by_response, all sorted by gsi_sort "LOG#<start time>#<request
-// id>" (its sk when dated), so every query path is a Query.
+// shard suffix "#<n>", all sorted by gsi_sort "LOG#<start time>#<request id>" (its sk when
+// dated), so every query path is a Query. A log is found by the id of its response too: the
+// ids llmgate answers with name the call (package responseid), so no index of response ids
+// is written on every call.
 const (
 	PrefixSpendLog     = "LOG#"
 	SortSpendLog       = "LOG"
@@ -45,7 +47,8 @@ const (
 // under 1 KB, a write unit each.
 type SpendLog struct {
 	RequestID string `dynamodbav:"request_id" json:"request_id"`
-	// ResponseID is the "id" of the response the upstream sent (LiteLLM's request_id).
+	// ResponseID is the "id" of the response as the client got it (LiteLLM's request_id):
+	// llmgate's, which names the call (package responseid), not the upstream's.
 	ResponseID        string         `dynamodbav:"response_id,omitempty" json:"response_id,omitempty"`
 	CallType          string         `dynamodbav:"call_type" json:"call_type"`
 	APIKey            string         `dynamodbav:"api_key" json:"api_key"` // SHA-256 of the key

@@ -77,9 +77,6 @@ const (
 	IndexByTeam = "by_team"
 	// IndexByKey lists the spend logs of a virtual key: gsi_key = key hash.
 	IndexByKey = "by_key"
-	// IndexByResponse finds the spend log of a call by the id of the upstream's response
-	// (response_id), which LiteLLM's clients look logs up by.
-	IndexByResponse = "by_response"
 	// IndexByKind lists records of one kind ("KEY", "USER", "TEAM", ...) for paged list
 	// endpoints, and the spend logs of ids that carry no time by day (store.PrefixSpendLog).
 	IndexByKind = "by_kind"
@@ -92,8 +89,7 @@ const (
 )
 
 // State is the llmgate state table. Only by_key, which holds nothing but spend logs (never
-// changed once written), projects all attributes; by_response, which holds spend logs too,
-// projects keys only, as it is read for one log at a time, fetched then. The other indexes hold keys, users, teams,
+// changed once written), projects all attributes. The other indexes hold keys, users, teams,
 // memberships or reservations, whose counters every call changes (or that are written and
 // deleted once per call), so they project keys only; by_user also projects gsi_team, which
 // spend log queries by user and team filter on.
@@ -106,7 +102,6 @@ var State = Table{
 		{IndexByTeam, Key{"gsi_team", String}, Key{"gsi_sort", String}, KeysOnly},
 		{IndexByKind, Key{"kind", String}, Key{"gsi_sort", String}, KeysOnly},
 		{IndexByKey, Key{"gsi_key", String}, Key{"gsi_sort", String}, All},
-		{IndexByResponse, Key{"response_id", String}, Key{"gsi_sort", String}, KeysOnly},
 		{IndexDueReset, Key{"reset_shard", String}, Key{"reset_at", Number}, KeysOnly},
 		{IndexDueRotate, Key{"rotate_shard", String}, Key{"rotate_at", Number}, KeysOnly},
 		{IndexDueExpire, Key{"expire_shard", String}, Key{"expire_at", Number}, KeysOnly},
