@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	smithymw "github.com/aws/smithy-go/middleware"
 
+	"github.com/llmgate/llmgate/internal/callid"
 	"github.com/llmgate/llmgate/internal/dynamotest"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -244,4 +246,98 @@ func overlappingRotators(t *testing.T, s *store.Store, at time.Time) int64 {
 	}
 	wg.Wait()
 	return settled.Load()
+}
+
+// lagKey marks a request the lagging middleware delays.
+type lagKey struct{}
+
+// laggingUserWrite plays a DynamoDB that answers the first UpdateItem of a USER# record only
+// after delay, and applies it then even if its caller gave up meanwhile (the caller gets its
+// context's error at once): a write cancelled in flight but landing after its caller moved
+// on.
+func laggingUserWrite(delay time.Duration) func(*dynamodb.Options) {
+	var once atomic.Bool
+	return func(opts *dynamodb.Options) {
+		opts.APIOptions = append(opts.APIOptions, func(s *smithymw.Stack) error {
+			err := s.Initialize.Add(smithymw.InitializeMiddlewareFunc("markUserWrite",
+				func(ctx context.Context, in smithymw.InitializeInput, next smithymw.InitializeHandler) (smithymw.InitializeOutput, smithymw.Metadata, error) {
+					if u, ok := in.Parameters.(*dynamodb.UpdateItemInput); ok {
+						if pk, _ := u.Key["pk"].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, store.PrefixUser) && once.CompareAndSwap(false, true) {
+							ctx = context.WithValue(ctx, lagKey{}, true)
+						}
+					}
+					return next.HandleInitialize(ctx, in)
+				}), smithymw.Before)
+			if err != nil {
+				return err
+			}
+			return s.Deserialize.Add(smithymw.DeserializeMiddlewareFunc("lagUserWrite",
+				func(ctx context.Context, in smithymw.DeserializeInput, next smithymw.DeserializeHandler) (smithymw.DeserializeOutput, smithymw.Metadata, error) {
+					if ctx.Value(lagKey{}) == nil {
+						return next.HandleDeserialize(ctx, in)
+					}
+					type answer struct {
+						out smithymw.DeserializeOutput
+						md  smithymw.Metadata
+						err error
+					}
+					done := make(chan answer, 1)
+					go func() {
+						time.Sleep(delay)
+						out, md, err := next.HandleDeserialize(context.WithoutCancel(ctx), in)
+						done <- answer{out, md, err}
+					}()
+					select {
+					case a := <-done:
+						return a.out, a.md, a.err
+					case <-ctx.Done():
+						return smithymw.DeserializeOutput{}, smithymw.Metadata{}, ctx.Err()
+					}
+				}), smithymw.After)
+		})
+	}
+}
+
+// A reservation step whose write outlives the caller's deadline is waited for, not
+// abandoned: abandoned, it landed after the refused call's undo and release had looked at
+// the user record, and stayed there, charged, with nothing to settle it (the key record,
+// which leads the rotator to a call's records, no longer held the call). Whether the call is
+// then admitted (its steps all answered, late) or refused and released, the user and team
+// hold nothing once it is settled, and the user's spend is the call's.
+func TestReserve_AStepPastTheDeadlineIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	const lag = 600 * time.Millisecond
+	c, table := dynamotest.NewTable(t, laggingUserWrite(lag), store.WritesToCompletion)
+	s := store.NewWithClient(c, table)
+	a := newAccounts(t, s, budgeted(10, 10, 10))
+	in := a.input(callid.New(time.Now()), 0.5)
+	in.Membership = nil
+
+	ctx, cancel := context.WithTimeout(context.Background(), lag/3)
+	r, err := s.Reserve(ctx, in)
+	cancel()
+	settleCtx := context.Background()
+	want := 0.0
+	var ue *store.UncertainError
+	switch {
+	case err == nil: // every step answered, after the deadline: the call goes on
+		want = 0.2
+		if err := s.Settle(settleCtx, r, store.Settlement{Cost: want, Log: &in.Log}); err != nil {
+			t.Fatal(err)
+		}
+	case errors.As(err, &ue): // what the limiter's release does
+		if err := s.Settle(settleCtx, ue.Reservation, store.Settlement{}); err != nil && !errors.Is(err, store.ErrSettled) {
+			t.Fatal(err)
+		}
+	default:
+		t.Logf("reserve refused: %v", err)
+	}
+	time.Sleep(2 * lag) // any write still in flight lands
+	for _, pk := range []string{store.PrefixKey + a.key.Token, store.PrefixUser + "u1", store.PrefixTeam + "t1"} {
+		sk := map[byte]string{'K': store.SortKey, 'U': store.SortUser, 'T': store.SortTeam}[pk[0]]
+		it := raw(t, c, table, pk, sk)
+		if ids := entries(it); len(ids) != 0 || num(it, "reserved") != 0 || math.Abs(num(it, "spend")-want) > 1e-12 {
+			t.Errorf("%s holds entries %v, reserved %v, spend %v; want none, 0 and %v (reserve: %v)", pk, ids, num(it, "reserved"), num(it, "spend"), want, err)
+		}
+	}
 }

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/llmgate/llmgate/internal/store/schema"
 )
@@ -72,7 +74,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	// oneWrite goes last, around whatever HTTP client the options chose.
 	wrap := func(opts *dynamodb.Options) { opts.HTTPClient = oneWrite{opts.HTTPClient} }
-	opts := append(append([]func(*dynamodb.Options){local}, o.APIOptions...), wrap)
+	opts := append(append([]func(*dynamodb.Options){local, WritesToCompletion}, o.APIOptions...), wrap)
 	s := NewWithClient(dynamodb.NewFromConfig(cfg, opts...), o.Table)
 	s.SetEscrowShards(o.EscrowShards)
 	return s, nil
@@ -117,6 +119,31 @@ func (c oneWrite) Do(r *http.Request) (*http.Response, error) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	return c.next.Do(r)
+}
+
+// writeAttemptCap bounds one attempt of a write that runs on after its caller's deadline.
+const writeAttemptCap = 10 * time.Second
+
+// WritesToCompletion makes every attempt of a write run to DynamoDB's answer (within
+// writeAttemptCap), whatever its caller's context. A request cancelled in flight may still
+// be applied after the caller has moved on: a reservation step of a refused call that its
+// undo did not see, landing after it, would stay on its user or team record, charged, with
+// no entry on the key record to lead the rotator to it. The caller's deadline still stops
+// further attempts and retries, so a caller waits at most for the attempt in flight. New
+// sets it; a client of NewWithClient needs it among its options.
+func WritesToCompletion(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("WriteToCompletion",
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				switch awsmiddleware.GetOperationName(ctx) {
+				case "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem":
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), writeAttemptCap)
+					defer cancel()
+				}
+				return next.HandleFinalize(ctx, in)
+			}), "Retry", middleware.After)
+	})
 }
 
 // NewWithClient wraps an existing client (tests pass one from dynamotest).
