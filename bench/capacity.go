@@ -259,13 +259,16 @@ func (e *environment) capacity(ctx context.Context, n int) (*capacityResult, err
 	for _, s := range []struct {
 		name, key string
 		g         *llmgateProc
+		route     string
+		body      []byte
 	}{
-		{"key (budget, rpm, tpm, parallel)", key, full},
-		{"key + user + team budgets", teamKey, full},
-		{"master key", masterKey, full},
-		{"auth off", "", off},
+		{"key (budget, rpm, tpm, parallel)", key, full, "/chat/completions", chatBody},
+		{"key + user + team budgets", teamKey, full, "/chat/completions", chatBody},
+		{"key + user + team, Responses API", teamKey, full, "/responses", responsesBody},
+		{"master key", masterKey, full, "/chat/completions", chatBody},
+		{"auth off", "", off, "/chat/completions", chatBody},
 	} {
-		sc, err := s.g.priceCalls(ctx, s.name, s.key, n)
+		sc, err := s.g.priceCalls(ctx, s.name, s.key, s.route, s.body, n)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -330,22 +333,23 @@ func (e *environment) gatewayOn(ctx context.Context, up, name, extra string, o d
 
 // priceCalls sends n calls with key one at a time (after 5 warm-ups that fill the auth
 // cache) and prices what they wrote once the writes have stopped.
-func (g *llmgateProc) priceCalls(ctx context.Context, name, key string, n int) (*scenarioCapacity, error) {
+func (g *llmgateProc) priceCalls(ctx context.Context, name, key, route string, body []byte, n int) (*scenarioCapacity, error) {
 	h := http.Header{}
 	if key != "" {
 		h.Set("Authorization", "Bearer "+key)
 	}
 	c := newClient(g.base+"/v1", h)
+	c.url = g.base + "/v1" + route
 	defer c.close()
 	for range 5 {
-		if s := c.do(ctx, chatBody, time.Now()); s.err != nil {
+		if s := c.do(ctx, body, time.Now()); s.err != nil {
 			return nil, fmt.Errorf("warm-up: %w", s.err)
 		}
 	}
 	quiet(g.proxy)
 	g.proxy.Reset()
 	for range n {
-		if s := c.do(ctx, chatBody, time.Now()); s.err != nil {
+		if s := c.do(ctx, body, time.Now()); s.err != nil {
 			return nil, s.err
 		}
 	}

@@ -16,8 +16,10 @@ import (
 // chatBody is the request every load phase sends. The model name is the llmgate model group
 // and, for the direct and Portkey runs, the name the fake upstream echoes.
 var (
-	chatBody   = []byte(`{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}`)
-	streamBody = []byte(`{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32,"stream":true}`)
+	chatBody = []byte(`{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}`)
+	// responsesBody is the same question to the Responses API, as Codex CLI asks (store false).
+	responsesBody = []byte(`{"model":"bench","input":"Say hello in one short sentence.","max_output_tokens":32,"store":false}`)
+	streamBody    = []byte(`{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32,"stream":true}`)
 )
 
 // client sends load to one target.

@@ -165,7 +165,9 @@ type call struct {
 	bound  pricing.Bound
 	model  string // model group after aliases
 	// responseID is the id of the answer as the client got it (the upstream's made llmgate's:
-	// responseid), which LiteLLM's clients look the spend log up by.
+	// responseid), which LiteLLM's clients look the spend log up by. A Responses call's
+	// sealed id (~370 characters) is not kept: it would take its spend log, and the log's
+	// by_key copy, past 1 KB (2 write units each), and it finds the log without being kept.
 	responseID string
 	// seal turns a Responses call's upstream ids into the ids the client sees.
 	seal   *sealing
@@ -289,7 +291,6 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	if c.kind == provider.Responses {
 		resp.Body = g.sealIDs(c.sealing(), resp.Body, "")
-		c.responseID = responseID(resp.Body)
 	} else {
 		resp.Body = c.ownID(resp.Body, "id")
 	}
@@ -647,15 +648,6 @@ func (g *Gateway) settle(ctx context.Context, res llmcall.Reservation, c *call) 
 	if err := res.Settle(ctx, o); err != nil {
 		g.log.LogAttrs(ctx, slog.LevelError, "settle failed", slog.String("request_id", c.id), slog.String("error", err.Error()))
 	}
-}
-
-// responseID is the top-level "id" of a response or chunk ("" if it has none).
-func responseID(body []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(body, &v)
-	return v.ID
 }
 
 // ownID gives the answer or stream event obj the call's own id (responseid.For) in place of

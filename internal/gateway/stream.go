@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/llmgate/llmgate/internal/openai"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/router"
@@ -89,9 +87,6 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, rt rou
 		}
 		if c.kind == provider.Responses {
 			chunk = g.sealIDs(c.sealing(), chunk, "response")
-			if c.responseID == "" {
-				c.responseID = gjson.GetBytes(chunk, "response.id").String()
-			}
 		} else if c.wire.streamID != "" {
 			chunk = c.ownID(chunk, c.wire.streamID)
 		}
