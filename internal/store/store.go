@@ -64,8 +64,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	endpoints := newEndpointMemo()
 	local := func(opts *dynamodb.Options) {
 		opts.Retryer = retryer()
+		opts.EndpointResolverV2 = endpoints
 		if o.Endpoint != "" {
 			opts.BaseEndpoint = aws.String(o.Endpoint)
 			// DynamoDB Local's cancelled transactions trip the SDK's CRC32 check; only locally.
