@@ -143,7 +143,8 @@ func (e *heldEntry) reservation(id, token, sk string) resItem {
 // request id in flight cannot be reserved twice), the count of entries, and the record's place
 // in the due_expire index if it has none (the rotator moves it on; see settleHeld).
 func (p *plan) holdOnKey(e *txExpr) error {
-	av, err := attributevalue.Marshal(p.res.entry())
+	entry := p.res.entry()
+	av, err := entry.av()
 	if err != nil {
 		return fmt.Errorf("marshal held reservation: %w", err)
 	}
