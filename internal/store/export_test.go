@@ -11,3 +11,22 @@ var NewEndpointMemo = newEndpointMemo
 type HeldEntry = heldEntry
 
 var HeldEntryAV = (*heldEntry).av
+
+// HeldEntry is heldEntry, and HeldEntryAV its hand-written encoding, for the test that holds
+// it to attributevalue.Marshal.
+type HeldEntry = heldEntry
+
+var HeldEntryAV = (*heldEntry).av
+
+// Placeholders hands out the name placeholders of attrs and then n value placeholders, in
+// one expression.
+func Placeholders(attrs []string, n int) (names, values []string) {
+	e := newPlaceholders()
+	for _, a := range attrs {
+		names = append(names, e.name(a))
+	}
+	for range n {
+		values = append(values, e.value(nil))
+	}
+	return names, values
+}

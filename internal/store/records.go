@@ -85,8 +85,37 @@ type placeholders struct {
 	values item
 }
 
+// placeholderHint sizes the maps of an expression: a call's reservation names about 20
+// attributes and 16 values, its settlement about half, and maps grown one step at a time
+// cost the full path more than the sized ones.
+const placeholderHint = 16
+
 func newPlaceholders() placeholders {
-	return placeholders{names: map[string]string{}, byName: map[string]string{}, values: item{}}
+	return placeholders{
+		names:  make(map[string]string, placeholderHint),
+		byName: make(map[string]string, placeholderHint),
+		values: make(item, placeholderHint),
+	}
+}
+
+// nameTags and valueTags are the first placeholders, made once rather than for every
+// expression.
+var nameTags, valueTags = placeholderTags("#n"), placeholderTags(":v")
+
+func placeholderTags(prefix string) []string {
+	t := make([]string, 64)
+	for i := range t {
+		t[i] = prefix + strconv.Itoa(i)
+	}
+	return t
+}
+
+// placeholderTag is the i-th placeholder of tags (whose prefix is prefix).
+func placeholderTag(tags []string, prefix string, i int) string {
+	if i < len(tags) {
+		return tags[i]
+	}
+	return prefix + strconv.Itoa(i)
 }
 
 // name returns the placeholder of an attribute name (or map key).
@@ -94,14 +123,14 @@ func (e *placeholders) name(attr string) string {
 	if p, ok := e.byName[attr]; ok {
 		return p
 	}
-	p := "#n" + strconv.Itoa(len(e.names))
+	p := placeholderTag(nameTags, "#n", len(e.names))
 	e.names[p], e.byName[attr] = attr, p
 	return p
 }
 
 // value returns a new placeholder for v.
 func (e *placeholders) value(v types.AttributeValue) string {
-	p := ":v" + strconv.Itoa(len(e.values))
+	p := placeholderTag(valueTags, ":v", len(e.values))
 	e.values[p] = v
 	return p
 }

@@ -1777,7 +1777,7 @@ type txExpr struct {
 }
 
 func newTxExpr() *txExpr {
-	return &txExpr{placeholders: newPlaceholders(), byNum: map[string]string{}}
+	return &txExpr{placeholders: newPlaceholders(), byNum: make(map[string]string, placeholderHint)}
 }
 
 // num returns the placeholder of a number given as a decimal string.
