@@ -1,16 +1,12 @@
 package store
 
+import "math/big"
+
 // EscrowShardOf exposes escrowShardOf to the tests.
 var EscrowShardOf = escrowShardOf
 
 // NewEndpointMemo exposes newEndpointMemo to the tests.
 var NewEndpointMemo = newEndpointMemo
-
-// HeldEntry is heldEntry, and HeldEntryAV its hand-written encoding, for the test that holds
-// it to attributevalue.Marshal.
-type HeldEntry = heldEntry
-
-var HeldEntryAV = (*heldEntry).av
 
 // HeldEntry is heldEntry, and HeldEntryAV its hand-written encoding, for the test that holds
 // it to attributevalue.Marshal.
@@ -30,3 +26,8 @@ func Placeholders(attrs []string, n int) (names, values []string) {
 	}
 	return names, values
 }
+
+// USDSub exposes usdSub, and USDSubRat its big.Rat form, to the tests.
+var USDSub = usdSub
+
+func USDSubRat(a, b string) string { return ratString(new(big.Rat).Sub(ratOf(a), ratOf(b))) }

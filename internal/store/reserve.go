@@ -1856,6 +1856,11 @@ func usdFloat(f float64) float64 {
 
 // usdSub returns a - b of two decimals exactly.
 func usdSub(a, b string) string {
+	if x, ok := picoUSD(a); ok {
+		if y, ok := picoUSD(b); ok {
+			return picoString(x - y)
+		}
+	}
 	return ratString(new(big.Rat).Sub(ratOf(a), ratOf(b)))
 }
 
