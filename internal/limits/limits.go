@@ -412,27 +412,36 @@ func (l *Limiter) header(p *auth.Principal) http.Header {
 	if k == nil {
 		return h
 	}
-	h.Set("x-litellm-key-spend", pyFloat(k.Spend))
+	h[hdrKeySpend] = []string{pyFloat(k.Spend)}
 	if k.MaxBudget != nil {
-		h.Set("x-litellm-key-max-budget", pyFloat(*k.MaxBudget))
+		h[hdrKeyMaxBudget] = []string{pyFloat(*k.MaxBudget)}
 	}
 	if k.RPMLimit != nil {
 		v := strconv.FormatInt(*k.RPMLimit, 10)
-		h.Set("x-litellm-key-rpm-limit", v)
-		h.Set("x-ratelimit-limit-requests", v)
-		h.Set("x-ratelimit-api_key-limit-requests", v)
+		h[hdrKeyRPM], h[hdrLimitRequests], h[hdrKeyLimitRequests] = []string{v}, []string{v}, []string{v}
 	}
 	if k.TPMLimit != nil {
 		v := strconv.FormatInt(*k.TPMLimit, 10)
-		h.Set("x-litellm-key-tpm-limit", v)
-		h.Set("x-ratelimit-limit-tokens", v)
-		h.Set("x-ratelimit-api_key-limit-tokens", v)
+		h[hdrKeyTPM], h[hdrLimitTokens], h[hdrKeyLimitTokens] = []string{v}, []string{v}, []string{v}
 	}
 	if k.MaxParallelRequests != nil {
-		h.Set("x-ratelimit-api_key-limit-max_parallel_requests", strconv.FormatInt(*k.MaxParallelRequests, 10))
+		h[hdrKeyLimitParallel] = []string{strconv.FormatInt(*k.MaxParallelRequests, 10)}
 	}
 	return h
 }
+
+// The headers header sets, in canonical form once rather than by Header.Set on every call.
+var (
+	hdrKeySpend         = http.CanonicalHeaderKey("x-litellm-key-spend")
+	hdrKeyMaxBudget     = http.CanonicalHeaderKey("x-litellm-key-max-budget")
+	hdrKeyRPM           = http.CanonicalHeaderKey("x-litellm-key-rpm-limit")
+	hdrLimitRequests    = http.CanonicalHeaderKey("x-ratelimit-limit-requests")
+	hdrKeyLimitRequests = http.CanonicalHeaderKey("x-ratelimit-api_key-limit-requests")
+	hdrKeyTPM           = http.CanonicalHeaderKey("x-litellm-key-tpm-limit")
+	hdrLimitTokens      = http.CanonicalHeaderKey("x-ratelimit-limit-tokens")
+	hdrKeyLimitTokens   = http.CanonicalHeaderKey("x-ratelimit-api_key-limit-tokens")
+	hdrKeyLimitParallel = http.CanonicalHeaderKey("x-ratelimit-api_key-limit-max_parallel_requests")
+)
 
 // reservation is an admitted call.
 type reservation struct {
