@@ -312,10 +312,12 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request, c *call) erro
 
 // readBody reads and parses the request body within the size limit.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) error {
-	tooLarge := openai.Errorf(http.StatusRequestEntityTooLarge, openai.TypeInvalidRequest,
-		fmt.Sprintf("Request body is too large: the limit is %d bytes", g.maxBody))
+	tooLarge := func() error { // made only when needed: formatting it showed in every call's profile
+		return openai.Errorf(http.StatusRequestEntityTooLarge, openai.TypeInvalidRequest,
+			fmt.Sprintf("Request body is too large: the limit is %d bytes", g.maxBody))
+	}
 	if r.ContentLength > g.maxBody {
-		return tooLarge
+		return tooLarge()
 	}
 	size := r.ContentLength
 	if size < 0 {
@@ -326,7 +328,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge
+			return tooLarge()
 		}
 		return openai.Errorf(http.StatusBadRequest, openai.TypeInvalidRequest, "could not read the request body")
 	}
