@@ -251,6 +251,15 @@ func (e *environment) capacity(ctx context.Context, n int) (*capacityResult, err
 	if err != nil {
 		return nil, err
 	}
+	// A team's rpm and tpm count in one rate-window item per minute (RL#team#<id>#<minute>),
+	// written in the call's transaction: the model shows what that item bounds.
+	if _, err := admin.do(ctx, "/team/new", `{"team_id":"bench-team-rl","rpm_limit":10000000,"tpm_limit":10000000000}`); err != nil {
+		return nil, err
+	}
+	rateKey, err := admin.key(ctx, `{"models":["bench"],"team_id":"bench-team-rl","max_budget":1000000}`)
+	if err != nil {
+		return nil, err
+	}
 	off, err := e.gateway(ctx, "capacity-authoff", "", dynamoproxy.Options{Price: true})
 	if err != nil {
 		return nil, err
@@ -265,6 +274,7 @@ func (e *environment) capacity(ctx context.Context, n int) (*capacityResult, err
 		{"key (budget, rpm, tpm, parallel)", key, full, "/chat/completions", chatBody},
 		{"key + user + team budgets", teamKey, full, "/chat/completions", chatBody},
 		{"key + user + team, Responses API", teamKey, full, "/responses", responsesBody},
+		{"key + team rpm and tpm limits", rateKey, full, "/chat/completions", chatBody},
 		{"master key", masterKey, full, "/chat/completions", chatBody},
 		{"auth off", "", off, "/chat/completions", chatBody},
 	} {
