@@ -18,7 +18,10 @@ import (
 // names the field, before anything is written.
 const (
 	maxIDBytes = 256 // ids, emails, aliases, model names, tags, key values
-	maxEntries = 100 // models, aliases, tags, per-model budgets and limits of one record
+	// maxResponseIDBytes bounds a request_id looked up: a sealed Responses id holds the
+	// upstream's id, the deployment, key hash, team and call (~370 bytes for common ones).
+	maxResponseIDBytes = 2048
+	maxEntries         = 100 // models, aliases, tags, per-model budgets and limits of one record
 	// maxResetting bounds the budgets of one record that reset on a period (budget_limits
 	// windows and model_max_budget entries with a time_period): the rotator resets them all
 	// in one update, whose expression DynamoDB caps at 4 KB.
@@ -33,8 +36,13 @@ const (
 
 // checkID refuses an id that is too long or holds control characters.
 func checkID(field, v string) error {
-	if len(v) > maxIDBytes {
-		return badRequest("%s is %d bytes long; the limit is %d.", field, len(v), maxIDBytes).WithParam(field)
+	return checkIDUpTo(field, v, maxIDBytes)
+}
+
+// checkIDUpTo is checkID with a limit of most bytes.
+func checkIDUpTo(field, v string, most int) error {
+	if len(v) > most {
+		return badRequest("%s is %d bytes long; the limit is %d.", field, len(v), most).WithParam(field)
 	}
 	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
 		return badRequest("%s holds control characters or invalid UTF-8.", field).WithParam(field)

@@ -22,10 +22,13 @@ const maxSpendLogs = 5000
 // LiteLLM forces user_id for internal users.
 func (h *handler) spendLogs(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	q := r.URL.Query()
-	for _, id := range []string{"user_id", "api_key", "request_id"} {
+	for _, id := range []string{"user_id", "api_key"} {
 		if err := checkID(id, q.Get(id)); err != nil {
 			return err
 		}
+	}
+	if err := checkIDUpTo("request_id", q.Get("request_id"), maxResponseIDBytes); err != nil {
+		return err
 	}
 	if uid := q.Get("user_id"); uid != "" {
 		if err := mayAct(r, p, target{user: uid}, forbidden("You can only view the spend logs of your own user.")); err != nil {

@@ -427,7 +427,9 @@ func TestSpendLogs_ByTheResponseIDTheClientGot(t *testing.T) {
 	start := time.Now().UTC().Add(-time.Minute)
 	chat, resp := callid.New(start), callid.New(start.Add(time.Second))
 	chatID := responseid.For("chatcmpl-upstream1", chat)
-	sealed := responseid.New(master).Seal(responseid.Ref{Deployment: "d1", ID: "resp_upstream2", Call: resp})
+	// As long as a real one: OpenAI's response id, a key hash, a team id.
+	sealed := responseid.New(master).Seal(responseid.Ref{Deployment: "gpt-5-deployment-1", ID: "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b",
+		Key: strings.Repeat("3f9a", 16), Team: "3f8a2b1c-9d4e-4f5a-8b6c-7d8e9f0a1b2c", Call: resp})
 	for _, l := range []store.SpendLog{
 		{RequestID: chat, ResponseID: chatID, Model: "gpt-4o", StartTime: start, Spend: 0.5, Status: store.StatusSuccess},
 		{RequestID: resp, ResponseID: sealed, Model: "gpt-5", StartTime: start.Add(time.Second), Spend: 0.25, Status: store.StatusSuccess},
@@ -449,4 +451,6 @@ func TestSpendLogs_ByTheResponseIDTheClientGot(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	code, body := e.call("GET", "/spend/logs?request_id="+strings.Repeat("a", 2049), master, nil)
+	wantError(t, code, body, 400, "invalid_request_error", "request_id is 2049 bytes long; the limit is 2048.")
 }
