@@ -451,6 +451,10 @@ func TestSpendLogs_ByTheResponseIDTheClientGot(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	// An id that names another user's call finds nothing for a plain key, as its call id does.
+	if got := requestIDs(e.list("/spend/logs?request_id="+url.QueryEscape(chatID), e.generate(map[string]any{"user_id": "u9"}))); len(got) != 0 {
+		t.Errorf("another user's chat id: got %v, want none", got)
+	}
 	code, body := e.call("GET", "/spend/logs?request_id="+strings.Repeat("a", 2049), master, nil)
 	wantError(t, code, body, 400, "invalid_request_error", "request_id is 2049 bytes long; the limit is 2048.")
 }

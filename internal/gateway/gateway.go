@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/llmgate/llmgate/internal/anthropic"
 	"github.com/llmgate/llmgate/internal/callid"
@@ -658,17 +657,18 @@ func (g *Gateway) settle(ctx context.Context, res llmcall.Reservation, c *call) 
 // same id. obj is returned as it is if it has no id there.
 func (c *call) ownID(obj []byte, path string) []byte {
 	v := gjson.GetBytes(obj, path)
-	if v.Type != gjson.String || v.Str == "" {
+	if v.Type != gjson.String || v.Str == "" || v.Index == 0 {
 		return obj
 	}
 	if c.responseID == "" {
 		c.responseID = responseid.For(v.Str, c.id)
 	}
-	out, err := sjson.SetBytes(obj, path, c.responseID)
-	if err != nil {
-		return obj
-	}
-	return out
+	// The id replaces the value gjson found, where it found it: no second parse of every
+	// stream event. It needs no escaping (lowercase letters, '-', '_' and hex digits).
+	out := make([]byte, 0, len(obj)-len(v.Raw)+len(c.responseID)+2)
+	out = append(out, obj[:v.Index]...)
+	out = append(append(append(out, '"'), c.responseID...), '"')
+	return append(out, obj[v.Index+len(v.Raw):]...)
 }
 
 // fail records the error a call ended with.
